@@ -1,0 +1,182 @@
+"""The `qtgen` command: parses arguments and prints; the work is done by the library modules.
+
+Exit codes: 0 success, 1 failure (a model error, a validation error), 2 bad usage or input.
+Heavy imports (openai, pydantic, jinja2) happen inside commands so that `--help` starts fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+
+class Ctx:
+    def __init__(self, config_file, quiet, overrides):
+        self.config_file = config_file
+        self.quiet = quiet
+        self.overrides = overrides
+        self._config = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            from .config import load
+
+            self._config = load(self.config_file).with_overrides(**self.overrides)
+        return self._config
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(message, err=True)
+
+
+def _fail(message: str, code: int, secret: str | None = None) -> None:
+    if secret:
+        message = message.replace(secret, "***")
+    click.echo(f"qtgen: error: {message}", err=True)
+    sys.exit(code)
+
+
+class Group(click.Group):
+    """Turns our errors into one line and an exit code instead of a traceback."""
+
+    def invoke(self, ctx):
+        from .errors import QtgenError
+
+        try:
+            return super().invoke(ctx)
+        except QtgenError as exc:
+            obj = ctx.obj
+            secret = obj._config.api_key if obj is not None and obj._config is not None else None
+            _fail(str(exc), exc.exit_code, secret or os.environ.get("OPENAI_API_KEY"))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(1)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug of ours: still one line, the traceback on request
+            if os.environ.get("QTGEN_DEBUG"):
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (set QTGEN_DEBUG=1 for the traceback)", 1,
+                  os.environ.get("OPENAI_API_KEY"))
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qtgen")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file (default: nearest qtgen.toml or pyproject.toml [tool.qtgen]).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
+@click.option("--model", help="Model name (overrides QTGEN_MODEL and the config).")
+@click.option("--base-url", help="OpenAI-compatible server URL (overrides OPENAI_BASE_URL).")
+@click.option("--drafts", "drafts_dir", type=click.Path(file_okay=False, path_type=Path), help="Drafts folder.")
+@click.option("--content", "content_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The site's content tree (default content/learn).")
+@click.option("--prompts", "prompts_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of prompt templates overriding the defaults.")
+@click.pass_context
+def cli(ctx, config_file, quiet, model, base_url, drafts_dir, content_dir, prompts_dir):
+    """qtgen: turn questions into site-exact QuickTakes Q&A drafts, review them, publish them."""
+    ctx.obj = Ctx(config_file, quiet, dict(model=model, base_url=base_url, drafts_dir=drafts_dir,
+                                           content_dir=content_dir, prompts_dir=prompts_dir))
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-s", "--subject", required=True, help="Subject, e.g. 'Economics'.")
+@click.option("--date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Page date (default today).")
+@click.option("--id", "page_id", type=int, help="Page id (default: one above the highest in use).")
+@click.option("--temperature", type=float, help="Sampling temperature.")
+@click.option("--max-tokens", type=int, help="Cap on the answer's tokens.")
+@click.option("--force", is_flag=True, help="Replace an existing draft of the same question and subject.")
+@click.option("--dry-run", is_flag=True, help="Generate and print the file, write nothing.")
+@click.pass_obj
+def draft(obj: Ctx, question, subject, date, page_id, temperature, max_tokens, force, dry_run):
+    """Draft one QUESTION into drafts/<file_name>."""
+    from . import draft as drafting
+    from .backend import open_client
+
+    config = obj.config.with_overrides(temperature=temperature, max_tokens=max_tokens)
+    drafting.plan(config, question, subject, force=force)  # bad input fails before any server starts
+    with open_client(config, notify=obj.info, on_wait=lambda s, why: obj.info(f"retrying in {s:.1f}s: {why}")) as client:
+        result = drafting.draft(config, client, question, subject, date=date.date() if date else None,
+                                page_id=page_id, force=force, dry_run=dry_run)
+    for note in result.notes:
+        obj.info(f"note: {note}")
+    warnings = [f for f in result.findings if f.level == "warning"]
+    for w in warnings:
+        obj.info(f"warning: {w.field}: {w.message}")
+    c = result.completion
+    if dry_run:
+        click.echo(result.text)
+        obj.info(f"dry run: nothing written (would write {config.drafts / result.page.file_name})")
+    else:
+        click.echo(str(result.path))
+    status = "valid" if not warnings else f"valid with {len(warnings)} warning(s)"
+    obj.info(f"{status}; id {result.page.id}; {c.usage.total} tokens ({c.usage.prompt_tokens} in, "
+             f"{c.usage.completion_tokens} out); model {c.model}; {c.latency:.1f}s")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-s", "--subject", required=True, help="Subject, e.g. 'Economics'.")
+@click.option("--json", "as_json", is_flag=True, help="Print the chat messages as JSON.")
+@click.pass_obj
+def prompt(obj: Ctx, question, subject, as_json):
+    """Print the rendered prompt for QUESTION without calling any model."""
+    from . import draft as drafting
+
+    config = obj.config
+    p = drafting.plan(config, question, subject, force=True)
+    rendered = drafting.build_prompt(config, p)
+    if as_json:
+        click.echo(json.dumps(rendered.messages(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"--- system ({rendered.sources[0]})\n{rendered.system}\n--- user ({rendered.sources[1]})\n{rendered.user}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--roundtrip", is_flag=True, help="Also re-emit each file and report any byte that differs.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@click.option("--errors-only", is_flag=True, help="Do not list warnings.")
+@click.pass_obj
+def validate(obj: Ctx, paths, roundtrip, as_json, errors_only):
+    """Check page files or folders against the site's format; exit 1 on any error."""
+    from .validate import validate_paths
+
+    report = validate_paths(paths, obj.config, roundtrip=roundtrip)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=1, ensure_ascii=False))
+    else:
+        shown = report.errors if errors_only else report.findings
+        if shown:
+            click.echo("\n".join(f.line() for f in shown))
+        obj.info(f"{report.files} file(s): {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+                 + ("; round trip checked" if roundtrip else ""))
+    sys.exit(1 if report.errors else 0)
+
+
+@cli.command()
+@click.pass_obj
+def schema(obj: Ctx):
+    """Print the page model as JSON Schema."""
+    from .page import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+def main() -> None:
+    cli(prog_name="qtgen")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Settings: defaults < qtgen.toml or [tool.qtgen] < environment < command-line flags.
+
+Folders are relative to the folder holding the config file, or the current folder without one.
+The API key is held in memory only; it is never written, logged or printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+OPENAI_URL = "https://api.openai.com/v1"
+
+ENV = {
+    "QTGEN_MODEL": "model",
+    "OPENAI_BASE_URL": "base_url",
+    "OPENAI_API_KEY": "api_key",
+    "QTGEN_LOCAL_MODEL": "local_model",
+}
+
+
+@dataclass
+class Config:
+    site_name: str = "QuickTakes"
+    author: str = "QuickTakes"
+    url_pattern: str = "/learn/{subject_slug}/questions/{slug}"
+    content_pattern: str = "{subject_slug}/{file_name}"
+    slug_style: str = "site"
+    drafts_dir: Path = Path("drafts")
+    content_dir: Path = Path("content/learn")
+    prompts_dir: Path = Path("prompts")
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    temperature: float = 0.7
+    max_tokens: int = 1500
+    timeout: float = 120.0
+    retries: int = 4
+    retry_wait: float = 1.0
+    retry_wait_max: float = 60.0
+    desc_min: int = 70
+    desc_max: int = 160
+    kw_min: int = 5
+    kw_max: int = 15
+    id_start: int | None = None
+    local_model: str | None = None
+    local_ctx: int = 2048
+    local_threads: int | None = None
+    source: Path | None = None  # the config file read, if any
+    root: Path = field(default_factory=Path.cwd)
+
+    def path(self, value: Path) -> Path:
+        """A configured folder, resolved against the config file's folder."""
+        return value if value.is_absolute() else (self.root / value)
+
+    @property
+    def drafts(self) -> Path:
+        return self.path(self.drafts_dir)
+
+    @property
+    def content(self) -> Path:
+        return self.path(self.content_dir)
+
+    @property
+    def prompts(self) -> Path:
+        return self.path(self.prompts_dir)
+
+    def with_overrides(self, **values: Any) -> "Config":
+        """A copy with the given non-None values set (command-line flags)."""
+        clean = {k: _coerce(k, v) for k, v in values.items() if v is not None}
+        return dataclasses.replace(self, **clean)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_PATHS = {"drafts_dir", "content_dir", "prompts_dir"}
+_SETTABLE = set(_FIELDS) - {"source", "root"}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key not in _FIELDS:
+        raise InputError(f"config: unknown setting {key!r}")
+    if key in _PATHS:
+        return Path(str(value))
+    default = _FIELDS[key].default
+    kind = type(default) if default is not None and not isinstance(default, Path) else None
+    if key in ("id_start", "local_threads"):
+        kind = int
+    try:
+        if kind is bool:
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if kind in (int, float):
+            return kind(value)
+    except (TypeError, ValueError):
+        raise InputError(f"config: {key} must be a {kind.__name__}, got {value!r}") from None
+    return value if value is None or isinstance(value, (str, Path)) else str(value)
+
+
+def find_config(start: Path) -> tuple[Path | None, dict]:
+    """The nearest qtgen.toml, or pyproject.toml with [tool.qtgen], from `start` upwards."""
+    for folder in (start, *start.parents):
+        own = folder / "qtgen.toml"
+        if own.is_file():
+            return own, _read_toml(own)
+        project = folder / "pyproject.toml"
+        if project.is_file():
+            data = _read_toml(project).get("tool", {}).get("qtgen")
+            if data is not None:
+                return project, data
+    return None, {}
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from None
+
+
+def load(config_file: Path | None = None, cwd: Path | None = None, environ: dict | None = None) -> Config:
+    """Defaults, then the config file, then the environment."""
+    cwd = Path(cwd or Path.cwd())
+    environ = os.environ if environ is None else environ
+    if config_file is not None:
+        source: Path | None = Path(config_file)
+        if not source.is_file():
+            raise InputError(f"{source}: config file not found")
+        data = _read_toml(source)
+        if source.name == "pyproject.toml":
+            data = data.get("tool", {}).get("qtgen", {})
+    else:
+        source, data = find_config(cwd)
+    values = {}
+    for key, value in data.items():
+        if key not in _SETTABLE:
+            raise InputError(f"{source}: unknown setting {key!r}")
+        values[key] = _coerce(key, value)
+    for var, key in ENV.items():
+        if environ.get(var):
+            values[key] = environ[var]
+    root = source.parent.resolve() if source else cwd.resolve()
+    return Config(source=source, root=root, **values)

@@ -1,0 +1,28 @@
+"""Errors that reach the user as one clear line and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+
+class QtgenError(Exception):
+    """A problem the user can act on; `exit_code` 1 for failures, 2 for bad usage or input."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class InputError(QtgenError):
+    """Bad input from the user: a question, a subject, a file."""
+
+    exit_code = 2
+
+
+class LLMError(QtgenError):
+    """The model's server refused, failed or answered with something unusable."""
+
+
+class ParseError(QtgenError):
+    """A page file that cannot be read as a QuickTakes page."""

@@ -1,0 +1,81 @@
+"""Shared fixtures: the real corpus (skipped where absent), temp sites, the qtgen CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CORPUS = SHARED / "corpus"
+SEED = SHARED / "seed"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the third-party corpus lives beside the repository in ../shared (CI has it)")
+    return path
+
+
+@pytest.fixture
+def corpus() -> Path:
+    return need(CORPUS)
+
+
+@pytest.fixture
+def fixtures(corpus) -> list[Path]:
+    return sorted(need(corpus / "fixtures").rglob("*.md"))
+
+
+@pytest.fixture
+def older(corpus) -> list[Path]:
+    return sorted(need(corpus / "fixtures-older").glob("*.md"))
+
+
+@pytest.fixture
+def seed() -> Path:
+    files = sorted(need(SEED).iterdir())
+    return files[0]
+
+
+def write_config(root: Path, **values) -> Path:
+    base = {"retry_wait": 0.01, "retry_wait_max": 0.5, "model": "test-model", "timeout": 10}
+    base.update(values)
+    lines = []
+    for k, v in base.items():
+        lines.append(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"')
+    path = root / "qtgen.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def site(tmp_path) -> Path:
+    """A site folder with a config, an empty drafts folder and an empty content tree."""
+    root = tmp_path / "site"
+    (root / "drafts").mkdir(parents=True)
+    (root / "content" / "learn").mkdir(parents=True)
+    write_config(root)
+    return root
+
+
+def clean_env(tmp: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QTGEN_"))}
+    env["XDG_CACHE_HOME"] = str(tmp / ".cache")
+    env["NO_COLOR"] = "1"
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run_qtgen(*args, cwd: Path, env: dict | None = None, timeout: float = 120, input: str | None = None):
+    env = env if env is not None else clean_env(cwd)
+    return subprocess.run([sys.executable, "-m", "qtgen", *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout, input=input)
+
+
+def files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())

@@ -1,0 +1,196 @@
+"""A real HTTP server on 127.0.0.1 that speaks the OpenAI chat-completions protocol, for tests.
+
+It writes house-style answers of its own, enforces whichever `response_format` habits a server
+type has (OpenAI/vLLM, llama.cpp, instruction-only), and injects the faults a test scripts:
+429 with Retry-After, 5xx, dropped connections, invalid JSON, truncation, refusals, delays.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+OPENAI = "openai"          # takes json_schema and json_object
+LLAMACPP = "llamacpp"      # rejects json_schema (400), takes {"type": "json_object", "schema": ...}
+PLAIN = "plain"            # ignores response_format; replies with chatter around fenced JSON
+
+TOPICS = ["Foundations", "Mechanisms", "Examples", "Limitations", "Applications"]
+
+
+def house_answer(question: str, subject: str) -> dict:
+    """A valid answer in the site's shape: opening, bold numbered list, 'In summary,' close."""
+    topic = question.rstrip("?")
+    items = []
+    for n, name in enumerate(TOPICS, 1):
+        items.append(
+            f"{n}. **{name}**: This part of {topic.lower()} matters in {subject} because it shows how "
+            f"ideas connect to evidence, how students can test claims, and why careful reasoning about "
+            f"causes and effects leads to a sound understanding of the question as a whole."
+        )
+    answer = (
+        f"{topic} is a central question in {subject}. It is best understood by looking at a few key "
+        f"points that together explain what happens and why it matters.\n\n"
+        + "\n\n".join(items)
+        + f"\n\nIn summary, {topic.lower()} draws on foundations, mechanisms, examples, limitations and "
+        f"applications, and seeing them together gives a complete picture for any student of {subject}."
+    )
+    return {
+        "answer": answer,
+        "page_description": f"This content explains {topic.lower()[:80]} in {subject}, covering key foundations, mechanisms and examples.",
+        "page_keywords": [subject, "foundations", "mechanisms", "examples", "limitations", "applications", "study guide"],
+    }
+
+
+class Fault:
+    """One scripted reply instead of a normal answer."""
+
+    def __init__(self, kind: str, status: int = 500, headers: dict | None = None, body: str | None = None,
+                 delay: float = 0.0):
+        self.kind, self.status, self.headers, self.body, self.delay = kind, status, headers or {}, body, delay
+
+
+def status(code: int, **headers) -> Fault:
+    return Fault("status", code, {k.replace("_", "-"): str(v) for k, v in headers.items()})
+
+
+DROP = Fault("drop")
+INVALID_JSON = Fault("invalid_json")
+LENGTH = Fault("length")
+REFUSAL = Fault("refusal")
+
+
+class FakeOpenAI:
+    def __init__(self, kind: str = OPENAI, api_key: str | None = None, models: tuple = ("test-model",),
+                 reply=None, latency: float = 0.0):
+        self.kind = kind
+        self.api_key = api_key
+        self.models = set(models)
+        self.reply = reply  # optional callable(question, subject, body) -> dict or str
+        self.latency = latency
+        self.faults: deque[Fault] = deque()
+        self.requests: list[dict] = []
+        self.times: list[float] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def script(self, *faults: Fault) -> None:
+        with self.lock:
+            self.faults.extend(faults)
+
+    def _next_fault(self) -> Fault | None:
+        with self.lock:
+            return self.faults.popleft() if self.faults else None
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, code: int, payload, headers: dict | None = None):
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, code: int, message: str, headers: dict | None = None):
+                self._send(code, {"error": {"message": message, "type": "invalid_request_error", "code": code}}, headers)
+
+            def do_GET(self):
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in sorted(fake.models)]})
+                else:
+                    self._error(404, "not found")
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with fake.lock:
+                    fake.requests.append({"body": body, "headers": dict(self.headers)})
+                    fake.times.append(time.monotonic())
+                if not self.path.endswith("/chat/completions"):
+                    return self._error(404, f"no route {self.path}")
+                if fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    return self._error(401, "Incorrect API key provided.")
+                if body.get("model") not in fake.models:
+                    return self._error(404, f"The model `{body.get('model')}` does not exist.")
+                fmt = body.get("response_format") or {}
+                if fake.kind == LLAMACPP and fmt.get("type") == "json_schema":
+                    return self._error(400, "response_format type json_schema is not supported")
+                fault = fake._next_fault()
+                if fault is not None and fault.delay:
+                    time.sleep(fault.delay)
+                if fake.latency:
+                    time.sleep(fake.latency)
+                if fault is not None and fault.kind == "status":
+                    return self._error(fault.status, f"injected {fault.status}", fault.headers)
+                if fault is not None and fault.kind == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                question, subject = _question(body)
+                content: str
+                finish = "stop"
+                refusal = None
+                if fault is not None and fault.kind == "invalid_json":
+                    content = '{"answer": "This is not finished'
+                elif fault is not None and fault.kind == "refusal":
+                    content, refusal = None, "I can't help with that."
+                else:
+                    data = fake.reply(question, subject, body) if fake.reply else house_answer(question, subject)
+                    content = data if isinstance(data, str) else json.dumps(data)
+                    if fake.kind == PLAIN:
+                        content = f"Sure! Here is the JSON you asked for:\n```json\n{content}\n```"
+                    if fault is not None and fault.kind == "length":
+                        content, finish = content[: len(content) // 2], "length"
+                self._send(200, {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body["model"],
+                    "choices": [{
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": refusal},
+                        "finish_reason": finish,
+                    }],
+                    "usage": {"prompt_tokens": 120, "completion_tokens": 480, "total_tokens": 600},
+                })
+
+        return Handler
+
+
+_Q = re.compile(r"Question \((?P<subject>[^)]*)\): (?P<question>.*)", re.S)
+
+
+def _question(body: dict) -> tuple[str, str]:
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") == "user":
+            m = _Q.search(message.get("content") or "")
+            if m:
+                return m.group("question").strip(), m.group("subject")
+    return "A question", "General"
