@@ -60,7 +60,8 @@ def plan(config: Config, question: str, subject: str, *, force: bool = False) ->
     style = config.slug_style
     q_slug, s_slug = slug.slug(q, style), slug.slug(s, style)
     if not q_slug:
-        raise QtgenError(f"question {q!r}: has no letters or digits to build a file name from", 2)
+        raise QtgenError(f"question {q!r}: has no letters or digits to build a file name from"
+                         + ("; slug_style = \"slugify\" transliterates other scripts" if style == "site" else ""), 2)
     if not s_slug:
         raise QtgenError(f"subject {s!r}: has no letters or digits to build a folder name from", 2)
     file_name = q_slug + ".md"
