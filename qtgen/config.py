@@ -50,7 +50,7 @@ class Config:
     kw_max: int = 15
     id_start: int | None = None
     local_model: str | None = None
-    local_ctx: int = 2048
+    local_ctx: int = 4096
     local_threads: int | None = None
     source: Path | None = None  # the config file read, if any
     root: Path = field(default_factory=Path.cwd)

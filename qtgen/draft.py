@@ -149,7 +149,7 @@ def compose(config: Config, p: Plan, completion: Completion, *, page_id: int, da
         author=config.author, question=p.question, answer=answer, subject=p.subject,
         file_name=p.file_name, url=p.url, score=-1.0, layout=Layout(title_style=FOLDED),
     )
-    return page, fields.notes
+    return page, completion.notes + fields.notes
 
 
 def check(config: Config, text: str, path: Path) -> list[Finding]:

@@ -37,15 +37,20 @@ ANSWER_SCHEMA: dict[str, Any] = {
 }
 
 
-def bounded_schema(max_answer_chars: int = 4000) -> dict:
-    """The schema with length caps, for grammar-constrained servers (llama.cpp) and small models."""
-    schema = json.loads(json.dumps(ANSWER_SCHEMA))
-    props = schema["properties"]
-    props["answer"].update(minLength=200, maxLength=max_answer_chars)
-    props["page_description"].update(minLength=40, maxLength=300)
+def bounded_schema() -> dict:
+    """The schema with caps for grammar-constrained servers (llama.cpp) and small models.
+
+    The answer comes last, so that a reply cut off by max_tokens loses only the answer's tail
+    (which `salvage` can trim to whole sentences). No maxLength on the answer: llama.cpp expands
+    it into one grammar rule per character and gives up beyond a few hundred.
+    """
+    props = json.loads(json.dumps(ANSWER_SCHEMA["properties"]))
+    props["answer"].update(minLength=600)
+    props["page_description"].update(minLength=40, maxLength=240)
     props["page_keywords"].update(minItems=5, maxItems=15)
     props["page_keywords"]["items"].update(minLength=2, maxLength=40)
-    return schema
+    order = ["page_description", "page_keywords", "answer"]
+    return {**ANSWER_SCHEMA, "properties": {k: props[k] for k in order}, "required": order}
 
 
 @dataclass
@@ -74,6 +79,7 @@ class Completion:
     usage: Usage = field(default_factory=Usage)
     attempts: int = 1
     latency: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
 
 class Retryable(Exception):
@@ -255,6 +261,8 @@ class ChatClient:
         except openai.RateLimitError as exc:
             raise Retryable(f"rate limited (429): {_detail(exc)}", retry_after(exc.response.headers)) from None
         except openai.InternalServerError as exc:
+            if mode != INSTRUCTIONS and _about_format(exc):
+                raise _Rejected(mode, _detail(exc)) from None  # llama.cpp answers 500 to json_schema
             raise Retryable(f"server error ({exc.status_code}): {_detail(exc)}", retry_after(exc.response.headers)) from None
         except openai.APITimeoutError:
             raise Retryable(f"no answer within {self.settings.timeout:g}s (timeout)") from None
@@ -303,6 +311,8 @@ class ChatClient:
             raise LLMError(f"the model refused: {one_line(refusal)}")
         if choice.finish_reason == "content_filter":
             raise LLMError("the model refused: the answer was stopped by the server's content filter")
+        if choice.finish_reason == "length" and self.settings.bounded:
+            return self._salvage(message.content, response, mode, usage)
         if choice.finish_reason == "length":
             raise LLMError(
                 f"the answer was cut off at max_tokens={self.settings.max_tokens} (finish_reason 'length'); "
@@ -310,6 +320,23 @@ class ChatClient:
         data = parse_json_reply(message.content)
         answer, desc, kws = fields_from(data)
         return Completion(answer, desc, kws, response.model or self.settings.model, mode, usage)
+
+    def _salvage(self, content: str | None, response, mode: str, usage: Usage) -> Completion:
+        """A reply cut off inside the answer (which comes last): keep its whole sentences."""
+        import jiter
+
+        try:
+            data = jiter.from_json((content or "").encode(), partial_mode="trailing-strings")
+        except ValueError as exc:
+            raise Unparseable(f"reply cut off at max_tokens and unreadable: {exc}") from None
+        if not isinstance(data, dict):
+            raise Unparseable("reply cut off at max_tokens before any JSON object")
+        answer, desc, kws = fields_from(data)
+        cut = max(answer.rfind(". "), answer.rfind(".\n"), answer.rfind("\n\n"))
+        answer = answer[: cut + 1] if cut > len(answer) // 2 else answer
+        completion = Completion(answer.strip(), desc, kws, response.model or self.settings.model, mode, usage)
+        completion.notes.append(f"answer: cut off at max_tokens={self.settings.max_tokens}; kept whole sentences")
+        return completion
 
     # -- with retries --------------------------------------------------------------------------
     def complete(self, messages: list[dict]) -> Completion:
@@ -350,6 +377,11 @@ class ChatClient:
     def _before_sleep(self, retry_state) -> None:
         if self.on_wait is not None:
             self.on_wait(retry_state.upcoming_sleep, str(retry_state.outcome.exception()))
+
+
+def _about_format(exc) -> bool:
+    text = _detail(exc).lower()
+    return "response_format" in text or "json_schema" in text or "json_object" in text
 
 
 class _Rejected(Exception):

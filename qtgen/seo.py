@@ -82,12 +82,13 @@ def description(raw: str | None, answer_markdown: str, bounds: Bounds, notes: li
 def split_keywords(raw: str | list | None) -> list[str]:
     if raw is None:
         return []
-    items = raw if isinstance(raw, list) else re.split(r"[,;\n]", str(raw))
+    items = raw if isinstance(raw, list) else [raw]
     out = []
     for item in items:
-        term = clean_line(str(item)).strip(" \"'`*#-\u2022.")
-        if term:
-            out.append(term)
+        for piece in re.split(r"[,;\n]", str(item)):
+            term = clean_line(piece).strip(" \"'`*#-\u2022.…")
+            if term:
+                out.append(term)
     return out
 
 

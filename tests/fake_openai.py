@@ -15,7 +15,8 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 OPENAI = "openai"          # takes json_schema and json_object
-LLAMACPP = "llamacpp"      # rejects json_schema (400), takes {"type": "json_object", "schema": ...}
+LLAMACPP = "llamacpp"      # rejects json_schema (500, as llama-cpp-python does), takes json_object + schema
+STRICT400 = "strict400"    # rejects json_schema with a 400, takes json_object
 PLAIN = "plain"            # ignores response_format; replies with chatter around fenced JSON
 
 TOPICS = ["Foundations", "Mechanisms", "Examples", "Limitations", "Applications"]
@@ -141,6 +142,9 @@ class FakeOpenAI:
                     return self._error(404, f"The model `{body.get('model')}` does not exist.")
                 fmt = body.get("response_format") or {}
                 if fake.kind == LLAMACPP and fmt.get("type") == "json_schema":
+                    return self._error(500, "1 validation error: ('body', 'response_format', 'type') "
+                                            "Input should be 'text' or 'json_object'")
+                if fake.kind == STRICT400 and fmt.get("type") == "json_schema":
                     return self._error(400, "response_format type json_schema is not supported")
                 fault = fake._next_fault()
                 if fault is not None and fault.delay:

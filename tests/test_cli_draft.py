@@ -11,7 +11,7 @@ from qtgen.reader import read
 from qtgen.validate import validate_paths
 
 from conftest import clean_env, files_in, run_qtgen, write_config
-from fake_openai import DROP, INVALID_JSON, LENGTH, LLAMACPP, OPENAI, PLAIN, REFUSAL, FakeOpenAI, status
+from fake_openai import DROP, INVALID_JSON, LENGTH, LLAMACPP, OPENAI, PLAIN, REFUSAL, STRICT400, FakeOpenAI, status
 
 Q = "How does the WTO engage with NGOs?"
 
@@ -20,7 +20,7 @@ def env_for(site, server, key="sk-test-not-a-real-key"):
     return clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY=key)
 
 
-@pytest.mark.parametrize("kind, mode", [(OPENAI, "json_schema"), (LLAMACPP, "json_object"), (PLAIN, "json_schema")])
+@pytest.mark.parametrize("kind, mode", [(OPENAI, "json_schema"), (LLAMACPP, "json_object"), (STRICT400, "json_object"), (PLAIN, "json_schema")])
 def test_draft_end_to_end_gives_a_valid_file_that_parses_back(site, kind, mode):
     with FakeOpenAI(kind) as server:
         r = run_qtgen("draft", Q, "--subject", "Economics", "--date", "2026-11-28", cwd=site, env=env_for(site, server))
@@ -47,7 +47,7 @@ def test_draft_end_to_end_gives_a_valid_file_that_parses_back(site, kind, mode):
     last = server.requests[-1]["body"]
     fmt = last.get("response_format", {}).get("type")
     assert fmt == mode
-    if kind == LLAMACPP:
+    if kind in (LLAMACPP, STRICT400):
         assert server.requests[0]["body"]["response_format"]["type"] == "json_schema"  # tried, rejected
         assert "schema" in last["response_format"]
 
