@@ -175,6 +175,10 @@ def schema(obj: Ctx):
 
 
 def main() -> None:
+    import signal
+
+    # SIGTERM unwinds like Ctrl-C, so that servers we started are stopped and temp files removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
     cli(prog_name="qtgen")
 
 

@@ -128,18 +128,34 @@ def parse_json_reply(content: str | None) -> dict:
         raise Unparseable("empty reply")
     text = _FENCE.sub("", text).strip()
     try:
-        data = json.loads(text)
+        data = json.loads(text, strict=False)  # small models put raw newlines inside strings
     except json.JSONDecodeError:
         start, end = text.find("{"), text.rfind("}")
         if start < 0 or end <= start:
             raise Unparseable("reply holds no JSON object") from None
         try:
-            data = json.loads(text[start : end + 1])
+            data = json.loads(text[start : end + 1], strict=False)
         except json.JSONDecodeError as exc:
             raise Unparseable(f"reply is not valid JSON ({exc.msg} at char {exc.pos})") from None
     if not isinstance(data, dict):
         raise Unparseable("reply JSON is not an object")
     return data
+
+
+_OPEN_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{0,3})?$")
+
+
+def close_truncated_json(text: str) -> dict | None:
+    """The object in a reply cut off inside its last string value, closed; None if it cannot be."""
+    text = _OPEN_ESCAPE.sub("", text.rstrip())
+    for suffix in ('"}', "}", '"]}', "]}"):
+        try:
+            data = json.loads(text + suffix, strict=False)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
 
 
 def _pick(data: dict, *names: str) -> Any:
@@ -323,14 +339,9 @@ class ChatClient:
 
     def _salvage(self, content: str | None, response, mode: str, usage: Usage) -> Completion:
         """A reply cut off inside the answer (which comes last): keep its whole sentences."""
-        import jiter
-
-        try:
-            data = jiter.from_json((content or "").encode(), partial_mode="trailing-strings")
-        except ValueError as exc:
-            raise Unparseable(f"reply cut off at max_tokens and unreadable: {exc}") from None
-        if not isinstance(data, dict):
-            raise Unparseable("reply cut off at max_tokens before any JSON object")
+        data = close_truncated_json(content or "")
+        if data is None:
+            raise Unparseable("reply cut off at max_tokens before the answer began")
         answer, desc, kws = fields_from(data)
         cut = max(answer.rfind(". "), answer.rfind(".\n"), answer.rfind("\n\n"))
         answer = answer[: cut + 1] if cut > len(answer) // 2 else answer

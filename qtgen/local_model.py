@@ -70,13 +70,13 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when qtgen dies, even by SIGKILL (Linux only)."""
+    """In the child before exec: killed when qtgen dies, even by SIGKILL (Linux only)."""
     os.setsid()
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG: uvicorn would wait out a request on SIGTERM
     except (OSError, AttributeError):
         pass
 
@@ -113,7 +113,7 @@ def stop(proc: subprocess.Popen) -> None:
     """Stop the server and everything it started; never leaves an orphan."""
     if proc.poll() is not None:
         return
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except (ProcessLookupError, PermissionError):
