@@ -15,6 +15,7 @@ _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+
 _BREAKS = re.compile(r"\r\n|[\r\u0085\u2028\u2029]")
 # Characters YAML may not carry at all (PyYAML's NON_PRINTABLE, less tab and newline) plus BOM.
 _NON_PRINTABLE = re.compile("[^\x09\x0a\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_YAML12_NUMBER = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|^0[xo][0-9a-fA-F]+$")
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
@@ -67,8 +68,8 @@ def plain_safe(text: str) -> bool:
         return False
     if ": " in text or " #" in text or '"' in text or text.endswith(":") or "\t" in text:
         return False
-    if _NON_PRINTABLE.search(text) or "\n" in text:
-        return False
+    if _NON_PRINTABLE.search(text) or "\n" in text or _YAML12_NUMBER.match(text):
+        return False  # the site's YAML 1.2 reader would take "1e3" for a number
     import yaml
 
     try:

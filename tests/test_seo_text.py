@@ -1,0 +1,93 @@
+import re
+
+import pytest
+
+from qtgen import seo
+from qtgen.errors import InputError
+from qtgen.text import encode_answer, normalise_question, normalise_subject, plain_safe
+
+B = seo.Bounds()
+
+
+def test_question_is_trimmed_and_whitespace_collapsed():
+    assert normalise_question("  What   is\tX?\n ") == "What is X?"
+
+
+@pytest.mark.parametrize("bad, why", [("", "empty"), ("x" * 301, "over the limit"), ("a\x1bb", "U+001B"),
+                                      ("a\u202eb", "U+202E"), ("a\x00b", "U+0000")])
+def test_bad_questions(bad, why):
+    with pytest.raises(InputError, match=re.escape(why)):
+        normalise_question(bad)
+
+
+def test_question_of_exactly_300_characters_is_accepted():
+    assert len(normalise_question("q" * 300)) == 300
+
+
+@pytest.mark.parametrize("bad", ["../../etc", "a/b", "a\\b", ".hidden", "Why: this", "#tag", ""])
+def test_bad_subjects(bad):
+    with pytest.raises(InputError):
+        normalise_subject(bad)
+
+
+def test_subject_kept_as_given():
+    assert normalise_subject(" Art History  and Literature ") == "Art History and Literature"
+
+
+def test_plain_safe_refuses_what_yaml_would_read_otherwise():
+    assert plain_safe("What is X?")
+    for text in ("yes", "No", "null", "123", "1e3", "2024-01-01", "a: b", "a #b", '"q"', "'q'", "x:", "-x", " x"):
+        assert not plain_safe(text), text
+
+
+def test_encode_answer_stores_newlines_as_backslash_n_and_strips_what_yaml_cannot_carry():
+    out = encode_answer("\n\n  First line\r\nSecond\u2028Third\x07\tTab  \n\n")
+    assert out == "First line\\nSecond\\nThird    Tab"
+    assert "\n" not in out
+
+
+def test_description_within_bounds_is_kept():
+    d = "A clear description of the answer that is comfortably longer than seventy characters."
+    out = seo.normalise(d, ["a", "b", "c", "d", "e"], "answer", "Physics", "Q?", B)
+    assert out.description == d and out.notes == []
+
+
+def test_overlong_description_is_cut_at_a_word_boundary_without_dangling_punctuation():
+    d = ("The World Trade Organization engages non-governmental organizations through briefings, symposia, "
+         "online consultations, dispute settlement amicus briefs and a public forum held every year in Geneva")
+    out = seo.normalise(d, ["a", "b", "c", "d", "e"], "x", "Economics", "Q?", B)
+    assert len(out.description) <= 160
+    assert out.description.endswith(".") and not out.description.endswith((",.", " .", "and."))
+    assert d.startswith(out.description[:-1])
+    assert any("cut from" in n for n in out.notes)
+
+
+def test_short_or_missing_description_is_derived_from_the_answer():
+    answer = "**Tariffs** are taxes on imports. They raise prices for consumers and protect local producers from competition."
+    out = seo.normalise(None, ["a", "b", "c", "d", "e"], answer, "Economics", "What is a tariff?", B)
+    assert 70 <= len(out.description) <= 160
+    assert out.description.startswith("Tariffs are taxes on imports.")
+    assert any("gave none" in n for n in out.notes)
+
+
+def test_keywords_deduplicated_case_insensitively_and_capped():
+    raw = ["WTO", "wto", " NGOs ", "trade", "Trade", "outreach", "policy", ""] + [f"k{i}" for i in range(20)]
+    out = seo.normalise("d" * 80, raw, "x", "Economics", "Q?", B)
+    terms = out.keywords.split(", ")
+    assert terms[:5] == ["WTO", "NGOs", "trade", "outreach", "policy"]
+    assert len(terms) == 15
+    assert len({t.lower() for t in terms}) == 15
+
+
+def test_keywords_from_a_string_with_mixed_separators():
+    out = seo.normalise("d" * 80, "alpha; beta,gamma\n delta , epsilon", "x", "S", "Q?", B)
+    assert out.keywords == "alpha, beta, gamma, delta, epsilon"
+
+
+def test_missing_keywords_derived_from_bold_terms_and_subject():
+    answer = "Intro.\n\n1. **Comparative advantage**: x\n2. **Tariffs**: y\n\nIn summary, z."
+    out = seo.normalise("d" * 80, [], answer, "Economics", "Why do countries trade?", B)
+    terms = out.keywords.split(", ")
+    assert terms[:3] == ["Comparative advantage", "Tariffs", "Economics"]
+    assert len(terms) >= 5
+    assert any("derived" in n for n in out.notes)
