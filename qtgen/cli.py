@@ -98,17 +98,25 @@ def cli(ctx, config_file, quiet, model, base_url, drafts_dir, content_dir, promp
 @click.option("--max-tokens", type=int, help="Cap on the answer's tokens.")
 @click.option("--force", is_flag=True, help="Replace an existing draft of the same question and subject.")
 @click.option("--dry-run", is_flag=True, help="Generate and print the file, write nothing.")
+@click.option("--related/--no-related", default=True, help="Add up to 5 related published pages (default on).")
+@click.option("--allow-similar", is_flag=True, help="Draft even if a page already asks this in other words.")
 @click.pass_obj
-def draft(obj: Ctx, question, subject, date, page_id, temperature, max_tokens, force, dry_run):
+def draft(obj: Ctx, question, subject, date, page_id, temperature, max_tokens, force, dry_run, related, allow_similar):
     """Draft one QUESTION into drafts/<file_name>."""
     from . import draft as drafting
     from .backend import open_client
+    from .index import open_index
 
     config = obj.config.with_overrides(temperature=temperature, max_tokens=max_tokens)
-    drafting.plan(config, question, subject, force=force)  # bad input fails before any server starts
-    with open_client(config, notify=obj.info, on_wait=lambda s, why: obj.info(f"retrying in {s:.1f}s: {why}")) as client:
-        result = drafting.draft(config, client, question, subject, date=date.date() if date else None,
-                                page_id=page_id, force=force, dry_run=dry_run)
+    p = drafting.plan(config, question, subject, force=force)  # bad input fails before any server starts
+    with open_index(config) as index:
+        if not allow_similar:
+            drafting.check_similar(index, p, config.similar_threshold)
+        with open_client(config, notify=obj.info,
+                         on_wait=lambda s, why: obj.info(f"retrying in {s:.1f}s: {why}")) as client:
+            result = drafting.draft(config, client, question, subject, date=date.date() if date else None,
+                                    page_id=page_id, force=force, dry_run=dry_run, index=index, related=related,
+                                    allow_similar=True)
     for note in result.notes:
         obj.info(f"note: {note}")
     warnings = [f for f in result.findings if f.level == "warning"]
@@ -163,6 +171,67 @@ def validate(obj: Ctx, paths, roundtrip, as_json, errors_only):
         obj.info(f"{report.files} file(s): {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
                  + ("; round trip checked" if roundtrip else ""))
     sys.exit(1 if report.errors else 0)
+
+
+@cli.command("index")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable counts.")
+@click.pass_obj
+def index_cmd(obj: Ctx, as_json):
+    """Build or refresh the index of the content tree and drafts (re-reads only changed files)."""
+    from .index import open_index
+
+    with open_index(obj.config, refresh=False) as index:
+        counts = index.refresh()
+        totals = index.count()
+        data = {"pages": totals.get("content", 0), "drafts": totals.get("draft", 0), "read": counts.read,
+                "unchanged": counts.unchanged, "removed": counts.removed, "unreadable": counts.unreadable,
+                "seconds": round(counts.seconds, 3), "path": str(index.path)}
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        click.echo(f"{data['pages']} published page(s), {data['drafts']} draft(s); read {counts.read}, "
+                   f"unchanged {counts.unchanged}, removed {counts.removed}, unreadable {counts.unreadable} "
+                   f"in {counts.seconds:.2f}s ({index.path})")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-n", "--limit", default=5, show_default=True, help="How many matches.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable matches.")
+@click.pass_obj
+def similar(obj: Ctx, question, limit, as_json):
+    """Show published or drafted questions that ask QUESTION in other words, with a 0-100 score."""
+    from .index import open_index
+    from .text import normalise_question
+
+    q = normalise_question(question)
+    with open_index(obj.config) as index:
+        matches = index.similar(q, limit=limit)
+    rows = [{"score": round(m.score, 1), "question": m.entry.question, "subject": m.entry.subject,
+             "source": m.entry.source, "url": m.entry.url, "path": m.entry.path} for m in matches]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    for r in rows:
+        click.echo(f"{r['score']:5.1f}  {r['question']}  [{r['subject']}, {r['source']}]  {r['url']}")
+    if not rows:
+        obj.info("no similar question found")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--refresh", is_flag=True, required=True, help="Recompute related_article1..5 of existing pages.")
+@click.pass_obj
+def related(obj: Ctx, paths, refresh):
+    """Recompute the related articles of existing pages, touching no other byte."""
+    from .index import open_index
+    from .relate import refresh_related
+    from .validate import expand
+
+    with open_index(obj.config) as index:
+        for path in expand(paths):
+            changed, count = refresh_related(index, path)
+            click.echo(f"{path}: {count} related article(s){'' if changed else ' (unchanged)'}")
 
 
 @cli.command()

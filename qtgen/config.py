@@ -49,6 +49,7 @@ class Config:
     kw_min: int = 5
     kw_max: int = 15
     id_start: int | None = None
+    similar_threshold: float = 90.0
     local_model: str | None = None
     local_ctx: int = 4096
     local_threads: int | None = None

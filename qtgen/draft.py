@@ -5,17 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import ids, seo, slug
 from .config import Config
 from .errors import ParseError, QtgenError
 from .llm import ChatClient, Completion, Usage
-from .page import FOLDED, Layout, Page, Seo
+from .page import FOLDED, Layout, Page, RelatedArticle, Seo
 from .prompts import Prompt, Prompts
 from .reader import read
 from .text import encode_answer, normalise_question, normalise_subject
 from .validate import Checker, Finding
 from .writer import render, write_atomic
+
+if TYPE_CHECKING:
+    from .index import SiteIndex
 
 _REFUSALS = ("i'm sorry", "i am sorry", "i cannot", "i can't", "as an ai", "i'm unable", "i am unable")
 
@@ -160,20 +164,53 @@ def check(config: Config, text: str, path: Path) -> list[Finding]:
 
 def draft(config: Config, client: ChatClient, question: str, subject: str, *, date: dt.date | None = None,
           page_id: int | None = None, force: bool = False, dry_run: bool = False,
-          prompts: Prompts | None = None) -> DraftResult:
+          prompts: Prompts | None = None, index: "SiteIndex | None" = None, related: bool = True,
+          allow_similar: bool = False) -> DraftResult:
     """Ask the model, build and validate the page, and write it atomically (unless dry_run)."""
     p = plan(config, question, subject, force=force)
+    if index is not None and not allow_similar:
+        check_similar(index, p, config.similar_threshold)
     prompt = build_prompt(config, p, prompts)
     completion = client.complete(prompt.messages())
-    return finish(config, p, completion, date=date, page_id=page_id, force=force, dry_run=dry_run)
+    return finish(config, p, completion, date=date, page_id=page_id, force=force, dry_run=dry_run,
+                  index=index, related=related)
+
+
+def allocate_id(config: Config, p: Plan, index: "SiteIndex | None") -> int:
+    """The page's id: the one its question already has, else one reserved above every id in use."""
+    if p.keep_id is not None:
+        return p.keep_id
+    if index is not None:
+        known = index.id_of_question(p.file_name)
+        return known if known is not None else index.reserve_id(f"{p.subject_slug}/{p.file_name}", config.id_start)
+    return ids.next_id([config.content, config.drafts], config.id_start)
+
+
+def related_articles(index: "SiteIndex", page: Page) -> list[RelatedArticle]:
+    return [RelatedArticle(id=e.id, title=e.question, subject=e.subject, url=e.url)
+            for e in index.related(page.question, page.subject, page.seo.page_keywords, page.file_name)]
+
+
+def check_similar(index: "SiteIndex", p: Plan, threshold: float) -> None:
+    """Refuse a question that a published or drafted page already asks in other words."""
+    for match in index.similar(p.question, limit=1, threshold=threshold, exclude_file=p.file_name):
+        e = match.entry
+        raise QtgenError(f"question {p.question!r} is a near-duplicate ({match.score:.0f}/100) of {e.question!r} "
+                         f"({e.subject}, {e.source}); use --allow-similar to draft it anyway")
 
 
 def finish(config: Config, p: Plan, completion: Completion, *, date: dt.date | None = None,
-           page_id: int | None = None, force: bool = False, dry_run: bool = False) -> DraftResult:
+           page_id: int | None = None, force: bool = False, dry_run: bool = False,
+           index: "SiteIndex | None" = None, related: bool = True) -> DraftResult:
     """Turn a completion into a written draft; nothing is written unless it validates."""
     if page_id is None:
-        page_id = p.keep_id if p.keep_id is not None else ids.next_id([config.content, config.drafts], config.id_start)
+        page_id = allocate_id(config, p, index)
     page, notes = compose(config, p, completion, page_id=page_id, date=date or dt.date.today())
+    if related and index is not None:
+        arts = related_articles(index, page)
+        page = page.with_related(arts)
+        if not arts:
+            notes.append("related: no published page on a close enough topic")
     text = render(page)
     findings = check(config, text, p.draft_path)
     errors = [f for f in findings if f.level == "error"]

@@ -78,4 +78,5 @@ def run_qtgen(*args, cwd: Path, env: dict | None = None, timeout: float = 120, i
 
 
 def files_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file())
+    """Every file below `folder` (temp files included), but qtgen's own index in drafts/.qtgen."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and ".qtgen" not in p.relative_to(folder).parts)

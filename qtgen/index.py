@@ -1,0 +1,266 @@
+"""The site index: every page's id, subject, file_name, url, question and keywords, cached in SQLite.
+
+Built by scanning the content tree and drafts; refreshed by file mtime and size, so a second run over
+an unchanged tree re-reads nothing. It answers ids (reserved atomically across processes),
+collisions, near-duplicate questions and related articles.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .config import Config
+from .errors import ParseError
+from .ids import page_files
+from .reader import load_meta
+from .slug import slug
+
+SESSION_SPAN = 30
+CONTENT = "content"
+DRAFT = "draft"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pages (
+    path TEXT PRIMARY KEY, source TEXT NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,
+    id INTEGER, subject TEXT, subject_slug TEXT, file_name TEXT, url TEXT, question TEXT, keywords TEXT
+);
+CREATE INDEX IF NOT EXISTS pages_file ON pages(file_name);
+CREATE TABLE IF NOT EXISTS reservations (
+    key TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, created REAL NOT NULL
+);
+"""
+
+# Words that frame a question rather than say what it is about.
+_FRAMING = set(
+    "a an the of in on to for and or is are was were be been do does did can could would should will "
+    "what whats which who whom whose when where why how explain describe define discuss tell me you your "
+    "give some about its it this that these those with by as at from into please briefly main key role "
+    "meaning concept significance".split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def topic(question: str) -> str:
+    """A question reduced to what it is about: lowercase content words, framing words dropped."""
+    words = [w for w in _WORD.findall(question.lower()) if w not in _FRAMING]
+    return " ".join(words)
+
+
+@dataclass
+class Entry:
+    path: str
+    source: str
+    id: int | None
+    subject: str
+    subject_slug: str
+    file_name: str
+    url: str
+    question: str
+    keywords: str
+
+
+@dataclass
+class Match:
+    entry: Entry
+    score: float  # 0..100
+
+
+@dataclass
+class RefreshCounts:
+    read: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    unreadable: int = 0
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.read + self.unchanged
+
+
+def default_path(config: Config) -> Path:
+    return config.drafts / ".qtgen" / "index.sqlite"
+
+
+class SiteIndex:
+    def __init__(self, config: Config, path: Path | None = None):
+        self.config = config
+        self.path = path or default_path(config)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        self._entries: list[Entry] | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- building ------------------------------------------------------------------------------
+    def _sources(self) -> Iterable[tuple[str, Path]]:
+        for source, folder in ((CONTENT, self.config.content), (DRAFT, self.config.drafts)):
+            for path in page_files(folder):
+                if source == DRAFT and "rejected" in path.relative_to(folder).parts[:-1]:
+                    continue
+                yield source, path
+
+    def refresh(self) -> RefreshCounts:
+        """Re-read only files whose mtime or size changed; drop rows of files that are gone."""
+        started = time.perf_counter()
+        counts = RefreshCounts()
+        known = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, mtime_ns, size FROM pages")}
+        seen = set()
+        rows = []
+        for source, path in self._sources():
+            key = str(path)
+            seen.add(key)
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if known.get(key) == (st.st_mtime_ns, st.st_size):
+                counts.unchanged += 1
+                continue
+            row = self._read(path, source, st)
+            if row is None:
+                counts.unreadable += 1
+                continue
+            rows.append(row)
+            counts.read += 1
+        gone = [p for p in known if p not in seen]
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO pages VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany("DELETE FROM pages WHERE path = ?", [(p,) for p in gone])
+        counts.removed = len(gone)
+        counts.seconds = time.perf_counter() - started
+        self._entries = None
+        return counts
+
+    def _read(self, path: Path, source: str, st: os.stat_result) -> tuple | None:
+        try:
+            meta = load_meta(path.read_bytes().decode("utf-8"))
+        except (ParseError, UnicodeDecodeError, OSError):
+            return None
+        seo = meta.get("seo") if isinstance(meta.get("seo"), dict) else {}
+        subject = str(meta.get("subject", ""))
+        page_id = meta.get("id") if isinstance(meta.get("id"), int) else None
+        return (str(path), source, st.st_mtime_ns, st.st_size, page_id, subject,
+                slug(subject, self.config.slug_style), str(meta.get("file_name", path.name)),
+                str(meta.get("url", "")), str(meta.get("question", "")), str(seo.get("page_keywords", "")))
+
+    # -- reading -------------------------------------------------------------------------------
+    def entries(self) -> list[Entry]:
+        if self._entries is None:
+            cur = self.db.execute("SELECT path, source, id, subject, subject_slug, file_name, url, question, keywords "
+                                  "FROM pages ORDER BY path")
+            self._entries = [Entry(*row) for row in cur]
+            self._topics = [topic(e.question) for e in self._entries]
+            self._about = [topic(e.question + " " + e.keywords.replace(",", " ")) for e in self._entries]
+        return self._entries
+
+    def count(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT source, COUNT(*) FROM pages GROUP BY source").fetchall())
+
+    def find(self, subject_slug: str, file_name: str) -> list[Entry]:
+        cur = self.db.execute("SELECT path, source, id, subject, subject_slug, file_name, url, question, keywords "
+                              "FROM pages WHERE file_name = ? AND subject_slug = ?", (file_name, subject_slug))
+        return [Entry(*row) for row in cur]
+
+    def id_of_question(self, file_name: str) -> int | None:
+        row = self.db.execute("SELECT id FROM pages WHERE file_name = ? AND id IS NOT NULL ORDER BY source LIMIT 1",
+                              (file_name,)).fetchone()
+        return row[0] if row else None
+
+    # -- ids -----------------------------------------------------------------------------------
+    def reserve_id(self, key: str, start: int | None = None) -> int:
+        """The id for `key` (subject slug/file_name): reserved once, atomically, across processes."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT id FROM reservations WHERE key = ?", (key,)).fetchone()
+            if row:
+                return row[0]
+            top = self.db.execute(
+                "SELECT MAX(m) FROM (SELECT MAX(id) AS m FROM pages UNION ALL SELECT MAX(id) FROM reservations)"
+            ).fetchone()[0]
+            new = max(c for c in ((top + 1) if top is not None else 1, start) if c is not None)
+            self.db.execute("INSERT INTO reservations VALUES (?, ?, ?)", (key, new, time.time()))
+            return new
+
+    # -- similarity ----------------------------------------------------------------------------
+    def similar(self, question: str, limit: int = 5, threshold: float = 0.0,
+                exclude_file: str | None = None) -> list[Match]:
+        """Published and drafted questions that ask the same thing, best first (score 0..100)."""
+        from rapidfuzz import fuzz, process
+
+        entries = self.entries()
+        target = topic(question)
+        if not target:
+            return []
+        found = process.extract(target, self._topics, scorer=fuzz.token_sort_ratio, limit=limit * 4 + 4,
+                                score_cutoff=threshold)
+        out, seen = [], set()
+        for _, score, i in found:
+            e = entries[i]
+            if e.file_name == exclude_file or (e.subject_slug, e.file_name) in seen:
+                continue
+            seen.add((e.subject_slug, e.file_name))
+            out.append(Match(e, score))
+        return out[:limit]
+
+    def related(self, question: str, subject: str, keywords: str = "", file_name: str | None = None,
+                page_id: int | None = None, limit: int = 5) -> list[Entry]:
+        """Up to `limit` published pages on the same topic: never itself, never a repeat.
+
+        The site links pages of one generation session (95% of its related articles lie within
+        30 ids), so for a page with an id its session neighbours are ranked first; then the most
+        similar pages, same subject before others.
+        """
+        from rapidfuzz import fuzz, process
+
+        entries = self.entries()
+        target = topic(question + " " + keywords.replace(",", " "))
+        s_slug = slug(subject, self.config.slug_style)
+        eligible = [i for i, e in enumerate(entries)
+                    if e.source == CONTENT and e.file_name != file_name and e.id is not None and e.url]
+        pools = []
+        if page_id is not None:
+            near = [i for i in eligible if abs(entries[i].id - page_id) <= SESSION_SPAN]
+            pools.append(sorted(near, key=lambda i: (-fuzz.token_set_ratio(target, self._about[i]),
+                                                     abs(entries[i].id - page_id))))
+        found = process.extract(target, {i: self._about[i] for i in eligible}, scorer=fuzz.token_set_ratio,
+                                limit=limit * 10, score_cutoff=30)
+        pools.append(sorted((k for _, _, k in found), key=lambda i: entries[i].subject_slug != s_slug))
+        out, urls, files = [], set(), set()
+        for pool in pools:
+            for i in pool:
+                e = entries[i]
+                if e.url in urls or e.file_name in files:
+                    continue
+                urls.add(e.url)
+                files.add(e.file_name)
+                out.append(e)
+                if len(out) == limit:
+                    return out
+        return out
+
+
+def open_index(config: Config, refresh: bool = True) -> SiteIndex:
+    index = SiteIndex(config)
+    if refresh:
+        index.refresh()
+    return index
+
+
