@@ -20,6 +20,14 @@ def env_for(site, server, key="sk-test-not-a-real-key"):
     return clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY=key)
 
 
+def draft_with(site, *faults, kind=OPENAI):
+    """Draft Q against a fresh server that first answers with `faults`; (result, requests it saw)."""
+    with FakeOpenAI(kind) as server:
+        server.script(*faults)
+        r = run_qtgen("draft", Q, "-s", "Economics", cwd=site, env=env_for(site, server))
+        return r, len(server.requests)
+
+
 @pytest.mark.parametrize("kind, mode", [(OPENAI, "json_schema"), (LLAMACPP, "json_object"), (STRICT400, "json_object"), (PLAIN, "json_schema")])
 def test_draft_end_to_end_gives_a_valid_file_that_parses_back(site, kind, mode):
     with FakeOpenAI(kind) as server:
@@ -84,10 +92,7 @@ def test_429_twice_then_success_honours_retry_after(site):
 
 def test_500_until_retries_run_out(site):
     write_config(site, retries=2)
-    with FakeOpenAI() as server:
-        server.script(*[status(500)] * 5)
-        r = run_qtgen("draft", Q, "-s", "Economics", cwd=site, env=env_for(site, server))
-        count = len(server.requests)
+    r, count = draft_with(site, *[status(500)] * 5)
     assert r.returncode == 1
     assert count == 3
     assert r.stderr.strip().splitlines()[-1].startswith("qtgen: error: the request failed after 3 attempts")
@@ -96,9 +101,7 @@ def test_500_until_retries_run_out(site):
 
 
 def test_dropped_connection_is_retried(site):
-    with FakeOpenAI() as server:
-        server.script(DROP)
-        r = run_qtgen("draft", Q, "-s", "Economics", cwd=site, env=env_for(site, server))
+    r, _ = draft_with(site, DROP)
     assert r.returncode == 0, r.stderr
     assert len(files_in(site / "drafts")) == 1
 
@@ -108,10 +111,7 @@ def test_dropped_connection_is_retried(site):
     (LENGTH, "cut off at max_tokens", 1),
 ])
 def test_refusal_and_truncation_fail_cleanly_without_retry(site, fault, expect, requests):
-    with FakeOpenAI() as server:
-        server.script(fault)
-        r = run_qtgen("draft", Q, "-s", "Economics", cwd=site, env=env_for(site, server))
-        count = len(server.requests)
+    r, count = draft_with(site, fault)
     assert r.returncode == 1
     assert expect in r.stderr and "Traceback" not in r.stderr
     assert count == requests
@@ -120,18 +120,14 @@ def test_refusal_and_truncation_fail_cleanly_without_retry(site, fault, expect, 
 
 def test_invalid_json_every_time_fails_after_retries(site):
     write_config(site, retries=1)
-    with FakeOpenAI() as server:
-        server.script(INVALID_JSON, INVALID_JSON)
-        r = run_qtgen("draft", Q, "-s", "Economics", cwd=site, env=env_for(site, server))
+    r, _ = draft_with(site, INVALID_JSON, INVALID_JSON)
     assert r.returncode == 1
     assert "output was unusable after 2 attempts" in r.stderr
     assert files_in(site / "drafts") == []
 
 
 def test_invalid_json_once_then_valid_succeeds(site):
-    with FakeOpenAI() as server:
-        server.script(INVALID_JSON)
-        r = run_qtgen("draft", Q, "-s", "Economics", cwd=site, env=env_for(site, server))
+    r, _ = draft_with(site, INVALID_JSON)
     assert r.returncode == 0, r.stderr
 
 
