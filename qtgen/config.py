@@ -50,6 +50,8 @@ class Config:
     kw_max: int = 15
     id_start: int | None = None
     similar_threshold: float = 90.0
+    lint_words: tuple = (150, 650)
+    lint: dict = field(default_factory=dict)  # {"disable": [...], "levels": {rule: level}}
     local_model: str | None = None
     local_ctx: int = 4096
     local_threads: int | None = None
@@ -88,6 +90,14 @@ def _coerce(key: str, value: Any) -> Any:
         raise InputError(f"config: unknown setting {key!r}")
     if key in _PATHS:
         return Path(str(value))
+    if key == "lint":
+        if not isinstance(value, dict) or set(value) - {"disable", "levels"}:
+            raise InputError("config: [lint] takes 'disable' (a list of rule ids) and 'levels' (rule id = level)")
+        return value
+    if key == "lint_words":
+        if not (isinstance(value, (list, tuple)) and len(value) == 2):
+            raise InputError("config: lint_words must be [min, max]")
+        return tuple(int(v) for v in value)
     default = _FIELDS[key].default
     kind = type(default) if default is not None and not isinstance(default, Path) else None
     if key in ("id_start", "local_threads"):

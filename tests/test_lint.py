@@ -1,0 +1,98 @@
+"""Each lint rule on a page that triggers it and one that does not; the fixtures' real defects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from qtgen.config import Config
+from qtgen.lint import lint_page, lint_paths
+from qtgen.page import Page, Seo
+from qtgen.reader import read
+
+from conftest import run_qtgen
+
+GOOD_ANSWER = (
+    "Tariffs are taxes on imported goods. " + "They shape trade and prices in many ways. " * 8
+    + "\n\n1. **Revenue**: governments collect money.\n2. **Protection**: local producers gain.\n\n"
+    + "In summary, tariffs raise revenue and protect producers, at a cost to consumers."
+)
+
+
+def page(answer: str = GOOD_ANSWER, description: str = "A" * 100, keywords: str = "a, b, c, d, e") -> Page:
+    return Page(id=1, date=dt.date(2026, 1, 1), title="What is a tariff?", article_title="What is a tariff?",
+                seo=Seo(title="QuickTakes | Economics", page_description=description, page_keywords=keywords),
+                question="What is a tariff?", answer=answer.replace("\n", "\\n"), subject="Economics",
+                file_name="what-is-a-tariff.md", url="/learn/economics/questions/what-is-a-tariff", score=-1.0)
+
+
+CFG = Config(lint_words=(50, 650))
+
+
+def rules(p: Page, cfg: Config = CFG) -> set[str]:
+    return {f.rule for f in lint_page(p, cfg)}
+
+
+def test_a_house_style_page_has_no_finding():
+    assert rules(page()) == set()
+
+
+@pytest.mark.parametrize("rule, bad", [
+    ("QT001", page(answer="Too short.\n\n1. **A**: b\n\nIn summary, short.")),
+    ("QT002", page(answer=GOOD_ANSWER.replace("1. **", "**").replace("2. **", "**"))),
+    ("QT003", page(answer=GOOD_ANSWER.rsplit("\n\n", 1)[0])),
+    ("QT003", page(answer=GOOD_ANSWER[:-30])),
+    ("QT004", page(answer="As an AI language model, " + GOOD_ANSWER)),
+    ("QT004", page(answer="Sure, here is the answer. " + GOOD_ANSWER)),
+    ("QT005", page(answer=GOOD_ANSWER + "\n\n```python\nprint(1)\n")),
+    ("QT005", page(answer=GOOD_ANSWER + "\n\n$$x = 1")),
+    ("QT006", page(answer=GOOD_ANSWER + " Here $\\nu \\neq 0$.")),
+    ("QT007", page(answer=GOOD_ANSWER + " <script>alert(1)</script>")),
+    ("QT007", page(answer=GOOD_ANSWER + " <iframe src=x>")),
+    ("QT008", page(answer=GOOD_ANSWER + " {{ question }}")),
+    ("QT008", page(answer=GOOD_ANSWER + " {% if x %}")),
+    ("QT009", page(description="Short.")),
+    ("QT010", page(keywords="a, b")),
+])
+def test_each_rule_fires_on_its_defect(rule, bad):
+    assert rule in rules(bad)
+
+
+def test_near_misses_do_not_fire():
+    ok = page(answer=GOOD_ANSWER + " The ratio $\\frac{a}{b}$ and $$\\frac{1}{2}}$$ and $\\ne$ hmm" .replace("$\\ne$", "$\\leq$")
+              + " A newline\nnumber list.")
+    assert rules(ok) & {"QT005", "QT006", "QT008"} == set()
+    assert "QT006" not in rules(page(answer=GOOD_ANSWER + "\nnext line starts with n"))
+
+
+def test_rules_can_be_disabled_or_given_another_level():
+    bad = page(description="Short.")
+    cfg = Config(lint_words=(50, 650), lint={"disable": ["QT009"]})
+    assert "QT009" not in rules(bad, cfg)
+    cfg = Config(lint_words=(50, 650), lint={"levels": {"description-bounds": "error"}})
+    assert [f.level for f in lint_page(bad, cfg) if f.rule == "QT009"] == ["error"]
+
+
+def test_fixture_errors_are_exactly_the_real_defects(fixtures, tmp_path):
+    _, findings = lint_paths(fixtures, Config(root=tmp_path))
+    errors = {(f.path, f.rule) for f in findings if f.level == "error"}
+    refusals = {(str(p), "QT004") for p in fixtures if read(p).no_index}
+    latex = {(str(p), "QT006") for p in fixtures if "\\neq" in read(p).answer or "\\nu" in read(p).answer}
+    assert refusals and latex
+    assert errors == refusals | latex
+
+
+def test_lint_command_exit_codes_and_json(tmp_path):
+    from qtgen.writer import render
+
+    good = tmp_path / "what-is-a-tariff.md"
+    good.write_text(render(page()))
+    r = run_qtgen("lint", "--no-index", good, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout
+    good.write_text(render(page(answer=GOOD_ANSWER + " <script>x</script>")))
+    r = run_qtgen("lint", "--json", good, cwd=tmp_path)
+    assert r.returncode == 1
+    data = json.loads(r.stdout)
+    assert [f["rule"] for f in data["findings"] if f["level"] == "error"] == ["QT007"]
