@@ -106,12 +106,6 @@ class Page(BaseModel):
             update["score"] = -1.0
         return self.model_copy(update=update)
 
-    @property
-    def subject_dir(self) -> str:
-        """The subject folder the page lives in, from its url."""
-        parts = self.url.strip("/").split("/")
-        return parts[1] if len(parts) >= 2 else ""
-
     def decoded_answer(self) -> str:
         """The answer as the site renders it: the two characters \\n become newlines."""
         return self.answer.replace("\\n", "\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +82,3 @@ def read(path: Path) -> Page:
         return parse(text)
     except ParseError as exc:
         raise ParseError(f"{path}: {exc}") from None
-
-
-def is_date(value: Any) -> bool:
-    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
