@@ -14,7 +14,7 @@ from .llm import ChatClient, Completion, Usage
 from .page import FOLDED, Layout, Page, RelatedArticle, Seo
 from .prompts import Prompt, Prompts
 from .reader import read
-from .text import encode_answer, normalise_question, normalise_subject
+from .text import encode_answer, fix_latex_n, normalise_question, normalise_subject
 from .validate import Checker, Finding
 from .writer import render, write_atomic
 
@@ -140,7 +140,8 @@ def compose(config: Config, p: Plan, completion: Completion, *, page_id: int, da
     """The page from the plan and the model's reply, with SEO fields normalised."""
     if refusal(completion.answer):
         raise QtgenError(f"the model refused: {completion.answer.strip()[:120]}")
-    answer = encode_answer(completion.answer)
+    markdown, replaced = fix_latex_n(completion.answer)
+    answer = encode_answer(markdown)
     if not answer:
         raise QtgenError("the model's answer is empty")
     bounds = seo.Bounds(config.desc_min, config.desc_max, config.kw_min, config.kw_max)
@@ -153,7 +154,10 @@ def compose(config: Config, p: Plan, completion: Completion, *, page_id: int, da
         author=config.author, question=p.question, answer=answer, subject=p.subject,
         file_name=p.file_name, url=p.url, score=-1.0, layout=Layout(title_style=FOLDED),
     )
-    return page, completion.notes + fields.notes
+    notes = list(completion.notes)
+    if replaced:
+        notes.append(f"answer: replaced {', '.join(sorted(set(replaced)))} (LaTeX starting with \\n breaks on the site)")
+    return page, notes + fields.notes
 
 
 def check(config: Config, text: str, path: Path) -> list[Finding]:

@@ -96,3 +96,29 @@ def encode_answer(markdown: str) -> str:
     if lines:
         lines[0] = lines[0].lstrip()
     return "\\n".join(lines)
+
+
+# LaTeX commands that begin with "\n": the site decodes every "\n" of an answer as a newline, so they
+# break. Each is swapped for a symbol or command KaTeX renders the same (FORMAT.md section 4).
+_LATEX_N_FIXES = {
+    "nu": "ν", "neq": "≠", "ne": "≠", "nabla": "∇", "neg": r"\lnot", "notin": "∉", "newline": r"\\",
+    "ni": "∋", "nless": "≮", "ngtr": "≯", "nleq": "≰", "ngeq": "≱", "nmid": "∤", "nparallel": "∦",
+    "nsubseteq": "⊈", "nsupseteq": "⊉", "natural": "♮", "nearrow": "↗", "nwarrow": "↖", "nexists": "∄",
+    "nolimits": "", "nonumber": "", "noindent": "", "normalsize": "",
+}
+_LATEX_N = re.compile(r"\\not\s*=|\\not\s*\\in(?![A-Za-z])|\\(" + "|".join(sorted(_LATEX_N_FIXES, key=len, reverse=True))
+                      + r")(?![A-Za-z])")
+
+
+def fix_latex_n(markdown: str) -> tuple[str, list[str]]:
+    """Replace LaTeX commands starting with \\n; returns the text and the commands replaced."""
+    fixed: list[str] = []
+
+    def swap(m: re.Match) -> str:
+        token = m.group(0)
+        fixed.append(token.replace(" ", ""))
+        if token.startswith("\\not"):
+            return "∉" if token.endswith("in") else "≠"
+        return _LATEX_N_FIXES[m.group(1)]
+
+    return _LATEX_N.sub(swap, markdown), fixed

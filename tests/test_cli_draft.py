@@ -243,3 +243,21 @@ def test_validate_json_output_and_exit_code(site, tmp_path):
     report = json.loads(r.stdout)
     fields = {f["field"] for f in report["findings"]}
     assert {"id", "date", "answer"} <= fields
+
+
+def test_latex_starting_with_backslash_n_is_replaced_in_the_draft(site):
+    from fake_openai import house_answer
+    from qtgen.lint import lint_page
+
+    def reply(question, subject, body):
+        data = house_answer(question, subject)
+        data["answer"] += "\n\nFor waves, $v = f \\lambda$ and $\\nu \\neq 0$ with $\\nabla \\cdot E$."
+        return data
+
+    with FakeOpenAI(reply=reply) as server:
+        r = run_qtgen("draft", "What is a wave?", "-s", "Physics", cwd=site, env=env_for(site, server))
+    assert r.returncode == 0, r.stderr
+    assert "replaced \\nabla, \\neq, \\nu" in r.stderr
+    page = read(site / "drafts" / "what-is-a-wave.md")
+    assert "$ν ≠ 0$ with $∇ \\cdot E$" in page.decoded_answer()
+    assert not [f for f in lint_page(page, load(cwd=site)) if f.rule == "QT006"]

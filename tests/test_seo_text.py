@@ -91,3 +91,11 @@ def test_missing_keywords_derived_from_bold_terms_and_subject():
     assert terms[:3] == ["Comparative advantage", "Tariffs", "Economics"]
     assert len(terms) >= 5
     assert any("derived" in n for n in out.notes)
+
+
+def test_latex_commands_starting_with_backslash_n_are_replaced():
+    from qtgen.text import fix_latex_n
+
+    text, fixed = fix_latex_n(r"$\nu \neq 0$, $\nabla f$, $a \not= b$, $x \not\in S$, $\neg p$ and $\frac{n}{2}$, \nuclear")
+    assert text == r"$ν ≠ 0$, $∇ f$, $a ≠ b$, $x ∉ S$, $\lnot p$ and $\frac{n}{2}$, \nuclear"
+    assert sorted(fixed) == sorted([r"\nu", r"\neq", r"\nabla", r"\not=", r"\not\in", r"\neg"])
