@@ -6,7 +6,6 @@ Heavy imports (openai, pydantic, jinja2) happen inside commands so that `--help`
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -114,9 +113,8 @@ def draft(obj: Ctx, question, subject, date, page_id, temperature, max_tokens, f
             drafting.check_similar(index, p, config.similar_threshold)
         with open_client(config, notify=obj.info,
                          on_wait=lambda s, why: obj.info(f"retrying in {s:.1f}s: {why}")) as client:
-            result = drafting.draft(config, client, question, subject, date=date.date() if date else None,
-                                    page_id=page_id, force=force, dry_run=dry_run, index=index, related=related,
-                                    allow_similar=True)
+            result = drafting.draft(config, client, p, date=date.date() if date else None, page_id=page_id,
+                                    force=force, dry_run=dry_run, index=index, related=related)
     for note in result.notes:
         obj.info(f"note: {note}")
     warnings = [f for f in result.findings if f.level == "warning"]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from . import ids, seo, slug
 from .config import Config
 from .errors import ParseError, QtgenError
-from .llm import ChatClient, Completion, Usage
+from .llm import ChatClient, Completion
 from .page import FOLDED, Layout, Page, RelatedArticle, Seo
 from .prompts import Prompt, Prompts
 from .reader import read
@@ -35,7 +35,7 @@ class Plan:
     url: str
     draft_path: Path
     published_path: Path
-    keep_id: int | None = None  # id of the page this draft replaces or joins
+    keep_id: int | None = None  # id of the draft this one replaces
     replaces_draft: bool = False
 
 
@@ -47,10 +47,6 @@ class DraftResult:
     completion: Completion
     notes: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def usage(self) -> Usage:
-        return self.completion.usage
 
 
 def published_path(config: Config, subject_slug: str, file_name: str) -> Path:
@@ -88,8 +84,6 @@ def plan(config: Config, question: str, subject: str, *, force: bool = False) ->
         p.keep_id = existing.id if existing is not None else None
     if p.published_path.exists() and not force:
         raise QtgenError(f"{p.published_path}: already published under {s!r} (use --force to draft a replacement)")
-    if p.keep_id is None:
-        p.keep_id = _id_of_same_question(config, file_name)
     return p
 
 
@@ -101,7 +95,7 @@ def _read_or_none(path: Path) -> Page | None:
 
 
 def _id_of_same_question(config: Config, file_name: str) -> int | None:
-    """The site gives one question the same id under every subject: reuse it if it is published."""
+    """Without an index: the id this question has under any subject of the content tree."""
     content = config.content
     if not content.is_dir():
         return None
@@ -166,14 +160,14 @@ def check(config: Config, text: str, path: Path) -> list[Finding]:
     return checker.report.findings
 
 
-def draft(config: Config, client: ChatClient, question: str, subject: str, *, date: dt.date | None = None,
+def draft(config: Config, client: ChatClient, p: Plan, *, date: dt.date | None = None,
           page_id: int | None = None, force: bool = False, dry_run: bool = False,
-          prompts: Prompts | None = None, index: "SiteIndex | None" = None, related: bool = True,
-          allow_similar: bool = False) -> DraftResult:
-    """Ask the model, build and validate the page, and write it atomically (unless dry_run)."""
-    p = plan(config, question, subject, force=force)
-    if index is not None and not allow_similar:
-        check_similar(index, p, config.similar_threshold)
+          prompts: Prompts | None = None, index: "SiteIndex | None" = None, related: bool = True) -> DraftResult:
+    """Ask the model for a planned question, build and validate the page, write it atomically (unless dry_run).
+
+    Callers run `plan` (and `check_similar`, with an index) first, so bad input and near-duplicates
+    are refused before any server is started or any request is sent.
+    """
     prompt = build_prompt(config, p, prompts)
     completion = client.complete(prompt.messages())
     return finish(config, p, completion, date=date, page_id=page_id, force=force, dry_run=dry_run,
@@ -181,13 +175,15 @@ def draft(config: Config, client: ChatClient, question: str, subject: str, *, da
 
 
 def allocate_id(config: Config, p: Plan, index: "SiteIndex | None") -> int:
-    """The page's id: the one its question already has, else one reserved above every id in use."""
+    """The page's id: the replaced draft's, or the one the site gives this question under every subject,
+    else a new one above every id in use (reserved atomically when there is an index)."""
     if p.keep_id is not None:
         return p.keep_id
     if index is not None:
         known = index.id_of_question(p.file_name)
         return known if known is not None else index.reserve_id(f"{p.subject_slug}/{p.file_name}", config.id_start)
-    return ids.next_id([config.content, config.drafts], config.id_start)
+    known = _id_of_same_question(config, p.file_name)
+    return known if known is not None else ids.next_id([config.content, config.drafts], config.id_start)
 
 
 def related_articles(index: "SiteIndex", page: Page) -> list[RelatedArticle]:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from .config import Config
 from .errors import ParseError
 from .ids import page_files
-from .page import KEY_ORDER, OPTIONAL_KEYS, REQUIRED_KEYS, Page
+from .page import KEY_ORDER, REQUIRED_KEYS, Page
 from .reader import layout_of, load_meta
 from .slug import file_name_for, slug, url_for
 from .writer import ENDING, render

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from qtgen.page import FOLDED, PLAIN, Layout, Page, RelatedArticle, Seo
+from qtgen.page import PLAIN, Layout, Page, RelatedArticle, Seo
 from qtgen.reader import parse, read
 from qtgen.writer import render
 
