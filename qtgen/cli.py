@@ -267,6 +267,190 @@ def related(obj: Ctx, paths, refresh):
             click.echo(f"{path}: {count} related article(s){'' if changed else ' (unchanged)'}")
 
 
+def _open_index(obj: Ctx, use: bool = True):
+    from contextlib import nullcontext
+
+    from .index import open_index
+
+    return open_index(obj.config) if use else nullcontext(None)
+
+
+@cli.command()
+@click.option("-s", "--subject", help="Only drafts of this subject.")
+@click.option("--status", type=click.Choice(["ok", "warnings", "errors"]), help="Only drafts with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable queue.")
+@click.pass_obj
+def review(obj: Ctx, subject, status, as_json):
+    """List the drafts waiting for review, with validation status and lint findings."""
+    from .review import queue
+
+    with _open_index(obj) as index:
+        items = queue(obj.config, index, subject=subject, status=status)
+    if as_json:
+        click.echo(json.dumps([i.as_json() for i in items], indent=1, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(items)} draft(s) waiting", show_lines=False)
+    for col in ("file", "subject", "question", "words", "status", "lint"):
+        table.add_column(col, overflow="fold")
+    style = {"ok": "green", "warnings": "yellow", "errors": "red"}
+    for i in items:
+        p = i.page
+        table.add_row(i.path.name, p.subject if p else "?", p.question if p else "(unreadable)", str(i.words),
+                      f"[{style[i.status]}]{i.status}[/]", str(len(i.findings)))
+    Console().print(table)
+
+
+@cli.command()
+@click.argument("draft_name", metavar="DRAFT")
+@click.pass_obj
+def show(obj: Ctx, draft_name):
+    """Show a draft as a reader sees it, with its SEO fields, url and lint findings."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+    from rich.panel import Panel
+
+    from .review import assess, resolve
+
+    path = resolve(obj.config, draft_name)
+    with _open_index(obj) as index:
+        item = assess(obj.config, path, index)
+    console = Console()
+    p = item.page
+    if p is None:
+        console.print(f"{path}: unreadable: {item.errors[0] if item.errors else ''}")
+        sys.exit(1)
+    console.print(Panel(f"[bold]{p.question}[/]\n{p.subject} · id {p.id} · {p.date} · {p.url}"))
+    console.print(Markdown(p.decoded_answer()))
+    console.print(f"\n[bold]description[/] ({len(p.seo.page_description)} chars): {p.seo.page_description}")
+    console.print(f"[bold]keywords[/]: {p.seo.page_keywords}")
+    for n, art in enumerate(p.related, 1):
+        console.print(f"[bold]related {n}[/]: {art.title} ({art.subject}) {art.url}")
+    console.print(f"[bold]status[/]: {item.status}, {item.words} words")
+    for line in item.errors + item.warnings:
+        console.print(f"  - {line}", markup=False)
+
+
+@cli.command()
+@click.argument("drafts", nargs=-1, metavar="DRAFT...")
+@click.option("--all-clean", is_flag=True, help="Approve every draft with no error and no warning.")
+@click.option("--allow-warnings", is_flag=True, help="Approve drafts that have warnings (never errors).")
+@click.option("--no-commit", is_flag=True, help="Only place the files in the content tree.")
+@click.pass_obj
+def approve(obj: Ctx, drafts, all_clean, allow_warnings, no_commit):
+    """Publish drafts: validate, lint, move into the content tree and commit them, all in one commit."""
+    from .review import OK, approve as do_approve, queue, resolve
+
+    if not drafts and not all_clean:
+        raise click.UsageError("name the drafts to approve, or use --all-clean")
+    with _open_index(obj) as index:
+        paths = [resolve(obj.config, d) for d in drafts]
+        if all_clean:
+            paths += [i.path for i in queue(obj.config, index, status=OK) if i.path not in paths]
+        if not paths:
+            obj.info("nothing to approve")
+            return
+        result = do_approve(obj.config, paths, index=index, allow_warnings=allow_warnings, commit=not no_commit)
+        index.refresh()
+    for path in result.placed:
+        click.echo(str(path))
+    obj.info(f"approved {len(result.placed)} draft(s)" + (f" in commit {result.commit[:12]}" if result.commit else
+                                                          " (not committed)"))
+
+
+@cli.command()
+@click.argument("draft_name", metavar="DRAFT")
+@click.option("--reason", required=True, help="Why it is rejected (kept beside the file).")
+@click.pass_obj
+def reject(obj: Ctx, draft_name, reason):
+    """Move a draft to drafts/rejected/ with the reason; a later draft of it needs --force."""
+    from .review import reject as do_reject, resolve
+
+    target = do_reject(obj.config, resolve(obj.config, draft_name), reason)
+    click.echo(str(target))
+
+
+@cli.command()
+@click.argument("draft_name", metavar="DRAFT")
+@click.option("--feedback", required=True, help="What the reviewer wants changed.")
+@click.pass_obj
+def regenerate(obj: Ctx, draft_name, feedback):
+    """Ask the model again with the previous answer and FEEDBACK; keeps id, slug, date and related."""
+    from . import draft as drafting
+    from .backend import open_client
+    from .prompts import Prompts
+    from .reader import read
+    from .review import regenerated, resolve, save_checked
+    from .text import clean_line
+
+    config = obj.config
+    path = resolve(config, draft_name)
+    page = read(path)
+    feedback = clean_line(feedback)
+    if not feedback:
+        raise click.UsageError("--feedback: say what should change")
+    p = drafting.plan(config, page.question, page.subject, force=True)
+    prompt = Prompts(config.prompts).build(
+        question=p.question, subject=p.subject, subject_slug=p.subject_slug,
+        settings=drafting.prompt_settings(config), user_template="regenerate.j2",
+        extra={"feedback": feedback, "previous_answer": page.decoded_answer()})
+    with open_client(config, notify=obj.info, on_wait=lambda s, why: obj.info(f"retrying in {s:.1f}s: {why}")) as client:
+        completion = client.complete(prompt.messages())
+    new, notes = regenerated(config, page, completion)
+    save_checked(config, path, new)
+    for note in notes:
+        obj.info(f"note: {note}")
+    click.echo(str(path))
+    obj.info(f"regenerated; previous version kept (qtgen diff {path.name}); {completion.usage.total} tokens; "
+             f"model {completion.model}")
+
+
+@cli.command()
+@click.argument("draft_name", metavar="DRAFT")
+@click.pass_obj
+def diff(obj: Ctx, draft_name):
+    """Show what changed since the previous version of a draft (after regenerate or edit)."""
+    from .review import diff as do_diff, resolve
+
+    out = do_diff(obj.config, resolve(obj.config, draft_name))
+    click.echo(out if out else "no change")
+
+
+@cli.command()
+@click.argument("draft_name", metavar="DRAFT")
+@click.pass_obj
+def edit(obj: Ctx, draft_name):
+    """Open $EDITOR on the decoded answer and SEO fields; saved back in the exact format if valid."""
+    import subprocess
+    import tempfile
+
+    from .reader import read
+    from .review import env_editor, from_editable, resolve, save_checked, to_editable
+
+    path = resolve(obj.config, draft_name)
+    page = read(path)
+    with tempfile.TemporaryDirectory(prefix="qtgen-edit-") as tmp:
+        work = Path(tmp) / (path.stem + ".edit.md")
+        work.write_text(to_editable(page), encoding="utf-8")
+        try:
+            rc = subprocess.call([*env_editor(), str(work)])
+        except FileNotFoundError:
+            raise click.UsageError(f"editor {env_editor()[0]!r} not found: set EDITOR") from None
+        if rc != 0:
+            raise click.ClickException(f"editor exited with {rc}; nothing saved")
+        new = from_editable(page, work.read_text(encoding="utf-8"))
+    if new is None:
+        obj.info("edit cancelled; nothing saved")
+        return
+    if new == page:
+        obj.info("no change")
+        return
+    save_checked(obj.config, path, new)
+    click.echo(str(path))
+
+
 @cli.command()
 @click.pass_obj
 def schema(obj: Ctx):

@@ -84,6 +84,12 @@ def plan(config: Config, question: str, subject: str, *, force: bool = False) ->
         p.keep_id = existing.id if existing is not None else None
     if p.published_path.exists() and not force:
         raise QtgenError(f"{p.published_path}: already published under {s!r} (use --force to draft a replacement)")
+    if not force:
+        from .review import rejection
+
+        reason = rejection(config, file_name, s_slug)
+        if reason is not None:
+            raise QtgenError(f"question {q!r} was rejected for {s!r}: {reason} (use --force to draft it again)")
     return p
 
 
