@@ -13,7 +13,7 @@ import pytest
 from qtgen.reader import read
 from qtgen.writer import render
 
-from conftest import REPO, clean_env, files_in, run_qtgen
+from conftest import REPO, clean_env, run_qtgen
 from fake_openai import FakeOpenAI, house_answer
 
 
