@@ -39,14 +39,15 @@ def uses_local(config: Config) -> bool:
 
 @contextlib.contextmanager
 def open_client(config: Config, notify: Callable[[str], None] = lambda m: None,
-                on_wait: Callable[[float, str], None] | None = None) -> Iterator[ChatClient]:
+                on_wait: Callable[[float, Exception], None] | None = None,
+                before_request: Callable[[], None] | None = None) -> Iterator[ChatClient]:
     """A ChatClient for this command; starts and always stops the local server when that is used."""
     if not uses_local(config):
-        yield ChatClient(remote_settings(config), on_wait=on_wait)
+        yield ChatClient(remote_settings(config), on_wait=on_wait, before_request=before_request)
         return
     from . import local_model
 
     if not local_model.available(config):
         raise QtgenError(NO_BACKEND)
     with local_model.serve(config, notify) as settings:
-        yield ChatClient(settings, on_wait=on_wait)
+        yield ChatClient(settings, on_wait=on_wait, before_request=before_request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -112,7 +113,7 @@ def draft(obj: Ctx, question, subject, date, page_id, temperature, max_tokens, f
         if not allow_similar:
             drafting.check_similar(index, p, config.similar_threshold)
         with open_client(config, notify=obj.info,
-                         on_wait=lambda s, why: obj.info(f"retrying in {s:.1f}s: {why}")) as client:
+                         on_wait=lambda secs, why: obj.info(f"retrying in {secs:.1f}s: {why}")) as client:
             result = drafting.draft(config, client, p, date=date.date() if date else None, page_id=page_id,
                                     force=force, dry_run=dry_run, index=index, related=related)
     for note in result.notes:
@@ -265,6 +266,138 @@ def related(obj: Ctx, paths, refresh):
         for path in expand(paths):
             changed, count = refresh_related(index, path)
             click.echo(f"{path}: {count} related article(s){'' if changed else ' (unchanged)'}")
+
+
+@cli.command()
+@click.argument("questions", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-s", "--subject", help="Subject for a plain-text list (or rows without one).")
+@click.option("-c", "--concurrency", default=4, show_default=True, type=click.IntRange(1, 256),
+              help="Requests in flight at once.")
+@click.option("--rpm", type=click.FloatRange(min=0.1), help="Stay under this many requests per minute.")
+@click.option("--tpm", type=click.FloatRange(min=1), help="Stay under this many tokens per minute.")
+@click.option("--limit", type=click.IntRange(min=0), help="Draft at most N questions now; the rest stay resumable.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help="Stop starting new questions past this many dollars.")
+@click.option("--strict", is_flag=True, help="Send nothing if any line of the list is bad.")
+@click.option("--allow-similar", is_flag=True, help="Draft questions that published pages already ask in other words.")
+@click.option("--related/--no-related", default=True, help="Add related published pages (default on).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write one JSON line per question.")
+@click.option("--resume", is_flag=True, help="Resume the latest unfinished run (QUESTIONS may be left out).")
+@click.pass_obj
+def batch(obj: Ctx, questions, subject, concurrency, rpm, tpm, limit, max_cost, strict, allow_similar, related,
+          report, resume):
+    """Draft every question of a CSV, TSV, JSONL or text file, under the rate limit, resumably.
+
+    Rerunning the same command (or --resume) drafts only what is left.
+    """
+    from . import batch as batching
+    from .backend import open_client
+    from .index import open_index
+    from .ledger import Ledger
+    from .ratelimit import RateLimiter
+
+    config = obj.config
+    options = batching.Options(subject, concurrency, rpm, tpm, limit, max_cost, strict, allow_similar, related)
+    with Ledger(batching.ledger_path(config)) as ledger, open_index(config) as index:
+        if questions is None:
+            latest = ledger.latest_unfinished() if resume else None
+            if latest is None:
+                raise click.UsageError("give the QUESTIONS file" + (" (no unfinished run to resume)" if resume else ""))
+            questions = Path(latest[1])
+        prepared = batching.prepare(config, questions, options, ledger, index)
+        for bad in prepared.bad:
+            obj.info(f"bad line: {bad.text()}")
+        counts = ledger.counts(prepared.run_id)
+        left = sum(counts.get(s, 0) for s in ("pending", "running", "failed"))
+        obj.info(f"run {prepared.run_id}{' (resumed)' if prepared.resumed else ''}: {left} to draft, "
+                 f"{counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, {len(prepared.bad)} bad line(s)")
+        limiter = RateLimiter(rpm, tpm, tokens_per_request=config.max_tokens + 600)
+        progress = None
+        if left:
+            runner = None
+            with open_client(config, notify=obj.info, before_request=limiter.acquire,
+                             on_wait=lambda secs, exc: runner.on_wait(secs, exc)) as client:
+                runner = batching.Runner(config, ledger, index, client, limiter, options)
+                progress = _run_with_progress(obj, runner, prepared.run_id, min(left, limit if limit is not None else left))
+        status = ledger.close_run(prepared.run_id)
+        items = ledger.items(prepared.run_id)
+        if report:
+            from .writer import write_atomic
+
+            lines = [json.dumps(i.report(), ensure_ascii=False) for i in items]
+            write_atomic(report, "\n".join(lines) + ("\n" if lines else ""), overwrite=True)
+        _summary(obj, config, ledger, prepared.run_id, progress, status)
+    failed = any(i.state == "failed" for i in items)
+    sys.exit(1 if failed or prepared.bad else 0)
+
+
+def _run_with_progress(obj: Ctx, runner, run_id: str, total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if obj.quiet or not console.is_terminal:
+        return runner.run(run_id)
+    columns = [TextColumn("drafting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("", total=total)
+
+        def tick():
+            p = runner.progress
+            elapsed = max(time.monotonic() - p.started, 1e-6)
+            rate = (p.done + p.failed) / elapsed * 60
+            bar.update(task, completed=p.done + p.failed,
+                       description=f"done {p.done} failed {p.failed} · {rate:.0f}/min · "
+                                   f"{p.tokens_in + p.tokens_out:,} tok · ${p.cost:.4f}"
+                                   + (f" · {runner.limiter.throttled}x429" if runner.limiter.throttled else ""))
+
+        result = runner.run(run_id, tick)
+        tick()
+        return result
+
+
+def _summary(obj: Ctx, config, ledger, run_id: str, progress, status: str) -> None:
+    from .batch import cost
+
+    counts = ledger.counts(run_id)
+    tokens_in, tokens_out = ledger.totals(run_id)
+    spent = sum(cost(config, i.model or "", i.tokens_in, i.tokens_out) for i in ledger.items(run_id, ("done",)))
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "skipped", "invalid", "pending")]
+    obj.info(f"run {run_id} {status}: " + ", ".join(parts)
+             + f"; {tokens_in + tokens_out:,} tokens ({tokens_in:,} in, {tokens_out:,} out); ${spent:.4f}")
+    if progress is not None:
+        elapsed = time.monotonic() - progress.started
+        obj.info(f"this session: {progress.done} drafted, {progress.failed} failed in {elapsed:.1f}s; "
+                 f"{progress.throttled} rate-limit answer(s)" + (f"; stopped: {progress.stopped}" if progress.stopped else ""))
+    for item in ledger.items(run_id, ("failed",))[:10]:
+        obj.info(f"failed: line {item.line}: {item.question}: {item.error}")
+    if status != "finished":
+        obj.info("resume with: qtgen batch --resume")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
+@click.pass_obj
+def runs(obj: Ctx, as_json):
+    """List past batch runs with their counts."""
+    from .batch import ledger_path
+    from .ledger import Ledger
+
+    path = ledger_path(obj.config)
+    rows = []
+    if path.exists():
+        with Ledger(path) as ledger:
+            rows = ledger.runs()
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        obj.info("no batch runs yet")
+        return
+    for r in rows:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
+        counts = ", ".join(f"{r.get(s, 0)} {s}" for s in ("done", "failed", "skipped", "invalid", "pending"))
+        click.echo(f"{r['run']}  {started}  {r['status']:<8}  {counts}  {r['input']}")
 
 
 def _open_index(obj: Ctx, use: bool = True):

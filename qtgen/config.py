@@ -52,6 +52,7 @@ class Config:
     similar_threshold: float = 90.0
     lint_words: tuple = (150, 650)
     lint: dict = field(default_factory=dict)  # {"disable": [...], "levels": {rule: level}}
+    prices: dict = field(default_factory=dict)  # model = [USD per 1M input tokens, per 1M output tokens]
     local_model: str | None = None
     local_ctx: int = 4096
     local_threads: int | None = None
@@ -94,6 +95,10 @@ def _coerce(key: str, value: Any) -> Any:
         if not isinstance(value, dict) or set(value) - {"disable", "levels"}:
             raise InputError("config: [lint] takes 'disable' (a list of rule ids) and 'levels' (rule id = level)")
         return value
+    if key == "prices":
+        if not isinstance(value, dict) or not all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value.values()):
+            raise InputError("config: prices maps a model to [input, output] dollars per million tokens")
+        return {k: (float(v[0]), float(v[1])) for k, v in value.items()}
     if key == "lint_words":
         if not (isinstance(value, (list, tuple)) and len(value) == 2):
             raise InputError("config: lint_words must be [min, max]")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,10 @@ def topic(question: str) -> str:
     """A question reduced to what it is about: lowercase content words, framing words dropped."""
     words = [w for w in _WORD.findall(question.lower()) if w not in _FRAMING]
     return " ".join(words)
+
+
+def _numbers(topic_text: str) -> set[str]:
+    return {w for w in topic_text.split() if w.isdigit()}
 
 
 @dataclass
@@ -93,7 +98,8 @@ class SiteIndex:
         self.config = config
         self.path = path or default_path(config)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()  # batch workers share one index
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
@@ -163,13 +169,15 @@ class SiteIndex:
 
     # -- reading -------------------------------------------------------------------------------
     def entries(self) -> list[Entry]:
-        if self._entries is None:
-            cur = self.db.execute("SELECT path, source, id, subject, subject_slug, file_name, url, question, keywords "
-                                  "FROM pages ORDER BY path")
-            self._entries = [Entry(*row) for row in cur]
-            self._topics = [topic(e.question) for e in self._entries]
-            self._about = [topic(e.question + " " + e.keywords.replace(",", " ")) for e in self._entries]
-        return self._entries
+        with self._lock:
+            if self._entries is None:
+                cur = self.db.execute("SELECT path, source, id, subject, subject_slug, file_name, url, question, "
+                                      "keywords FROM pages ORDER BY path")
+                entries = [Entry(*row) for row in cur]
+                self._topics = [topic(e.question) for e in entries]
+                self._about = [topic(e.question + " " + e.keywords.replace(",", " ")) for e in entries]
+                self._entries = entries
+            return self._entries
 
     def count(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT source, COUNT(*) FROM pages GROUP BY source").fetchall())
@@ -180,14 +188,15 @@ class SiteIndex:
         return [Entry(*row) for row in cur]
 
     def id_of_question(self, file_name: str) -> int | None:
-        row = self.db.execute("SELECT id FROM pages WHERE file_name = ? AND id IS NOT NULL ORDER BY source LIMIT 1",
-                              (file_name,)).fetchone()
+        with self._lock:
+            row = self.db.execute("SELECT id FROM pages WHERE file_name = ? AND id IS NOT NULL ORDER BY source LIMIT 1",
+                                  (file_name,)).fetchone()
         return row[0] if row else None
 
     # -- ids -----------------------------------------------------------------------------------
     def reserve_id(self, key: str, start: int | None = None) -> int:
         """The id for `key` (subject slug/file_name): reserved once, atomically, across processes."""
-        with self.db:
+        with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute("SELECT id FROM reservations WHERE key = ?", (key,)).fetchone()
             if row:
@@ -212,8 +221,11 @@ class SiteIndex:
         found = process.extract(target, self._topics, scorer=fuzz.token_sort_ratio, limit=limit * 4 + 4,
                                 score_cutoff=threshold)
         out, seen = [], set()
+        numbers = _numbers(target)
         for _, score, i in found:
             e = entries[i]
+            if _numbers(self._topics[i]) != numbers:
+                continue  # "Article 5" and "Article 6" are different questions, however alike the words
             if e.file_name == exclude_file or (e.subject_slug, e.file_name) in seen:
                 continue
             seen.add((e.subject_slug, e.file_name))

@@ -85,9 +85,10 @@ class Completion:
 class Retryable(Exception):
     """A failure worth another attempt; carries the wait the server asked for, if any."""
 
-    def __init__(self, message: str, wait: float | None = None):
+    def __init__(self, message: str, wait: float | None = None, status: int | None = None):
         super().__init__(message)
         self.wait = wait
+        self.status = status
 
 
 class Unparseable(Retryable):
@@ -235,12 +236,14 @@ class ChatClient:
     """Asks one model for page content; thread-safe, shared by every draft of a command."""
 
     def __init__(self, settings: ClientSettings, memory: FormatMemory | None = None,
-                 on_wait: Callable[[float, str], None] | None = None):
+                 on_wait: Callable[[float, Exception], None] | None = None,
+                 before_request: Callable[[], None] | None = None):
         from openai import OpenAI
 
         self.settings = settings
         self.memory = memory or FormatMemory()
         self.on_wait = on_wait
+        self.before_request = before_request  # e.g. a rate limiter shared by every worker
         self.server = f"{settings.base_url.rstrip('/')}#{settings.model}"
         self._client = OpenAI(
             api_key=settings.api_key or "no-key",
@@ -272,10 +275,12 @@ class ChatClient:
             kwargs["response_format"] = fmt
         if self.settings.extra_body:
             kwargs["extra_body"] = self.settings.extra_body
+        if self.before_request is not None:
+            self.before_request()
         try:
             return self._client.chat.completions.create(**kwargs)
         except openai.RateLimitError as exc:
-            raise Retryable(f"rate limited (429): {_detail(exc)}", retry_after(exc.response.headers)) from None
+            raise Retryable(f"rate limited (429): {_detail(exc)}", retry_after(exc.response.headers), 429) from None
         except openai.InternalServerError as exc:
             if mode != INSTRUCTIONS and _about_format(exc):
                 raise _Rejected(mode, _detail(exc)) from None  # llama.cpp answers 500 to json_schema
@@ -387,7 +392,7 @@ class ChatClient:
 
     def _before_sleep(self, retry_state) -> None:
         if self.on_wait is not None:
-            self.on_wait(retry_state.upcoming_sleep, str(retry_state.outcome.exception()))
+            self.on_wait(retry_state.upcoming_sleep, retry_state.outcome.exception())
 
 
 def _about_format(exc) -> bool:

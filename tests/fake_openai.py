@@ -66,12 +66,16 @@ REFUSAL = Fault("refusal")
 
 class FakeOpenAI:
     def __init__(self, kind: str = OPENAI, api_key: str | None = None, models: tuple = ("test-model",),
-                 reply=None, latency: float = 0.0):
+                 reply=None, latency: float = 0.0, rate_window: tuple[int, float] | None = None):
         self.kind = kind
         self.api_key = api_key
         self.models = set(models)
         self.reply = reply  # optional callable(question, subject, body) -> dict or str
         self.latency = latency
+        self.rate_window = rate_window  # (requests, seconds): a provider's limit, answered with 429 past it
+        self._window_start = time.monotonic()
+        self._window_count = 0
+        self.throttled = 0
         self.faults: deque[Fault] = deque()
         self.requests: list[dict] = []
         self.times: list[float] = []
@@ -95,6 +99,21 @@ class FakeOpenAI:
     def script(self, *faults: Fault) -> None:
         with self.lock:
             self.faults.extend(faults)
+
+    def _over_limit(self) -> float | None:
+        """Seconds until the window resets if this request is over the limit, else None."""
+        if self.rate_window is None:
+            return None
+        limit, seconds = self.rate_window
+        with self.lock:
+            now = time.monotonic()
+            if now - self._window_start >= seconds:
+                self._window_start, self._window_count = now, 0
+            self._window_count += 1
+            if self._window_count <= limit:
+                return None
+            self.throttled += 1
+            return seconds - (now - self._window_start)
 
     def _next_fault(self) -> Fault | None:
         with self.lock:
@@ -146,6 +165,9 @@ class FakeOpenAI:
                                             "Input should be 'text' or 'json_object'")
                 if fake.kind == STRICT400 and fmt.get("type") == "json_schema":
                     return self._error(400, "response_format type json_schema is not supported")
+                over = fake._over_limit()
+                if over is not None:
+                    return self._error(429, "rate limit reached", {"retry-after-ms": str(int(over * 1000) + 1)})
                 fault = fake._next_fault()
                 if fault is not None and fault.delay:
                     time.sleep(fault.delay)

@@ -102,6 +102,7 @@ def test_similar_finds_rewordings_and_not_unrelated_questions(tree):
         assert all("Rome" not in m.entry.question for m in top if m.score > 50)
         assert index.similar("Why did the Roman Empire fall?", threshold=90)[0].entry.id == 107
         assert index.similar("How does a neural network learn?", threshold=60) == []
+        assert index.similar("Why did the Roman Empire fall in 476?", threshold=50) == []  # numbers must agree
 
 
 def test_related_same_subject_first_never_itself_never_a_repeat(tree):

@@ -1,0 +1,257 @@
+"""`qtgen batch`: inputs, deduplication, faults, rate limits, kill -9 and resume, budgets, reports."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qtgen.batch_input import read_questions
+from qtgen.config import load
+from qtgen.errors import InputError
+from qtgen.reader import read
+from qtgen.validate import validate_paths
+from qtgen.writer import render
+
+from conftest import clean_env, files_in, run_qtgen
+from fake_openai import DROP, INVALID_JSON, LENGTH, FakeOpenAI, status
+
+
+def env(site, server):
+    return clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test")
+
+
+def questions(n: int, subject="Economics") -> str:
+    return "question,subject\n" + "".join(f"What is economic idea number {i}?,{subject}\n" for i in range(n))
+
+
+def drafts(site) -> list[Path]:
+    return sorted((site / "drafts").glob("*.md"))
+
+
+def assert_clean(site, expected: int) -> None:
+    """Exactly `expected` valid drafts, unique ids, no temp or partial file."""
+    found = drafts(site)
+    assert len(found) == expected
+    assert [p for p in files_in(site / "drafts") if p.suffix != ".md" and "rejected" not in p.parts] == []
+    ids = [read(p).id for p in found]
+    assert len(set(ids)) == len(ids)
+    assert validate_paths(found, load(cwd=site)).errors == []
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def test_every_input_format_with_bom_comments_and_blank_lines(tmp_path):
+    (tmp_path / "q.csv").write_bytes("\ufeffquestion,subject,id,date\n# a comment\n\n\"What is a tariff, really?\",Economics,12,2025-01-02\n"
+                                     .encode())
+    (tmp_path / "q.tsv").write_text("subject\tquestion\nPhysics\tWhat is a wave?\n")
+    (tmp_path / "q.jsonl").write_text('{"question": "What is a gene?", "subject": "Biology"}\n# x\n\n')
+    (tmp_path / "q.txt").write_text("What is a cell?\n  \n# skip\nWhat is DNA?\n")
+    [row], bad = read_questions(tmp_path / "q.csv")
+    assert (row.line, row.question, row.subject, row.page_id, str(row.date)) == (4, "What is a tariff, really?", "Economics", 12, "2025-01-02")
+    assert bad == []
+    assert [(r.question, r.subject) for r in read_questions(tmp_path / "q.tsv")[0]] == [("What is a wave?", "Physics")]
+    assert [(r.line, r.subject) for r in read_questions(tmp_path / "q.jsonl")[0]] == [(1, "Biology")]
+    rows, _ = read_questions(tmp_path / "q.txt", "Biology")
+    assert [(r.line, r.question) for r in rows] == [(1, "What is a cell?"), (4, "What is DNA?")]
+
+
+@pytest.mark.parametrize("name, content, line, message", [
+    ("q.csv", "question,subject\nWhat is X?,Economics\n,Economics\n", 3, "question: empty"),
+    ("q.csv", "question,subject\n" + "x" * 400 + ",Economics\n", 2, "400 characters, over the limit"),
+    ("q.csv", "question,subject\nWhat is X?,../../etc\n", 2, "looks like a path"),
+    ("q.csv", "question,subject\nWhat is X?,Economics,extra\n", 2, "3 fields, the header has 2"),
+    ("q.csv", 'question,subject\nWhat is X?,Economics\n"Broken quote,Economics\nWhat is Y?,Economics\n', 3, "broken CSV"),
+    ("q.csv", "question,subject,id\nWhat is X?,Economics,abc\n", 2, "id: 'abc' is not a whole number"),
+    ("q.jsonl", '{"question": "What is X?", "subject": "Economics"}\n{"question": oops}\n', 2, "not valid JSON"),
+    ("q.jsonl", '["What is X?"]\n', 1, "not a JSON object"),
+    ("q.txt", "What is X?\nWhat is \x07 this?\n", 2, "control character U+0007"),
+])
+def test_bad_lines_name_the_file_and_the_line(tmp_path, name, content, line, message):
+    path = tmp_path / name
+    path.write_text(content)
+    _, bad = read_questions(path, "Economics" if name.endswith(".txt") else None)
+    assert any(b.line == line and message in b.message and b.file == str(path) for b in bad), bad
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"subject\nEconomics\n", "q.csv:1: the header has no 'question' column"),
+    (b"question\nWhat is X?\n", "q.csv:1: the header has no 'subject' column"),
+    (b"question,subject\nWhat is X?,Econ\xe9mics\n", "q.csv:2: not UTF-8"),
+    (b"", "no header line"),
+])
+def test_unreadable_files_are_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "q.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        read_questions(path)
+
+
+def test_strict_sends_nothing_if_any_line_is_bad(site):
+    (site / "q.csv").write_text(questions(3) + ",Economics\n")
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "q.csv", "--strict", cwd=site, env=env(site, server))
+        assert len(server.requests) == 0
+    assert r.returncode == 2
+    assert "q.csv:5: question: empty" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert drafts(site) == []
+
+
+def test_bad_lines_are_reported_and_the_rest_is_drafted(site):
+    (site / "q.csv").write_text(questions(2) + ",Economics\n")
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "q.csv", "--report", "report.jsonl", cwd=site, env=env(site, server))
+    assert r.returncode == 1 and "bad line: q.csv:4: question: empty" in r.stderr
+    assert_clean(site, 2)
+    rows = [json.loads(x) for x in (site / "report.jsonl").read_text().splitlines()]
+    assert [(x["line"], x["status"]) for x in rows] == [(2, "done"), (3, "done"), (4, "invalid")]
+    assert all(x["tokens"] == 600 and x["path"] for x in rows[:2])
+
+
+# -- deduplication ------------------------------------------------------------------------------
+def test_duplicates_existing_drafts_and_published_pages_are_skipped_before_any_request(site):
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        assert run_qtgen("draft", "What is economic idea number 0?", "-s", "Economics", cwd=site, env=e).returncode == 0
+        published = site / "content/learn/economics/what-is-economic-idea-number-1.md"
+        published.parent.mkdir(parents=True)
+        published.write_text(render(read(drafts(site)[0]).model_copy(update={
+            "question": "What is economic idea number 1?", "title": "What is economic idea number 1?",
+            "article_title": "What is economic idea number 1?", "file_name": published.name, "id": 7,
+            "url": "/learn/economics/questions/what-is-economic-idea-number-1"})))
+        (site / "q.csv").write_text(questions(4) + "What is economic idea number 3?,Economics\n"
+                                    "What  is economic idea number 3? ,economics\n")
+        before = len(server.requests)
+        r = run_qtgen("batch", "q.csv", "--report", "r.jsonl", cwd=site, env=e)
+        assert len(server.requests) - before == 2  # ideas 2 and 3 only
+    assert r.returncode == 0, r.stderr
+    rows = {x["line"]: x for x in map(json.loads, (site / "r.jsonl").read_text().splitlines())}
+    assert rows[2]["status"] == "skipped" and "already exists" in rows[2]["error"]
+    assert rows[3]["status"] == "skipped" and "already published" in rows[3]["error"]
+    assert rows[6]["status"] == rows[7]["status"] == "skipped" and rows[7]["error"] == "duplicate of line 5"
+    assert rows[4]["status"] == rows[5]["status"] == "done"
+
+
+# -- faults -------------------------------------------------------------------------------------
+def test_every_question_ends_as_a_valid_draft_or_a_reported_failure(site):
+    (site / "qtgen.toml").write_text('model = "test-model"\nretry_wait = 0.01\nretries = 2\n')
+    (site / "q.csv").write_text(questions(12))
+    with FakeOpenAI() as server:
+        server.script(status(429, retry_after="0.2"), status(500), DROP, INVALID_JSON, LENGTH,
+                      status(503), status(500), status(500))
+        r = run_qtgen("batch", "q.csv", "-c", "4", "--report", "r.jsonl", cwd=site, env=env(site, server))
+    rows = [json.loads(x) for x in (site / "r.jsonl").read_text().splitlines()]
+    done = [x for x in rows if x["status"] == "done"]
+    failed = [x for x in rows if x["status"] == "failed"]
+    assert len(done) + len(failed) == 12
+    assert any("cut off at max_tokens" in x["error"] for x in failed)  # the truncated answer, not retried
+    assert r.returncode == (1 if failed else 0)
+    assert_clean(site, len(done))
+    assert {Path(x["path"]).name for x in done} == {p.name for p in drafts(site)}
+
+
+def test_a_429_slows_the_whole_run_then_it_recovers(site):
+    (site / "q.csv").write_text(questions(10))
+    with FakeOpenAI(latency=0.1) as server:
+        server.script(status(429, retry_after="0.4"))  # under the test config's retry_wait_max of 0.5
+        r = run_qtgen("batch", "q.csv", "-c", "4", cwd=site, env=env(site, server))
+        times = list(server.times)
+    assert r.returncode == 0, r.stderr
+    assert_clean(site, 10)
+    t429 = times[0] + 0.1  # the first request got the 429, answered after the latency
+    later = [t for t in times if t > t429 + 0.05]
+    assert later and min(later) >= t429 + 0.35  # nobody sent anything during the pause
+    assert "1 rate-limit answer" in r.stderr
+
+
+def test_rpm_limit_spaces_requests(site):
+    (site / "q.csv").write_text(questions(6))
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "q.csv", "-c", "6", "--rpm", "300", cwd=site, env=env(site, server))
+        times = sorted(server.times)
+    assert r.returncode == 0, r.stderr
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 0.15 and times[-1] - times[0] >= 5 * 0.2 * 0.95  # 300/min: one every 0.2 s, whatever -c
+
+
+# -- resume -------------------------------------------------------------------------------------
+def ledger_rows(site) -> list[tuple]:
+    db = sqlite3.connect(site / "drafts/.qtgen/batch.sqlite")
+    try:
+        return db.execute("SELECT key, state FROM items").fetchall()
+    finally:
+        db.close()
+
+
+def test_kill_9_then_resume_gives_exactly_one_valid_draft_per_question(site):
+    n = 30
+    (site / "q.csv").write_text(questions(n))
+    with FakeOpenAI(latency=0.15) as server:
+        e = env(site, server)
+        proc = subprocess.Popen([sys.executable, "-m", "qtgen", "batch", "q.csv", "-c", "4"], cwd=site, env=e,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while len(drafts(site)) < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert 8 <= len(drafts(site)) < n
+        r = run_qtgen("batch", "q.csv", "-c", "4", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert "(resumed)" in r.stderr
+    assert_clean(site, n)
+    assert sorted(state for _, state in ledger_rows(site)) == ["done"] * n
+    r = run_qtgen("runs", cwd=site)
+    assert r.returncode == 0 and f"finished  {n} done" in r.stdout
+
+
+def test_ctrl_c_stops_gracefully_and_resume_finishes(site):
+    n = 12
+    (site / "q.csv").write_text(questions(n))
+    with FakeOpenAI(latency=0.4) as server:
+        e = env(site, server)
+        proc = subprocess.Popen([sys.executable, "-m", "qtgen", "batch", "q.csv", "-c", "2"], cwd=site, env=e,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert "interrupted" in err and "resume with: qtgen batch --resume" in err
+        states = [s for _, s in ledger_rows(site)]
+        assert "running" not in states  # in-flight requests finished and were recorded
+        assert states.count("done") == len(drafts(site)) < n
+        r = run_qtgen("batch", "--resume", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+    assert_clean(site, n)
+
+
+def test_limit_and_max_cost_stop_cleanly_and_leave_the_rest_resumable(site):
+    (site / "q.csv").write_text(questions(6))
+    (site / "qtgen.toml").write_text('model = "test-model"\nretry_wait = 0.01\n[prices]\ntest-model = [1000.0, 1000.0]\n')
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        r = run_qtgen("batch", "q.csv", "--limit", "2", cwd=site, env=e)
+        assert r.returncode == 0 and len(drafts(site)) == 2 and "--limit 2" in r.stderr
+        r = run_qtgen("batch", "q.csv", "-c", "1", "--max-cost", "1.0", cwd=site, env=e)  # 600 tokens = $0.60 each
+        assert r.returncode == 0 and len(drafts(site)) == 4 and "--max-cost 1 reached" in r.stderr
+        r = run_qtgen("batch", "q.csv", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+    assert_clean(site, 6)
+    assert "$3.6000" in r.stderr  # the whole run's cost in the summary
+
+
+def test_a_draft_written_just_before_a_crash_is_adopted_not_written_again(site):
+    (site / "q.csv").write_text(questions(2))
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        assert run_qtgen("batch", "q.csv", "--limit", "0", cwd=site, env=e).returncode == 0  # recorded, not drafted
+        assert run_qtgen("draft", "What is economic idea number 0?", "-s", "Economics", cwd=site, env=e).returncode == 0
+        before = len(server.requests)
+        r = run_qtgen("batch", "q.csv", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert len(server.requests) - before == 1
+    assert_clean(site, 2)
