@@ -136,8 +136,8 @@ def refusal(answer: str) -> bool:
     return len(head) < 400 and head.startswith(_REFUSALS)
 
 
-def compose(config: Config, p: Plan, completion: Completion, *, page_id: int, date: dt.date) -> tuple[Page, list[str]]:
-    """The page from the plan and the model's reply, with SEO fields normalised."""
+def content(config: Config, completion: Completion, question: str, subject: str) -> tuple[str, Seo, list[str]]:
+    """The stored answer and the SEO fields from a model's reply, with a note for every change made."""
     if refusal(completion.answer):
         raise QtgenError(f"the model refused: {completion.answer.strip()[:120]}")
     markdown, replaced = fix_latex_n(completion.answer)
@@ -146,18 +146,24 @@ def compose(config: Config, p: Plan, completion: Completion, *, page_id: int, da
         raise QtgenError("the model's answer is empty")
     bounds = seo.Bounds(config.desc_min, config.desc_max, config.kw_min, config.kw_max)
     fields = seo.normalise(completion.page_description, completion.page_keywords, completion.answer,
-                           p.subject, p.question, bounds)
-    page = Page(
-        id=page_id, date=date, title=p.question, article_title=p.question,
-        seo=Seo(title=f"{config.site_name} | {p.subject}", page_description=fields.description,
-                page_keywords=fields.keywords),
-        author=config.author, question=p.question, answer=answer, subject=p.subject,
-        file_name=p.file_name, url=p.url, score=-1.0, layout=Layout(title_style=FOLDED),
-    )
+                           subject, question, bounds)
     notes = list(completion.notes)
     if replaced:
         notes.append(f"answer: replaced {', '.join(sorted(set(replaced)))} (LaTeX starting with \\n breaks on the site)")
-    return page, notes + fields.notes
+    page_seo = Seo(title=f"{config.site_name} | {subject}", page_description=fields.description,
+                   page_keywords=fields.keywords)
+    return answer, page_seo, notes + fields.notes
+
+
+def compose(config: Config, p: Plan, completion: Completion, *, page_id: int, date: dt.date) -> tuple[Page, list[str]]:
+    """The page from the plan and the model's reply."""
+    answer, page_seo, notes = content(config, completion, p.question, p.subject)
+    page = Page(
+        id=page_id, date=date, title=p.question, article_title=p.question, seo=page_seo,
+        author=config.author, question=p.question, answer=answer, subject=p.subject,
+        file_name=p.file_name, url=p.url, score=-1.0, layout=Layout(title_style=FOLDED),
+    )
+    return page, notes
 
 
 def check(config: Config, text: str, path: Path) -> list[Finding]:

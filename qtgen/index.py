@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from .errors import ParseError
 from .ids import page_files
 from .reader import load_meta
 from .slug import slug
+from .store import Store
 
 SESSION_SPAN = 30
 CONTENT = "content"
@@ -93,26 +93,12 @@ def default_path(config: Config) -> Path:
     return config.drafts / ".qtgen" / "index.sqlite"
 
 
-class SiteIndex:
+class SiteIndex(Store):
     def __init__(self, config: Config, path: Path | None = None):
+        super().__init__(path or default_path(config), _SCHEMA)
         self.config = config
-        self.path = path or default_path(config)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         self._lock = threading.RLock()  # batch workers share one index
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
         self._entries: list[Entry] | None = None
-
-    def close(self) -> None:
-        self.db.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- building ------------------------------------------------------------------------------
     def _sources(self) -> Iterable[tuple[str, Path]]:

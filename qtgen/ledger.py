@@ -4,12 +4,13 @@ model and error, committed at each change so that a run killed at any moment res
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from .store import Store
 
 PENDING, RUNNING, DONE, FAILED, SKIPPED, INVALID = "pending", "running", "done", "failed", "skipped", "invalid"
 LEFT = (PENDING, RUNNING, FAILED)
@@ -57,24 +58,12 @@ class Item:
                 "attempts": self.attempts, "id": self.page_id, "model": self.model}
 
 
-class Ledger:
+class Ledger(Store):
+    synchronous = "FULL"  # a finished draft is never forgotten
+
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        super().__init__(path, _SCHEMA)
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # a finished draft is never forgotten
-        self.db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- runs ----------------------------------------------------------------------------------
     def open_run(self, input_path: str, input_sha: str, options: dict) -> tuple[str, bool]:

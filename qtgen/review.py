@@ -11,14 +11,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import lint, seo
+from . import lint
 from .config import Config
-from .draft import published_path
+from .draft import content, published_path
 from .errors import InputError, ParseError, QtgenError
 from .page import Page, Seo
 from .reader import read
 from .slug import slug
-from .text import clean_line, encode_answer, fix_latex_n
+from .text import clean_line, encode_answer
 from .validate import Checker
 from .writer import render, write_atomic
 
@@ -225,19 +225,8 @@ def diff(config: Config, path: Path) -> str:
 
 def regenerated(config: Config, page: Page, completion) -> tuple[Page, list[str]]:
     """The page with the model's new answer and SEO fields; id, slug, date and related articles kept."""
-    markdown, replaced = fix_latex_n(completion.answer)
-    answer = encode_answer(markdown)
-    if not answer:
-        raise QtgenError("the model's answer is empty")
-    bounds = seo.Bounds(config.desc_min, config.desc_max, config.kw_min, config.kw_max)
-    fields = seo.normalise(completion.page_description, completion.page_keywords, completion.answer,
-                           page.subject, page.question, bounds)
-    new = page.model_copy(update={"answer": answer, "seo": Seo(title=page.seo.title, page_description=fields.description,
-                                                                page_keywords=fields.keywords)})
-    notes = list(completion.notes) + fields.notes
-    if replaced:
-        notes.append(f"answer: replaced {', '.join(sorted(set(replaced)))}")
-    return new, notes
+    answer, page_seo, notes = content(config, completion, page.question, page.subject)
+    return page.model_copy(update={"answer": answer, "seo": page_seo.model_copy(update={"title": page.seo.title})}), notes
 
 
 # -- edit ---------------------------------------------------------------------------------------
