@@ -197,6 +197,7 @@ class Runner:
                 self.progress.failed += 1
             return FAILED
         u = completion.usage
+        self.ledger.add_attempts(run_id, item.key, completion.attempts - 1)  # retries inside the request
         self.ledger.update(run_id, item.key, state=DONE, error=None, path=str(result.path), page_id=result.page.id,
                            tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens, latency=round(completion.latency, 3),
                            model=completion.model)

@@ -317,7 +317,8 @@ def batch(obj: Ctx, questions, subject, concurrency, rpm, tpm, limit, max_cost, 
             with open_client(config, notify=obj.info, before_request=limiter.acquire,
                              on_wait=lambda secs, exc: runner.on_wait(secs, exc)) as client:
                 runner = batching.Runner(config, ledger, index, client, limiter, options)
-                progress = _run_with_progress(obj, runner, prepared.run_id, min(left, limit if limit is not None else left))
+                progress = _run_with_progress(obj, runner, prepared.run_id, min(left, limit if limit is not None else left),
+                                              counts.get("skipped", 0))
         status = ledger.close_run(prepared.run_id)
         items = ledger.items(prepared.run_id)
         if report:
@@ -330,7 +331,7 @@ def batch(obj: Ctx, questions, subject, concurrency, rpm, tpm, limit, max_cost, 
     sys.exit(1 if failed or prepared.bad else 0)
 
 
-def _run_with_progress(obj: Ctx, runner, run_id: str, total: int):
+def _run_with_progress(obj: Ctx, runner, run_id: str, total: int, skipped: int):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -347,7 +348,7 @@ def _run_with_progress(obj: Ctx, runner, run_id: str, total: int):
             elapsed = max(time.monotonic() - p.started, 1e-6)
             rate = (p.done + p.failed) / elapsed * 60
             bar.update(task, completed=p.done + p.failed,
-                       description=f"done {p.done} failed {p.failed} · {rate:.0f}/min · "
+                       description=f"done {p.done} failed {p.failed} skipped {skipped} · {rate:.0f}/min · "
                                    f"{p.tokens_in + p.tokens_out:,} tok · ${p.cost:.4f}"
                                    + (f" · {runner.limiter.throttled}x429" if runner.limiter.throttled else ""))
 
@@ -357,14 +358,24 @@ def _run_with_progress(obj: Ctx, runner, run_id: str, total: int):
 
 
 def _summary(obj: Ctx, config, ledger, run_id: str, progress, status: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     from .batch import cost
 
+    if obj.quiet:
+        return
     counts = ledger.counts(run_id)
     tokens_in, tokens_out = ledger.totals(run_id)
     spent = sum(cost(config, i.model or "", i.tokens_in, i.tokens_out) for i in ledger.items(run_id, ("done",)))
-    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "skipped", "invalid", "pending")]
-    obj.info(f"run {run_id} {status}: " + ", ".join(parts)
-             + f"; {tokens_in + tokens_out:,} tokens ({tokens_in:,} in, {tokens_out:,} out); ${spent:.4f}")
+    table = Table(title=f"run {run_id}: {status}")
+    for col in ("done", "failed", "skipped", "invalid", "left", "tokens in", "tokens out", "cost"):
+        table.add_column(col, justify="right")
+    left = sum(counts.get(s, 0) for s in ("pending", "running", "failed"))
+    table.add_row(*(str(counts.get(s, 0)) for s in ("done", "failed", "skipped", "invalid")), str(left),
+                  f"{tokens_in:,}", f"{tokens_out:,}", f"${spent:.4f}")
+    console = Console(stderr=True)
+    console.print(table)
     if progress is not None:
         elapsed = time.monotonic() - progress.started
         obj.info(f"this session: {progress.done} drafted, {progress.failed} failed in {elapsed:.1f}s; "

@@ -122,6 +122,12 @@ class Ledger(Store):
             self.db.execute("UPDATE items SET state = ?, attempts = attempts + 1, updated = ? WHERE run_id = ? AND key = ?",
                             (RUNNING, time.time(), run_id, key))
 
+    def add_attempts(self, run_id: str, key: str, extra: int) -> None:
+        if extra:
+            with self._lock:
+                self.db.execute("UPDATE items SET attempts = attempts + ? WHERE run_id = ? AND key = ?",
+                                (extra, run_id, key))
+
     def items(self, run_id: str, states: tuple[str, ...] | None = None) -> list[Item]:
         sql = f"SELECT {', '.join(ITEM_FIELDS)} FROM items WHERE run_id = ?"
         args: list = [run_id]

@@ -255,3 +255,30 @@ def test_a_draft_written_just_before_a_crash_is_adopted_not_written_again(site):
         assert r.returncode == 0, r.stderr
         assert len(server.requests) - before == 1
     assert_clean(site, 2)
+
+
+def test_rejected_and_near_duplicate_questions_are_skipped_unless_asked(site):
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        assert run_qtgen("draft", "What is economic idea number 0?", "-s", "Economics", cwd=site, env=e).returncode == 0
+        assert run_qtgen("reject", "what-is-economic-idea-number-0", "--reason", "too vague", cwd=site).returncode == 0
+        published = site / "content/learn/economics/what-is-opportunity-cost.md"
+        published.parent.mkdir(parents=True)
+        published.write_text(render(read(site / "drafts/rejected/what-is-economic-idea-number-0.md").model_copy(update={
+            "question": "What is opportunity cost?", "title": "What is opportunity cost?",
+            "article_title": "What is opportunity cost?", "file_name": published.name, "id": 7,
+            "url": "/learn/economics/questions/what-is-opportunity-cost"})))
+        (site / "q.csv").write_text("question,subject\nWhat is economic idea number 0?,Economics\n"
+                                    "Can you explain opportunity cost?,Economics\nWhat is economic idea number 5?,Economics\n")
+        before = len(server.requests)
+        r = run_qtgen("batch", "q.csv", "--report", "r.jsonl", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert len(server.requests) - before == 1
+        rows = {x["line"]: x for x in map(json.loads, (site / "r.jsonl").read_text().splitlines())}
+        assert rows[2]["status"] == "skipped" and "was rejected" in rows[2]["error"] and "too vague" in rows[2]["error"]
+        assert rows[3]["status"] == "skipped" and "near-duplicate" in rows[3]["error"]
+        assert rows[4]["status"] == "done"
+        (site / "q2.csv").write_text("question,subject\nCan you explain opportunity cost?,Economics\n")
+        r = run_qtgen("batch", "q2.csv", "--allow-similar", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+    assert (site / "drafts/can-you-explain-opportunity-cost.md").exists()
