@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fake_openai import FakeOpenAI  # noqa: E402
 
 from qtgen import draft as drafting  # noqa: E402
-from qtgen.backend import open_client  # noqa: E402
+from qtgen.llm.backend import open_client  # noqa: E402
 from qtgen.config import load  # noqa: E402
 
 LIMIT, WINDOW = 50, 5.0          # the provider: 50 requests per 5 s window = 600 rpm

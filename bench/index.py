@@ -20,9 +20,9 @@ import yaml
 from corpus import unpack
 
 from qtgen.config import Config
-from qtgen.ids import page_files
-from qtgen.index import SiteIndex
-from qtgen.reader import parse
+from qtgen.format.files import page_files
+from qtgen.site.index import SiteIndex
+from qtgen.format.reader import parse
 
 
 def main() -> int:

@@ -10,9 +10,9 @@ import time
 
 from corpus import unpack
 
-from qtgen.ids import page_files
-from qtgen.reader import parse
-from qtgen.writer import render
+from qtgen.format.files import page_files
+from qtgen.format.reader import parse
+from qtgen.format.writer import render
 
 
 def main() -> int:

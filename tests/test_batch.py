@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from qtgen.batch_input import read_questions
+from qtgen.work.questions import read_questions
 from qtgen.config import load
 from qtgen.errors import InputError
-from qtgen.reader import read
-from qtgen.validate import validate_paths
-from qtgen.writer import render
+from qtgen.format.reader import read
+from qtgen.format.validate import validate_paths
+from qtgen.format.writer import render
 
 from conftest import clean_env, files_in, run_qtgen
 from fake_openai import DROP, INVALID_JSON, LENGTH, FakeOpenAI, status
@@ -32,7 +32,7 @@ def questions(n: int, subject="Economics") -> str:
 
 
 def drafts(site) -> list[Path]:
-    return sorted((site / "drafts").glob("*.md"))
+    return sorted(p for p in (site / "drafts").glob("*/*.md") if p.parent.name != "rejected")
 
 
 def assert_clean(site, expected: int) -> None:
@@ -264,7 +264,7 @@ def test_rejected_and_near_duplicate_questions_are_skipped_unless_asked(site):
         assert run_qtgen("reject", "what-is-economic-idea-number-0", "--reason", "too vague", cwd=site).returncode == 0
         published = site / "content/learn/economics/what-is-opportunity-cost.md"
         published.parent.mkdir(parents=True)
-        published.write_text(render(read(site / "drafts/rejected/what-is-economic-idea-number-0.md").model_copy(update={
+        published.write_text(render(read(site / "drafts/rejected/economics/what-is-economic-idea-number-0.md").model_copy(update={
             "question": "What is opportunity cost?", "title": "What is opportunity cost?",
             "article_title": "What is opportunity cost?", "file_name": published.name, "id": 7,
             "url": "/learn/economics/questions/what-is-opportunity-cost"})))
@@ -281,4 +281,4 @@ def test_rejected_and_near_duplicate_questions_are_skipped_unless_asked(site):
         (site / "q2.csv").write_text("question,subject\nCan you explain opportunity cost?,Economics\n")
         r = run_qtgen("batch", "q2.csv", "--allow-similar", cwd=site, env=e)
         assert r.returncode == 0, r.stderr
-    assert (site / "drafts/can-you-explain-opportunity-cost.md").exists()
+    assert (site / "drafts/economics/can-you-explain-opportunity-cost.md").exists()

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from qtgen.config import load
-from qtgen.reader import read
-from qtgen.validate import validate_paths
+from qtgen.format.reader import read
+from qtgen.format.validate import validate_paths
 
 from conftest import clean_env, files_in, run_qtgen, write_config
 from fake_openai import DROP, INVALID_JSON, LENGTH, LLAMACPP, OPENAI, PLAIN, REFUSAL, STRICT400, FakeOpenAI, status
@@ -33,7 +33,7 @@ def test_draft_end_to_end_gives_a_valid_file_that_parses_back(site, kind, mode):
     with FakeOpenAI(kind) as server:
         r = run_qtgen("draft", Q, "--subject", "Economics", "--date", "2026-11-28", cwd=site, env=env_for(site, server))
     assert r.returncode == 0, r.stderr
-    path = site / "drafts" / "how-does-the-wto-engage-with-ngos.md"
+    path = site / "drafts" / "economics" / "how-does-the-wto-engage-with-ngos.md"
     assert r.stdout.strip().endswith(str(path.relative_to(site))) or r.stdout.strip() == str(path)
     assert "tokens" in r.stderr and "test-model" in r.stderr
     page = read(path)
@@ -75,7 +75,7 @@ def test_ids_increase_above_content_and_drafts(site):
         env = env_for(site, server)
         assert run_qtgen("draft", "What is a tariff?", "-s", "Economics", "--id", "500", cwd=site, env=env).returncode == 0
         assert run_qtgen("draft", "What is a quota?", "-s", "Economics", cwd=site, env=env).returncode == 0
-    assert read(site / "drafts" / "what-is-a-quota.md").id == 501
+    assert read(site / "drafts" / "economics" / "what-is-a-quota.md").id == 501
 
 
 def test_429_twice_then_success_honours_retry_after(site):
@@ -154,15 +154,18 @@ def test_existing_draft_is_never_overwritten_without_force(site):
     with FakeOpenAI() as server:
         env = env_for(site, server)
         assert run_qtgen("draft", Q, "-s", "Economics", cwd=site, env=env).returncode == 0
-        path = site / "drafts" / "how-does-the-wto-engage-with-ngos.md"
+        path = site / "drafts" / "economics" / "how-does-the-wto-engage-with-ngos.md"
         before = path.read_bytes()
         count = len(server.requests)
         r = run_qtgen("draft", Q, "-s", "Economics", cwd=site, env=env)
         assert r.returncode == 1 and "already exists" in r.stderr
         assert len(server.requests) == count  # refused before any request
         assert path.read_bytes() == before
-        r = run_qtgen("draft", Q, "-s", "Politics", cwd=site, env=env)
-        assert r.returncode == 1 and "for subject 'Economics'" in r.stderr
+        r = run_qtgen("draft", Q, "-s", "Politics", cwd=site, env=env)  # the same question under another subject
+        assert r.returncode == 0, r.stderr
+        other = site / "drafts" / "politics" / path.name
+        assert r.stdout.strip() == str(other) and read(other).id == read_id_of(before)  # the site shares its id
+        assert path.read_bytes() == before
         r = run_qtgen("draft", Q, "-s", "Economics", "--force", "--date", "2030-01-01", cwd=site, env=env)
         assert r.returncode == 0, r.stderr
     page = read(path)
@@ -170,7 +173,7 @@ def test_existing_draft_is_never_overwritten_without_force(site):
 
 
 def read_id_of(data: bytes) -> int:
-    from qtgen.reader import parse
+    from qtgen.format.reader import parse
 
     return parse(data.decode()).id
 
@@ -247,7 +250,7 @@ def test_validate_json_output_and_exit_code(site, tmp_path):
 
 def test_latex_starting_with_backslash_n_is_replaced_in_the_draft(site):
     from fake_openai import house_answer
-    from qtgen.lint import lint_page
+    from qtgen.work.lint import lint_page
 
     def reply(question, subject, body):
         data = house_answer(question, subject)
@@ -258,6 +261,6 @@ def test_latex_starting_with_backslash_n_is_replaced_in_the_draft(site):
         r = run_qtgen("draft", "What is a wave?", "-s", "Physics", cwd=site, env=env_for(site, server))
     assert r.returncode == 0, r.stderr
     assert "replaced \\nabla, \\neq, \\nu" in r.stderr
-    page = read(site / "drafts" / "what-is-a-wave.md")
+    page = read(site / "drafts" / "physics" / "what-is-a-wave.md")
     assert "$ν ≠ 0$ with $∇ \\cdot E$" in page.decoded_answer()
     assert not [f for f in lint_page(page, load(cwd=site)) if f.rule == "QT006"]

@@ -3,7 +3,7 @@ import pytest
 
 from qtgen.config import load
 from qtgen.errors import InputError
-from qtgen.prompts import Prompts
+from qtgen.llm.prompts import Prompts
 
 from conftest import REPO, clean_env, run_qtgen
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from qtgen.config import Config, load
-from qtgen.index import SiteIndex, topic
-from qtgen.page import Page, Seo
-from qtgen.reader import read
-from qtgen.relate import refresh_related
-from qtgen.slug import file_name_for, site_slug, url_for
-from qtgen.validate import validate_paths
-from qtgen.writer import render
+from qtgen.site.index import SiteIndex, topic
+from qtgen.format.page import Page, Seo
+from qtgen.format.reader import read
+from qtgen.site.related import refresh_related
+from qtgen.format.slug import file_name_for, site_slug, url_for
+from qtgen.format.validate import validate_paths
+from qtgen.format.writer import render
 
 from conftest import clean_env, run_qtgen
 from fake_openai import FakeOpenAI
@@ -147,7 +147,7 @@ def test_draft_adds_related_articles_in_the_site_layout_and_reuses_ids(tree):
         env["OPENAI_BASE_URL"], env["OPENAI_API_KEY"] = server.url, "sk-test"
         r = run_qtgen("draft", "How does chlorophyll capture light energy?", "-s", "Biology", cwd=tree, env=env)
         assert r.returncode == 0, r.stderr
-        path = tree / "drafts" / "how-does-chlorophyll-capture-light-energy.md"
+        path = tree / "drafts" / "biology" / "how-does-chlorophyll-capture-light-energy.md"
         page = read(path)
         assert page.id == 108
         assert 1 <= len(page.related) <= 5
@@ -164,7 +164,7 @@ def test_draft_adds_related_articles_in_the_site_layout_and_reuses_ids(tree):
         # the same question under another subject keeps the id the site gave it
         r = run_qtgen("draft", "What is a tariff?", "-s", "Politics", cwd=tree, env=env)
         assert r.returncode == 0, r.stderr
-        assert read(tree / "drafts" / "what-is-a-tariff.md").id == 104
+        assert read(tree / "drafts" / "politics" / "what-is-a-tariff.md").id == 104
 
         count = len(server.requests)
         r = run_qtgen("draft", "Can you explain photosynthesis?", "-s", "Physics", "--no-related", cwd=tree, env=env)
@@ -173,7 +173,7 @@ def test_draft_adds_related_articles_in_the_site_layout_and_reuses_ids(tree):
         r = run_qtgen("draft", "Can you explain photosynthesis?", "-s", "Physics", "--no-related", "--allow-similar",
                       cwd=tree, env=env)
         assert r.returncode == 0, r.stderr
-        assert read(tree / "drafts" / "can-you-explain-photosynthesis.md").related == []
+        assert read(tree / "drafts" / "physics" / "can-you-explain-photosynthesis.md").related == []
 
 
 def test_related_refresh_touches_only_the_related_block(fixtures, tmp_path):

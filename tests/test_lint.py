@@ -8,9 +8,9 @@ import json
 import pytest
 
 from qtgen.config import Config
-from qtgen.lint import lint_page, lint_paths
-from qtgen.page import Page, Seo
-from qtgen.reader import read
+from qtgen.work.lint import lint_page, lint_paths
+from qtgen.format.page import Page, Seo
+from qtgen.format.reader import read
 
 from conftest import run_qtgen
 
@@ -85,7 +85,7 @@ def test_fixture_errors_are_exactly_the_real_defects(fixtures, tmp_path):
 
 
 def test_lint_command_exit_codes_and_json(tmp_path):
-    from qtgen.writer import render
+    from qtgen.format.writer import render
 
     good = tmp_path / "what-is-a-tariff.md"
     good.write_text(render(page()))

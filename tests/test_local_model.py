@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from qtgen import local_model
+from qtgen.llm import local_model
 from qtgen.config import load
-from qtgen.reader import read
-from qtgen.validate import validate_paths
+from qtgen.format.reader import read
+from qtgen.format.validate import validate_paths
 
 from conftest import REPO, clean_env, files_in, run_qtgen, write_config
 from fake_openai import FakeOpenAI
@@ -138,7 +138,7 @@ def test_without_key_and_without_the_extra_says_both_ways_out(site, tmp_path):
 
 
 def test_a_key_or_a_base_url_alone_turns_the_local_model_off(tmp_path):
-    from qtgen.backend import remote_settings, uses_local
+    from qtgen.llm.backend import remote_settings, uses_local
     from qtgen.config import OPENAI_URL
 
     none = load(cwd=tmp_path, environ={})

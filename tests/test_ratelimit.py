@@ -1,6 +1,6 @@
 """The client-side limiter, on a clock of our own so that the schedule is exact."""
 
-from qtgen.ratelimit import RateLimiter
+from qtgen.llm.ratelimit import RateLimiter
 
 
 class Clock:

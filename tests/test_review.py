@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from qtgen.reader import read
-from qtgen.writer import render
+from qtgen.format.reader import read
+from qtgen.format.writer import render
 
 from conftest import REPO, clean_env, run_qtgen
 from fake_openai import FakeOpenAI, house_answer
@@ -160,9 +160,9 @@ def test_reject_keeps_the_reason_beside_and_blocks_silent_regeneration(repo, ser
     text = d.read_text()
     r = run_qtgen("reject", d.name, "--reason", "Off topic for the course", cwd=repo)
     assert r.returncode == 0, r.stderr
-    moved = repo / "drafts/rejected/what-is-a-tariff.md"
+    moved = repo / "drafts/rejected/economics/what-is-a-tariff.md"
     assert moved.read_text() == text and not d.exists()  # the page itself is unchanged
-    note = json.loads((repo / "drafts/rejected/what-is-a-tariff.md.reason.json").read_text())
+    note = json.loads((repo / "drafts/rejected/economics/what-is-a-tariff.md.reason.json").read_text())
     assert note["reason"] == "Off topic for the course" and note["subject"] == "Economics"
     count = len(server.requests)
     r = run_qtgen("draft", "What is a tariff?", "-s", "Economics", cwd=repo, env=env(repo, server))

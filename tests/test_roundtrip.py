@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
-from qtgen.page import PLAIN, Layout, Page, RelatedArticle, Seo
-from qtgen.reader import parse, read
-from qtgen.writer import render
+from qtgen.format.page import PLAIN, Layout, Page, RelatedArticle, Seo
+from qtgen.format.reader import parse, read
+from qtgen.format.writer import render
 
 
 def test_all_fixtures_round_trip_byte_identical(fixtures):

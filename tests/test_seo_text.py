@@ -2,9 +2,9 @@ import re
 
 import pytest
 
-from qtgen import seo
+from qtgen.format import seo
 from qtgen.errors import InputError
-from qtgen.text import encode_answer, normalise_question, normalise_subject, plain_safe
+from qtgen.format.text import encode_answer, normalise_question, normalise_subject, plain_safe
 
 B = seo.Bounds()
 
@@ -94,7 +94,7 @@ def test_missing_keywords_derived_from_bold_terms_and_subject():
 
 
 def test_latex_commands_starting_with_backslash_n_are_replaced():
-    from qtgen.text import fix_latex_n
+    from qtgen.format.text import fix_latex_n
 
     text, fixed = fix_latex_n(r"$\nu \neq 0$, $\nabla f$, $a \not= b$, $x \not\in S$, $\neg p$ and $\frac{n}{2}$, \nuclear")
     assert text == r"$ν ≠ 0$, $∇ f$, $a ≠ b$, $x ∉ S$, $\lnot p$ and $\frac{n}{2}$, \nuclear"

@@ -1,8 +1,8 @@
 
 import pytest
 
-from qtgen.reader import read
-from qtgen.slug import file_name_for, site_slug, slug, url_for
+from qtgen.format.reader import read
+from qtgen.format.slug import file_name_for, site_slug, slug, url_for
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from qtgen.config import load
-from qtgen.page import Page, RelatedArticle, Seo
-from qtgen.validate import validate_paths
-from qtgen.writer import render
+from qtgen.format.page import Page, RelatedArticle, Seo
+from qtgen.format.validate import validate_paths
+from qtgen.format.writer import render
 
 from conftest import run_qtgen
 

@@ -1,0 +1,34 @@
+"""`qtgen approve DRAFT...`: publish drafts in one commit of exactly those files."""
+
+from __future__ import annotations
+
+import click
+
+from ..context import Ctx, command
+
+
+def register(cli: click.Group) -> None:
+    @command(cli)
+    @click.argument("drafts", nargs=-1, metavar="DRAFT...")
+    @click.option("--all-clean", is_flag=True, help="Approve every draft with no error and no warning.")
+    @click.option("--allow-warnings", is_flag=True, help="Approve drafts that have warnings (never errors).")
+    @click.option("--no-commit", is_flag=True, help="Only place the files in the content tree.")
+    @click.pass_obj
+    def approve(obj: Ctx, drafts, all_clean, allow_warnings, no_commit):
+        """Publish drafts: validate, lint, move into the content tree and commit them, all in one commit."""
+        from ...site.index import open_index
+        from ...work.review import approve_names
+
+        if not drafts and not all_clean:
+            raise click.UsageError("name the drafts to approve, or use --all-clean")
+        with open_index(obj.config) as index:
+            result = approve_names(obj.config, list(drafts), all_clean=all_clean, index=index,
+                                   allow_warnings=allow_warnings, commit=not no_commit)
+            if result is None:
+                obj.info("nothing to approve")
+                return
+            index.refresh()
+        for path in result.placed:
+            click.echo(str(path))
+        obj.info(f"approved {len(result.placed)} draft(s)"
+                 + (f" in commit {result.commit[:12]}" if result.commit else " (not committed)"))

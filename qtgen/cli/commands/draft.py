@@ -1,0 +1,50 @@
+"""`qtgen draft QUESTION -s SUBJECT`: one question into drafts/<subject-slug>/<file_name>."""
+
+from __future__ import annotations
+
+import click
+
+from ..context import Ctx, QuestionCommand, command
+
+
+def register(cli: click.Group) -> None:
+    @command(cli, cls=QuestionCommand)
+    @click.argument("question")
+    @click.option("-s", "--subject", required=True, help="Subject, e.g. 'Economics'.")
+    @click.option("--date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Page date (default today).")
+    @click.option("--id", "page_id", type=int, help="Page id (default: one above the highest in use).")
+    @click.option("--temperature", type=float, help="Sampling temperature.")
+    @click.option("--max-tokens", type=int, help="Cap on the answer's tokens.")
+    @click.option("--force", is_flag=True, help="Replace an existing draft of the same question and subject.")
+    @click.option("--dry-run", is_flag=True, help="Generate and print the file, write nothing, reserve no id.")
+    @click.option("--related/--no-related", default=True, help="Add up to 5 related published pages (default on).")
+    @click.option("--allow-similar", is_flag=True, help="Draft even if a page already asks this in other words.")
+    @click.pass_obj
+    def draft(obj: Ctx, question, subject, date, page_id, temperature, max_tokens, force, dry_run, related,
+              allow_similar):
+        """Draft one QUESTION into drafts/<subject-slug>/<file_name>."""
+        from ...work.draft import draft_question
+
+        config = obj.config.with_overrides(temperature=temperature, max_tokens=max_tokens)
+        result = draft_question(config, question, subject, date=date.date() if date else None, page_id=page_id,
+                                force=force, dry_run=dry_run, related=related, allow_similar=allow_similar,
+                                notify=obj.info, on_wait=obj.retrying)
+        for note in result.notes:
+            obj.info(f"note: {note}")
+        for w in result.warnings:
+            obj.info(f"warning: {w.field}: {w.message}")
+        c = result.completion
+        if dry_run:
+            click.echo(result.text)
+            obj.info(f"dry run: nothing written, no id reserved (would write {config.drafts}/{_place(config, result.page)})")
+        else:
+            click.echo(str(result.path))
+        status = "valid" if not result.warnings else f"valid with {len(result.warnings)} warning(s)"
+        obj.info(f"{status}; id {result.page.id}; {c.usage.total} tokens ({c.usage.prompt_tokens} in, "
+                 f"{c.usage.completion_tokens} out); model {c.model}; {c.latency:.1f}s")
+
+
+def _place(config, page) -> str:
+    from ...format.slug import slug
+
+    return f"{slug(page.subject, config.slug_style)}/{page.file_name}"

@@ -1,0 +1,30 @@
+"""`qtgen history DRAFT`: every version of a draft, numbered, with time and what made it."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..context import Ctx, command
+
+
+def register(cli: click.Group) -> None:
+    @command(cli)
+    @click.argument("draft_name", metavar="DRAFT")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
+    @click.pass_obj
+    def history(obj: Ctx, draft_name, as_json):
+        """List the versions of a draft (made by draft, regenerate and edit)."""
+        from ...work.review import history_of
+
+        versions = history_of(obj.config, draft_name).versions()
+        rows = [{"version": v.number, "saved": v.saved, "made_by": v.made_by, "feedback": v.feedback,
+                 "path": str(v.path)} for v in versions]
+        if as_json:
+            click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
+            return
+        if not rows:
+            obj.info("no earlier version: the draft is as it was first written")
+        for r in rows:
+            click.echo(f"{r['version']:>3}  {r['saved']}  {r['made_by']}" + (f": {r['feedback']}" if r["feedback"] else ""))

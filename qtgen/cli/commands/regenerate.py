@@ -1,0 +1,24 @@
+"""`qtgen regenerate DRAFT --feedback ...`: ask the model again, keeping every earlier version."""
+
+from __future__ import annotations
+
+import click
+
+from ..context import Ctx, command
+
+
+def register(cli: click.Group) -> None:
+    @command(cli)
+    @click.argument("draft_name", metavar="DRAFT")
+    @click.option("--feedback", required=True, help="What the reviewer wants changed.")
+    @click.pass_obj
+    def regenerate(obj: Ctx, draft_name, feedback):
+        """Ask the model again with the previous answer and FEEDBACK; keeps id, slug, date and related."""
+        from ...work.review import regenerate as regenerate_draft
+
+        result = regenerate_draft(obj.config, draft_name, feedback, notify=obj.info, on_wait=obj.retrying)
+        for note in result.notes:
+            obj.info(f"note: {note}")
+        click.echo(str(result.path))
+        obj.info(f"regenerated; earlier versions kept (qtgen history {draft_name}, qtgen diff {draft_name}); "
+                 f"{result.completion.usage.total} tokens; model {result.completion.model}")

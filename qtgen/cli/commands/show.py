@@ -1,0 +1,42 @@
+"""`qtgen show DRAFT`: a draft as a reader sees it, with SEO fields and findings."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..context import Ctx, command
+
+
+def register(cli: click.Group) -> None:
+    @command(cli)
+    @click.argument("draft_name", metavar="DRAFT")
+    @click.pass_obj
+    def show(obj: Ctx, draft_name):
+        """Show a draft as a reader sees it, with its SEO fields, url and lint findings."""
+        from rich.console import Console
+        from rich.markdown import Markdown
+        from rich.panel import Panel
+
+        from ...site.index import open_index
+        from ...work.drafts import DraftStore
+        from ...work.review import assess
+
+        path = DraftStore(obj.config).resolve(draft_name)
+        with open_index(obj.config) as index:
+            item = assess(obj.config, path, index)
+        console = Console()
+        p = item.page
+        if p is None:
+            console.print(f"{path}: unreadable: {item.errors[0] if item.errors else ''}", markup=False)
+            sys.exit(1)
+        console.print(Panel(f"[bold]{p.question}[/]\n{p.subject} · id {p.id} · {p.date} · {p.url}"))
+        console.print(Markdown(p.decoded_answer()))
+        console.print(f"\n[bold]description[/] ({len(p.seo.page_description)} chars): {p.seo.page_description}")
+        console.print(f"[bold]keywords[/]: {p.seo.page_keywords}")
+        for n, art in enumerate(p.related, 1):
+            console.print(f"[bold]related {n}[/]: {art.title} ({art.subject}) {art.url}")
+        console.print(f"[bold]status[/]: {item.status}, {item.words} words")
+        for line in item.errors + item.warnings:
+            console.print(f"  - {line}", markup=False)

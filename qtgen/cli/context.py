@@ -1,0 +1,66 @@
+"""What every command shares: the loaded config, quiet mode, and the options any command takes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+
+class Ctx:
+    def __init__(self, config_file: Path | None, quiet: bool, overrides: dict):
+        self.config_file = config_file
+        self.quiet = quiet
+        self.overrides = overrides
+        self._config = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            from ..config import load
+
+            self._config = load(self.config_file).with_overrides(**self.overrides)
+        return self._config
+
+    @property
+    def loaded_config(self):
+        """The config if a command loaded it (for masking its key in a last error line)."""
+        return self._config
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    def retrying(self, seconds: float, why: Exception) -> None:
+        self.info(f"retrying in {seconds:.1f}s: {why}")
+
+
+def _quiet(ctx: click.Context, param, value: bool) -> None:
+    if value and ctx.obj is not None:
+        ctx.obj.quiet = True
+
+
+quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet, is_eager=True,
+                            help="Print only results and errors.")
+
+
+def command(group: click.Group, *args, **kwargs):
+    """A subcommand that also takes -q/--quiet after its name."""
+    def decorate(fn):
+        return group.command(*args, **kwargs)(quiet_option(fn))
+    return decorate
+
+
+_OPTION_LIKE = re.compile(r"^(--[A-Za-z][\w-]*(=.*)?|-[A-Za-z]+)$", re.S)
+
+
+class QuestionCommand(click.Command):
+    """Takes a QUESTION that starts with '-' (such as "-1 times -1?") as the question, not an option."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" not in args:
+            loose = [a for a in args if a.startswith("-") and a != "-" and not _OPTION_LIKE.match(a)]
+            if loose:
+                args = [a for a in args if a not in loose] + ["--", *loose]
+        return super().parse_args(ctx, args)

@@ -1,0 +1,131 @@
+"""SEO description and keywords: checked, normalised, and derived from the answer when missing."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .text import clean_line
+
+_DANGLING = " ,;:-\u2013\u2014(/&"
+_TRAILING_WORDS = {"and", "or", "of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "as", "its", "their"}
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_BOLD = re.compile(r"\*\*([^*\n]{2,60}?)\*\*")
+_MD_NOISE = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*\d+\.\s+|^\s*[-*+]\s+)", re.M)
+_STOP = set(
+    "a an and are as at be by can could did do does for from how in into is it its of on or "
+    "should that the their them they this to was were what when where which who whom why will with would "
+    "you your explain describe define discuss".split()
+)
+
+
+@dataclass
+class Bounds:
+    desc_min: int = 70
+    desc_max: int = 160
+    kw_min: int = 5
+    kw_max: int = 15
+
+
+@dataclass
+class SeoFields:
+    description: str
+    keywords: str
+    notes: list[str] = field(default_factory=list)
+
+
+def plain_text(answer_markdown: str) -> str:
+    """Answer Markdown reduced to prose for deriving a description."""
+    text = _MD_NOISE.sub("", answer_markdown)
+    return clean_line(text.replace("$", ""))
+
+
+def cut(text: str, limit: int) -> str:
+    """Cut at a word boundary within `limit`, with no dangling punctuation or joining word."""
+    if len(text) <= limit:
+        return text
+    room = limit - 1  # a place for the closing full stop
+    words = text[: room + 1].split(" ")[:-1]  # the last piece may be a word cut in two
+    while words:
+        last = words[-1].rstrip(_DANGLING)
+        if last and last.lower() not in _TRAILING_WORDS:
+            words[-1] = last
+            break
+        words.pop()
+    out = " ".join(words) if words else text[:room].rstrip(_DANGLING)
+    clause = max(out.rfind(", "), out.rfind("; "))
+    if clause > 0.6 * limit:  # prefer ending on a whole clause
+        out = out[:clause]
+    return out if out.endswith((".", "!", "?")) else out + "."
+
+
+def description(raw: str | None, answer_markdown: str, bounds: Bounds, notes: list[str]) -> str:
+    desc = clean_line(raw or "")
+    if not desc:
+        desc = ""
+        notes.append("description: the model gave none; derived from the answer's opening")
+    if len(desc) < bounds.desc_min:
+        sentences = [s for s in _SENTENCE.split(plain_text(answer_markdown)) if s]
+        for sentence in sentences:
+            if len(desc) >= bounds.desc_min:
+                break
+            desc = f"{desc} {sentence}".strip()
+        if raw and clean_line(raw):
+            notes.append(f"description: under {bounds.desc_min} characters; extended from the answer")
+    if len(desc) > bounds.desc_max:
+        before = len(desc)
+        desc = cut(desc, bounds.desc_max)
+        notes.append(f"description: cut from {before} to {len(desc)} characters")
+    return desc
+
+
+def split_keywords(raw: str | list | None) -> list[str]:
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else [raw]
+    out = []
+    for item in items:
+        for piece in re.split(r"[,;\n]", str(item)):
+            term = clean_line(piece).strip(" \"'`*#-\u2022.…")
+            if term:
+                out.append(term)
+    return out
+
+
+def dedupe(terms: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for term in terms:
+        key = term.casefold()
+        if key not in seen:
+            seen.add(key)
+            out.append(term)
+    return out
+
+
+def derived_keywords(answer_markdown: str, subject: str, question: str) -> list[str]:
+    """Bold list terms, the subject, then the question's content words."""
+    bold = [clean_line(t).strip(" :.") for t in _BOLD.findall(answer_markdown)]
+    words = [w.strip("?.,:;!()'\"") for w in question.split()]
+    content = [w for w in words if len(w) > 2 and w.lower() not in _STOP]
+    return [t for t in bold if t] + [subject] + content
+
+
+def keywords(raw: str | list | None, answer_markdown: str, subject: str, question: str, bounds: Bounds, notes: list[str]) -> str:
+    terms = dedupe(split_keywords(raw))
+    if len(terms) < bounds.kw_min:
+        have = len(terms)
+        terms = dedupe(terms + derived_keywords(answer_markdown, subject, question))
+        notes.append(f"keywords: the model gave {have}; derived more from the answer's bold terms and the subject")
+    if len(terms) > bounds.kw_max:
+        notes.append(f"keywords: {len(terms)} terms, kept the first {bounds.kw_max}")
+        terms = terms[: bounds.kw_max]
+    return ", ".join(terms)
+
+
+def normalise(raw_description, raw_keywords, answer_markdown: str, subject: str, question: str, bounds: Bounds) -> SeoFields:
+    """The page's SEO fields within bounds, with a note for each change made."""
+    notes: list[str] = []
+    desc = description(raw_description, answer_markdown, bounds, notes)
+    kws = keywords(raw_keywords, answer_markdown, subject, question, bounds, notes)
+    return SeoFields(desc, kws, notes)

@@ -1,0 +1,434 @@
+"""One chat-completions request per draft, through the openai SDK, to OpenAI or any compatible server.
+
+Structured output differs by server: OpenAI and vLLM take `json_schema`; llama.cpp's server takes
+`{"type": "json_object", "schema": ...}`; others only follow the prompt. We try them in that order,
+fall back on a rejection, and remember per server what worked. Retries are ours (tenacity; the SDK's
+are off so they don't stack): 429 honouring Retry-After, 5xx, timeouts and dropped connections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import LLMError
+from .secret import SecretMask, public_url
+
+if TYPE_CHECKING:
+    from .ratelimit import RateLimiter
+
+JSON_SCHEMA = "json_schema"
+JSON_OBJECT = "json_object"
+INSTRUCTIONS = "instructions"
+MODES = (JSON_SCHEMA, JSON_OBJECT, INSTRUCTIONS)
+
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string"},
+        "page_description": {"type": "string"},
+        "page_keywords": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["answer", "page_description", "page_keywords"],
+    "additionalProperties": False,
+}
+
+
+def bounded_schema() -> dict:
+    """The schema with caps for grammar-constrained servers (llama.cpp) and small models.
+
+    The answer comes last, so that a reply cut off by max_tokens loses only the answer's tail
+    (which `salvage` can trim to whole sentences). No maxLength on the answer: llama.cpp expands
+    it into one grammar rule per character and gives up beyond a few hundred.
+    """
+    props = json.loads(json.dumps(ANSWER_SCHEMA["properties"]))
+    props["answer"].update(minLength=600)
+    props["page_description"].update(minLength=40, maxLength=240)
+    props["page_keywords"].update(minItems=5, maxItems=15)
+    props["page_keywords"]["items"].update(minLength=2, maxLength=40)
+    order = ["page_description", "page_keywords", "answer"]
+    return {**ANSWER_SCHEMA, "properties": {k: props[k] for k in order}, "required": order}
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Completion:
+    """What the model returned for one question, already parsed."""
+
+    answer: str
+    page_description: str | None
+    page_keywords: list[str] | str | None
+    model: str
+    mode: str
+    usage: Usage = field(default_factory=Usage)
+    attempts: int = 1
+    latency: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+class Retryable(Exception):
+    """A failure worth another attempt; carries the wait the server asked for, if any."""
+
+    def __init__(self, message: str, wait: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.wait = wait
+        self.status = status
+
+
+class Unparseable(Retryable):
+    """The model answered, but not with the JSON asked for."""
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds the server asked us to wait (`retry-after-ms` or `retry-after`), if it said."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+
+
+def parse_json_reply(content: str | None) -> dict:
+    """The JSON object in a reply: bare, fenced, or surrounded by chatter."""
+    text = (content or "").strip()
+    if not text:
+        raise Unparseable("empty reply")
+    text = _FENCE.sub("", text).strip()
+    try:
+        data = json.loads(text, strict=False)  # small models put raw newlines inside strings
+    except json.JSONDecodeError:
+        start, end = text.find("{"), text.rfind("}")
+        if start < 0 or end <= start:
+            raise Unparseable("reply holds no JSON object") from None
+        try:
+            data = json.loads(text[start : end + 1], strict=False)
+        except json.JSONDecodeError as exc:
+            raise Unparseable(f"reply is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise Unparseable("reply JSON is not an object")
+    return data
+
+
+_OPEN_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{0,3})?$")
+
+
+def close_truncated_json(text: str) -> dict | None:
+    """The object in a reply cut off inside its last string value, closed; None if it cannot be."""
+    text = _OPEN_ESCAPE.sub("", text.rstrip())
+    for suffix in ('"}', "}", '"]}', "]}"):
+        try:
+            data = json.loads(text + suffix, strict=False)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def _pick(data: dict, *names: str) -> Any:
+    lowered = {str(k).lower(): v for k, v in data.items()}
+    for name in names:
+        if name in lowered and lowered[name] not in (None, "", []):
+            return lowered[name]
+    return None
+
+
+def fields_from(data: dict) -> tuple[str, Any, Any]:
+    """answer, description, keywords, accepting the names models commonly drift to."""
+    answer = _pick(data, "answer", "content", "text", "body")
+    if not isinstance(answer, str) or not answer.strip():
+        raise Unparseable("reply JSON has no 'answer' text")
+    desc = _pick(data, "page_description", "description", "meta_description", "seo_description", "summary")
+    kws = _pick(data, "page_keywords", "keywords", "seo_keywords", "tags")
+    return answer, (desc if isinstance(desc, str) else None), kws
+
+
+class FormatMemory:
+    """Which structured-output mode each server accepted, kept across commands in the user cache."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path | None = None):
+        if path is None:
+            base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+            path = base / "qtgen" / "response_formats.json"
+        self.path = path
+        self._data: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if self._data is None:
+            try:
+                self._data = json.loads(self.path.read_text("utf-8"))
+            except (OSError, ValueError):
+                self._data = {}
+        return self._data
+
+    def get(self, server: str) -> str | None:
+        mode = self._load().get(server)
+        return mode if mode in MODES else None
+
+    def set(self, server: str, mode: str) -> None:
+        with self._lock:
+            data = self._load()
+            if data.get(server) == mode:
+                return
+            data[server] = mode
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(data, indent=1, sort_keys=True), "utf-8")
+                os.replace(tmp, self.path)
+            except OSError:
+                pass  # remembering is an optimisation, never a failure
+
+
+@dataclass
+class ClientSettings:
+    base_url: str
+    api_key: str | None
+    model: str
+    temperature: float = 0.7
+    max_tokens: int = 1500
+    timeout: float = 120.0
+    retries: int = 4
+    retry_wait: float = 1.0
+    retry_wait_max: float = 60.0
+    extra_body: dict = field(default_factory=dict)
+    bounded: bool = False  # add length caps to the schema (small local models)
+    modes: tuple[str, ...] = MODES
+
+
+class ChatClient:
+    """Asks one model for page content; thread-safe, shared by every draft of a command."""
+
+    def __init__(self, settings: ClientSettings, memory: FormatMemory | None = None,
+                 on_wait: Callable[[float, Exception], None] | None = None, limiter: "RateLimiter | None" = None):
+        from openai import OpenAI
+
+        self.settings = settings
+        self.memory = memory or FormatMemory()
+        self.on_wait = on_wait  # told before each retry's sleep, with the (masked) reason
+        self.limiter = limiter  # shared by every worker of a batch
+        self.mask = SecretMask(settings.api_key, settings.base_url)
+        self.public_url = public_url(settings.base_url)
+        self.server = f"{self.public_url.rstrip('/')}#{settings.model}"  # the format memory's key: no secret
+        self._client = OpenAI(
+            api_key=settings.api_key or "no-key",
+            base_url=settings.base_url,
+            max_retries=0,
+            timeout=settings.timeout,
+        )
+
+    # -- one request -------------------------------------------------------------------------
+    def _response_format(self, mode: str) -> dict | None:
+        schema = bounded_schema() if self.settings.bounded else ANSWER_SCHEMA
+        if mode == JSON_SCHEMA:
+            return {"type": "json_schema", "json_schema": {"name": "quicktakes_page", "strict": True, "schema": ANSWER_SCHEMA}}
+        if mode == JSON_OBJECT:
+            return {"type": "json_object", "schema": schema}
+        return None
+
+    def _request(self, messages: list[dict], mode: str):
+        import openai
+
+        kwargs: dict[str, Any] = dict(
+            model=self.settings.model,
+            messages=messages,
+            temperature=self.settings.temperature,
+            max_tokens=self.settings.max_tokens,
+        )
+        fmt = self._response_format(mode)
+        if fmt is not None:
+            kwargs["response_format"] = fmt
+        if self.settings.extra_body:
+            kwargs["extra_body"] = self.settings.extra_body
+        if self.limiter is not None:
+            self.limiter.acquire()
+        try:
+            return self._client.chat.completions.create(**kwargs)
+        except openai.RateLimitError as exc:
+            wait = retry_after(exc.response.headers)
+            if self.limiter is not None:
+                self.limiter.rate_limited(wait)  # every request not yet sent waits, on the last attempt too
+            raise Retryable(f"rate limited (429): {self._detail(exc)}", wait, 429) from None
+        except openai.InternalServerError as exc:
+            if mode != INSTRUCTIONS and self._about_format(exc):
+                raise _Rejected(mode, self._detail(exc)) from None  # llama.cpp answers 500 to json_schema
+            raise Retryable(f"server error ({exc.status_code}): {self._detail(exc)}",
+                            retry_after(exc.response.headers)) from None
+        except openai.APITimeoutError:
+            raise Retryable(f"no answer within {self.settings.timeout:g}s (timeout)") from None
+        except openai.APIConnectionError as exc:
+            raise Retryable(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
+        except openai.AuthenticationError:
+            raise LLMError(f"{self.public_url} rejected the API key (401): check OPENAI_API_KEY") from None
+        except openai.PermissionDeniedError as exc:
+            raise LLMError(f"{self.public_url} refused access (403): {self._detail(exc)}") from None
+        except openai.NotFoundError as exc:
+            raise LLMError(
+                f"model {self.settings.model!r} not found at {self.public_url} (404): {self._detail(exc)}") from None
+        except openai.APIStatusError as exc:
+            if exc.status_code in (400, 422) and mode != INSTRUCTIONS and self._about_format(exc):
+                raise _Rejected(mode, self._detail(exc)) from None  # only a refusal of the format moves down
+            if exc.status_code >= 500:
+                raise Retryable(f"server error ({exc.status_code}): {self._detail(exc)}") from None
+            raise LLMError(f"{self.public_url} refused the request ({exc.status_code}): {self._detail(exc)}") from None
+        except openai.OpenAIError as exc:
+            raise Retryable(self.mask(f"the server's answer could not be read: {exc}")) from None
+
+    def _detail(self, exc) -> str:
+        """The server's message, on one line, with every secret masked."""
+        body = getattr(exc, "body", None)
+        msg = None
+        if isinstance(body, dict):
+            err = body.get("error")
+            msg = err.get("message") if isinstance(err, dict) else body.get("message")
+        return shorten(self.mask(msg or getattr(exc, "message", None) or str(exc)))
+
+    def _about_format(self, exc) -> bool:
+        text = self._detail(exc).lower()
+        return any(word in text for word in ("response_format", "json_schema", "json_object", "schema"))
+
+    def _complete_once(self, messages: list[dict]) -> Completion:
+        """One attempt: the remembered mode, or each mode in turn until one is accepted."""
+        remembered = self.memory.get(self.server)
+        modes = self.settings.modes
+        order = [remembered] + [m for m in modes if m != remembered] if remembered in modes else list(modes)
+        last_rejection = ""
+        for mode in order:
+            try:
+                response = self._request(messages, mode)
+            except _Rejected as rej:
+                last_rejection = rej.detail
+                continue
+            self.memory.set(self.server, mode)
+            return self._read(response, mode)
+        raise LLMError(f"{self.public_url} rejected every request format: {last_rejection}")
+
+    def _read(self, response, mode: str) -> Completion:
+        if not hasattr(response, "choices"):  # a 200 that is not JSON: a proxy's login page, a gateway's error
+            shown = shorten(self.mask(response), 80) if isinstance(response, str) else type(response).__name__
+            raise Retryable(f"the server answered 200 without a JSON completion: {shown!r}")
+        usage = Usage()
+        if getattr(response, "usage", None) is not None:
+            usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
+        if self.limiter is not None:
+            self.limiter.used(usage.total)
+            self.limiter.succeeded()
+        if not response.choices:
+            raise Unparseable("reply has no choices")
+        choice = response.choices[0]
+        message = choice.message
+        refusal = getattr(message, "refusal", None)
+        if refusal:
+            raise LLMError(f"the model refused: {shorten(self.mask.known(refusal))}")
+        if choice.finish_reason == "content_filter":
+            raise LLMError("the model refused: the answer was stopped by the server's content filter")
+        if choice.finish_reason == "length" and self.settings.bounded:
+            return self._salvage(message.content, response, mode, usage)
+        if choice.finish_reason == "length":
+            raise LLMError(
+                f"the answer was cut off at max_tokens={self.settings.max_tokens} (finish_reason 'length'); "
+                "raise max_tokens")
+        data = parse_json_reply(self.mask.known(message.content or ""))
+        answer, desc, kws = fields_from(data)
+        return Completion(answer, desc, kws, response.model or self.settings.model, mode, usage)
+
+    def _salvage(self, content: str | None, response, mode: str, usage: Usage) -> Completion:
+        """A reply cut off inside the answer (which comes last): keep its whole sentences."""
+        data = close_truncated_json(self.mask.known(content or ""))
+        if data is None:
+            raise Unparseable("reply cut off at max_tokens before the answer began")
+        answer, desc, kws = fields_from(data)
+        cut = max(answer.rfind(". "), answer.rfind(".\n"), answer.rfind("\n\n"))
+        answer = answer[: cut + 1] if cut > len(answer) // 2 else answer
+        completion = Completion(answer.strip(), desc, kws, response.model or self.settings.model, mode, usage)
+        completion.notes.append(f"answer: cut off at max_tokens={self.settings.max_tokens}; kept whole sentences")
+        return completion
+
+    # -- with retries --------------------------------------------------------------------------
+    def complete(self, messages: list[dict]) -> Completion:
+        """The parsed completion, retrying what is worth retrying; LLMError otherwise."""
+        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
+
+        started = time.monotonic()
+        attempts = 0
+        retrying = Retrying(
+            retry=retry_if_exception_type(Retryable),
+            stop=stop_after_attempt(self.settings.retries + 1),
+            wait=self._wait,
+            before_sleep=self._before_sleep,
+            reraise=False,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    result = self._complete_once(messages)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            what = "the model's output was unusable" if isinstance(last, Unparseable) else "the request failed"
+            raise LLMError(f"{what} after {attempts} attempts: {last}") from None
+        result.attempts = attempts
+        result.latency = time.monotonic() - started
+        return result
+
+    def _wait(self, retry_state) -> float:
+        exc = retry_state.outcome.exception()
+        asked = getattr(exc, "wait", None)
+        base = self.settings.retry_wait * (2 ** (retry_state.attempt_number - 1))
+        backoff = min(self.settings.retry_wait_max, base) * (0.5 + random.random() / 2)
+        if asked is not None:
+            return min(self.settings.retry_wait_max, max(asked, 0.0))
+        return backoff
+
+    def _before_sleep(self, retry_state) -> None:
+        if self.on_wait is not None:
+            self.on_wait(retry_state.upcoming_sleep, retry_state.outcome.exception())
+
+
+class _Rejected(Exception):
+    def __init__(self, mode: str, detail: str):
+        super().__init__(detail)
+        self.mode = mode
+        self.detail = detail
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """One line of at most `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,338 @@
+"""The site index: every page's id, subject, file_name, url, question and keywords, cached in SQLite.
+
+Built by scanning the content tree and drafts; refreshed by file mtime and size, so a second run over
+an unchanged tree re-reads nothing. It answers ids (reserved atomically across processes),
+collisions, near-duplicate questions and related articles.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ..config import Config
+from ..database import Database, Migrations
+from ..errors import ParseError, QtgenError
+from ..format.files import page_files
+from ..format.reader import load_meta
+from ..format.slug import slug
+
+SESSION_SPAN = 30
+CONTENT = "content"
+DRAFT = "draft"
+
+migrations = Migrations()
+
+
+@migrations
+def m001_pages_and_reservations(db) -> None:
+    """The first schema (files made before schema versions have it already: IF NOT EXISTS)."""
+    db.execute("CREATE TABLE IF NOT EXISTS pages (path TEXT PRIMARY KEY, source TEXT NOT NULL, "
+               "mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, id INTEGER, subject TEXT, subject_slug TEXT, "
+               "file_name TEXT, url TEXT, question TEXT, keywords TEXT)")
+    db.execute("CREATE INDEX IF NOT EXISTS pages_file ON pages(file_name)")
+    db.execute("CREATE TABLE IF NOT EXISTS reservations (key TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, "
+               "created REAL NOT NULL)")
+
+
+@migrations
+def m002_pages_by_id(db) -> None:
+    """Ids are looked up on every claim and approval."""
+    db.execute("CREATE INDEX IF NOT EXISTS pages_id ON pages(id)")
+
+
+PAGE_COLUMNS = ("path", "source", "mtime_ns", "size", "id", "subject", "subject_slug", "file_name", "url", "question",
+                "keywords")
+ENTRY_COLUMNS = ("path", "source", "id", "subject", "subject_slug", "file_name", "url", "question", "keywords")
+
+
+# Words that frame a question rather than say what it is about.
+_FRAMING = set(
+    "a an the of in on to for and or is are was were be been do does did can could would should will "
+    "what whats which who whom whose when where why how explain describe define discuss tell me you your "
+    "give some about its it this that these those with by as at from into please briefly main key role "
+    "meaning concept significance".split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def topic(question: str) -> str:
+    """A question reduced to what it is about: lowercase content words, framing words dropped."""
+    words = [w for w in _WORD.findall(question.lower()) if w not in _FRAMING]
+    return " ".join(words)
+
+
+def _numbers(topic_text: str) -> set[str]:
+    return {w for w in topic_text.split() if w.isdigit()}
+
+
+@dataclass
+class Entry:
+    path: str
+    source: str
+    id: int | None
+    subject: str
+    subject_slug: str
+    file_name: str
+    url: str
+    question: str
+    keywords: str
+
+
+@dataclass
+class Match:
+    entry: Entry
+    score: float  # 0..100
+
+
+@dataclass
+class RefreshCounts:
+    read: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    unreadable: int = 0
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.read + self.unchanged
+
+
+def default_path(config: Config) -> Path:
+    return config.drafts / ".qtgen" / "index.sqlite"
+
+
+class SiteIndex(Database):
+    migrations = migrations
+
+    def __init__(self, config: Config, path: Path | None = None):
+        super().__init__(path or default_path(config))
+        self.config = config
+        self._lock = threading.RLock()  # batch workers share one index
+        self._entries: list[Entry] | None = None
+
+    # -- building ------------------------------------------------------------------------------
+    def _sources(self) -> Iterable[tuple[str, Path]]:
+        for source, folder in ((CONTENT, self.config.content), (DRAFT, self.config.drafts)):
+            for path in page_files(folder):
+                if source == DRAFT and "rejected" in path.relative_to(folder).parts[:-1]:
+                    continue
+                yield source, path
+
+    def refresh(self) -> RefreshCounts:
+        """Re-read only files whose mtime or size changed; drop rows of files that are gone."""
+        started = time.perf_counter()
+        counts = RefreshCounts()
+        known = {row["path"]: (row["mtime_ns"], row["size"])
+                 for row in self.db.execute("SELECT path, mtime_ns, size FROM pages")}
+        seen = set()
+        rows = []
+        for source, path in self._sources():
+            key = str(path)
+            seen.add(key)
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if known.get(key) == (st.st_mtime_ns, st.st_size):
+                counts.unchanged += 1
+                continue
+            row = self._read(path, source, st)
+            if row is None:
+                counts.unreadable += 1
+                continue
+            rows.append(row)
+            counts.read += 1
+        gone = [p for p in known if p not in seen]
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(f"INSERT OR REPLACE INTO pages ({', '.join(PAGE_COLUMNS)}) "
+                                f"VALUES ({', '.join('?' * len(PAGE_COLUMNS))})", rows)
+            self.db.executemany("DELETE FROM pages WHERE path = ?", [(p,) for p in gone])
+        counts.removed = len(gone)
+        counts.seconds = time.perf_counter() - started
+        self._entries = None
+        return counts
+
+    def _read(self, path: Path, source: str, st: os.stat_result) -> tuple | None:
+        try:
+            meta = load_meta(path.read_bytes().decode("utf-8"))
+        except (ParseError, UnicodeDecodeError, OSError):
+            return None
+        seo = meta.get("seo") if isinstance(meta.get("seo"), dict) else {}
+        subject = str(meta.get("subject", ""))
+        page_id = meta.get("id") if isinstance(meta.get("id"), int) else None
+        return (str(path), source, st.st_mtime_ns, st.st_size, page_id, subject,
+                slug(subject, self.config.slug_style), str(meta.get("file_name", path.name)),
+                str(meta.get("url", "")), str(meta.get("question", "")), str(seo.get("page_keywords", "")))
+
+    # -- reading -------------------------------------------------------------------------------
+    def entries(self) -> list[Entry]:
+        with self._lock:
+            if self._entries is None:
+                cur = self.db.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM pages ORDER BY path")
+                entries = [Entry(**{k: row[k] for k in ENTRY_COLUMNS}) for row in cur]
+                self._topics = [topic(e.question) for e in entries]
+                self._about = [topic(e.question + " " + e.keywords.replace(",", " ")) for e in entries]
+                self._entries = entries
+            return self._entries
+
+    def count(self) -> dict[str, int]:
+        return {row["source"]: row["n"] for row in self.db.execute("SELECT source, COUNT(*) AS n FROM pages GROUP BY source")}
+
+    def id_of_question(self, file_name: str) -> int | None:
+        with self._lock:
+            row = self.db.execute("SELECT id FROM pages WHERE file_name = ? AND id IS NOT NULL ORDER BY source LIMIT 1",
+                                  (file_name,)).fetchone()
+        return row["id"] if row else None
+
+    def pages_with_id(self, page_id: int) -> list[Entry]:
+        rows = self.db.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM pages WHERE id = ? ORDER BY path", (page_id,))
+        return [Entry(**{k: row[k] for k in ENTRY_COLUMNS}) for row in rows]
+
+    # -- ids -----------------------------------------------------------------------------------
+    # Every id a draft holds is reserved under the draft's key (subject slug/file_name). The same
+    # question under another subject may share its id, as the site does; no other page may.
+    def _top_id(self) -> int | None:
+        return self.db.execute(
+            "SELECT MAX(m) AS top FROM (SELECT MAX(id) AS m FROM pages UNION ALL SELECT MAX(id) FROM reservations)"
+        ).fetchone()["top"]
+
+    def peek_id(self, start: int | None = None) -> int:
+        """The id the next new page would get, reserving nothing (for --dry-run)."""
+        with self._lock:
+            top = self._top_id()
+        return max(c for c in ((top + 1) if top is not None else 1, start) if c is not None)
+
+    def reserve_id(self, key: str, start: int | None = None) -> int:
+        """The id for `key` (subject slug/file_name): reserved once, atomically, across processes."""
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT id FROM reservations WHERE key = ?", (key,)).fetchone()
+            if row:
+                return row["id"]
+            top = self._top_id()
+            new = max(c for c in ((top + 1) if top is not None else 1, start) if c is not None)
+            self.db.execute("INSERT INTO reservations (key, id, created) VALUES (?, ?, ?)", (key, new, time.time()))
+            return new
+
+    def claim_id(self, key: str, page_id: int) -> int:
+        """Reserve an id given by hand (`--id`, a list's id column) for `key`; QtgenError if another
+        question holds it, in the content tree, in the drafts or among the reservations."""
+        file_name = key.rsplit("/", 1)[-1]
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            for row in self.db.execute("SELECT path, file_name FROM pages WHERE id = ?", (page_id,)):
+                if row["file_name"] != file_name:
+                    raise QtgenError(f"id {page_id} is already used by {row['path']}")
+            row = self.db.execute("SELECT key FROM reservations WHERE id = ?", (page_id,)).fetchone()
+            if row is not None and row["key"] == key:
+                return page_id
+            if row is not None:
+                if row["key"].rsplit("/", 1)[-1] != file_name:
+                    raise QtgenError(f"id {page_id} is already reserved for {row['key']}")
+                return page_id  # the same question under another subject: the site shares its id
+            self.db.execute("DELETE FROM reservations WHERE key = ?", (key,))
+            if row is None:
+                self.db.execute("INSERT INTO reservations (key, id, created) VALUES (?, ?, ?)",
+                                (key, page_id, time.time()))
+            return page_id
+
+    # -- similarity ----------------------------------------------------------------------------
+    def similar(self, question: str, limit: int = 5, threshold: float = 0.0,
+                exclude_file: str | None = None) -> list[Match]:
+        """Published and drafted questions that ask the same thing, best first (score 0..100)."""
+        from rapidfuzz import fuzz, process
+
+        entries = self.entries()
+        target = topic(question)
+        if not target:
+            return []
+        found = process.extract(target, self._topics, scorer=fuzz.token_sort_ratio, limit=limit * 4 + 4,
+                                score_cutoff=threshold)
+        out, seen = [], set()
+        numbers = _numbers(target)
+        for _, score, i in found:
+            e = entries[i]
+            if _numbers(self._topics[i]) != numbers:
+                continue  # "Article 5" and "Article 6" are different questions, however alike the words
+            if e.file_name == exclude_file or (e.subject_slug, e.file_name) in seen:
+                continue
+            seen.add((e.subject_slug, e.file_name))
+            out.append(Match(e, score))
+        return out[:limit]
+
+    def related(self, question: str, subject: str, keywords: str = "", file_name: str | None = None,
+                page_id: int | None = None, limit: int = 5) -> list[Entry]:
+        """Up to `limit` published pages on the same topic: never itself, never a repeat.
+
+        The site links pages of one generation session (95% of its related articles lie within
+        30 ids), so for a page with an id its session neighbours are ranked first; then the most
+        similar pages, same subject before others.
+        """
+        from rapidfuzz import fuzz, process
+
+        entries = self.entries()
+        target = topic(question + " " + keywords.replace(",", " "))
+        s_slug = slug(subject, self.config.slug_style)
+        eligible = [i for i, e in enumerate(entries)
+                    if e.source == CONTENT and e.file_name != file_name and e.id is not None and e.url]
+        pools = []
+        if page_id is not None:
+            near = [i for i in eligible if abs(entries[i].id - page_id) <= SESSION_SPAN]
+            pools.append(sorted(near, key=lambda i: (-fuzz.token_set_ratio(target, self._about[i]),
+                                                     abs(entries[i].id - page_id))))
+        found = process.extract(target, {i: self._about[i] for i in eligible}, scorer=fuzz.token_set_ratio,
+                                limit=limit * 10, score_cutoff=30)
+        pools.append(sorted((k for _, _, k in found), key=lambda i: entries[i].subject_slug != s_slug))
+        out, urls, files = [], set(), set()
+        for pool in pools:
+            for i in pool:
+                e = entries[i]
+                if e.url in urls or e.file_name in files:
+                    continue
+                urls.add(e.url)
+                files.add(e.file_name)
+                out.append(e)
+                if len(out) == limit:
+                    return out
+        return out
+
+
+def near_duplicates_within(questions: list[str], threshold: float, chunk: int = 512) -> dict[int, tuple[int, float]]:
+    """For each question that asks what an earlier one of the list asks in other words: i -> (j, score), j < i.
+
+    Scored like `SiteIndex.similar` (token sort ratio of the topics; numbers must agree), all pairs at
+    once in rapidfuzz's C loop, a block of rows at a time to bound memory.
+    """
+    import numpy as np
+    from rapidfuzz import fuzz, process
+
+    topics = [topic(q) for q in questions]
+    out: dict[int, tuple[int, float]] = {}
+    for begin in range(0, len(topics), chunk):
+        block = topics[begin: begin + chunk]
+        scores = process.cdist(block, topics[: begin + len(block)], scorer=fuzz.token_sort_ratio,
+                               score_cutoff=threshold, dtype=np.uint8, workers=-1)
+        for r, c in zip(*np.nonzero(scores)):
+            i, j = begin + int(r), int(c)
+            if j >= i or i in out or not topics[i] or topics[i] == topics[j] and questions[i] == questions[j]:
+                continue
+            if _numbers(topics[i]) != _numbers(topics[j]):
+                continue
+            out[i] = (j, float(scores[r, c]))
+    return out
+
+
+def open_index(config: Config, refresh: bool = True) -> SiteIndex:
+    index = SiteIndex(config)
+    if refresh:
+        index.refresh()
+    return index
+
+

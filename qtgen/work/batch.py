@@ -1,0 +1,433 @@
+"""`qtgen batch`: many questions, concurrently, just under the provider's rate limit, losing nothing.
+
+    from qtgen import batch
+    with batch.Batch(config) as b:
+        prepared = b.prepare(Path("questions.csv"), batch.Options(concurrency=8))
+        b.run(prepared)
+        print(b.summary(prepared.run.run_id))
+
+Every question is checked and deduplicated (exact and near-duplicates, in the list and against the
+site) before any request, recorded in the ledger in one transaction, drafted by a worker (the same
+plan -> model -> write path as `qtgen draft`) under a lease, and written atomically. A run that is
+killed resumes with what is left and the options it was started with; a draft found on disk for a
+question the ledger had not yet marked done is adopted, never written twice; every id is reserved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..config import Config
+from ..errors import InputError, ParseError, QtgenError
+from ..format.files import write_atomic
+from ..format.reader import read
+from ..format.slug import slug
+from ..llm.client import ChatClient
+from ..llm.ratelimit import RateLimiter
+from ..site.index import SiteIndex, near_duplicates_within, open_index
+from . import draft as drafting
+from .drafts import DraftStore
+from .ledger import (DONE, FAILED, HEARTBEAT_SECONDS, INVALID, LEFT, PENDING, SKIPPED, BatchItem, Ledger, Run,
+                     new_holder)
+from .questions import BadLine, read_questions
+
+# US dollars per million tokens (input, output); extend or override with `prices` in the config.
+PRICES = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-nano": (0.10, 0.40),
+}
+HELD = "held"  # another process holds the question
+
+
+def ledger_path(config: Config) -> Path:
+    return config.drafts / ".qtgen" / "batch.sqlite"
+
+
+def price_of(config: Config, model: str) -> tuple[float, float] | None:
+    table = {**PRICES, **{k: tuple(v) for k, v in config.prices.items()}}
+    if model in table:
+        return table[model]
+    for name, price in table.items():  # "gpt-4o-mini-2024-07-18" costs what "gpt-4o-mini" costs
+        if model.startswith(name + "-"):
+            return price
+    return None
+
+
+def cost(config: Config, model: str, tokens_in: int, tokens_out: int) -> float:
+    price = price_of(config, model)
+    return 0.0 if price is None else (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
+
+
+@dataclass
+class Options:
+    subject: str | None = None
+    concurrency: int = 4
+    rpm: float | None = None
+    tpm: float | None = None
+    limit: int | None = None
+    max_cost: float | None = None
+    strict: bool = False
+    allow_similar: bool = False
+    related: bool = True
+
+    # what a run remembers for --resume; --limit and --max-cost are budgets of one session
+    KEPT = ("subject", "concurrency", "rpm", "tpm", "strict", "allow_similar", "related")
+
+    def kept(self) -> dict:
+        return {k: getattr(self, k) for k in self.KEPT}
+
+    @classmethod
+    def merged(cls, stored: dict, given: dict) -> tuple["Options", list[str]]:
+        """A run's stored options, overridden by the flags given now; and a line per override."""
+        values = {k: v for k, v in stored.items() if k in cls.KEPT}
+        notes = []
+        for name, value in given.items():
+            if name in values and values[name] != value:
+                notes.append(f"--{name.replace('_', '-')} {value} overrides the run's {values[name]}")
+            values[name] = value
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names}), notes
+
+
+@dataclass
+class Prepared:
+    run: Run
+    resumed: bool
+    options: Options
+    bad: list[BadLine]
+    added: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+
+@dataclass
+class Progress:
+    """What the caller shows while a run goes on."""
+
+    done: int = 0
+    failed: int = 0
+    held: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    throttled: int = 0
+    stopped: str | None = None
+    interrupted: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+@dataclass
+class Summary:
+    run_id: str
+    status: str
+    counts: dict
+    left: int
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    failed: list[BatchItem]
+
+
+def key_of(config: Config, question: str, subject: str) -> str:
+    """A question's key in the ledger: its place below the drafts folder."""
+    return f"{slug(subject, config.slug_style)}/{slug(question, config.slug_style)}.md"
+
+
+def left_of(counts: dict) -> int:
+    return sum(counts.get(s, 0) for s in LEFT)
+
+
+class Batch:
+    """One `qtgen batch` command: the ledger, the site index and the drafts folder, opened together."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.store = DraftStore(config)
+        self.ledger = Ledger(ledger_path(config))
+        try:
+            self.index = open_index(config)
+        except BaseException:
+            self.ledger.close()
+            raise
+        self.holder = new_holder()
+
+    def close(self) -> None:
+        self.index.close()
+        self.ledger.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- before any request --------------------------------------------------------------------
+    def prepare(self, path: Path | None, options: Options | None = None, *, given: dict | None = None,
+                resume: bool = False) -> Prepared:
+        """Read, check and deduplicate the list, and record it in the ledger; no request is made here.
+
+        `given` are the options set explicitly now: on a resumed run they override what it stored,
+        the rest comes from the run.
+        """
+        given = dict(given or {})
+        if path is None:
+            latest = self.ledger.latest_unfinished() if resume else None
+            if latest is None:
+                raise InputError("give the QUESTIONS file" + (" (no unfinished run to resume)" if resume else ""))
+            path = Path(latest.input)
+            if not path.is_file():
+                raise InputError(f"{path}: the list of run {latest.run_id} is gone; give the file again")
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{path}: {exc.strerror}") from None
+        sha = hashlib.sha256(data).hexdigest()
+        base = options or Options()
+        existing = self.ledger.db.execute(
+            "SELECT options FROM runs WHERE input = ? AND input_sha = ? AND status != 'finished' "
+            "ORDER BY started DESC LIMIT 1", (str(path.resolve()), sha)).fetchone()
+        notes: list[str] = []
+        if existing is not None:
+            stored = json.loads(existing["options"] or "{}")
+            options, notes = Options.merged(stored, given)
+            options.limit, options.max_cost = base.limit, base.max_cost
+        else:
+            options = base
+        rows, bad = read_questions(path, options.subject)
+        if options.strict and bad:
+            shown = "; ".join(b.text() for b in bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
+            raise InputError(f"--strict: {len(bad)} bad line(s), nothing sent: {shown}")
+        run, resumed = self.ledger.open_run(str(path.resolve()), sha, options.kept())
+        known = self.ledger.known_keys(run.run_id)
+        records = [dict(key=f"line:{b.line}", line=b.line, state=INVALID, error=b.message) for b in bad]
+        seen: dict[str, int] = {}
+        unique = []
+        for row in rows:
+            key = key_of(self.config, row.question, row.subject)
+            if not slug(row.question, self.config.slug_style):
+                records.append(dict(key=f"line:{row.line}", line=row.line, question=row.question, subject=row.subject,
+                                    state=INVALID, error="question has no letters or digits to build a file name from"))
+                continue
+            if key in seen:
+                records.append(dict(key=f"line:{row.line}", line=row.line, question=row.question, subject=row.subject,
+                                    state=SKIPPED, error=f"duplicate of line {seen[key]}"))
+                continue
+            seen[key] = row.line
+            unique.append((key, row))
+        near = {} if options.allow_similar else near_duplicates_within(
+            [row.question for _, row in unique], self.config.similar_threshold)
+        for i, (key, row) in enumerate(unique):
+            if key in known:
+                continue  # resumed: the ledger already knows this question and its state
+            reason = None
+            if i in near:
+                j, score = near[i]
+                other = unique[j][1]
+                if slug(other.question, self.config.slug_style) != slug(row.question, self.config.slug_style):
+                    reason = (f"near-duplicate ({score:.0f}/100) of line {other.line}: {other.question!r} "
+                              "(--allow-similar drafts it)")
+            if reason is None:
+                reason = self._skip_reason(row.question, row.subject, options)
+            records.append(dict(key=key, line=row.line, question=row.question, subject=row.subject,
+                                state=SKIPPED if reason else PENDING, error=reason, page_id=row.page_id,
+                                date=row.date.isoformat() if row.date else None))
+        added = self.ledger.add_many(run.run_id, records)
+        return Prepared(run, resumed, options, bad, added, notes + self.store.notes)
+
+    def _skip_reason(self, question: str, subject: str, options: Options) -> str | None:
+        """Why a question must not be drafted now: already drafted, published, rejected or asked in other words."""
+        try:
+            p = drafting.plan(self.config, question, subject)
+        except QtgenError as exc:
+            return str(exc)
+        if not options.allow_similar:
+            try:
+                drafting.check_similar(self.index, p, self.config.similar_threshold)
+            except QtgenError as exc:
+                return str(exc).replace("; use --allow-similar to draft it anyway", " (--allow-similar drafts it)")
+        return None
+
+    # -- the requests --------------------------------------------------------------------------
+    def run(self, prepared: Prepared, *, tick: Callable[["Runner"], None] = lambda r: None,
+            notify: Callable[[str], None] = lambda m: None,
+            on_wait: Callable[[float, Exception], None] | None = None) -> Progress | None:
+        """Draft what is left of the run (None if nothing is); returns when all is done, a budget is
+        reached or on Ctrl-C (in-flight requests finish; a second Ctrl-C returns at once)."""
+        from ..llm.backend import open_client
+
+        if not left_of(self.ledger.counts(prepared.run_id)):
+            return None
+        options = prepared.options
+        limiter = RateLimiter(options.rpm, options.tpm, tokens_per_request=self.config.max_tokens + 600)
+        runner: Runner | None = None
+
+        def waiting(seconds: float, exc: Exception) -> None:
+            if on_wait is not None:
+                on_wait(seconds, exc)
+
+        with open_client(self.config, notify=notify, on_wait=waiting, limiter=limiter) as client:
+            runner = Runner(self.config, self.ledger, self.index, client, limiter, options, self.holder)
+            return runner.run(prepared.run_id, lambda: tick(runner))
+
+    def close_run(self, run_id: str) -> str:
+        return self.ledger.close_run(run_id, self.holder)
+
+    def summary(self, run_id: str, status: str | None = None) -> Summary:
+        counts = self.ledger.counts(run_id)
+        tokens_in, tokens_out = self.ledger.totals(run_id)
+        done = self.ledger.items(run_id, (DONE,))
+        spent = sum(cost(self.config, i.model or "", i.tokens_in, i.tokens_out) for i in done)
+        return Summary(run_id, status or self.ledger.run(run_id).status, counts, left_of(counts), tokens_in,
+                       tokens_out, spent, self.ledger.items(run_id, (FAILED,)))
+
+    def write_report(self, run_id: str, path: Path) -> None:
+        lines = [json.dumps(i.report(), ensure_ascii=False) for i in self.ledger.items(run_id)]
+        write_atomic(path, "\n".join(lines) + ("\n" if lines else ""), overwrite=True)
+
+
+class Runner:
+    """Daemon worker threads drafting the questions of one run; a lease per question."""
+
+    def __init__(self, config: Config, ledger: Ledger, index: SiteIndex, client: ChatClient, limiter: RateLimiter,
+                 options: Options, holder: str):
+        self.config, self.ledger, self.index, self.client = config, ledger, index, client
+        self.limiter, self.options, self.holder = limiter, options, holder
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self.progress = Progress()
+
+    def _count(self, **deltas) -> None:
+        with self._lock:
+            for name, value in deltas.items():
+                setattr(self.progress, name, getattr(self.progress, name) + value)
+
+    def draft_item(self, run_id: str, item: BatchItem) -> str:
+        """Draft one question; its state in the ledger says what happened."""
+        if self.stop.is_set():
+            return PENDING
+        if not self.ledger.claim(run_id, item.key, self.holder):
+            self._count(held=1)
+            return HELD
+        try:
+            if self._adopt(run_id, item):
+                return DONE
+            p = drafting.plan(self.config, item.question, item.subject)
+            completion = self.client.complete(drafting.build_prompt(self.config, p).messages())
+            date = dt.date.fromisoformat(item.date) if item.date else None
+            result = drafting.write_draft(self.config, p, completion, self.index, date=date, page_id=item.page_id,
+                                          related=self.options.related)
+        except QtgenError as exc:
+            self.ledger.record(run_id, item.key, self.holder, state=FAILED, error=self.client.mask(exc))
+            self._count(failed=1)
+            return FAILED
+        except Exception as exc:  # a bug must not stop the other questions
+            self.ledger.record(run_id, item.key, self.holder, state=FAILED,
+                               error=self.client.mask(f"internal error: {type(exc).__name__}: {exc}"))
+            self._count(failed=1)
+            return FAILED
+        u = completion.usage
+        self.ledger.add_attempts(run_id, item.key, completion.attempts - 1)  # retries inside the request
+        self.ledger.record(run_id, item.key, self.holder, state=DONE, error=None, path=str(result.path),
+                           page_id=result.page.id, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens,
+                           latency=round(completion.latency, 3), model=completion.model)
+        spent = cost(self.config, completion.model, u.prompt_tokens, u.completion_tokens)
+        self._count(done=1, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens, cost=spent)
+        if self.options.max_cost is not None and self.progress.cost >= self.options.max_cost:
+            self.progress.stopped = f"--max-cost {self.options.max_cost:g} reached (${self.progress.cost:.4f} spent)"
+            self.stop.set()
+        return DONE
+
+    def _adopt(self, run_id: str, item: BatchItem) -> bool:
+        """A draft already on disk for this question (written before a crash): take it, don't write another."""
+        path = self.config.drafts / item.key
+        if not path.exists():
+            return False
+        try:
+            page = read(path)
+        except ParseError:
+            return False
+        if page.question != item.question or slug(page.subject) != slug(item.subject or ""):
+            return False
+        self.ledger.record(run_id, item.key, self.holder, state=DONE, path=str(path), page_id=page.id,
+                           error="adopted: the draft was written before the run stopped")
+        self._count(done=1)
+        return True
+
+    def _worker(self, run_id: str, todo: "queue.Queue[BatchItem]", finished: threading.Semaphore) -> None:
+        try:
+            while not self.stop.is_set():
+                try:
+                    item = todo.get_nowait()
+                except queue.Empty:
+                    return
+                self.draft_item(run_id, item)
+        finally:
+            finished.release()
+
+    def run(self, run_id: str, tick: Callable[[], None] = lambda: None) -> Progress:
+        todo_items = self.ledger.items(run_id, LEFT)
+        if self.options.limit is not None:
+            if len(todo_items) > self.options.limit:
+                self.progress.stopped = (f"--limit {self.options.limit}: "
+                                         f"{len(todo_items) - self.options.limit} left for later")
+            todo_items = todo_items[: self.options.limit]
+        todo: queue.Queue[BatchItem] = queue.Queue()
+        for item in todo_items:
+            todo.put(item)
+        workers = max(1, min(self.options.concurrency, len(todo_items) or 1))
+        finished = threading.Semaphore(0)
+        beat_stop = threading.Event()
+        threading.Thread(target=self._beat_until, args=(beat_stop,), daemon=True, name="qtgen-heartbeat").start()
+        # daemon threads: a second Ctrl-C returns at once instead of waiting for requests in flight
+        for n in range(workers):
+            threading.Thread(target=self._worker, args=(run_id, todo, finished), daemon=True,
+                             name=f"qtgen-batch-{n}").start()
+        running = workers
+        try:
+            try:
+                while running:
+                    if finished.acquire(timeout=0.2):
+                        running -= 1
+                    tick()
+            except KeyboardInterrupt:
+                self.stop.set()
+                self.progress.interrupted = True
+                self.progress.stopped = "interrupted: the rest is left for `qtgen batch --resume`"
+                try:  # requests in flight finish and are recorded; a second Ctrl-C abandons them
+                    while running:
+                        if finished.acquire(timeout=0.2):
+                            running -= 1
+                except KeyboardInterrupt:
+                    self.progress.stopped += " (requests in flight abandoned)"
+                    raise
+        finally:
+            beat_stop.set()
+        self.progress.throttled = self.limiter.throttled
+        return self.progress
+
+    def _beat_until(self, done: threading.Event) -> None:
+        while not done.wait(HEARTBEAT_SECONDS):
+            try:
+                self.ledger.heartbeat(self.holder)
+            except Exception:  # the next beat tries again
+                pass

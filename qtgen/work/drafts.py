@@ -1,0 +1,302 @@
+"""The drafts folder, laid out as the site is: `drafts/<subject-slug>/<file_name>`.
+
+Rejected drafts go to `drafts/rejected/<subject-slug>/` with the reason beside them, and every version
+of a draft (as drafted, regenerated, edited) is kept in `drafts/.qtgen/history/<subject-slug>/<file_name>/`,
+numbered, with the time and what made it. A flat drafts folder of an older qtgen is migrated on first
+use without losing a file. Review commands act only on files inside the drafts folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Config
+from ..errors import InputError, ParseError, QtgenError
+from ..format.files import inside, write_atomic
+from ..format.reader import read
+from ..format.slug import slug
+from ..format.text import clean_line
+
+REJECTED = "rejected"
+OWN = ".qtgen"  # qtgen's own files: the index, the ledger, the history
+
+
+def now() -> str:
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+@dataclass
+class Version:
+    number: int
+    path: Path
+    saved: str
+    made_by: str
+    feedback: str | None = None
+
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+class History:
+    """Every version of one draft, numbered from 1; the last one is the draft as it stands."""
+
+    def __init__(self, folder: Path, draft: Path):
+        self.folder = folder
+        self.draft = draft
+
+    def versions(self) -> list[Version]:
+        out = []
+        if not self.folder.is_dir():
+            return out
+        for page in sorted(self.folder.glob("[0-9]*.md")):
+            try:
+                number = int(page.stem)
+                meta = json.loads(page.with_suffix(".json").read_text("utf-8"))
+            except (ValueError, OSError):
+                meta, number = {}, int(page.stem) if page.stem.isdigit() else 0
+            if number:
+                out.append(Version(number, page, str(meta.get("saved", "")), str(meta.get("made_by", "unknown")),
+                                   meta.get("feedback")))
+        return sorted(out, key=lambda v: v.number)
+
+    def get(self, number: int) -> Version:
+        for version in self.versions():
+            if version.number == number:
+                return version
+        known = ", ".join(str(v.number) for v in self.versions()) or "none"
+        raise InputError(f"{self.draft.name}: no version {number} (versions: {known})")
+
+    def record(self, text: str, made_by: str, feedback: str | None = None, saved: str | None = None) -> Version:
+        versions = self.versions()
+        number = versions[-1].number + 1 if versions else 1
+        page = self.folder / f"{number:04d}.md"
+        meta = {"version": number, "saved": saved or now(), "made_by": made_by}
+        if feedback:
+            meta["feedback"] = feedback
+        write_atomic(page.with_suffix(".json"), json.dumps(meta, indent=1, ensure_ascii=False) + "\n", overwrite=True)
+        write_atomic(page, text)  # never replaces a version: two writers cannot take the same number
+        return Version(number, page, meta["saved"], made_by, feedback)
+
+    def ensure_current(self) -> None:
+        """Record the draft as it stands, if the history does not end with it."""
+        current = self.draft.read_text(encoding="utf-8")
+        versions = self.versions()
+        if not versions:
+            mtime = dt.datetime.fromtimestamp(self.draft.stat().st_mtime).isoformat(timespec="seconds")
+            self.record(current, "draft", saved=mtime)
+        elif versions[-1].text() != current:
+            self.record(current, "changed outside qtgen")
+
+    def save(self, text: str, made_by: str, feedback: str | None = None) -> Version:
+        """Replace the draft with `text`, keeping every earlier version."""
+        self.ensure_current()
+        version = self.record(text, made_by, feedback)
+        write_atomic(self.draft, text, overwrite=True)
+        return version
+
+
+class DraftStore:
+    """Where drafts, rejections and versions live, and which paths review commands may touch."""
+
+    def __init__(self, config: Config, migrate: bool = True):
+        self.config = config
+        self.root = config.drafts
+        self.notes: list[str] = []
+        if migrate:
+            self.notes = self.migrate()
+
+    @property
+    def rejected_root(self) -> Path:
+        return self.root / REJECTED
+
+    @property
+    def history_root(self) -> Path:
+        return self.root / OWN / "history"
+
+    def path_for(self, subject_slug: str, file_name: str) -> Path:
+        if not subject_slug or not file_name or "/" in subject_slug + file_name or subject_slug in (".", "..", REJECTED):
+            raise InputError(f"{subject_slug}/{file_name}: not a draft's place")
+        return self.root / subject_slug / file_name
+
+    def key_of(self, path: Path) -> str:
+        """`subject-slug/file_name` of a draft path."""
+        return f"{path.parent.name}/{path.name}"
+
+    def history(self, path: Path) -> History:
+        return History(self.history_root / path.parent.name / path.name, path)
+
+    # -- the queue -------------------------------------------------------------------------------
+    def drafts(self) -> list[Path]:
+        """Every draft waiting for review (loose files an older layout left behind included)."""
+        if not self.root.is_dir():
+            return []
+        found = [p for p in self.root.glob("*.md") if not p.name.startswith(".")]
+        for folder in sorted(self.root.iterdir()):
+            if folder.is_dir() and not folder.name.startswith(".") and folder.name != REJECTED:
+                found += [p for p in folder.glob("*.md") if not p.name.startswith(".")]
+        return sorted(found)
+
+    def resolve(self, name: str) -> Path:
+        """A draft named as a path, `subject-slug/file_name`, or a file name (with or without `.md`).
+
+        Only files inside the drafts folder (and not among the rejected or qtgen's own files) are
+        ever returned; a published page or any other file is refused with one line.
+        """
+        raw = str(name).strip()
+        if not raw:
+            raise InputError("name a draft")
+        as_path = Path(raw)
+        candidates: list[Path] = []
+        if as_path.is_absolute() or os.sep in raw or "/" in raw:
+            candidates = [as_path] if as_path.is_absolute() else [Path.cwd() / as_path, self.root / as_path]
+            if not as_path.suffix:
+                candidates += [c.with_name(c.name + ".md") for c in candidates]
+            existing = [c for c in candidates if c.is_file()]
+            for c in existing:
+                if self._is_draft(c):
+                    return c
+            if existing:
+                raise InputError(f"{raw}: not a draft in {self.root}; review commands act only on drafts")
+            raise InputError(f"{raw}: no such draft in {self.root}")
+        file_name = raw if raw.endswith(".md") else raw + ".md"
+        matches = [p for p in self.drafts() if p.name == file_name]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(self.key_of(p) for p in matches)
+            raise InputError(f"{raw}: drafted under several subjects ({names}); name one as subject/{file_name}")
+        raise InputError(f"{raw}: no such draft in {self.root}")
+
+    def _is_draft(self, path: Path) -> bool:
+        if not inside(path, self.root) or path.name.startswith(".") or path.suffix != ".md":
+            return False
+        rel = path.resolve().relative_to(self.root.resolve()).parts
+        return len(rel) <= 2 and not (rel[0] == REJECTED or rel[0].startswith("."))
+
+    # -- rejections ------------------------------------------------------------------------------
+    def reject(self, path: Path, reason: str) -> Path:
+        """Move a draft to rejected/<subject-slug>/ and keep the reason beside it (never in the page)."""
+        reason = clean_line(reason or "")
+        if not reason:
+            raise InputError("--reason: give the reason for rejecting")
+        try:
+            page = read(path)
+            about = {"question": page.question, "subject": page.subject, "id": page.id}
+            subject_slug = slug(page.subject, self.config.slug_style) or path.parent.name
+        except ParseError:
+            about, subject_slug = {}, path.parent.name if path.parent != self.root else "unreadable"
+        folder = self.rejected_root / subject_slug
+        target = folder / path.name
+        note = {"reason": reason, "rejected": now(), **about}
+        write_atomic(folder / f"{path.name}.reason.json", json.dumps(note, indent=1, ensure_ascii=False) + "\n",
+                     overwrite=True)
+        write_atomic(target, path.read_bytes(), overwrite=True)
+        path.unlink()
+        return target
+
+    def rejection(self, subject_slug: str, file_name: str) -> str | None:
+        """The reason a question was rejected for this subject, if it was."""
+        note = self.rejected_root / subject_slug / f"{file_name}.reason.json"
+        try:
+            data = json.loads(note.read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return str(data.get("reason") or "no reason given")
+
+    # -- the flat layout of older versions -------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Move drafts, rejections and history of a flat drafts folder into subject folders.
+
+        Each file is linked to its new name (never over another file) and then unlinked; a file
+        that cannot be placed (unreadable, or its place taken) stays where it is, with a note.
+        """
+        notes: list[str] = []
+        if not self.root.is_dir():
+            return notes
+        for path in sorted(self.root.glob("*.md")):
+            if not path.name.startswith("."):
+                self._move_by_subject(path, self.root, notes)
+        rejected = self.rejected_root
+        if rejected.is_dir():
+            for path in sorted(rejected.glob("*.md")):
+                self._move_by_subject(path, rejected, notes, reason=rejected / f"{path.name}.reason.json")
+        old_history = self.root / OWN / "history"
+        if old_history.is_dir():
+            for path in sorted(p for p in old_history.iterdir() if p.is_file() and p.suffix == ".md"):
+                matches = [p for p in self.drafts() if p.name == path.name and p.parent != self.root]
+                if len(matches) != 1:
+                    notes.append(f"{path}: kept where it is (no single draft of that name to file it under)")
+                    continue
+                history = self.history(matches[0])
+                folder = history.folder
+                folder.mkdir(parents=True, exist_ok=True)
+                if history.versions():
+                    continue
+                history.record(path.read_text(encoding="utf-8"), "before versions were numbered")
+                path.unlink()
+                notes.append(f"{path.name}: its previous version is now version 1 of {self.key_of(matches[0])}")
+        return notes
+
+    def _move_by_subject(self, path: Path, base: Path, notes: list[str], reason: Path | None = None) -> None:
+        subject = None
+        try:
+            subject = read(path).subject
+        except ParseError:
+            if reason is not None and reason.is_file():
+                try:
+                    subject = json.loads(reason.read_text("utf-8")).get("subject")
+                except (OSError, ValueError):
+                    subject = None
+        subject_slug = slug(str(subject or ""), self.config.slug_style)
+        if not subject_slug or subject_slug == REJECTED:
+            notes.append(f"{path}: kept where it is (no subject to file it under)")
+            return
+        moves = [(path, base / subject_slug / path.name)]
+        if reason is not None and reason.is_file():
+            moves.append((reason, base / subject_slug / reason.name))
+        for source, target in moves:
+            if not _move_no_replace(source, target):
+                notes.append(f"{source}: kept where it is ({target} already exists)")
+                return
+        notes.append(f"{path.name}: moved to {base.name}/{subject_slug}/")
+
+
+def _move_no_replace(source: Path, target: Path) -> bool:
+    """Rename without ever replacing a file; False if the target is taken."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return source.exists() is False or target.read_bytes() == source.read_bytes() and _unlink(source)
+    except FileNotFoundError:
+        return True  # another process moved it meanwhile
+    except OSError:
+        if target.exists():
+            return False
+        os.rename(source, target)
+        return True
+    _unlink(source)
+    return True
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    return True
+
+
+def draft_paths_in(store: DraftStore, names: list[str]) -> list[Path]:
+    """Resolve several draft names, refusing a name given twice."""
+    paths: list[Path] = []
+    for name in names:
+        path = store.resolve(name)
+        if path in paths:
+            raise QtgenError(f"{name}: named twice")
+        paths.append(path)
+    return paths

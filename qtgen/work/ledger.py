@@ -1,0 +1,256 @@
+"""The batch ledger (SQLite in drafts/.qtgen): every question's state, attempts, tokens, latency, model
+and error, committed at each change, so a run killed at any moment resumes where it was.
+
+Two processes may work on one run: a question is taken only under a lease (the holder's host, pid and
+a heartbeat), so no question is requested twice. A lease whose holder is gone (its pid is dead, or
+its heartbeat is older than LEASE_SECONDS) is free again; only the holder records the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from ..database import Database, Migrations
+
+PENDING, RUNNING, DONE, FAILED, SKIPPED, INVALID = "pending", "running", "done", "failed", "skipped", "invalid"
+LEFT = (PENDING, RUNNING, FAILED)
+LEASE_SECONDS = 60.0
+HEARTBEAT_SECONDS = 10.0
+
+migrations = Migrations()
+
+
+@migrations
+def m001_runs_and_items(db) -> None:
+    """The first schema (files made before schema versions have it already: IF NOT EXISTS)."""
+    db.execute("CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, input TEXT NOT NULL, input_sha TEXT NOT NULL, "
+               "started REAL NOT NULL, finished REAL, status TEXT NOT NULL, options TEXT NOT NULL)")
+    db.execute("CREATE TABLE IF NOT EXISTS items (run_id TEXT NOT NULL, key TEXT NOT NULL, line INTEGER, question TEXT, "
+               "subject TEXT, page_id INTEGER, date TEXT, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
+               "tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0, latency REAL, model TEXT, "
+               "error TEXT, path TEXT, updated REAL, PRIMARY KEY (run_id, key))")
+
+
+@migrations
+def m002_item_leases(db) -> None:
+    """Who holds a question being drafted, and when it last said it is alive."""
+    db.execute("ALTER TABLE items ADD COLUMN holder TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN heartbeat REAL")
+    db.execute("UPDATE items SET heartbeat = updated WHERE state = 'running'")
+
+
+@dataclass
+class BatchItem:
+    """One question of a run, as the ledger holds it."""
+
+    run_id: str
+    key: str
+    line: int | None
+    question: str | None
+    subject: str | None
+    page_id: int | None
+    date: str | None
+    state: str
+    attempts: int
+    tokens_in: int
+    tokens_out: int
+    latency: float | None
+    model: str | None
+    error: str | None
+    path: str | None
+    updated: float | None
+    holder: str | None = None
+    heartbeat: float | None = None
+
+    def report(self) -> dict:
+        return {"line": self.line, "question": self.question, "subject": self.subject, "status": self.state,
+                "path": self.path, "error": self.error, "tokens": self.tokens_in + self.tokens_out,
+                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "latency": self.latency,
+                "attempts": self.attempts, "id": self.page_id, "model": self.model}
+
+
+ITEM_COLUMNS = tuple(f.name for f in fields(BatchItem))
+
+
+@dataclass
+class Run:
+    run_id: str
+    input: str
+    input_sha: str
+    started: float
+    finished: float | None
+    status: str
+    options: dict
+
+
+def new_holder() -> str:
+    """This process's name in leases: host, pid and a token that a reused pid will not have."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_alive(holder: str | None, heartbeat: float | None, now: float | None = None) -> bool:
+    if not holder:
+        return False
+    now = time.time() if now is None else now
+    if heartbeat is None or now - heartbeat > LEASE_SECONDS:
+        return False
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's process: trust its heartbeat
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Ledger(Database):
+    synchronous = "FULL"  # a finished draft is never forgotten
+    migrations = migrations
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self._lock = threading.Lock()
+
+    def _item(self, row) -> BatchItem:
+        return BatchItem(**{k: row[k] for k in ITEM_COLUMNS})
+
+    # -- runs ----------------------------------------------------------------------------------
+    def open_run(self, input_path: str, input_sha: str, options: dict) -> tuple[Run, bool]:
+        """The unfinished run of this same input (resumed), or a new one. Items another process
+        holds stay with it; a resumed run keeps the options it was started with."""
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT run_id FROM runs WHERE input = ? AND input_sha = ? AND status != 'finished' "
+                                  "ORDER BY started DESC LIMIT 1", (input_path, input_sha)).fetchone()
+            if row:
+                self.db.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (row["run_id"],))
+                run_id, resumed = row["run_id"], True
+            else:
+                run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+                self.db.execute("INSERT INTO runs (run_id, input, input_sha, started, finished, status, options) "
+                                "VALUES (?, ?, ?, ?, NULL, 'running', ?)",
+                                (run_id, input_path, input_sha, time.time(), json.dumps(options)))
+                resumed = False
+        return self.run(run_id), resumed
+
+    def run(self, run_id: str) -> Run:
+        row = self.db.execute("SELECT run_id, input, input_sha, started, finished, status, options FROM runs "
+                              "WHERE run_id = ?", (run_id,)).fetchone()
+        try:
+            options = json.loads(row["options"] or "{}")
+        except ValueError:
+            options = {}
+        return Run(row["run_id"], row["input"], row["input_sha"], row["started"], row["finished"], row["status"],
+                   options if isinstance(options, dict) else {})
+
+    def latest_unfinished(self) -> Run | None:
+        row = self.db.execute("SELECT run_id FROM runs WHERE status != 'finished' ORDER BY started DESC LIMIT 1"
+                              ).fetchone()
+        return self.run(row["run_id"]) if row else None
+
+    def close_run(self, run_id: str, holder: str) -> str:
+        """The run's status once this process is done with it: finished, running (another process
+        still holds questions) or stopped (resumable)."""
+        with self._lock:
+            self.db.execute("UPDATE items SET state = ?, holder = NULL WHERE run_id = ? AND holder = ? AND state = ?",
+                            (PENDING, run_id, holder, RUNNING))
+            held = [r for r in self.db.execute("SELECT holder, heartbeat FROM items WHERE run_id = ? AND state = ?",
+                                               (run_id, RUNNING))]
+        left = self.counts(run_id)
+        if any(holder_alive(r["holder"], r["heartbeat"]) for r in held):
+            status = "running"
+        else:
+            status = "finished" if not any(left.get(s) for s in LEFT) else "stopped"
+        with self._lock:
+            self.db.execute("UPDATE runs SET status = ?, finished = ? WHERE run_id = ?", (status, time.time(), run_id))
+        return status
+
+    def runs(self) -> list[dict]:
+        out = []
+        for row in self.db.execute("SELECT run_id, input, started, finished, status FROM runs ORDER BY started"):
+            out.append({"run": row["run_id"], "input": row["input"], "started": row["started"],
+                        "finished": row["finished"], "status": row["status"], **self.counts(row["run_id"])})
+        return out
+
+    # -- items ---------------------------------------------------------------------------------
+    def known_keys(self, run_id: str) -> set[str]:
+        return {row["key"] for row in self.db.execute("SELECT key FROM items WHERE run_id = ?", (run_id,))}
+
+    def add_many(self, run_id: str, records: list[dict]) -> int:
+        """Record questions in one transaction; an item already in the ledger keeps its state."""
+        now = time.time()
+        cols = ("run_id", "key", "line", "question", "subject", "page_id", "date", "state", "error", "updated")
+        values = [(run_id, r["key"], r.get("line"), r.get("question"), r.get("subject"), r.get("page_id"),
+                   r.get("date"), r["state"], r.get("error"), now) for r in records]
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            before = self.db.total_changes
+            self.db.executemany(f"INSERT OR IGNORE INTO items ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                values)
+            return self.db.total_changes - before
+
+    def claim(self, run_id: str, key: str, holder: str) -> bool:
+        """Take a question to draft it: True if it was left to do and nobody alive holds it."""
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT state, holder, heartbeat FROM items WHERE run_id = ? AND key = ?",
+                                  (run_id, key)).fetchone()
+            if row is None or row["state"] not in LEFT:
+                return False
+            if row["state"] == RUNNING and row["holder"] != holder and holder_alive(row["holder"], row["heartbeat"]):
+                return False
+            now = time.time()
+            self.db.execute("UPDATE items SET state = ?, holder = ?, heartbeat = ?, attempts = attempts + 1, updated = ? "
+                            "WHERE run_id = ? AND key = ?", (RUNNING, holder, now, now, run_id, key))
+            return True
+
+    def heartbeat(self, holder: str) -> None:
+        with self._lock:
+            self.db.execute("UPDATE items SET heartbeat = ? WHERE holder = ? AND state = ?", (time.time(), holder, RUNNING))
+
+    def record(self, run_id: str, key: str, holder: str, **values) -> bool:
+        """The result of a question this process holds; False (nothing written) if it lost the lease."""
+        values["updated"] = time.time()
+        values.setdefault("holder", None)
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self._lock:
+            cur = self.db.execute(f"UPDATE items SET {sets} WHERE run_id = ? AND key = ? AND holder = ?",
+                                  (*values.values(), run_id, key, holder))
+            return cur.rowcount == 1
+
+    def add_attempts(self, run_id: str, key: str, extra: int) -> None:
+        if extra:
+            with self._lock:
+                self.db.execute("UPDATE items SET attempts = attempts + ? WHERE run_id = ? AND key = ?",
+                                (extra, run_id, key))
+
+    def items(self, run_id: str, states: tuple[str, ...] | None = None) -> list[BatchItem]:
+        sql = f"SELECT {', '.join(ITEM_COLUMNS)} FROM items WHERE run_id = ?"
+        args: list = [run_id]
+        if states:
+            sql += f" AND state IN ({', '.join('?' * len(states))})"
+            args += list(states)
+        with self._lock:
+            return [self._item(row) for row in self.db.execute(sql + " ORDER BY line, key", args)]
+
+    def counts(self, run_id: str) -> dict[str, int]:
+        with self._lock:
+            return {row["state"]: row["n"] for row in
+                    self.db.execute("SELECT state, COUNT(*) AS n FROM items WHERE run_id = ? GROUP BY state", (run_id,))}
+
+    def totals(self, run_id: str) -> tuple[int, int]:
+        with self._lock:
+            row = self.db.execute("SELECT COALESCE(SUM(tokens_in), 0) AS i, COALESCE(SUM(tokens_out), 0) AS o "
+                                  "FROM items WHERE run_id = ?", (run_id,)).fetchone()
+        return row["i"], row["o"]

@@ -1,0 +1,184 @@
+"""Content lint: what a reviewer should look at before a page goes live, each rule with an id and level.
+
+Rules can be disabled or given another level in the config:
+    [lint]
+    disable = ["QT002"]
+    levels = { QT001 = "error" }
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..config import Config
+from ..format.page import Page
+
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass
+class Finding:
+    path: str
+    rule: str
+    name: str
+    level: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.path}: {self.level}: {self.rule} {self.name}: {self.message}"
+
+
+@dataclass
+class Rule:
+    id: str
+    name: str
+    level: str
+    check: Callable[[Page, Config], str | None]
+
+
+_WORDS = re.compile(r"[A-Za-z0-9\u00c0-\uffff][\w'\u2019-]*")
+_LIST = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\S", re.M)
+_CHATTER = re.compile(
+    r"\b(as an ai\b|as a language model|i cannot\b|i can't\b|i'm sorry\b|i am sorry\b|sure, here is|sure! here|"
+    r"here is the json|i hope this helps|let me know if|feel free to ask)", re.I)
+_LATEX_N = re.compile(r"\\n(u|eq|e|abla|ot|otin|eg|ewline|i|less|gtr|leq|geq|mid|parallel|subseteq|supseteq|"
+                      r"atural|earrow|warrow|ewcommand|oindent|olimits|onumber|ormalsize|exists)(?![A-Za-z])")
+_HTML = re.compile(r"<\s*(script|iframe|style|object|embed|form|input|link|meta)\b|\bon[a-z]+\s*=\s*[\"']", re.I)
+_TEMPLATE = re.compile(r"\{\{-?\s*[A-Za-z_][\w.]*\s*-?\}\}|\{%-?\s*[a-z]+|\{\{\s*$|^\s*\}\}")
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
+
+
+def words(page: Page) -> int:
+    return len(_WORDS.findall(page.decoded_answer()))
+
+
+def _length(page: Page, cfg: Config) -> str | None:
+    n = words(page)
+    lo, hi = cfg.lint_words
+    return None if lo <= n <= hi else f"answer has {n} words, outside {lo}..{hi}"
+
+
+def _no_list(page: Page, cfg: Config) -> str | None:
+    return None if _LIST.search(page.decoded_answer()) else "answer has no numbered or bulleted list"
+
+
+def _no_closing(page: Page, cfg: Config) -> str | None:
+    blocks = [b.strip() for b in page.decoded_answer().split("\n\n") if b.strip()]
+    if not blocks:
+        return "answer is empty"
+    last = blocks[-1]
+    if _LIST.match(last) or last.startswith(("#", "```", "|", "$$")):
+        return "answer ends without a closing paragraph"
+    if last[-1] not in ".!?)\"'*$`\u201d":
+        return f"answer ends mid-sentence: ...{last[-40:]!r}"
+    return None
+
+
+def _chatter(page: Page, cfg: Config) -> str | None:
+    m = _CHATTER.search(page.decoded_answer())
+    return f"refusal or assistant chatter: {m.group(0)!r}" if m else None
+
+
+def _fences(page: Page, cfg: Config) -> str | None:
+    text = page.decoded_answer()
+    fences = len(re.findall(r"^\s*```", text, re.M))
+    if fences % 2:
+        return f"unbalanced code fences ({fences} ```)"
+    outside_code = re.sub(r"```.*?```", "", text, flags=re.S)
+    if outside_code.count("$$") % 2:
+        return f"unbalanced display math ({outside_code.count('$$')} $$)"
+    return None
+
+
+def _latex_n(page: Page, cfg: Config) -> str | None:
+    found = sorted({"\\n" + m.group(1) for m in _LATEX_N.finditer(page.answer)})
+    return f"LaTeX command(s) {', '.join(found)} start with \\n, which the site decodes as a newline" if found else None
+
+
+def _html(page: Page, cfg: Config) -> str | None:
+    m = _HTML.search(page.decoded_answer())
+    return f"raw HTML: {m.group(0)!r}" if m else None
+
+
+def _template(page: Page, cfg: Config) -> str | None:
+    text = " ".join((page.decoded_answer(), page.seo.page_description, page.seo.page_keywords))
+    m = _TEMPLATE.search(_MATH.sub(" ", text))  # LaTeX braces such as \frac{a}{b}} are not template text
+    return f"leftover template text: {m.group(0)!r}" if m else None
+
+
+def _description(page: Page, cfg: Config) -> str | None:
+    n = len(page.seo.page_description)
+    return None if cfg.desc_min <= n <= cfg.desc_max else f"description has {n} characters, outside {cfg.desc_min}..{cfg.desc_max}"
+
+
+def _keywords(page: Page, cfg: Config) -> str | None:
+    n = len([t for t in page.seo.page_keywords.split(",") if t.strip()])
+    return None if cfg.kw_min <= n <= cfg.kw_max else f"{n} keywords, outside {cfg.kw_min}..{cfg.kw_max}"
+
+
+RULES = [
+    Rule("QT001", "answer-length", WARNING, _length),
+    Rule("QT002", "no-list", WARNING, _no_list),
+    Rule("QT003", "no-closing", WARNING, _no_closing),
+    Rule("QT004", "chatter", ERROR, _chatter),
+    Rule("QT005", "unbalanced", ERROR, _fences),
+    Rule("QT006", "latex-backslash-n", ERROR, _latex_n),
+    Rule("QT007", "raw-html", ERROR, _html),
+    Rule("QT008", "template-text", ERROR, _template),
+    Rule("QT009", "description-bounds", WARNING, _description),
+    Rule("QT010", "keyword-count", WARNING, _keywords),
+]
+DUPLICATE = Rule("QT011", "duplicate-question", WARNING, lambda page, cfg: None)
+
+
+def active_rules(cfg: Config) -> list[Rule]:
+    disabled = set(cfg.lint.get("disable", []))
+    levels = cfg.lint.get("levels", {})
+    out = []
+    for rule in RULES + [DUPLICATE]:
+        if rule.id in disabled or rule.name in disabled:
+            continue
+        level = levels.get(rule.id) or levels.get(rule.name) or rule.level
+        out.append(Rule(rule.id, rule.name, level, rule.check))
+    return out
+
+
+def lint_page(page: Page, cfg: Config, path: str = "", index=None) -> list[Finding]:
+    """Every finding for one page; with an index, also a question another published page asks."""
+    out = []
+    for rule in active_rules(cfg):
+        if rule.id == DUPLICATE.id:
+            message = _duplicate(page, cfg, index) if index is not None else None
+        else:
+            message = rule.check(page, cfg)
+        if message:
+            out.append(Finding(path, rule.id, rule.name, rule.level, message))
+    return out
+
+
+def _duplicate(page: Page, cfg: Config, index) -> str | None:
+    for match in index.similar(page.question, limit=3, threshold=cfg.similar_threshold):
+        e = match.entry
+        if e.source == "content" and not (e.file_name == page.file_name and e.subject == page.subject):
+            return f"the published page {e.url} asks the same ({match.score:.0f}/100): {e.question!r}"
+    return None
+
+
+def lint_paths(paths: list[Path], cfg: Config, index=None) -> tuple[int, list[Finding]]:
+    from ..errors import ParseError
+    from ..format.files import expand
+    from ..format.reader import read
+
+    files = expand(paths)
+    findings: list[Finding] = []
+    for path in files:
+        try:
+            page = read(path)
+        except ParseError as exc:
+            findings.append(Finding(str(path), "QT000", "unreadable", ERROR, str(exc).removeprefix(f"{path}: ")))
+            continue
+        findings.extend(lint_page(page, cfg, str(path), index))
+    return len(files), findings
