@@ -54,14 +54,17 @@ class Fault:
         self.kind, self.status, self.headers, self.body, self.delay = kind, status, headers or {}, body, delay
 
 
-def status(code: int, **headers) -> Fault:
-    return Fault("status", code, {k.replace("_", "-"): str(v) for k, v in headers.items()})
+def status(code: int, message: str | None = None, **headers) -> Fault:
+    """An error answer; in `message`, {authorization} becomes the request's Authorization header
+    (gateways echo it) and {url} the path asked for."""
+    return Fault("status", code, {k.replace("_", "-"): str(v) for k, v in headers.items()}, body=message)
 
 
 DROP = Fault("drop")
 INVALID_JSON = Fault("invalid_json")
 LENGTH = Fault("length")
 REFUSAL = Fault("refusal")
+HTML = Fault("html")  # a 200 that is not JSON: a proxy's login page
 
 
 class FakeOpenAI:
@@ -174,7 +177,17 @@ class FakeOpenAI:
                 if fake.latency:
                     time.sleep(fake.latency)
                 if fault is not None and fault.kind == "status":
-                    return self._error(fault.status, f"injected {fault.status}", fault.headers)
+                    message = (fault.body or f"injected {fault.status}").replace(
+                        "{authorization}", self.headers.get("Authorization", "")).replace("{url}", self.path)
+                    return self._error(fault.status, message, fault.headers)
+                if fault is not None and fault.kind == "html":
+                    data = b"<html><body><form>Sign in to the proxy</form></body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if fault is not None and fault.kind == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)

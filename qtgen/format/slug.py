@@ -40,6 +40,11 @@ def slug(text: str, style: str = SITE) -> str:
     raise ValueError(f"unknown slug_style {style!r}: use one of {', '.join(STYLES)}")
 
 
+def names_something(slug_text: str) -> bool:
+    """Whether a slug holds a letter or digit (the site's rule turns "Что это?" into "--", which names nothing)."""
+    return any(c.isalnum() for c in slug_text)
+
+
 def file_name_for(question: str, style: str = SITE) -> str:
     return slug(question, style) + ".md"
 

@@ -15,7 +15,7 @@ from ..errors import ParseError
 from .files import expand
 from .page import KEY_ORDER, REQUIRED_KEYS, Page
 from .reader import layout_of, load_meta
-from .slug import file_name_for, slug, url_for
+from .slug import file_name_for, names_something, slug, url_for
 from .writer import ENDING, render
 
 ERROR = "error"
@@ -165,9 +165,9 @@ class Checker:
                 add(key, ERROR, "differs from question")
         if page.seo.title != f"{cfg.site_name} | {page.subject}":
             add("seo.title", ERROR, f"must be {cfg.site_name + ' | ' + page.subject!r}, got {page.seo.title!r}")
-        if not slug(page.subject, style):
+        if not names_something(slug(page.subject, style)):
             add("subject", ERROR, f"{page.subject!r} has no letter or digit that the slug keeps, so the page has no folder")
-        if not page.file_name.removesuffix(".md") or "/" in page.file_name or page.file_name.startswith("."):
+        if not names_something(page.file_name.removesuffix(".md")) or "/" in page.file_name or page.file_name.startswith("."):
             add("file_name", ERROR, f"{page.file_name!r} is not a page file name")
         want_file = file_name_for(page.question, style)
         if page.file_name != want_file:

@@ -314,18 +314,26 @@ def near_duplicates_within(questions: list[str], threshold: float, chunk: int = 
     from rapidfuzz import fuzz, process
 
     topics = [topic(q) for q in questions]
+    same = [q.casefold() for q in questions]
     out: dict[int, tuple[int, float]] = {}
     for begin in range(0, len(topics), chunk):
         block = topics[begin: begin + chunk]
         scores = process.cdist(block, topics[: begin + len(block)], scorer=fuzz.token_sort_ratio,
                                score_cutoff=threshold, dtype=np.uint8, workers=-1)
-        for r, c in zip(*np.nonzero(scores)):
-            i, j = begin + int(r), int(c)
-            if j >= i or i in out or not topics[i] or topics[i] == topics[j] and questions[i] == questions[j]:
+        for r in range(len(block)):
+            i = begin + r
+            if not topics[i]:
                 continue
-            if _numbers(topics[i]) != _numbers(topics[j]):
-                continue
-            out[i] = (j, float(scores[r, c]))
+            found = None
+            for j in np.nonzero(scores[r, :i])[0]:
+                j = int(j)
+                if same[j] == same[i]:
+                    found = None  # the same question (under another subject, as the site allows)
+                    break
+                if found is None and _numbers(topics[i]) == _numbers(topics[j]):
+                    found = (j, float(scores[r, j]))
+            if found is not None:
+                out[i] = found
     return out
 
 

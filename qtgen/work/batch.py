@@ -30,7 +30,7 @@ from ..config import Config
 from ..errors import InputError, ParseError, QtgenError
 from ..format.files import write_atomic
 from ..format.reader import read
-from ..format.slug import slug
+from ..format.slug import names_something, slug
 from ..llm.client import ChatClient
 from ..llm.ratelimit import RateLimiter
 from ..site.index import SiteIndex, near_duplicates_within, open_index
@@ -224,7 +224,7 @@ class Batch:
         unique = []
         for row in rows:
             key = key_of(self.config, row.question, row.subject)
-            if not slug(row.question, self.config.slug_style):
+            if not names_something(slug(row.question, self.config.slug_style)):
                 records.append(dict(key=f"line:{row.line}", line=row.line, question=row.question, subject=row.subject,
                                     state=INVALID, error="question has no letters or digits to build a file name from"))
                 continue
@@ -248,8 +248,14 @@ class Batch:
                               "(--allow-similar drafts it)")
             if reason is None:
                 reason = self._skip_reason(row.question, row.subject, options)
+            state = SKIPPED if reason else PENDING
+            if state == PENDING and row.page_id is not None:
+                try:  # an id given in the list is reserved now, before any automatic id is handed out
+                    self.index.claim_id(key, row.page_id)
+                except QtgenError as exc:
+                    state, reason = INVALID, f"id: {exc}"
             records.append(dict(key=key, line=row.line, question=row.question, subject=row.subject,
-                                state=SKIPPED if reason else PENDING, error=reason, page_id=row.page_id,
+                                state=state, error=reason, page_id=row.page_id,
                                 date=row.date.isoformat() if row.date else None))
         added = self.ledger.add_many(run.run_id, records)
         return Prepared(run, resumed, options, bad, added, notes + self.store.notes)

@@ -65,7 +65,7 @@ class DraftResult:
 
 def published_path(config: Config, subject_slug: str, file_name: str) -> Path:
     """Where a page is published; QtgenError if that lies outside the content tree."""
-    if not subject_slug or not file_name.removesuffix(".md"):
+    if not slug.names_something(subject_slug) or not slug.names_something(file_name.removesuffix(".md")):
         raise QtgenError(f"{subject_slug!r}/{file_name!r}: a page needs a subject folder and a file name", 2)
     target = config.content / config.content_pattern.format(subject_slug=subject_slug, file_name=file_name)
     if not inside(target, config.content):
@@ -79,10 +79,10 @@ def plan(config: Config, question: str, subject: str, *, force: bool = False) ->
     s = normalise_subject(subject)
     style = config.slug_style
     q_slug, s_slug = slug.slug(q, style), slug.slug(s, style)
-    if not q_slug:
+    if not slug.names_something(q_slug):
         raise QtgenError(f"question {q!r}: has no letters or digits to build a file name from"
                          + ("; slug_style = \"slugify\" transliterates other scripts" if style == "site" else ""), 2)
-    if not s_slug:
+    if not slug.names_something(s_slug):
         raise QtgenError(f"subject {s!r}: has no letters or digits to build a folder name from"
                          + ("; slug_style = \"slugify\" transliterates other scripts" if style == "site" else ""), 2)
     file_name = q_slug + ".md"
@@ -255,6 +255,8 @@ def draft_question(config: Config, question: str, subject: str, *, date: dt.date
     with open_index(config) as index:
         if not allow_similar:
             check_similar(index, p, config.similar_threshold)
+        if page_id is not None and not dry_run:
+            index.claim_id(p.key, page_id)  # an id another question holds is refused before any request
         with open_client(config, notify=notify, on_wait=on_wait) as client:
             return draft(config, client, p, index, date=date, page_id=page_id, force=force, dry_run=dry_run,
                          related=related)
