@@ -22,6 +22,7 @@ from fake_openai import FakeOpenAI  # noqa: E402
 from qtgen import draft as drafting  # noqa: E402
 from qtgen.llm.backend import open_client  # noqa: E402
 from qtgen.config import load  # noqa: E402
+from qtgen.site.index import open_index  # noqa: E402
 
 LIMIT, WINDOW = 50, 5.0          # the provider: 50 requests per 5 s window = 600 rpm
 LATENCY = 0.25                   # seconds per request
@@ -63,10 +64,10 @@ def main() -> int:
         os.environ.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="bench", XDG_CACHE_HOME=tmp)
         config = load(cwd=root)
         started = time.perf_counter()
-        with open_client(config) as client:
+        with open_client(config) as client, open_index(config) as index:
             for i in range(n):
-                p = drafting.plan(config, f"What is benchmark topic number {i}?", "Economics")
-                drafting.draft(config, client, p)
+                planned = drafting.plan(config, f"What is benchmark topic number {i}?", "Economics")
+                drafting.draft(config, client, planned, index)
         seq = time.perf_counter() - started
         print(f"sequential loop of single drafts: {seq:.1f}s; ratio bound/measured {bound / seq:.2f}; "
               f"batch is {seq / wall:.1f}x faster")
