@@ -50,7 +50,7 @@ def main() -> int:
         r = subprocess.run([qtgen, "-q", "batch", "q.csv", "-c", str(concurrency), "--rpm", str(rate_per_s * 60 * 0.97),
                             "--no-related"], cwd=root, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - started
-        drafted = len(list((root / "drafts").glob("*.md")))
+        drafted = len(list((root / "drafts").glob("*/*.md")))
         requests, throttled = len(server.requests), server.throttled
         print(f"batch: {drafted}/{n} drafted, exit {r.returncode}; {wall:.1f}s wall; theoretical bound {bound:.1f}s "
               f"(limit {LIMIT}/{WINDOW:g}s, latency {LATENCY}s, concurrency {concurrency}); "

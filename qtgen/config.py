@@ -78,7 +78,36 @@ class Config:
     def with_overrides(self, **values: Any) -> "Config":
         """A copy with the given non-None values set (command-line flags)."""
         clean = {k: _coerce(k, v) for k, v in values.items() if v is not None}
-        return dataclasses.replace(self, **clean)
+        return dataclasses.replace(self, **clean).checked()
+
+    def checked(self) -> "Config":
+        """This config, or InputError naming the first setting that cannot work."""
+        samples = {"url_pattern": dict(subject_slug="s", slug="q"),
+                   "content_pattern": dict(subject_slug="s", file_name="q.md")}
+        for key, sample in samples.items():
+            pattern = getattr(self, key)
+            try:
+                pattern.format(**sample)
+            except (KeyError, IndexError, ValueError, AttributeError) as exc:
+                allowed = ", ".join("{" + k + "}" for k in sample)
+                raise InputError(f"config: {key} {pattern!r} can only use {allowed} ({type(exc).__name__}: {exc})") from None
+        if self.slug_style not in ("site", "slugify"):
+            raise InputError(f"config: slug_style {self.slug_style!r}: use \"site\" or \"slugify\"")
+        if self.base_url:
+            from urllib.parse import urlsplit
+
+            try:
+                parts = urlsplit(self.base_url)
+                parts.port  # noqa: B018 - raises on a bad port
+            except ValueError:
+                raise InputError("base_url (OPENAI_BASE_URL, --base-url): not a valid URL") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise InputError("base_url (OPENAI_BASE_URL, --base-url): give an http:// or https:// URL")
+        if self.api_key and not all(33 <= ord(c) < 127 for c in self.api_key.strip()):
+            raise InputError("OPENAI_API_KEY: holds characters an HTTP header cannot carry (spaces, non-ASCII)")
+        if self.api_key:
+            self.api_key = self.api_key.strip()
+        return self
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -98,7 +127,10 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "prices":
         if not isinstance(value, dict) or not all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value.values()):
             raise InputError("config: prices maps a model to [input, output] dollars per million tokens")
-        return {k: (float(v[0]), float(v[1])) for k, v in value.items()}
+        try:
+            return {k: (float(v[0]), float(v[1])) for k, v in value.items()}
+        except (TypeError, ValueError):
+            raise InputError("config: prices maps a model to [input, output] dollars per million tokens") from None
     if key == "lint_words":
         if not (isinstance(value, (list, tuple)) and len(value) == 2):
             raise InputError("config: lint_words must be [min, max]")
@@ -163,4 +195,4 @@ def load(config_file: Path | None = None, cwd: Path | None = None, environ: dict
         if environ.get(var):
             values[key] = environ[var]
     root = source.parent.resolve() if source else cwd.resolve()
-    return Config(source=source, root=root, **values)
+    return Config(source=source, root=root, **values).checked()

@@ -69,17 +69,23 @@ HTML = Fault("html")  # a 200 that is not JSON: a proxy's login page
 
 class FakeOpenAI:
     def __init__(self, kind: str = OPENAI, api_key: str | None = None, models: tuple = ("test-model",),
-                 reply=None, latency: float = 0.0, rate_window: tuple[int, float] | None = None):
+                 reply=None, latency: float = 0.0, rate_window: tuple[int, float] | None = None,
+                 token_window: tuple[int, float] | None = None, limit_headers: bool = True):
         self.kind = kind
         self.api_key = api_key
         self.models = set(models)
         self.reply = reply  # optional callable(question, subject, body) -> dict or str
         self.latency = latency
         self.rate_window = rate_window  # (requests, seconds): a provider's limit, answered with 429 past it
+        self.token_window = token_window  # (tokens, seconds), counting prompt tokens plus max_tokens
+        self.limit_headers = limit_headers  # send x-ratelimit-* headers, as OpenAI does
         self._window_start = time.monotonic()
         self._window_count = 0
+        self._token_start = time.monotonic()
+        self._token_count = 0
         self.throttled = 0
         self.faults: deque[Fault] = deque()
+        self.raw_bodies: list[str] = []  # 200 answers sent as they are (application/json), one per request
         self.requests: list[dict] = []
         self.times: list[float] = []
         self.lock = threading.Lock()
@@ -103,20 +109,57 @@ class FakeOpenAI:
         with self.lock:
             self.faults.extend(faults)
 
-    def _over_limit(self) -> float | None:
-        """Seconds until the window resets if this request is over the limit, else None."""
-        if self.rate_window is None:
+    @staticmethod
+    def token_cost(body: dict) -> int:
+        """What a provider counts against its token limit: the prompt (about 4 characters a token) and max_tokens."""
+        prompt = sum(len(str(m.get("content") or "")) for m in body.get("messages", [])) // 4
+        return prompt + int(body.get("max_tokens") or 0)
+
+    def _roll(self, now: float) -> None:
+        if self.rate_window and now - self._window_start >= self.rate_window[1]:
+            self._window_start, self._window_count = now, 0
+        if self.token_window and now - self._token_start >= self.token_window[1]:
+            self._token_start, self._token_count = now, 0
+
+    def _over_limit(self, body: dict) -> float | None:
+        """Seconds until the window resets if this request is over a limit, else None (and it is counted)."""
+        if self.rate_window is None and self.token_window is None:
             return None
-        limit, seconds = self.rate_window
+        cost = self.token_cost(body)
         with self.lock:
             now = time.monotonic()
-            if now - self._window_start >= seconds:
-                self._window_start, self._window_count = now, 0
+            self._roll(now)
+            waits = []
+            if self.rate_window and self._window_count + 1 > self.rate_window[0]:
+                waits.append(self.rate_window[1] - (now - self._window_start))
+            if self.token_window and self._token_count + cost > self.token_window[0]:
+                waits.append(self.token_window[1] - (now - self._token_start))
+            if waits:
+                self.throttled += 1
+                return max(waits)
             self._window_count += 1
-            if self._window_count <= limit:
-                return None
-            self.throttled += 1
-            return seconds - (now - self._window_start)
+            self._token_count += cost
+            return None
+
+    def limit_headers_now(self) -> dict:
+        """The x-ratelimit-* headers of this moment, in OpenAI's format."""
+        if not self.limit_headers or (self.rate_window is None and self.token_window is None):
+            return {}
+        with self.lock:
+            now = time.monotonic()
+            self._roll(now)
+            out = {}
+            if self.rate_window:
+                limit, seconds = self.rate_window
+                out.update({"x-ratelimit-limit-requests": str(limit),
+                            "x-ratelimit-remaining-requests": str(max(0, limit - self._window_count)),
+                            "x-ratelimit-reset-requests": f"{max(0.0, seconds - (now - self._window_start)) * 1000:.0f}ms"})
+            if self.token_window:
+                limit, seconds = self.token_window
+                out.update({"x-ratelimit-limit-tokens": str(limit),
+                            "x-ratelimit-remaining-tokens": str(max(0, limit - self._token_count)),
+                            "x-ratelimit-reset-tokens": f"{max(0.0, seconds - (now - self._token_start)):.3f}s"})
+            return out
 
     def _next_fault(self) -> Fault | None:
         with self.lock:
@@ -168,9 +211,12 @@ class FakeOpenAI:
                                             "Input should be 'text' or 'json_object'")
                 if fake.kind == STRICT400 and fmt.get("type") == "json_schema":
                     return self._error(400, "response_format type json_schema is not supported")
-                over = fake._over_limit()
+                over = fake._over_limit(body)
                 if over is not None:
-                    return self._error(429, "rate limit reached", {"retry-after-ms": str(int(over * 1000) + 1)})
+                    headers = fake.limit_headers_now() if fake.limit_headers else {}
+                    if not headers:
+                        headers = {"retry-after-ms": str(int(over * 1000) + 1)}
+                    return self._error(429, "rate limit reached", headers)
                 fault = fake._next_fault()
                 if fault is not None and fault.delay:
                     time.sleep(fault.delay)
@@ -191,6 +237,16 @@ class FakeOpenAI:
                 if fault is not None and fault.kind == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
+                    return
+                with fake.lock:
+                    raw = fake.raw_bodies.pop(0) if fake.raw_bodies else None
+                if raw is not None:
+                    data = raw.encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                     return
                 question, subject = _question(body)
                 content: str
@@ -218,7 +274,7 @@ class FakeOpenAI:
                         "finish_reason": finish,
                     }],
                     "usage": {"prompt_tokens": 120, "completion_tokens": 480, "total_tokens": 600},
-                })
+                }, fake.limit_headers_now())
 
         return Handler
 

@@ -337,7 +337,7 @@ def test_a_429_on_the_last_attempt_still_pauses_the_run(site):
         server.script(status(429, retry_after="3"))
         client = ChatClient(ClientSettings(base_url=server.url, api_key="k", model="test-model", retries=0),
                             limiter=limiter)
-        before = time.monotonic()
+        before = time.time()
         with pytest.raises(LLMError, match="429"):
             client.complete([{"role": "user", "content": "Question (Economics): What is a tariff?"}])
     assert limiter.throttled == 1 and limiter.paused_until >= before + 2.9
@@ -538,7 +538,7 @@ def test_databases_made_by_the_first_schema_are_migrated(tmp_path):
         assert ledger.claim("r1", item.key, new_holder())  # its old holder is long gone
     config = Config(root=tmp_path, drafts_dir=tmp_path / "drafts", content_dir=tmp_path / "content")
     with SiteIndex(config, index_file) as index:
-        assert index.schema_version == 2
+        assert index.schema_version == 3
         assert index.reserve_id("economics/what-is-a-quota.md") == 41 and index.reserve_id("x/new.md") == 42
     db = sqlite3.connect(ledger_file)
     db.execute("PRAGMA user_version = 99")
@@ -577,3 +577,154 @@ def test_imports_only_go_down_the_layers():
             if target in LAYERS and LAYERS.index(target) > LAYERS.index(layer):
                 upward.append(f"{'/'.join(rel)} imports {target}")
     assert seen > 50 and upward == []
+
+
+# -- found by the hostile review -----------------------------------------------------------------------
+def test_a_symlinked_subject_folder_in_drafts_never_leads_to_the_content_tree(repo):
+    with FakeOpenAI() as server:
+        e = env(repo, server)
+        assert run_qtgen("draft", "What is entropy?", "-s", "Physics", cwd=repo, env=e).returncode == 0
+        assert run_qtgen("approve", "what-is-entropy", cwd=repo).returncode == 0
+        published = repo / "content/learn/physics/what-is-entropy.md"
+        before = published.read_bytes()
+        (repo / "drafts/physics").rmdir()
+        (repo / "drafts/physics").symlink_to(repo / "content/learn/physics")
+        for args in (["reject", "what-is-entropy", "--reason", "x"], ["edit", "what-is-entropy"],
+                     ["regenerate", "what-is-entropy", "--feedback", "x"], ["approve", "what-is-entropy"],
+                     ["reject", "physics/what-is-entropy.md", "--reason", "x"]):
+            r = run_qtgen(*args, cwd=repo, env={**e, "EDITOR": "true"})
+            assert r.returncode == 2, (args, r.stderr)
+        assert json.loads(run_qtgen("review", "--json", cwd=repo).stdout) == []
+    assert published.read_bytes() == before and git(repo, "status", "--porcelain", "--", "content") == ""
+
+
+def test_questions_that_only_share_a_file_name_never_share_an_id(repo):
+    with FakeOpenAI() as server:
+        e = env(repo, server)
+        assert run_qtgen("draft", "What is C?", "-s", "Physics", cwd=repo, env=e).returncode == 0
+        assert run_qtgen("approve", "what-is-c", cwd=repo).returncode == 0
+        for q, s in (("What is C++?", "Programming"), ("What is C#?", "Music"), ("What is C?", "Chemistry")):
+            r = run_qtgen("draft", q, "-s", s, "--allow-similar", cwd=repo, env=e)
+            assert r.returncode == 0, r.stderr
+    ids = {read(p).question + "|" + read(p).subject: read(p).id for p in (repo / "drafts").glob("*/*.md")}
+    c = read(repo / "content/learn/physics/what-is-c.md").id
+    assert ids["What is C?|Chemistry"] == c  # the same question keeps the site's id
+    assert len({ids["What is C++?|Programming"], ids["What is C#?|Music"], c}) == 3
+
+
+def test_ids_given_by_hand_are_positive_and_automatic_ids_never_go_below_one(site):
+    (site / "q.csv").write_text("question,subject,id\nWhat is x?,Physics,-5\nWhat is y?,Physics,0\n"
+                                "What is z?,Physics,99999999999999999999999\nWhat is w?,Physics,\n")
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "q.csv", "--report", "r.jsonl", cwd=site, env=env(site, server))
+        d = run_qtgen("draft", "What is v?", "-s", "Physics", "--id", "0", cwd=site, env=env(site, server))
+    rows = [json.loads(x) for x in (site / "r.jsonl").read_text().splitlines()]
+    assert [row["status"] for row in rows] == ["invalid", "invalid", "invalid", "done"], rows
+    assert r.returncode == 1 and d.returncode == 2 and "1<=x" in d.stderr
+    assert read(site / "drafts/physics/what-is-w.md").id == 1
+
+
+def test_a_question_whose_file_name_is_too_long_is_one_line_and_the_rest_goes_on(site):
+    long_q = "What is " + " ".join(["word"] * 55) + "?"
+    (site / "q.csv").write_text(f"question,subject\n{long_q},Physics\nWhat is a wave?,Physics\n")
+    with FakeOpenAI() as server:
+        d = run_qtgen("draft", long_q, "-s", "Physics", cwd=site, env=env(site, server))
+        r = run_qtgen("batch", "q.csv", "--report", "r.jsonl", cwd=site, env=env(site, server))
+    assert d.returncode == 2 and "over the 255" in d.stderr and "internal error" not in d.stderr
+    assert r.returncode == 0 and (site / "drafts/physics/what-is-a-wave.md").is_file()
+    rows = [json.loads(x) for x in (site / "r.jsonl").read_text().splitlines()]
+    assert rows[0]["status"] == "skipped" and "over the 255" in rows[0]["error"]
+
+
+@pytest.mark.parametrize("body", ['{"choices": [', "", '{"choices": [{"message": null}]}',
+                                  '{"choices": [{"message": {"content": {"a": 1}}, "finish_reason": "stop"}]}'])
+def test_a_200_that_is_not_a_completion_is_retried_not_an_internal_error(site, body):
+    with FakeOpenAI() as server:
+        server.raw_bodies = [body] * 10
+        r = run_qtgen("draft", "What is a quota?", "-s", "Economics", cwd=site, env=env(site, server))
+    assert r.returncode == 1 and "internal error" not in r.stderr and "attempts" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("setting, message", [
+    ('content_pattern = "{subject}/{file_name}"', "content_pattern"),
+    ('url_pattern = "{0}"', "url_pattern"),
+    ('slug_style = "foo"', "slug_style"),
+    ('drafts_dir = "qtgen.toml"', "is a file"),
+    ('prices = { m = ["a", 1] }', "prices"),
+])
+def test_bad_settings_are_one_line(site, setting, message):
+    with open(site / "qtgen.toml", "a") as fh:
+        fh.write(setting + "\n")
+    r = run_qtgen("draft", "What is a tariff?", "-s", "Economics", cwd=site,
+                  env=clean_env(site, OPENAI_BASE_URL="http://127.0.0.1:9/v1"))
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.parametrize("var, value", [("OPENAI_BASE_URL", "http://u:p@127.0.0.1:notaport/v1"),
+                                        ("OPENAI_BASE_URL", "http://127.0.0.1:99999/v1"),
+                                        ("OPENAI_API_KEY", "sk-clé-secrète")])
+def test_bad_server_settings_are_one_line_without_the_secret(site, var, value):
+    r = run_qtgen("draft", "What is a tariff?", "-s", "Economics", cwd=site,
+                  env=clean_env(site, **{"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", var: value}))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "internal error" not in r.stderr
+    assert "secrète" not in r.stderr and ":p@" not in r.stderr
+
+
+def test_resume_refuses_another_subject_for_the_same_list(site):
+    (site / "q.txt").write_text("What is a wave?\nWhat is a quark?\n")
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        assert run_qtgen("batch", "q.txt", "-s", "Physics", "--limit", "1", cwd=site, env=e).returncode == 0
+        count = len(server.requests)
+        r = run_qtgen("batch", "--resume", "-s", "Chemistry", cwd=site, env=e)
+        assert r.returncode == 2 and "keep that subject" in r.stderr and len(server.requests) == count
+        assert run_qtgen("batch", "--resume", cwd=site, env=e).returncode == 0
+    assert [p.parent.name for p in drafts_of(site)] == ["physics", "physics"]
+
+
+def test_the_same_list_under_two_names_at_once_requests_each_question_once(site):
+    n = 12
+    text = "question,subject\n" + "".join(f"What is idea number {i}?,Economics\n" for i in range(n))
+    (site / "q.csv").write_text(text)
+    (site / "sub").mkdir()
+    (site / "sub" / "q.csv").write_text(text)
+    with FakeOpenAI(latency=0.25) as server:
+        e = env(site, server)
+        procs = [subprocess.Popen([sys.executable, "-m", "qtgen", "batch", name, "-c", "2"], cwd=site, env=e,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for name in ("q.csv", "sub/q.csv")]
+        outs = [p.communicate(timeout=120) for p in procs]
+        asked = [req["body"]["messages"][-1]["content"] for req in server.requests]
+    assert len(asked) == len(set(asked)) == n, outs
+    assert all("failed" not in out[1].split("this session")[-1] or " 0 failed" in out[1] for out in outs)
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert len(drafts_of(site)) == n
+
+
+def test_version_1_is_what_the_model_wrote_even_after_a_hand_edit(site):
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        r = run_qtgen("draft", "What is a tariff?", "-s", "Economics", cwd=site, env=e)
+        path = Path(r.stdout.strip())
+        original = path.read_text()
+        path.write_text(original.replace("central question", "hand-edited question"))
+        assert run_qtgen("regenerate", "what-is-a-tariff", "--feedback", "again", cwd=site, env=e).returncode == 0
+    h = json.loads(run_qtgen("history", "what-is-a-tariff", "--json", cwd=site).stdout)
+    assert [v["made_by"] for v in h] == ["draft", "changed outside qtgen", "regenerate"]
+    assert Path(h[0]["path"]).read_text() == original
+
+
+def test_several_processes_migrating_one_flat_folder_at_once(site):
+    from test_index import make_page
+
+    flat = site / "drafts"
+    for i in range(40):
+        page = make_page(i + 1, "Economics", f"What is topic number {i}?", "a, b, c, d, e")
+        (flat / page.file_name).write_text(render(page))
+    before = sorted(p.read_bytes() for p in flat.glob("*.md"))
+    procs = [subprocess.Popen([sys.executable, "-m", "qtgen", "review", "--json"], cwd=site, env=clean_env(site),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [o[1] for o in outs]
+    assert sorted(p.read_bytes() for p in (flat / "economics").glob("*.md")) == before
+    assert list(flat.glob("*.md")) == []

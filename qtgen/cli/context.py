@@ -56,11 +56,24 @@ _OPTION_LIKE = re.compile(r"^(--[A-Za-z][\w-]*(=.*)?|-[A-Za-z]+)$", re.S)
 
 
 class QuestionCommand(click.Command):
-    """Takes a QUESTION that starts with '-' (such as "-1 times -1?") as the question, not an option."""
+    """Takes a QUESTION that starts with '-' (such as "-1 times -1?") as the question, not an option;
+    the value of an option (`-s "-1 Algebra"`, `--id -3`) stays that option's value."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if "--" not in args:
-            loose = [a for a in args if a.startswith("-") and a != "-" and not _OPTION_LIKE.match(a)]
-            if loose:
-                args = [a for a in args if a not in loose] + ["--", *loose]
-        return super().parse_args(ctx, args)
+        if "--" in args:
+            return super().parse_args(ctx, args)
+        takes_value = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag and not p.count
+                       for name in p.opts}
+        kept, loose, i = [], [], 0
+        while i < len(args):
+            arg = args[i]
+            if arg in takes_value:
+                kept += args[i: i + 2]
+                i += 2
+                continue
+            if arg.startswith("-") and arg != "-" and not _OPTION_LIKE.match(arg):
+                loose.append(arg)
+            else:
+                kept.append(arg)
+            i += 1
+        return super().parse_args(ctx, kept + (["--", *loose] if loose else []))

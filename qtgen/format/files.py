@@ -63,7 +63,7 @@ def inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def write_atomic(path: Path, text: str | bytes, *, overwrite: bool = False) -> Path:
+def write_atomic(path: Path, text: str | bytes, *, overwrite: bool = False, mode: int | None = None) -> Path:
     """Write `text` to `path` through a temp file and a rename in the same folder.
 
     Without `overwrite` the final step is a hard link, which fails if the name is taken; on a
@@ -71,10 +71,11 @@ def write_atomic(path: Path, text: str | bytes, *, overwrite: bool = False) -> P
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = os.stat(path).st_mode & 0o7777 if overwrite else new_file_mode()
-    except FileNotFoundError:
-        mode = new_file_mode()
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode & 0o7777 if overwrite else new_file_mode()
+        except FileNotFoundError:
+            mode = new_file_mode()
     data = text.encode("utf-8") if isinstance(text, str) else text
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -63,7 +63,7 @@ class Checker:
         self.config = config
         self.roundtrip = roundtrip
         self.report = Report()
-        self._ids: dict[int, tuple[str, str]] = {}
+        self._ids: dict[int, tuple[str, str, str]] = {}
         self._drafts = _resolved(config.drafts)
         self._content = _resolved(config.content)
 
@@ -205,13 +205,14 @@ class Checker:
         self._check_id(page, add)
 
     def _check_id(self, page: Page, add) -> None:
+        """One id, one question: the same question under several subjects shares it, as on the site."""
         key = (slug(page.subject, self.config.slug_style), page.file_name)
         seen = self._ids.get(page.id)
         if seen is None:
-            self._ids[page.id] = key
-        elif seen[1] != page.file_name:
-            add("id", ERROR, f"id {page.id} is also used by {seen[0]}/{seen[1]}")
-        elif seen == key:
+            self._ids[page.id] = (*key, page.question)
+        elif seen[2] != page.question:
+            add("id", ERROR, f"id {page.id} is also used by {seen[0]}/{seen[1]}, which asks another question")
+        elif seen[:2] == key:
             add("id", ERROR, f"{key[0]}/{key[1]} appears twice")
 
     def _check_roundtrip(self, page: Page, text: str, add) -> None:

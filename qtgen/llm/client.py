@@ -276,14 +276,12 @@ class ChatClient:
             kwargs["response_format"] = fmt
         if self.settings.extra_body:
             kwargs["extra_body"] = self.settings.extra_body
-        if self.limiter is not None:
-            self.limiter.acquire()
         try:
-            return self._client.chat.completions.create(**kwargs)
+            return self._send(kwargs)
         except openai.RateLimitError as exc:
             wait = retry_after(exc.response.headers)
-            if self.limiter is not None:
-                self.limiter.rate_limited(wait)  # every request not yet sent waits, on the last attempt too
+            if self.limiter is not None:  # every request not yet sent waits, on the last attempt too
+                self.limiter.rate_limited(wait, exc.response.headers)
             raise Retryable(f"rate limited (429): {self._detail(exc)}", wait, 429) from None
         except openai.InternalServerError as exc:
             if mode != INSTRUCTIONS and self._about_format(exc):
@@ -310,6 +308,55 @@ class ChatClient:
         except openai.OpenAIError as exc:
             raise Retryable(self.mask(f"the server's answer could not be read: {exc}")) from None
 
+    def token_estimate(self, messages: list[dict]) -> int:
+        """Tokens the provider counts against its limit before answering: the prompt plus max_tokens."""
+        chars = sum(len(str(m.get("content") or "")) for m in messages)
+        return chars // 4 + 8 * len(messages) + self.settings.max_tokens
+
+    def _send(self, kwargs: dict):
+        """One HTTP request, paced by the limiter (if any), which learns from the answer's rate-limit headers."""
+        import openai
+
+        limiter = self.limiter
+        if limiter is not None:
+            limiter.acquire(self.token_estimate(kwargs["messages"]))
+        started, ok = time.monotonic(), False
+        try:
+            raw = self._client.chat.completions.with_raw_response.create(**kwargs)
+            if limiter is not None:
+                limiter.observe(raw.headers)
+            try:
+                response = raw.parse()
+            except ValueError as exc:  # a 200 whose JSON body does not parse
+                raise Retryable(f"the server answered 200 with a body that is not JSON ({shorten(str(exc), 80)})") from None
+            ok = True
+            return response
+        except openai.APIStatusError as exc:
+            if limiter is not None:
+                limiter.observe(exc.response.headers)
+            ok = exc.status_code < 500 and exc.status_code != 429
+            raise
+        finally:
+            if limiter is not None:
+                limiter.release(time.monotonic() - started, ok)
+
+    def limits(self):
+        """Ask the server once (the smallest request) and return what its rate-limit headers say."""
+        import openai
+
+        from .ratelimit import read_limits
+
+        try:
+            raw = self._client.chat.completions.with_raw_response.create(
+                model=self.settings.model, messages=[{"role": "user", "content": "ping"}], max_tokens=1)
+            return read_limits(raw.headers)
+        except openai.RateLimitError as exc:
+            return read_limits(exc.response.headers)
+        except openai.APIStatusError as exc:
+            raise LLMError(f"{self.public_url} refused the request ({exc.status_code}): {self._detail(exc)}") from None
+        except openai.APIConnectionError as exc:
+            raise LLMError(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
+
     def _detail(self, exc) -> str:
         """The server's message, on one line, with every secret masked."""
         body = getattr(exc, "body", None)
@@ -320,8 +367,11 @@ class ChatClient:
         return shorten(self.mask(msg or getattr(exc, "message", None) or str(exc)))
 
     def _about_format(self, exc) -> bool:
+        """Whether a rejection names the structured-output format (and not, say, the context length)."""
         text = self._detail(exc).lower()
-        return any(word in text for word in ("response_format", "json_schema", "json_object", "schema"))
+        if any(word in text for word in ("context length", "maximum context", "too many tokens", "max_tokens")):
+            return False
+        return any(word in text for word in ("response_format", "json_schema", "json_object"))
 
     def _complete_once(self, messages: list[dict]) -> Completion:
         """One attempt: the remembered mode, or each mode in turn until one is accepted."""
@@ -347,12 +397,17 @@ class ChatClient:
         if getattr(response, "usage", None) is not None:
             usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
         if self.limiter is not None:
-            self.limiter.used(usage.total)
             self.limiter.succeeded()
-        if not response.choices:
+        try:
+            choices = list(response.choices or [])
+        except TypeError:
+            choices = []
+        if not choices:
             raise Unparseable("reply has no choices")
-        choice = response.choices[0]
-        message = choice.message
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        if message is None or not isinstance(getattr(message, "content", None), (str, type(None))):
+            raise Unparseable("reply is not a chat completion (no message text)")
         refusal = getattr(message, "refusal", None)
         if refusal:
             raise LLMError(f"the model refused: {shorten(self.mask.known(refusal))}")

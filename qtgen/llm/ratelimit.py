@@ -1,89 +1,377 @@
-"""A client-side limiter shared by every worker of a batch: requests and tokens per minute.
+"""Pacing requests just under the provider's limit: learned from its rate-limit headers, shared by every
+worker of a run and by every qtgen process using the same server and key.
 
-Requests are spaced evenly at the configured rate so a run sits just under the provider's limit
-instead of bouncing off it. A 429 pauses every request not yet sent, those already waiting in
-`acquire` included (a waiting worker re-checks the pause before it goes), and lowers the rate, which
-then recovers step by step as requests succeed.
+OpenAI (and gateways that copy it) sends on every answer `x-ratelimit-limit-requests`,
+`x-ratelimit-remaining-requests`, `x-ratelimit-reset-requests` and the same three for tokens. The
+limiter starts gently (one request until the first answer says what the limits are), then spreads the
+remaining budget of each window evenly over the time to its reset, counting tokens as the provider does
+(prompt tokens plus `max_tokens`). A 429 pauses every request not yet sent (those already waiting in
+`acquire` included) and lowers the pace, which recovers as requests succeed. How many requests are in
+flight adapts too: enough to keep the pace at the current latency, fewer after errors, never more than
+`-c`. `--rpm`/`--tpm` stay as upper bounds; a server without the headers is paced by them and by 429s.
+
+The budget lives in a small lock-protected JSON file in the cache folder, keyed by the server, the
+model and a hash of the key (never the key), so two runs at once share it instead of doubling the 429s.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import re
 import threading
 import time
-from typing import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 DEFAULT_429_PAUSE = 1.0  # seconds, when a 429 says nothing of when to come back
+ROLL_SLACK = 0.02  # seconds past a window's reset before its budget is taken as renewed
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: str | None) -> float | None:
+    """OpenAI's reset durations: "1s", "6m0s", "59.9s", "20ms", "1h2m3s" (a bare number is seconds)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        return None
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+@dataclass
+class Limits:
+    """What one answer's headers said, for requests and for tokens."""
+
+    limit_requests: float | None = None
+    remaining_requests: float | None = None
+    reset_requests: float | None = None
+    limit_tokens: float | None = None
+    remaining_tokens: float | None = None
+    reset_tokens: float | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.limit_requests is not None or self.limit_tokens is not None
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def read_limits(headers: Any) -> Limits:
+    if headers is None:
+        return Limits()
+
+    def number(name: str) -> float | None:
+        try:
+            value = headers.get(name)
+            return None if value in (None, "") else float(value)
+        except (TypeError, ValueError):
+            return None
+
+    return Limits(number("x-ratelimit-limit-requests"), number("x-ratelimit-remaining-requests"),
+                  parse_duration(headers.get("x-ratelimit-reset-requests")),
+                  number("x-ratelimit-limit-tokens"), number("x-ratelimit-remaining-tokens"),
+                  parse_duration(headers.get("x-ratelimit-reset-tokens")))
+
+
+@dataclass
+class Window:
+    """One of the provider's budgets (requests or tokens) as far as we know it."""
+
+    limit: float | None = None
+    remaining: float | None = None
+    reset_at: float | None = None
+    length: float | None = None  # the longest reset seen: the window's length
+
+    @property
+    def known(self) -> bool:
+        return self.limit is not None and self.remaining is not None and self.reset_at is not None
+
+    def roll(self, now: float) -> None:
+        """A window whose reset has passed starts again with its whole budget."""
+        if not self.known or now < self.reset_at + ROLL_SLACK:
+            return
+        length = self.length or 1.0
+        if now - self.reset_at > 10 * length:
+            self.reset_at = now + length
+        while self.reset_at + ROLL_SLACK <= now:
+            self.reset_at += length
+        self.remaining = self.limit
+
+    def observe(self, limit: float | None, remaining: float | None, reset: float | None, now: float) -> None:
+        if limit is None or remaining is None or reset is None:
+            return
+        reset_at = now + reset
+        self.length = max(self.length or 0.0, reset, 0.001)
+        self.limit = limit
+        if self.reset_at is None or self.remaining is None or reset_at > self.reset_at + self.length / 2:
+            self.remaining, self.reset_at = remaining, reset_at  # a window we had not seen yet
+        elif reset_at + ROLL_SLACK < now or reset_at < self.reset_at - self.length / 2:
+            return  # an answer from a window that has ended
+        else:
+            self.remaining = min(self.remaining, remaining)  # the same window: others may have spent some
+            self.reset_at = reset_at
+
+    def wait(self, now: float, cost: float, factor: float) -> float:
+        """Seconds until `cost` may be spent, spreading what remains evenly up to the reset."""
+        if not self.known:
+            return 0.0
+        if self.remaining < cost:
+            return max(0.0, self.reset_at + ROLL_SLACK - now)
+        return 0.0
+
+    def interval(self, now: float, cost: float, factor: float) -> float:
+        """The gap to leave after spending `cost` now, so the rest lasts until the reset."""
+        if not self.known or cost <= 0:
+            return 0.0
+        left = max(self.reset_at - now, 0.0)
+        fits = self.remaining / cost
+        return left / max(fits * factor, 1.0) if fits >= 1 else left
+
+
+@dataclass
+class Budget:
+    """The pace shared by every worker and process using one server and key."""
+
+    requests: Window = field(default_factory=Window)
+    tokens: Window = field(default_factory=Window)
+    next_at: float = 0.0
+    paused_until: float = 0.0
+    factor: float = 1.0
+    headerless: bool = False
+
+    @property
+    def learned(self) -> bool:
+        return self.requests.known or self.tokens.known
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Budget":
+        try:
+            return cls(Window(**data.get("requests", {})), Window(**data.get("tokens", {})),
+                       float(data.get("next_at", 0.0)), float(data.get("paused_until", 0.0)),
+                       float(data.get("factor", 1.0)), bool(data.get("headerless", False)))
+        except (TypeError, ValueError):
+            return cls()
+
+
+class LocalStore:
+    """A budget for this process alone."""
+
+    def __init__(self) -> None:
+        self.budget = Budget()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def update(self) -> Iterator[Budget]:
+        with self._lock:
+            yield self.budget
+
+
+class FileStore:
+    """A budget shared across processes: a JSON file read and written under an exclusive lock."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def update(self) -> Iterator[Budget]:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a+", encoding="utf-8") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    fh.seek(0)
+                    try:
+                        budget = Budget.from_json(json.loads(fh.read() or "{}"))
+                    except ValueError:
+                        budget = Budget()
+                    before = asdict(budget)
+                    yield budget
+                    after = asdict(budget)
+                    if after != before:
+                        fh.seek(0)
+                        fh.truncate()
+                        fh.write(json.dumps(after))
+                        fh.flush()
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def shared_store(server: str, api_key: str | None, cache_dir: Path | None = None) -> FileStore:
+    """The budget file for a server (URL without credentials, and model) and a key, named by hashes only."""
+    base = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qtgen"
+    key_hash = hashlib.sha256((api_key or "").encode()).hexdigest()
+    name = hashlib.sha256(f"{server}\n{key_hash}".encode()).hexdigest()[:24]
+    return FileStore(base / "limits" / f"{name}.json")
 
 
 class RateLimiter:
     def __init__(self, rpm: float | None = None, tpm: float | None = None, tokens_per_request: int = 1500,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None):
+                 concurrency: int | None = None, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] | None = None, store: LocalStore | FileStore | None = None):
         self.rpm = rpm
         self.tpm = tpm
         self.tokens_per_request = tokens_per_request
-        self.factor = 1.0  # lowered by 429s, recovers on success
+        self.concurrency = concurrency  # None: no cap of our own (one request at a time until limits are known)
+        self.factor = 1.0  # our own pace under --rpm, lowered by 429s, recovers on success
         self._clock = clock
         self._cond = threading.Condition()
         self._sleep = sleep or self._wait
+        self.store = store or LocalStore()
         self._next = clock()
-        self._paused_until = 0.0
         self._tokens = float(tpm or 0)
         self._tokens_at = clock()
+        self.in_flight = 0
+        self.cap = 1 if concurrency else None
+        self._latency: float | None = None
         self.throttled = 0
+        self.paused_until = 0.0
 
-    def _interval(self) -> float:
-        return 60.0 / (self.rpm * self.factor) if self.rpm else 0.0
-
+    # -- waiting -------------------------------------------------------------------------------
     def _wait(self, seconds: float) -> None:
-        """Sleep, but wake early when a 429 changes the schedule."""
+        """Sleep, but wake early when a 429 or a finished request changes the schedule."""
         with self._cond:
             self._cond.wait(timeout=seconds)
 
-    def _ready_in(self, now: float) -> float:
-        """Seconds until one request may go (0: take it now). Called under the lock."""
-        if now < self._paused_until:
-            return self._paused_until - now
+    def _user_wait(self, now: float, tokens: float) -> float:
+        """Seconds until --rpm/--tpm allow one more request (the caller holds the lock)."""
+        if now < self.paused_until:
+            return self.paused_until - now
         if now < self._next:
             return self._next - now
         if self.tpm:
             self._tokens = min(self.tpm, self._tokens + (now - self._tokens_at) * self.tpm / 60.0)
             self._tokens_at = now
-            if self._tokens < self.tokens_per_request:
-                return (self.tokens_per_request - self._tokens) * 60.0 / self.tpm
+            if self._tokens < tokens:
+                return (tokens - self._tokens) * 60.0 / self.tpm
         return 0.0
 
-    def acquire(self) -> None:
-        """Block until this worker may send one request; a pause set meanwhile is honoured."""
+    def _cap(self, budget: Budget) -> int | None:
+        """How many requests may be in flight: one until the limits are known, then enough for the pace."""
+        if self.concurrency is None:
+            return None
+        if budget.headerless:
+            return self.cap or self.concurrency
+        if not budget.learned:
+            return 1
+        return self.cap or self.concurrency
+
+    def acquire(self, tokens: float | None = None) -> None:
+        """Block until this worker may send one request costing `tokens` (prompt + max_tokens)."""
+        cost = float(tokens if tokens is not None else self.tokens_per_request)
         while True:
             with self._cond:
                 now = self._clock()
-                delay = self._ready_in(now)
+                delay = self._user_wait(now, cost)
                 if delay <= 0:
-                    self._next = now + self._interval()
-                    if self.tpm:
-                        self._tokens -= self.tokens_per_request
-                    return
+                    with self.store.update() as budget:
+                        budget.requests.roll(now)
+                        budget.tokens.roll(now)
+                        delay = max(budget.paused_until - now, budget.next_at - now,
+                                    budget.requests.wait(now, 1, budget.factor),
+                                    budget.tokens.wait(now, cost, budget.factor))
+                        cap = self._cap(budget)
+                        if delay <= 0 and (cap is None or self.in_flight < cap):
+                            self._spend(budget, now, cost)
+                            return
+                if delay <= 0:
+                    self._cond.wait(timeout=0.25)  # at the cap: until a request finishes
+                    continue
             self._sleep(min(delay, 1.0))
 
+    def _spend(self, budget: Budget, now: float, cost: float) -> None:
+        gap = max(budget.requests.interval(now, 1, budget.factor), budget.tokens.interval(now, cost, budget.factor))
+        if budget.requests.known:
+            budget.requests.remaining -= 1
+        if budget.tokens.known:
+            budget.tokens.remaining -= cost
+        budget.next_at = max(budget.next_at, now + gap)
+        self._next = now + (60.0 / (self.rpm * self.factor) if self.rpm else 0.0)
+        if self.tpm:
+            self._tokens -= cost
+        self.in_flight += 1
+
+    # -- what the server said ------------------------------------------------------------------
+    def observe(self, headers: Any) -> Limits:
+        """Learn from an answer's rate-limit headers (success or error alike)."""
+        limits = read_limits(headers)
+        now = self._clock()
+        with self._cond, self.store.update() as budget:
+            if limits.any:
+                budget.headerless = False
+                budget.requests.observe(limits.limit_requests, limits.remaining_requests, limits.reset_requests, now)
+                budget.tokens.observe(limits.limit_tokens, limits.remaining_tokens, limits.reset_tokens, now)
+            elif not budget.learned:
+                budget.headerless = True
+            self._cond.notify_all()
+        return limits
+
+    def release(self, latency: float | None = None, ok: bool = True) -> None:
+        """A request this process sent has finished; adapt how many may be in flight."""
+        with self._cond:
+            self.in_flight = max(0, self.in_flight - 1)
+            if latency is not None and ok:
+                self._latency = latency if self._latency is None else 0.8 * self._latency + 0.2 * latency
+            if self.concurrency is not None:
+                with self.store.update() as budget:
+                    if ok:
+                        self.cap = min(self.concurrency, max(self._wanted(budget), 1))
+                    else:  # errors: fewer in flight
+                        self.cap = max(1, (self.cap or self.concurrency) // 2)
+            self._cond.notify_all()
+
+    def _wanted(self, budget: Budget) -> int:
+        """In flight needed to keep the pace at the current latency, with a little room."""
+        if budget.headerless or not budget.learned:
+            return self.concurrency or 1
+        rates = []
+        for window, per in ((budget.requests, 1.0), (budget.tokens, float(self.tokens_per_request))):
+            if window.known and window.length:
+                rates.append(window.limit / per / window.length)
+        if self.rpm:
+            rates.append(self.rpm / 60.0)
+        rate = min(rates) if rates else 1.0
+        return math.ceil(rate * budget.factor * (self._latency or 1.0) * 1.5) + 1
+
     def used(self, tokens: int) -> None:
-        """Correct the token estimate with what a request really used."""
+        """Correct the --tpm estimate with what a request really used."""
         if self.tpm:
             with self._cond:
                 self._tokens += self.tokens_per_request - tokens
 
-    def rate_limited(self, wait: float | None) -> None:
-        """A 429: every request not yet sent waits `wait` seconds, and the rate drops by a fifth."""
+    def rate_limited(self, wait: float | None, headers: Any = None) -> None:
+        """A 429: every request not yet sent, here and in other processes, waits; the pace drops a fifth."""
+        limits = read_limits(headers)
+        if wait is None:
+            resets = [r for r in (limits.reset_requests, limits.reset_tokens) if r]
+            wait = min(resets) if resets else DEFAULT_429_PAUSE
+        now = self._clock()
         with self._cond:
             self.throttled += 1
-            pause = DEFAULT_429_PAUSE if wait is None else max(wait, 0.0)
-            self._paused_until = max(self._paused_until, self._clock() + pause)
+            self.paused_until = max(self.paused_until, now + max(wait, 0.0))
             self.factor = max(0.2, self.factor * 0.8)
+            with self.store.update() as budget:
+                budget.paused_until = max(budget.paused_until, now + max(wait, 0.0))
+                budget.factor = max(0.2, budget.factor * 0.8)
+            if self.concurrency is not None:
+                self.cap = max(1, (self.cap or self.concurrency) // 2)
             self._cond.notify_all()
 
     def succeeded(self) -> None:
         with self._cond:
             self.factor = min(1.0, self.factor * 1.05)
-
-    @property
-    def paused_until(self) -> float:
-        return self._paused_until
+            with self.store.update() as budget:
+                budget.factor = min(1.0, budget.factor * 1.05)

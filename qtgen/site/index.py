@@ -46,6 +46,13 @@ def m002_pages_by_id(db) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS pages_id ON pages(id)")
 
 
+@migrations
+def m003_reservations_name_their_question(db) -> None:
+    """Ids are shared by the same question under several subjects, not by pages whose file names
+    merely agree ("What is C?" and "What is C++?" are both what-is-c.md)."""
+    db.execute("ALTER TABLE reservations ADD COLUMN question TEXT")
+
+
 PAGE_COLUMNS = ("path", "source", "mtime_ns", "size", "id", "subject", "subject_slug", "file_name", "url", "question",
                 "keywords")
 ENTRY_COLUMNS = ("path", "source", "id", "subject", "subject_slug", "file_name", "url", "question", "keywords")
@@ -185,10 +192,11 @@ class SiteIndex(Database):
     def count(self) -> dict[str, int]:
         return {row["source"]: row["n"] for row in self.db.execute("SELECT source, COUNT(*) AS n FROM pages GROUP BY source")}
 
-    def id_of_question(self, file_name: str) -> int | None:
+    def id_of_question(self, question: str, file_name: str) -> int | None:
+        """The id a page asking exactly this question already has, under any subject."""
         with self._lock:
-            row = self.db.execute("SELECT id FROM pages WHERE file_name = ? AND id IS NOT NULL ORDER BY source LIMIT 1",
-                                  (file_name,)).fetchone()
+            row = self.db.execute("SELECT id FROM pages WHERE file_name = ? AND question = ? AND id IS NOT NULL "
+                                  "ORDER BY source LIMIT 1", (file_name, question)).fetchone()
         return row["id"] if row else None
 
     def pages_with_id(self, page_id: int) -> list[Entry]:
@@ -196,51 +204,57 @@ class SiteIndex(Database):
         return [Entry(**{k: row[k] for k in ENTRY_COLUMNS}) for row in rows]
 
     # -- ids -----------------------------------------------------------------------------------
-    # Every id a draft holds is reserved under the draft's key (subject slug/file_name). The same
-    # question under another subject may share its id, as the site does; no other page may.
-    def _top_id(self) -> int | None:
-        return self.db.execute(
+    # Every id a draft holds is reserved under the draft's key (subject slug/file_name) with its
+    # question. The same question under another subject may share its id, as the site does; no
+    # other page may. New ids are above every id in use, and at least 1.
+    def _next_id(self, start: int | None) -> int:
+        top = self.db.execute(
             "SELECT MAX(m) AS top FROM (SELECT MAX(id) AS m FROM pages UNION ALL SELECT MAX(id) FROM reservations)"
         ).fetchone()["top"]
+        return max(1, (top + 1) if top is not None else 1, start or 1)
 
     def peek_id(self, start: int | None = None) -> int:
         """The id the next new page would get, reserving nothing (for --dry-run)."""
         with self._lock:
-            top = self._top_id()
-        return max(c for c in ((top + 1) if top is not None else 1, start) if c is not None)
+            return self._next_id(start)
 
-    def reserve_id(self, key: str, start: int | None = None) -> int:
+    def reserve_id(self, key: str, start: int | None = None, question: str | None = None) -> int:
         """The id for `key` (subject slug/file_name): reserved once, atomically, across processes."""
         with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute("SELECT id FROM reservations WHERE key = ?", (key,)).fetchone()
             if row:
                 return row["id"]
-            top = self._top_id()
-            new = max(c for c in ((top + 1) if top is not None else 1, start) if c is not None)
-            self.db.execute("INSERT INTO reservations (key, id, created) VALUES (?, ?, ?)", (key, new, time.time()))
+            new = self._next_id(start)
+            self.db.execute("INSERT INTO reservations (key, id, created, question) VALUES (?, ?, ?, ?)",
+                            (key, new, time.time(), question))
             return new
 
-    def claim_id(self, key: str, page_id: int) -> int:
+    def claim_id(self, key: str, page_id: int, question: str | None = None) -> int:
         """Reserve an id given by hand (`--id`, a list's id column) for `key`; QtgenError if another
         question holds it, in the content tree, in the drafts or among the reservations."""
         file_name = key.rsplit("/", 1)[-1]
+
+        def other(row_question: str | None, row_file: str) -> bool:
+            if question is not None and row_question is not None:
+                return row_question != question
+            return row_file != file_name
+
         with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            for row in self.db.execute("SELECT path, file_name FROM pages WHERE id = ?", (page_id,)):
-                if row["file_name"] != file_name:
+            for row in self.db.execute("SELECT path, file_name, question FROM pages WHERE id = ?", (page_id,)):
+                if other(row["question"], row["file_name"]):
                     raise QtgenError(f"id {page_id} is already used by {row['path']}")
-            row = self.db.execute("SELECT key FROM reservations WHERE id = ?", (page_id,)).fetchone()
+            row = self.db.execute("SELECT key, question FROM reservations WHERE id = ?", (page_id,)).fetchone()
             if row is not None and row["key"] == key:
                 return page_id
             if row is not None:
-                if row["key"].rsplit("/", 1)[-1] != file_name:
+                if other(row["question"], row["key"].rsplit("/", 1)[-1]):
                     raise QtgenError(f"id {page_id} is already reserved for {row['key']}")
                 return page_id  # the same question under another subject: the site shares its id
             self.db.execute("DELETE FROM reservations WHERE key = ?", (key,))
-            if row is None:
-                self.db.execute("INSERT INTO reservations (key, id, created) VALUES (?, ?, ?)",
-                                (key, page_id, time.time()))
+            self.db.execute("INSERT INTO reservations (key, id, created, question) VALUES (?, ?, ?, ?)",
+                            (key, page_id, time.time(), question))
             return page_id
 
     # -- similarity ----------------------------------------------------------------------------

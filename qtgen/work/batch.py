@@ -32,7 +32,7 @@ from ..format.files import write_atomic
 from ..format.reader import read
 from ..format.slug import names_something, slug
 from ..llm.client import ChatClient
-from ..llm.ratelimit import RateLimiter
+from ..llm.ratelimit import RateLimiter, shared_store
 from ..site.index import SiteIndex, near_duplicates_within, open_index
 from . import draft as drafting
 from .drafts import DraftStore
@@ -73,7 +73,7 @@ def cost(config: Config, model: str, tokens_in: int, tokens_out: int) -> float:
 @dataclass
 class Options:
     subject: str | None = None
-    concurrency: int = 4
+    concurrency: int = 16
     rpm: float | None = None
     tpm: float | None = None
     limit: int | None = None
@@ -209,6 +209,9 @@ class Batch:
         notes: list[str] = []
         if existing is not None:
             stored = json.loads(existing["options"] or "{}")
+            if "subject" in given and stored.get("subject") and given["subject"] != stored["subject"]:
+                raise InputError(f"--subject {given['subject']}: this run drafts its list under {stored['subject']!r}; "
+                                 "its questions keep that subject (start a new run with a copy of the list)")
             options, notes = Options.merged(stored, given)
             options.limit, options.max_cost = base.limit, base.max_cost
         else:
@@ -251,7 +254,7 @@ class Batch:
             state = SKIPPED if reason else PENDING
             if state == PENDING and row.page_id is not None:
                 try:  # an id given in the list is reserved now, before any automatic id is handed out
-                    self.index.claim_id(key, row.page_id)
+                    self.index.claim_id(key, row.page_id, row.question)
                 except QtgenError as exc:
                     state, reason = INVALID, f"id: {exc}"
             records.append(dict(key=key, line=row.line, question=row.question, subject=row.subject,
@@ -266,6 +269,8 @@ class Batch:
             p = drafting.plan(self.config, question, subject)
         except QtgenError as exc:
             return str(exc)
+        except OSError as exc:
+            return f"cannot check its place in the drafts folder: {exc.strerror}"
         if not options.allow_similar:
             try:
                 drafting.check_similar(self.index, p, self.config.similar_threshold)
@@ -284,15 +289,12 @@ class Batch:
         if not left_of(self.ledger.counts(prepared.run_id)):
             return None
         options = prepared.options
-        limiter = RateLimiter(options.rpm, options.tpm, tokens_per_request=self.config.max_tokens + 600)
-        runner: Runner | None = None
-
-        def waiting(seconds: float, exc: Exception) -> None:
-            if on_wait is not None:
-                on_wait(seconds, exc)
-
-        with open_client(self.config, notify=notify, on_wait=waiting, limiter=limiter) as client:
-            runner = Runner(self.config, self.ledger, self.index, client, limiter, options, self.holder)
+        with open_client(self.config, notify=notify, on_wait=on_wait) as client:
+            # paced by the server's rate-limit headers, the budget shared with other runs on this server and key
+            client.limiter = RateLimiter(options.rpm, options.tpm, tokens_per_request=self.config.max_tokens + 600,
+                                         concurrency=options.concurrency,
+                                         store=shared_store(client.server, client.settings.api_key))
+            runner = Runner(self.config, self.ledger, self.index, client, client.limiter, options, self.holder)
             return runner.run(prepared.run_id, lambda: tick(runner))
 
     def close_run(self, run_id: str) -> str:

@@ -26,6 +26,7 @@ from ..site.index import SiteIndex
 from ..site.related import related_articles
 from .drafts import DraftStore
 
+MAX_FILE_NAME = 255  # bytes: what Linux, macOS and Windows filesystems allow for one name
 _REFUSALS = ("i'm sorry", "i am sorry", "i cannot", "i can't", "as an ai", "i'm unable", "i am unable")
 
 
@@ -86,6 +87,9 @@ def plan(config: Config, question: str, subject: str, *, force: bool = False) ->
         raise QtgenError(f"subject {s!r}: has no letters or digits to build a folder name from"
                          + ("; slug_style = \"slugify\" transliterates other scripts" if style == "site" else ""), 2)
     file_name = q_slug + ".md"
+    if len(file_name.encode()) > MAX_FILE_NAME:
+        raise QtgenError(f"question {q[:60]!r}...: its file name would be {len(file_name.encode())} bytes, over the "
+                         f"{MAX_FILE_NAME} a filesystem allows; shorten the question", 2)
     store = DraftStore(config, migrate=False)
     p = Plan(
         question=q, subject=s, subject_slug=s_slug, file_name=file_name,
@@ -184,13 +188,13 @@ def allocate_id(config: Config, p: Plan, index: SiteIndex, page_id: int | None =
     id in use. A dry run reserves nothing.
     """
     if page_id is not None:
-        return page_id if dry_run else index.claim_id(p.key, page_id)
+        return page_id if dry_run else index.claim_id(p.key, page_id, p.question)
     if p.keep_id is not None:
-        return p.keep_id if dry_run else index.claim_id(p.key, p.keep_id)
-    known = index.id_of_question(p.file_name)
+        return p.keep_id if dry_run else index.claim_id(p.key, p.keep_id, p.question)
+    known = index.id_of_question(p.question, p.file_name)
     if known is not None:
         return known
-    return index.peek_id(config.id_start) if dry_run else index.reserve_id(p.key, config.id_start)
+    return index.peek_id(config.id_start) if dry_run else index.reserve_id(p.key, config.id_start, p.question)
 
 
 def check_similar(index: SiteIndex, p: Plan, threshold: float) -> None:
@@ -226,6 +230,7 @@ def write_draft(config: Config, p: Plan, completion: Completion, index: SiteInde
             path = p.draft_path
         else:
             path = write_atomic(p.draft_path, text)
+            DraftStore(config, migrate=False).history(path).record(text, "draft")  # version 1, as the model wrote it
     return DraftResult(path, page, text, completion, notes, findings)
 
 
@@ -256,7 +261,7 @@ def draft_question(config: Config, question: str, subject: str, *, date: dt.date
         if not allow_similar:
             check_similar(index, p, config.similar_threshold)
         if page_id is not None and not dry_run:
-            index.claim_id(p.key, page_id)  # an id another question holds is refused before any request
+            index.claim_id(p.key, page_id, p.question)  # an id another question holds is refused before any request
         with open_client(config, notify=notify, on_wait=on_wait) as client:
             return draft(config, client, p, index, date=date, page_id=page_id, force=force, dry_run=dry_run,
                          related=related)

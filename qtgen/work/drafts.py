@@ -106,6 +106,8 @@ class DraftStore:
         self.config = config
         self.root = config.drafts
         self.notes: list[str] = []
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(f"drafts folder {self.root}: is a file, not a folder (drafts_dir in the config)")
         if migrate:
             self.notes = self.migrate()
 
@@ -118,8 +120,13 @@ class DraftStore:
         return self.root / OWN / "history"
 
     def path_for(self, subject_slug: str, file_name: str) -> Path:
-        if not subject_slug or not file_name or "/" in subject_slug + file_name or subject_slug in (".", "..", REJECTED):
+        if subject_slug == REJECTED:
+            raise InputError(f"subject folder {REJECTED!r}: qtgen keeps rejected drafts there; choose another "
+                             "subject name, or set drafts_dir to a folder of its own")
+        if not subject_slug or not file_name or "/" in subject_slug + file_name or subject_slug in (".", ".."):
             raise InputError(f"{subject_slug}/{file_name}: not a draft's place")
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(f"drafts folder {self.root}: is a file, not a folder")
         return self.root / subject_slug / file_name
 
     def key_of(self, path: Path) -> str:
@@ -134,10 +141,15 @@ class DraftStore:
         """Every draft waiting for review (loose files an older layout left behind included)."""
         if not self.root.is_dir():
             return []
-        found = [p for p in self.root.glob("*.md") if not p.name.startswith(".")]
+        def pages(folder: Path) -> list[Path]:
+            return [p for p in folder.glob("*.md")
+                    if not p.name.startswith(".") and p.is_file() and not p.is_symlink()]
+
+        found = pages(self.root)
         for folder in sorted(self.root.iterdir()):
-            if folder.is_dir() and not folder.name.startswith(".") and folder.name != REJECTED:
-                found += [p for p in folder.glob("*.md") if not p.name.startswith(".")]
+            # a symlinked folder or file could lead into the content tree: never a draft
+            if folder.is_dir() and not folder.is_symlink() and not folder.name.startswith(".") and folder.name != REJECTED:
+                found += pages(folder)
         return sorted(found)
 
     def resolve(self, name: str) -> Path:
@@ -163,7 +175,7 @@ class DraftStore:
                 raise InputError(f"{raw}: not a draft in {self.root}; review commands act only on drafts")
             raise InputError(f"{raw}: no such draft in {self.root}")
         file_name = raw if raw.endswith(".md") else raw + ".md"
-        matches = [p for p in self.drafts() if p.name == file_name]
+        matches = [p for p in self.drafts() if p.name == file_name and self._is_draft(p)]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -172,6 +184,8 @@ class DraftStore:
         raise InputError(f"{raw}: no such draft in {self.root}")
 
     def _is_draft(self, path: Path) -> bool:
+        if path.is_symlink() or path.parent.is_symlink() or not path.is_file():
+            return False
         if not inside(path, self.root) or path.name.startswith(".") or path.suffix != ".md":
             return False
         rel = path.resolve().relative_to(self.root.resolve()).parts
@@ -194,7 +208,7 @@ class DraftStore:
         note = {"reason": reason, "rejected": now(), **about}
         write_atomic(folder / f"{path.name}.reason.json", json.dumps(note, indent=1, ensure_ascii=False) + "\n",
                      overwrite=True)
-        write_atomic(target, path.read_bytes(), overwrite=True)
+        write_atomic(target, path.read_bytes(), overwrite=True, mode=path.stat().st_mode & 0o7777)
         path.unlink()
         return target
 
@@ -217,6 +231,23 @@ class DraftStore:
         notes: list[str] = []
         if not self.root.is_dir():
             return notes
+        old_history = self.root / OWN / "history"
+        loose = (list(self.root.glob("*.md")) + list(self.rejected_root.glob("*.md"))
+                 + [p for p in old_history.glob("*.md") if p.is_file()])
+        if not loose:
+            return notes
+        import fcntl
+
+        (self.root / OWN).mkdir(exist_ok=True)
+        with open(self.root / OWN / "migrate.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another qtgen migrating at the same moment waits its turn
+            try:
+                self._migrate(notes)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return notes
+
+    def _migrate(self, notes: list[str]) -> None:
         for path in sorted(self.root.glob("*.md")):
             if not path.name.startswith("."):
                 self._move_by_subject(path, self.root, notes)
@@ -224,7 +255,7 @@ class DraftStore:
         if rejected.is_dir():
             for path in sorted(rejected.glob("*.md")):
                 self._move_by_subject(path, rejected, notes, reason=rejected / f"{path.name}.reason.json")
-        old_history = self.root / OWN / "history"
+        old_history = self.history_root
         if old_history.is_dir():
             for path in sorted(p for p in old_history.iterdir() if p.is_file() and p.suffix == ".md"):
                 matches = [p for p in self.drafts() if p.name == path.name and p.parent != self.root]
@@ -236,13 +267,18 @@ class DraftStore:
                 folder.mkdir(parents=True, exist_ok=True)
                 if history.versions():
                     continue
-                history.record(path.read_text(encoding="utf-8"), "before versions were numbered")
-                path.unlink()
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except FileNotFoundError:
+                    continue
+                history.record(text, "before versions were numbered")
+                path.unlink(missing_ok=True)
                 notes.append(f"{path.name}: its previous version is now version 1 of {self.key_of(matches[0])}")
-        return notes
 
     def _move_by_subject(self, path: Path, base: Path, notes: list[str], reason: Path | None = None) -> None:
         subject = None
+        if not path.is_file():
+            return  # moved by another process meanwhile
         try:
             subject = read(path).subject
         except ParseError:

@@ -44,6 +44,7 @@ def m002_item_leases(db) -> None:
     db.execute("ALTER TABLE items ADD COLUMN holder TEXT")
     db.execute("ALTER TABLE items ADD COLUMN heartbeat REAL")
     db.execute("UPDATE items SET heartbeat = updated WHERE state = 'running'")
+    db.execute("CREATE INDEX IF NOT EXISTS items_key ON items(key)")
 
 
 @dataclass
@@ -210,6 +211,10 @@ class Ledger(Database):
                 return False
             if row["state"] == RUNNING and row["holder"] != holder and holder_alive(row["holder"], row["heartbeat"]):
                 return False
+            for other in self.db.execute("SELECT holder, heartbeat FROM items WHERE key = ? AND run_id != ? AND state = ?",
+                                         (key, run_id, RUNNING)):
+                if other["holder"] != holder and holder_alive(other["holder"], other["heartbeat"]):
+                    return False  # another run (the same list under another name) is drafting this question
             now = time.time()
             self.db.execute("UPDATE items SET state = ?, holder = ?, heartbeat = ?, attempts = attempts + 1, updated = ? "
                             "WHERE run_id = ? AND key = ?", (RUNNING, holder, now, now, run_id, key))

@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..format.text import normalise_question, normalise_subject
 
 COLUMNS = ("question", "subject", "id", "date")
+MAX_ID = 2**63 - 1  # what SQLite and the site's YAML reader hold
 
 
 @dataclass
@@ -71,6 +72,8 @@ def _row(file: str, line: int, values: dict, default_subject: str | None, bad: l
                 page_id = int(str(raw_id).strip())
             except ValueError:
                 raise InputError(f"id: {raw_id!r} is not a whole number") from None
+            if not 1 <= page_id <= MAX_ID:
+                raise InputError(f"id: {page_id} is outside 1..{MAX_ID}")
         raw_date = values.get("date")
         date = None
         if raw_date not in (None, ""):

@@ -114,13 +114,13 @@ def _id_problems(items: list[QueueItem], index: SiteIndex | None) -> list[str]:
     for item in items:
         page = item.page
         other = by_id.get(page.id)
-        if other is not None and other.page.file_name != page.file_name:
+        if other is not None and other.page.question != page.question:
             problems.append(f"{item.path.name}: id {page.id} is also the id of {other.path.name}, approved with it")
         by_id.setdefault(page.id, item)
         if index is None:
             continue
         for e in index.pages_with_id(page.id):
-            if e.file_name != page.file_name and Path(e.path) != item.path:
+            if e.question != page.question and Path(e.path).resolve() != item.path.resolve():
                 problems.append(f"{item.path.name}: id {page.id} is already used by {e.path}")
                 break
     return problems

@@ -17,10 +17,11 @@ def register(cli: click.Group) -> None:
     @command(cli)
     @click.argument("questions", required=False, type=click.Path(dir_okay=False, path_type=Path))
     @click.option("-s", "--subject", help="Subject for a plain-text list (or rows without one).")
-    @click.option("-c", "--concurrency", default=4, show_default=True, type=click.IntRange(1, 256),
-                  help="Requests in flight at once.")
-    @click.option("--rpm", type=click.FloatRange(min=0.1), help="Stay under this many requests per minute.")
-    @click.option("--tpm", type=click.FloatRange(min=1), help="Stay under this many tokens per minute.")
+    @click.option("-c", "--concurrency", default=16, show_default=True, type=click.IntRange(1, 256),
+                  help="At most this many requests in flight (fewer while the server's limits are learned).")
+    @click.option("--rpm", type=click.FloatRange(min=0.1),
+                  help="Never more than this many requests per minute (the server's headers set the pace).")
+    @click.option("--tpm", type=click.FloatRange(min=1), help="Never more than this many tokens per minute.")
     @click.option("--limit", type=click.IntRange(min=0), help="Draft at most N questions now; the rest stay resumable.")
     @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop starting new questions past this many dollars.")
     @click.option("--strict", is_flag=True, help="Send nothing if any line of the list is bad.")

@@ -12,7 +12,8 @@ def register(cli: click.Group) -> None:
     @click.argument("question")
     @click.option("-s", "--subject", required=True, help="Subject, e.g. 'Economics'.")
     @click.option("--date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Page date (default today).")
-    @click.option("--id", "page_id", type=int, help="Page id (default: one above the highest in use).")
+    @click.option("--id", "page_id", type=click.IntRange(1, 2**63 - 1),
+                  help="Page id (default: one above the highest in use).")
     @click.option("--temperature", type=float, help="Sampling temperature.")
     @click.option("--max-tokens", type=int, help="Cap on the answer's tokens.")
     @click.option("--force", is_flag=True, help="Replace an existing draft of the same question and subject.")
