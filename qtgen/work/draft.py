@@ -24,6 +24,7 @@ from ..llm.client import ChatClient, Completion
 from ..llm.prompts import Prompt, Prompts
 from ..site.index import SiteIndex
 from ..site.related import related_articles
+from ..site.sitemath import escape_currency
 from .drafts import DraftStore
 
 MAX_FILE_NAME = 255  # bytes: what Linux, macOS and Windows filesystems allow for one name
@@ -149,6 +150,7 @@ def page_content(config: Config, completion: Completion, question: str, subject:
     if refusal(completion.answer):
         raise QtgenError(f"the model refused: {completion.answer.strip()[:120]}")
     markdown, replaced = fix_latex_n(completion.answer)
+    markdown, dollars = escape_currency(markdown)
     answer = encode_answer(markdown)
     if not answer:
         raise QtgenError("the model's answer is empty")
@@ -158,6 +160,8 @@ def page_content(config: Config, completion: Completion, question: str, subject:
     notes = list(completion.notes)
     if replaced:
         notes.append(f"answer: replaced {', '.join(sorted(set(replaced)))} (LaTeX starting with \\n breaks on the site)")
+    if dollars:
+        notes.append(f"answer: escaped {dollars} dollar sign(s) as \\$ (the site would typeset the amounts as math)")
     page_seo = Seo(title=f"{config.site_name} | {subject}", page_description=fields.description,
                    page_keywords=fields.keywords)
     return answer, page_seo, notes + fields.notes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -119,6 +120,22 @@ def _keywords(page: Page, cfg: Config) -> str | None:
     return None if cfg.kw_min <= n <= cfg.kw_max else f"{n} keywords, outside {cfg.kw_min}..{cfg.kw_max}"
 
 
+@lru_cache(maxsize=256)
+def _math_problems(markdown: str):
+    from ..site.sitemath import problems
+
+    return problems(markdown)
+
+
+def _math_rule(kind: str) -> Callable[[Page, Config], str | None]:
+    def check(page: Page, cfg: Config) -> str | None:
+        found = [p for p in _math_problems(page.decoded_answer()) if p.kind == kind]
+        if not found:
+            return None
+        return found[0].message + (f" (+{len(found) - 1} more)" if len(found) > 1 else "")
+    return check
+
+
 RULES = [
     Rule("QT001", "answer-length", WARNING, _length),
     Rule("QT002", "no-list", WARNING, _no_list),
@@ -130,6 +147,12 @@ RULES = [
     Rule("QT008", "template-text", ERROR, _template),
     Rule("QT009", "description-bounds", WARNING, _description),
     Rule("QT010", "keyword-count", WARNING, _keywords),
+    # how the site renders math (react-markdown + remark-math + rehype-katex): see qtgen.site.sitemath
+    Rule("QT012", "currency-as-math", ERROR, _math_rule("currency")),
+    Rule("QT013", "katex-error", ERROR, _math_rule("katex-error")),
+    Rule("QT014", "percent-in-math", ERROR, _math_rule("percent")),
+    Rule("QT015", "unclosed-math-block", ERROR, _math_rule("unclosed")),
+    Rule("QT016", "unicode-in-math", WARNING, _math_rule("unicode")),
 ]
 DUPLICATE = Rule("QT011", "duplicate-question", WARNING, lambda page, cfg: None)
 

@@ -1,0 +1,113 @@
+"""`qtgen render`: the site's rendering in Python, checked against golden files made with the site's own
+npm stack (bench/golden.py): our own samples with their HTML, and the 152 fixtures by digest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qtgen.format.reader import read
+from qtgen.site.pagehtml import meta_description, page_title, search_preview, shown
+from qtgen.site.render import render_answer
+from qtgen.site.sitemath import escape_currency, problems
+
+from conftest import REPO, run_qtgen
+from htmlcanon import blocks, canonical, digest
+
+GOLDEN = REPO / "tests" / "golden"
+SAMPLES = {json.loads(x)["name"]: json.loads(x) for x in (GOLDEN / "samples.jsonl").read_text().splitlines() if x.strip()}
+SITE = [json.loads(x) for x in (GOLDEN / "samples.golden.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("golden", SITE, ids=[g["name"] for g in SITE])
+def test_our_samples_render_as_the_site_renders_them(golden):
+    ours = render_answer(SAMPLES[golden["name"]]["answer"])
+    assert canonical(ours.html) == canonical(golden["html"])  # same text, blocks, math (TeX and KaTeX output)
+    assert ours.errors == golden["errors"]  # KaTeX's own messages
+
+
+def test_every_fixture_renders_as_the_site_renders_it(fixtures):
+    table = json.loads((GOLDEN / "fixtures.golden.json").read_text())
+    root = fixtures[0].parent.parent
+    assert len(table) == len(fixtures) == 152
+    wrong = []
+    for path in fixtures:
+        golden = table[str(path.relative_to(root))]
+        ours = render_answer(read(path).answer)
+        if digest(ours.html) != golden["digest"] or blocks(ours.html) != golden["blocks"]:
+            wrong.append(path.name)
+        assert len(ours.errors) == golden["errors"]
+    assert wrong == []
+
+
+def test_the_golden_differs_where_the_rendering_is_wrong():
+    """The comparison can fail: a page rendered without math does not match the site's."""
+    golden = next(g for g in SITE if g["name"] == "inline-and-display")
+    from markdown_it import MarkdownIt
+
+    plain = MarkdownIt("commonmark").render(SAMPLES["inline-and-display"]["answer"].replace("\\n", "\n"))
+    assert canonical(plain) != canonical(golden["html"])
+
+
+def test_currency_is_math_on_the_site_and_the_fix_makes_it_text():
+    answer = SAMPLES["currency"]["answer"].replace("\\n", "\n")
+    assert [p.kind for p in problems(answer)] == ["currency"]
+    fixed, count = escape_currency(answer)
+    assert count == 2 and problems(fixed) == []
+    html = render_answer(fixed.replace("\n", "\\n")).html
+    assert "$26,000 with a useful life" in html and 'class="katex"' not in html
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("A $\\frac{1}{2$ formula.", "katex-error"),
+    ("A share $x = 5% of y$ here.", "percent"),
+    ("Text\n\n$$\nx = 1\n\nmore", "unclosed"),
+    ("Set $\\text{é} + é$ here.", "unicode"),
+    ("Costs $5 and $10 each.", "currency"),
+])
+def test_each_site_math_problem_is_found(text, kind):
+    assert kind in [p.kind for p in problems(text)]
+
+
+@pytest.mark.parametrize("text", ["Energy $E = mc^2$ and $5x + 3 = 8$.", "A $5\\%$ rise, $3 \\times 4$.",
+                                  "$$\nx^2\n$$", "Price: \\$5 and \\$10."])
+def test_real_math_and_escaped_dollars_are_not_flagged(text):
+    assert problems(text) == []
+
+
+def test_title_meta_and_search_preview():
+    from qtgen.format.reader import parse
+    from test_index import make_page
+    from qtgen.format.writer import render as write
+
+    page = parse(write(make_page(5, "Economics", "What is a tariff?", "a, b, c, d, e")))
+    assert page_title(page) == "Student Question : What is a tariff? | Economics | QuickTakes"
+    assert meta_description(page) == "Get the full answer from QuickTakes - " + page.seo.page_description
+    preview = search_preview(page)
+    assert len(preview.description) <= 155 and preview.description.endswith("…") == preview.description_cut
+    assert shown("a " * 100, 20).endswith("…") and len(shown("a " * 100, 20)) <= 20
+
+
+def test_render_command_json_full_and_exit_code(tmp_path):
+    from test_index import make_page
+    from qtgen.format.writer import render as write
+
+    good = make_page(1, "Physics", "What is energy?", "a, b, c, d, e").model_copy(
+        update={"answer": "Energy is $E = mc^2$.\\n\\nIn summary, yes."})
+    bad = make_page(2, "Physics", "What is broken?", "a, b, c, d, e").model_copy(
+        update={"answer": "Broken $\\\\frac{1}{2$ here."})
+    for page in (good, bad):
+        (tmp_path / page.file_name).write_text(write(page))
+    r = run_qtgen("render", "--json", str(tmp_path / good.file_name), str(tmp_path / bad.file_name), cwd=tmp_path)
+    assert r.returncode == 1
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [Path(x["path"]).name for x in rows] == [good.file_name, bad.file_name]
+    assert 'class="katex"' in rows[0]["html"] and rows[0]["errors"] == [] and rows[0]["math"] == 1
+    assert rows[1]["errors"] and "KaTeX parse error" in rows[1]["errors"][0]
+    full = run_qtgen("render", "--full", str(tmp_path / good.file_name), cwd=tmp_path)
+    assert full.returncode == 0
+    assert "<title>Student Question : What is energy? | Physics | QuickTakes</title>" in full.stdout
+    assert '<meta name="description" content="Get the full answer from QuickTakes - ' in full.stdout
+    assert 'name="robots"' not in full.stdout  # the site reads noIndex, never no_index
