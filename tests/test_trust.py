@@ -549,7 +549,7 @@ def test_databases_made_by_the_first_schema_are_migrated(tmp_path):
 
 
 # -- design: one-way layers ------------------------------------------------------------------------
-LAYERS = ["errors", "config", "database", "format", "llm", "site", "work", "cli"]
+LAYERS = ["errors", "config", "database", "format", "llm", "site", "work", "studio", "cli"]
 
 
 def test_imports_only_go_down_the_layers():

@@ -1,7 +1,7 @@
 """One module per command, each with `register(group)`; `qtgen.cli.main` only dispatches."""
 
 from . import (approve, batch, diff, draft, edit, history, index, limits, lint, prompt, regenerate, reject, related,
-               render, review, runs, schema, show, similar, validate)
+               render, review, runs, schema, show, similar, studio, validate)
 
-COMMANDS = (draft, prompt, batch, runs, review, show, render, approve, reject, regenerate, diff, history, edit, validate, lint,
+COMMANDS = (draft, prompt, batch, runs, review, studio, show, render, approve, reject, regenerate, diff, history, edit, validate, lint,
             index, similar, related, limits, schema)

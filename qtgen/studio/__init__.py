@@ -1,0 +1,1 @@
+"""`qtgen studio`: the review queue as a local web app (Starlette under uvicorn)."""

@@ -1,0 +1,345 @@
+"""`qtgen studio`: the review queue in a browser, on Starlette.
+
+Every route needs the access token printed at start (given once as `?token=`, then kept in an
+HttpOnly, SameSite=Strict cookie); every action is a POST carrying the CSRF token. Drafts are
+addressed by an opaque id from the queue, never by a path from the request. A draft is shown exactly
+as the site renders it (raw HTML as text, math by the real KaTeX), under a Content-Security-Policy
+that lets no script but the studio's own run, so a draft's content can never execute anything.
+The studio only parses requests, calls the library (`qtgen.work.review`) and presents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from ..config import Config
+from ..errors import QtgenError
+from ..format.reader import read
+from ..site.katex import VENDOR
+from ..site.pagehtml import meta_description, page_title, search_preview
+from ..site.render import render_answer
+from ..work import review
+from ..work.drafts import DraftStore
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "qtgen_studio"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+@dataclass
+class Job:
+    """A regeneration running in the background."""
+
+    draft: str
+    state: str = "running"  # running, done, failed
+    message: str = ""
+    started: float = field(default_factory=time.time)
+
+
+class Studio:
+    """The state of one studio process: its config, token, draft ids and background jobs."""
+
+    def __init__(self, config: Config, token: str):
+        self.config = config
+        self.token = token
+        self.csrf = hmac.new(token.encode(), b"csrf", hashlib.sha256).hexdigest()
+        self.jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    # -- drafts by opaque id -------------------------------------------------------------------
+    def draft_id(self, path: Path) -> str:
+        key = str(path.resolve().relative_to(self.config.drafts.resolve()))
+        return hmac.new(self.token.encode(), key.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def drafts(self) -> dict[str, Path]:
+        return {self.draft_id(p): p for p in DraftStore(self.config).drafts()}
+
+    def path_of(self, draft_id: str) -> Path:
+        path = self.drafts().get(draft_id)
+        if path is None:
+            raise LookupError(draft_id)
+        return path
+
+    def name_of(self, path: Path) -> str:
+        """The draft's name for the library: subject-slug/file_name below the drafts folder."""
+        return str(path.resolve().relative_to(self.config.drafts.resolve()))
+
+    # -- background regeneration ---------------------------------------------------------------
+    def regenerate(self, path: Path, feedback: str) -> str:
+        job_id = secrets.token_hex(8)
+        job = Job(self.draft_id(path))
+        with self._lock:
+            self.jobs[job_id] = job
+
+        def work() -> None:
+            try:
+                result = review.regenerate(self.config, self.name_of(path), feedback)
+                job.state, job.message = "done", f"regenerated; {result.completion.usage.total} tokens"
+            except QtgenError as exc:
+                job.state, job.message = "failed", str(exc)
+            except Exception as exc:  # noqa: BLE001 - shown to the reviewer, never a traceback
+                job.state, job.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
+
+        threading.Thread(target=work, daemon=True, name=f"qtgen-regenerate-{job_id}").start()
+        return job_id
+
+
+def create_app(config: Config, token: str) -> Starlette:
+    studio = Studio(config, token)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+    def page(request: Request, template: str, status_code: int = 200, **context) -> Response:
+        context.update(csrf=studio.csrf, drafts_dir=str(config.drafts))
+        return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+    async def form(request: Request) -> dict[str, list[str]]:
+        body = (await request.body()).decode("utf-8", "replace")
+        return urllib.parse.parse_qs(body, keep_blank_values=True)
+
+    def first(values: dict, key: str, default: str = "") -> str:
+        return (values.get(key) or [default])[0]
+
+    def back(url: str, message: str = "", error: str = "") -> RedirectResponse:
+        query = urllib.parse.urlencode({k: v for k, v in (("msg", message), ("err", error)) if v})
+        return RedirectResponse(url + (("?" + query) if query else ""), status_code=303)
+
+    # -- the queue ------------------------------------------------------------------------------
+    async def queue_page(request: Request) -> Response:
+        from ..site.index import open_index
+
+        status = request.query_params.get("status") or None
+        subject = request.query_params.get("subject") or None
+        sort = request.query_params.get("sort") or "subject"
+        with open_index(config) as index:
+            items = review.queue(config, index, subject=subject, status=status if status in
+                                 (review.OK, review.WARNINGS, review.ERRORS) else None)
+        rows = [{"id": studio.draft_id(i.path), "item": i, "name": studio.name_of(i.path),
+                 "revision": False} for i in items]
+        order = {"errors": 0, "warnings": 1, "ok": 2}
+        keys = {"subject": lambda r: ((r["item"].page.subject if r["item"].page else ""), r["name"]),
+                "status": lambda r: (order[r["item"].status], r["name"]),
+                "words": lambda r: (r["item"].words, r["name"]),
+                "question": lambda r: ((r["item"].page.question if r["item"].page else ""), r["name"])}
+        rows.sort(key=keys.get(sort, keys["subject"]))
+        subjects = sorted({r["item"].page.subject for r in rows if r["item"].page})
+        return page(request, "queue.html", rows=rows, status=status or "", subject=subject or "", sort=sort,
+                    subjects=subjects, msg=request.query_params.get("msg", ""), err=request.query_params.get("err", ""))
+
+    # -- one draft ------------------------------------------------------------------------------
+    async def draft_page(request: Request) -> Response:
+        from ..site.index import open_index
+
+        try:
+            path = studio.path_of(request.path_params["draft_id"])
+        except LookupError:
+            return page(request, "gone.html", status_code=404)
+        ids = [studio.draft_id(p) for p in DraftStore(config, migrate=False).drafts()]
+        here = ids.index(request.path_params["draft_id"])
+        with open_index(config) as index:
+            item = review.assess(config, path, index)
+            similar = index.similar(item.page.question, limit=5) if item.page else []
+        history = DraftStore(config, migrate=False).history(path).versions()
+        against = request.query_params.get("against")
+        diff = ""
+        if len(history) > 1 or against:
+            try:
+                diff = review.diff(config, studio.name_of(path), int(against) if against else None)
+            except (QtgenError, ValueError) as exc:
+                diff = str(exc)
+        rendered = render_answer(item.page.answer) if item.page else None
+        return page(request, "draft.html", id=request.path_params["draft_id"], item=item, path=path,
+                    name=studio.name_of(path), rendered=rendered,
+                    preview=search_preview(item.page) if item.page else None,
+                    title=page_title(item.page) if item.page else "", meta=meta_description(item.page) if item.page else "",
+                    similar=[m for m in similar if Path(m.entry.path).resolve() != path.resolve()],
+                    history=history, diff=diff, against=against or "",
+                    prev_id=ids[here - 1] if here > 0 else None, next_id=ids[here + 1] if here + 1 < len(ids) else None,
+                    msg=request.query_params.get("msg", ""), err=request.query_params.get("err", ""),
+                    editing=request.query_params.get("edit") == "1",
+                    jobs=[(k, j) for k, j in studio.jobs.items() if j.draft == request.path_params["draft_id"]])
+
+    # -- actions (POST, CSRF) -------------------------------------------------------------------
+    async def approve(request: Request) -> Response:
+        values = await form(request)
+        chosen = values.get("id", [])
+        try:
+            paths = [studio.path_of(i) for i in chosen]
+        except LookupError:
+            return back("/", error="a draft you chose is no longer in the queue")
+        if not paths:
+            return back("/", error="choose the drafts to approve")
+        from ..site.index import open_index
+
+        try:
+            with open_index(config) as index:
+                result = review.approve(config, paths, index=index,
+                                        allow_warnings=first(values, "allow_warnings") == "1")
+                index.refresh()
+        except QtgenError as exc:
+            where = f"/draft/{chosen[0]}" if len(chosen) == 1 else "/"
+            return back(where, error=str(exc))
+        sha = f" in commit {result.commit[:12]}" if result.commit else ""
+        return back("/", message=f"approved {len(result.placed)} draft(s){sha}")
+
+    async def reject(request: Request) -> Response:
+        values = await form(request)
+        try:
+            path = studio.path_of(request.path_params["draft_id"])
+            target = review.reject(config, studio.name_of(path), first(values, "reason"))
+        except LookupError:
+            return back("/", error="that draft is no longer in the queue")
+        except QtgenError as exc:
+            return back(f"/draft/{request.path_params['draft_id']}", error=str(exc))
+        return back("/", message=f"rejected: {target.name}")
+
+    async def regenerate(request: Request) -> Response:
+        values = await form(request)
+        feedback = first(values, "feedback").strip()
+        draft_id = request.path_params["draft_id"]
+        if not feedback:
+            return back(f"/draft/{draft_id}", error="say what should change")
+        try:
+            path = studio.path_of(draft_id)
+        except LookupError:
+            return back("/", error="that draft is no longer in the queue")
+        studio.regenerate(path, feedback)
+        return back(f"/draft/{draft_id}", message="regenerating in the background")
+
+    def edited(path: Path, values: dict):
+        current = read(path)
+        text = (f"description: {first(values, 'description')}\nkeywords: {first(values, 'keywords')}\n---\n"
+                + first(values, "answer").replace("\r\n", "\n"))
+        return current, review.from_editable(current, text)
+
+    async def preview(request: Request) -> Response:
+        values = await form(request)
+        try:
+            path = studio.path_of(request.path_params["draft_id"])
+            _, page_ = edited(path, values)
+        except LookupError:
+            return PlainTextResponse("that draft is no longer in the queue", status_code=404)
+        except QtgenError as exc:
+            return JSONResponse({"html": "", "error": str(exc)})
+        rendered = render_answer(page_.answer)
+        return JSONResponse({"html": rendered.html, "errors": rendered.errors,
+                             "meta": meta_description(page_), "chars": len(page_.seo.page_description)})
+
+    async def save(request: Request) -> Response:
+        values = await form(request)
+        draft_id = request.path_params["draft_id"]
+        try:
+            path = studio.path_of(draft_id)
+            current, new = edited(path, values)
+            if new is None or new == current:
+                return back(f"/draft/{draft_id}", message="no change")
+            review.save_checked(config, path, new, "edit (studio)")
+        except LookupError:
+            return back("/", error="that draft is no longer in the queue")
+        except QtgenError as exc:  # not saved: show the form again with what the reviewer typed
+            return page(request, "edit_failed.html", status_code=422, id=draft_id, error=str(exc),
+                        answer=first(values, "answer"), description=first(values, "description"),
+                        keywords=first(values, "keywords"))
+        return back(f"/draft/{draft_id}", message="saved")
+
+    async def job_status(request: Request) -> Response:
+        job = studio.jobs.get(request.path_params["job_id"])
+        if job is None:
+            return JSONResponse({"state": "unknown"}, status_code=404)
+        return JSONResponse({"state": job.state, "message": job.message, "seconds": round(time.time() - job.started, 1)})
+
+    routes = [
+        Route("/", queue_page),
+        Route("/draft/{draft_id}", draft_page),
+        Route("/approve", approve, methods=["POST"]),
+        Route("/draft/{draft_id}/reject", reject, methods=["POST"]),
+        Route("/draft/{draft_id}/regenerate", regenerate, methods=["POST"]),
+        Route("/draft/{draft_id}/preview", preview, methods=["POST"]),
+        Route("/draft/{draft_id}/edit", save, methods=["POST"]),
+        Route("/jobs/{job_id}", job_status),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+        Mount("/katex", StaticFiles(directory=str(VENDOR)), name="katex"),
+    ]
+    app = Starlette(routes=routes)
+    return Guard(app, studio)
+
+
+class Guard:
+    """ASGI middleware: the access token on every route, CSRF on every POST, security headers."""
+
+    def __init__(self, app, studio: Studio):
+        self.app = app
+        self.studio = studio
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope, receive)
+        name = f"{COOKIE}_{(scope.get('server') or ('', 0))[1]}"  # one studio per port: its own cookie
+        token = request.query_params.get("token")
+        cookie = request.cookies.get(name)
+        good = lambda v: v is not None and hmac.compare_digest(v, self.studio.token)  # noqa: E731
+        if not (good(token) or good(cookie)):
+            return await self._send(PlainTextResponse("401: open the studio with the URL it printed (with its token)",
+                                                      status_code=401), scope, receive, send)
+        if request.method == "POST":
+            sent = request.headers.get("x-csrf-token")
+            if sent is None:
+                body = await request.body()
+                sent = (urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("csrf") or [None])[0]
+
+                async def replay():  # the app reads the body again
+                    return {"type": "http.request", "body": body, "more_body": False}
+
+                receive = replay
+            if sent is None or not hmac.compare_digest(sent, self.studio.csrf):
+                return await self._send(PlainTextResponse("403: missing or wrong CSRF token", status_code=403),
+                                        scope, receive, send)
+            if request.headers.get("origin") not in (None, f"{scope['scheme']}://{request.headers.get('host')}"):
+                return await self._send(PlainTextResponse("403: cross-origin request", status_code=403),
+                                        scope, receive, send)
+        if good(token) and request.method == "GET" and not good(cookie):
+            # the token leaves the address bar: kept in a cookie only this site can send
+            query = urllib.parse.urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+            response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
+            response.set_cookie(name, self.studio.token, httponly=True, samesite="strict", path="/")
+            return await self._send(response, scope, receive, send)
+
+        async def secured(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY"),
+                            (b"cache-control", b"no-store")]
+                message["headers"] = headers
+            await send(message)
+
+        return await self.app(scope, receive, secured)
+
+    async def _send(self, response: Response, scope, receive, send):
+        async def secured(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + [
+                    (b"content-security-policy", CSP.encode()), (b"cache-control", b"no-store")]
+            await send(message)
+
+        await response(scope, receive, secured)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)

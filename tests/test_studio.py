@@ -1,0 +1,210 @@
+"""`qtgen studio` in a real browser: Chromium (Debian's package) driven by Playwright, against a real
+`qtgen studio` process over a real git site. Skipped, saying why, where there is no Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from qtgen.format.reader import read
+from qtgen.format.writer import render
+
+from conftest import REPO, clean_env, run_qtgen
+from fake_openai import FakeOpenAI
+
+CHROMIUM = os.environ.get("QTGEN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = REPO / "tests" / "artifacts"
+
+MATH = ("Kinetic energy is $E_k = \\frac{1}{2} m v^2$ for a body of mass $m$.\\n\\n"
+        "$$\\n\\int_0^1 x^2 \\, dx = \\frac{1}{3}\\n$$\\n\\n"
+        "1. **Mass**: more mass, more energy, as every student of physics can check with a simple experiment.\\n"
+        "2. **Speed**: energy grows with the square of the speed, which is why fast vehicles are dangerous.\\n\\n"
+        "In summary, kinetic energy depends on mass and on the square of speed.")
+EVIL = ("Look: <script>window.__pwned = 1</script> and <img src=x onerror=\\\"window.__pwned = 2\\\">.\\n\\n"
+        "[click](javascript:window.__pwned=3)\\n\\nIn summary, nothing runs.")
+
+
+def git(repo: Path, *args: str) -> str:
+    r = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.fixture
+def site_with_drafts(site) -> Path:
+    git(site, "init", "-q")
+    git(site, "config", "user.email", "t@example.com")
+    git(site, "config", "user.name", "Tester")
+    (site / ".gitignore").write_text("drafts/\n.cache/\n")
+    git(site, "add", ".gitignore", "qtgen.toml")
+    git(site, "commit", "-qm", "site")
+    with FakeOpenAI() as server:
+        env = clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test")
+        for q, s in (("What is kinetic energy?", "Physics"), ("What is a tariff?", "Economics"),
+                     ("What is a quota?", "Economics"), ("What is an embargo?", "Economics")):
+            r = run_qtgen("draft", q, "-s", s, cwd=site, env=env)
+            assert r.returncode == 0, r.stderr
+    for name, answer in (("physics/what-is-kinetic-energy.md", MATH), ("economics/what-is-an-embargo.md", EVIL)):
+        path = site / "drafts" / name
+        path.write_text(render(read(path).model_copy(update={"answer": answer})))
+    return site
+
+
+@pytest.fixture
+def model():
+    with FakeOpenAI(latency=0.5) as server:
+        yield server
+
+
+@pytest.fixture
+def studio(site_with_drafts, model):
+    env = clean_env(site_with_drafts, OPENAI_BASE_URL=model.url, OPENAI_API_KEY="sk-test")
+    proc = subprocess.Popen([sys.executable, "-m", "qtgen", "studio", "--no-open", "--port", "0"], cwd=site_with_drafts,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:") and "?token=" in url, proc.stderr.read() if proc.poll() else url
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    yield url, site_with_drafts, proc
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM:
+        pytest.skip("no Chromium: apt-get install -y chromium (CI installs it), or set QTGEN_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                    "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def test_every_route_needs_the_token_and_every_action_csrf(studio):
+    url, site, _ = studio
+    base = url.split("/?")[0]
+    for path in ("/", "/draft/x", "/static/studio.js", "/katex/katex.min.css", "/jobs/x"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(base + path)
+        assert err.value.code == 401
+    token = url.split("token=")[1]
+    req = urllib.request.Request(base + "/approve?token=" + token, data=b"id=x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code == 403
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(base + "/?token=" + "wrong" + token)
+    assert err.value.code == 401
+
+
+def test_a_non_loopback_host_needs_allow_remote(site):
+    r = run_qtgen("studio", "--no-open", "--host", "0.0.0.0", "--port", "0", cwd=site)
+    assert r.returncode == 2 and "--allow-remote" in r.stderr and r.stdout == ""
+
+
+def test_review_in_the_browser(studio, browser):
+    url, site, _ = studio
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url)
+    assert "token=" not in page.url  # moved into a cookie
+    assert page.locator("tr.row").count() == 4
+    # open the draft with math: KaTeX markup, display math, the search preview
+    page.get_by_role("link", name="What is kinetic energy?").click()
+    page.wait_for_selector("main.draft")
+    assert page.locator("#answer .katex").count() >= 2, page.locator("main").inner_text()[:2000] and page.locator("#answer .katex-display").count() == 1
+    assert page.locator(".serp-title").inner_text().startswith("Student Question : What is kinetic energy?")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio-draft.png"), full_page=True)
+
+    # approve with the button: one commit holding exactly that page
+    page.get_by_label("allow warnings").check()  # a short test answer: QT001 warns
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_selector(".flash")
+    assert page.locator(".flash.ok").count() == 1, page.locator("body").inner_text()[:1500]
+    assert "approved 1 draft" in page.locator(".flash.ok").inner_text()
+    assert git(site, "show", "--name-status", "--format=", "HEAD").split() == [
+        "A", "content/learn/physics/what-is-kinetic-energy.md"]
+    assert page.locator("tr.row").count() == 3
+
+    # reject with the keyboard: j to the row, Enter to open, r then type the reason
+    rows = page.locator("tr.row")
+    target = next(i for i in range(rows.count()) if "What is a quota?" in rows.nth(i).inner_text())
+    page.locator("h1").click()  # the keyboard goes to the page, not to the button clicked before
+    for _ in range(target):
+        page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("main.draft")
+    page.locator("h1").click()
+    page.keyboard.press("r")
+    page.keyboard.type("Too close to the tariff page")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".flash")
+    assert page.locator(".flash.ok").count() == 1, page.locator("body").inner_text()[:1000]
+    assert (site / "drafts/rejected/economics/what-is-a-quota.md").is_file()
+    assert not (site / "drafts/economics/what-is-a-quota.md").exists()
+
+    # edit and save, with the live preview
+    page.get_by_role("link", name="What is a tariff?").click()
+    page.wait_for_selector("main.draft")
+    page.get_by_role("button", name="Edit").click()
+    area = page.locator("#edit-panel textarea")
+    area.fill("A tariff is a tax on imports, such as $t = 0.1 p$.\n\n1. **Price**: it raises prices.\n\n"
+              "In summary, a tariff taxes imports.")
+    page.wait_for_selector("#live-preview .katex")
+    page.locator("#edit-panel").get_by_role("button", name="Save").click()
+    page.wait_for_selector(".flash.ok")
+    saved = read(site / "drafts/economics/what-is-a-tariff.md")
+    assert saved.answer.startswith("A tariff is a tax on imports, such as $t = 0.1 p$.\\n\\n1. **Price**")
+    assert page.locator("#answer .katex").count() == 1
+
+    # regenerate with feedback: it runs in the background with progress, then the page shows the new version
+    page.get_by_placeholder("what should change").fill("Give an example from trade policy")
+    page.get_by_role("button", name="Regenerate").click()
+    page.wait_for_selector("#job")  # progress while the model answers
+    page.wait_for_selector("#job", state="detached", timeout=30000)
+    page.wait_for_selector("ol.versions li:nth-child(3)")
+    assert "Give an example from trade policy" in page.locator("ol.versions").inner_text()
+    assert "central question" in page.locator("#answer").inner_text()  # the model's new answer
+
+    # a draft whose answer holds <script> and an onerror image runs nothing
+    page.goto(url.split("/?")[0] + "/")
+    page.get_by_role("link", name="What is an embargo?").click()
+    page.wait_for_selector("main.draft")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__pwned === undefined")
+    assert "<script>window.__pwned = 1</script>" in page.locator("#answer").inner_text()
+    assert page.locator("#answer script").count() == 0 and page.locator("#answer img").count() == 0
+    assert dialogs == [] and errors == []
+
+
+def test_ctrl_c_stops_the_studio(studio):
+    _, _, proc = studio
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) in (0, 130)
