@@ -8,6 +8,7 @@ refused with one line rather than misread.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -62,14 +63,22 @@ class Database:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        try:
-            self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(f"PRAGMA synchronous={self.synchronous}")
-            self.migrations.apply(self.db, path)
-        except sqlite3.DatabaseError as exc:
-            raise QtgenError(f"{path}: cannot be opened as a qtgen database ({exc})") from None
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+                self.db.row_factory = sqlite3.Row
+                self.db.execute("PRAGMA journal_mode=WAL")  # may answer "locked" at once while another process opens it
+                self.db.execute(f"PRAGMA synchronous={self.synchronous}")
+                self.migrations.apply(self.db, path)
+                return
+            except sqlite3.OperationalError as exc:
+                self.db.close()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise QtgenError(f"{path}: cannot be opened as a qtgen database ({exc})") from None
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                raise QtgenError(f"{path}: cannot be opened as a qtgen database ({exc})") from None
 
     @property
     def schema_version(self) -> int:

@@ -279,7 +279,7 @@ class FakeOpenAI:
         return Handler
 
 
-_Q = re.compile(r"Question \((?P<subject>[^)]*)\): (?P<question>.*)", re.S)
+_Q = re.compile(r"Question \((?P<subject>[^)]*)\): (?P<question>[^\n]*)")
 
 
 def _question(body: dict) -> tuple[str, str]:

@@ -129,7 +129,7 @@ def create_app(config: Config, token: str) -> Starlette:
             items = review.queue(config, index, subject=subject, status=status if status in
                                  (review.OK, review.WARNINGS, review.ERRORS) else None)
         rows = [{"id": studio.draft_id(i.path), "item": i, "name": studio.name_of(i.path),
-                 "revision": False} for i in items]
+                 "revision": i.revises is not None} for i in items]
         order = {"errors": 0, "warnings": 1, "ok": 2}
         keys = {"subject": lambda r: ((r["item"].page.subject if r["item"].page else ""), r["name"]),
                 "status": lambda r: (order[r["item"].status], r["name"]),
@@ -156,7 +156,7 @@ def create_app(config: Config, token: str) -> Starlette:
         history = DraftStore(config, migrate=False).history(path).versions()
         against = request.query_params.get("against")
         diff = ""
-        if len(history) > 1 or against:
+        if len(history) > 1 or against or item.revises:
             try:
                 diff = review.diff(config, studio.name_of(path), int(against) if against else None)
             except (QtgenError, ValueError) as exc:

@@ -36,8 +36,8 @@ from ..llm.ratelimit import RateLimiter, shared_store
 from ..site.index import SiteIndex, near_duplicates_within, open_index
 from . import draft as drafting
 from .drafts import DraftStore
-from .ledger import (DONE, FAILED, HEARTBEAT_SECONDS, INVALID, LEFT, PENDING, SKIPPED, BatchItem, Ledger, Run,
-                     new_holder)
+from .ledger import (DONE, FAILED, HEARTBEAT_SECONDS, INVALID, LEFT, PENDING, REVISE, SKIPPED, BatchItem, Ledger,
+                     Run, new_holder)
 from .questions import BadLine, read_questions
 
 # US dollars per million tokens (input, output); extend or override with `prices` in the config.
@@ -81,9 +81,11 @@ class Options:
     strict: bool = False
     allow_similar: bool = False
     related: bool = True
+    feedback: str | None = None  # revisions: the reviewer's words for the model
+    rules: tuple = ()  # revisions: the lint rules the pages were chosen for
 
     # what a run remembers for --resume; --limit and --max-cost are budgets of one session
-    KEPT = ("subject", "concurrency", "rpm", "tpm", "strict", "allow_similar", "related")
+    KEPT = ("subject", "concurrency", "rpm", "tpm", "strict", "allow_similar", "related", "feedback", "rules")
 
     def kept(self) -> dict:
         return {k: getattr(self, k) for k in self.KEPT}
@@ -193,6 +195,9 @@ class Batch:
             latest = self.ledger.latest_unfinished() if resume else None
             if latest is None:
                 raise InputError("give the QUESTIONS file" + (" (no unfinished run to resume)" if resume else ""))
+            if latest.input.startswith("revise:"):
+                raise InputError(f"run {latest.run_id} revises published pages: rerun the same qtgen revise command "
+                                 "to resume it")
             path = Path(latest.input)
             if not path.is_file():
                 raise InputError(f"{path}: the list of run {latest.run_id} is gone; give the file again")
@@ -263,6 +268,25 @@ class Batch:
         added = self.ledger.add_many(run.run_id, records)
         return Prepared(run, resumed, options, bad, added, notes + self.store.notes)
 
+    def prepare_revisions(self, candidates: list, options: Options, label: str) -> Prepared:
+        """Record revisions of published pages as one run; the same pages, rules and feedback resume it."""
+        names = sorted(str(c.path.resolve()) for c in candidates)
+        sha = hashlib.sha256("\n".join([*names, options.feedback or "", *options.rules]).encode()).hexdigest()
+        run, resumed = self.ledger.open_run(f"revise:{label}", sha, {**options.kept(), "rules": list(options.rules)})
+        known = self.ledger.known_keys(run.run_id)
+        records = []
+        for n, c in enumerate(candidates, 1):
+            key = key_of(self.config, c.page.question, c.page.subject)
+            if key in known:
+                continue
+            waiting = self.config.drafts / key
+            reason = f"{waiting}: a draft or revision of this page is already waiting" if waiting.exists() else None
+            records.append(dict(key=key, line=n, question=c.page.question, subject=c.page.subject,
+                                state=SKIPPED if reason else PENDING, error=reason, page_id=c.page.id, kind=REVISE,
+                                source=str(c.path.resolve())))
+        added = self.ledger.add_many(run.run_id, records)
+        return Prepared(run, resumed, options, [], added, list(self.store.notes))
+
     def _skip_reason(self, question: str, subject: str, options: Options) -> str | None:
         """Why a question must not be drafted now: already drafted, published, rejected or asked in other words."""
         try:
@@ -330,20 +354,15 @@ class Runner:
                 setattr(self.progress, name, getattr(self.progress, name) + value)
 
     def draft_item(self, run_id: str, item: BatchItem) -> str:
-        """Draft one question; its state in the ledger says what happened."""
+        """Draft (or revise) one question; its state in the ledger says what happened."""
         if self.stop.is_set():
             return PENDING
         if not self.ledger.claim(run_id, item.key, self.holder):
             self._count(held=1)
             return HELD
+        work = self._revise if item.kind == REVISE else self._draft
         try:
-            if self._adopt(run_id, item):
-                return DONE
-            p = drafting.plan(self.config, item.question, item.subject)
-            completion = self.client.complete(drafting.build_prompt(self.config, p).messages())
-            date = dt.date.fromisoformat(item.date) if item.date else None
-            result = drafting.write_draft(self.config, p, completion, self.index, date=date, page_id=item.page_id,
-                                          related=self.options.related)
+            outcome = work(run_id, item)
         except QtgenError as exc:
             self.ledger.record(run_id, item.key, self.holder, state=FAILED, error=self.client.mask(exc))
             self._count(failed=1)
@@ -353,10 +372,13 @@ class Runner:
                                error=self.client.mask(f"internal error: {type(exc).__name__}: {exc}"))
             self._count(failed=1)
             return FAILED
+        if outcome is None:  # adopted: written before the run stopped
+            return DONE
+        path, page_id, completion = outcome
         u = completion.usage
         self.ledger.add_attempts(run_id, item.key, completion.attempts - 1)  # retries inside the request
-        self.ledger.record(run_id, item.key, self.holder, state=DONE, error=None, path=str(result.path),
-                           page_id=result.page.id, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens,
+        self.ledger.record(run_id, item.key, self.holder, state=DONE, error=None, path=str(path),
+                           page_id=page_id, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens,
                            latency=round(completion.latency, 3), model=completion.model)
         spent = cost(self.config, completion.model, u.prompt_tokens, u.completion_tokens)
         self._count(done=1, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens, cost=spent)
@@ -364,6 +386,50 @@ class Runner:
             self.progress.stopped = f"--max-cost {self.options.max_cost:g} reached (${self.progress.cost:.4f} spent)"
             self.stop.set()
         return DONE
+
+    def _draft(self, run_id: str, item: BatchItem):
+        if self._adopt(run_id, item):
+            return None
+        p = drafting.plan(self.config, item.question, item.subject)
+        completion = self.client.complete(drafting.build_prompt(self.config, p).messages())
+        date = dt.date.fromisoformat(item.date) if item.date else None
+        result = drafting.write_draft(self.config, p, completion, self.index, date=date, page_id=item.page_id,
+                                      related=self.options.related)
+        return result.path, result.page.id, completion
+
+    def _revise(self, run_id: str, item: BatchItem):
+        """A revision of a published page, written by the model with the page's answer and findings."""
+        from ..format.reader import parse
+        from ..format.writer import render
+        from . import lint
+        from . import revise
+
+        draft = self.config.drafts / item.key
+        published = Path(item.source or "")
+        mark = DraftStore(self.config, migrate=False).revision_of(draft) if draft.exists() else None
+        if mark is not None and mark.published == published:
+            self.ledger.record(run_id, item.key, self.holder, state=DONE, path=str(draft), page_id=item.page_id,
+                               error="adopted: the revision was written before the run stopped")
+            self._count(done=1)
+            return None
+        try:
+            data = published.read_bytes()
+            page = parse(data.decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ParseError) as exc:
+            raise QtgenError(f"{published}: cannot read the published page ({exc})") from None
+        findings = lint.lint_page(page, self.config, str(published), self.index)
+        prompt = revise.revise_prompt(self.config, page, findings, self.options.feedback)
+        completion = self.client.complete(prompt.messages())
+        new, _ = revise.revised(self.config, page, completion)
+        text = render(new)
+        errors = [f for f in drafting.check(self.config, text, draft) if f.level == "error"]
+        if errors:
+            raise QtgenError(f"revision not written: {errors[0].field}: {errors[0].message}")
+        chosen = [f for f in findings if f.rule in self.options.rules or f.name in self.options.rules]
+        candidate = revise.Candidate(published, page, findings, chosen)
+        path = revise.start(self.config, candidate, text, made_by="revise --regenerate",
+                            source_sha=hashlib.sha256(data).hexdigest())
+        return path, page.id, completion
 
     def _adopt(self, run_id: str, item: BatchItem) -> bool:
         """A draft already on disk for this question (written before a crash): take it, don't write another."""

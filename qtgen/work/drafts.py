@@ -41,6 +41,18 @@ class Version:
         return self.path.read_text(encoding="utf-8")
 
 
+@dataclass
+class Revision:
+    """A draft that revises a published page: which file, from which bytes (their sha256), and why."""
+
+    published: Path
+    sha256: str
+    reason: str = ""
+    rules: list[str] | None = None
+    created: str = ""
+    made_by: str = ""
+
+
 class History:
     """Every version of one draft, numbered from 1; the last one is the draft as it stands."""
 
@@ -133,6 +145,27 @@ class DraftStore:
         """`subject-slug/file_name` of a draft path."""
         return f"{path.parent.name}/{path.name}"
 
+    # -- revisions of published pages ------------------------------------------------------------
+    def revision_file(self, path: Path) -> Path:
+        return self.root / OWN / "revisions" / path.parent.name / f"{path.name}.json"
+
+    def revision_of(self, path: Path) -> "Revision | None":
+        """What a draft revises, if it is a revision of a published page."""
+        try:
+            data = json.loads(self.revision_file(path).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return Revision(Path(data["published"]), str(data["sha256"]), str(data.get("reason", "")),
+                        list(data.get("rules", [])), str(data.get("created", "")), str(data.get("made_by", "")))
+
+    def mark_revision(self, path: Path, revision: "Revision") -> None:
+        data = {"published": str(revision.published), "sha256": revision.sha256, "reason": revision.reason,
+                "rules": revision.rules, "created": revision.created or now(), "made_by": revision.made_by}
+        write_atomic(self.revision_file(path), json.dumps(data, indent=1, ensure_ascii=False) + "\n", overwrite=True)
+
+    def unmark_revision(self, path: Path) -> None:
+        self.revision_file(path).unlink(missing_ok=True)
+
     def history(self, path: Path) -> History:
         return History(self.history_root / path.parent.name / path.name, path)
 
@@ -210,6 +243,7 @@ class DraftStore:
                      overwrite=True)
         write_atomic(target, path.read_bytes(), overwrite=True, mode=path.stat().st_mode & 0o7777)
         path.unlink()
+        self.unmark_revision(path)
         return target
 
     def rejection(self, subject_slug: str, file_name: str) -> str | None:

@@ -47,6 +47,16 @@ def m002_item_leases(db) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS items_key ON items(key)")
 
 
+@migrations
+def m003_item_kinds(db) -> None:
+    """A run may revise published pages: each item says what it does and which file it starts from."""
+    db.execute("ALTER TABLE items ADD COLUMN kind TEXT NOT NULL DEFAULT 'draft'")
+    db.execute("ALTER TABLE items ADD COLUMN source TEXT")
+
+
+DRAFT, REVISE = "draft", "revise"
+
+
 @dataclass
 class BatchItem:
     """One question of a run, as the ledger holds it."""
@@ -69,12 +79,15 @@ class BatchItem:
     updated: float | None
     holder: str | None = None
     heartbeat: float | None = None
+    kind: str = DRAFT
+    source: str | None = None
 
     def report(self) -> dict:
         return {"line": self.line, "question": self.question, "subject": self.subject, "status": self.state,
                 "path": self.path, "error": self.error, "tokens": self.tokens_in + self.tokens_out,
                 "tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "latency": self.latency,
-                "attempts": self.attempts, "id": self.page_id, "model": self.model}
+                "attempts": self.attempts, "id": self.page_id, "model": self.model, "kind": self.kind,
+                **({"revises": self.source} if self.source else {})}
 
 
 ITEM_COLUMNS = tuple(f.name for f in fields(BatchItem))
@@ -191,9 +204,11 @@ class Ledger(Database):
     def add_many(self, run_id: str, records: list[dict]) -> int:
         """Record questions in one transaction; an item already in the ledger keeps its state."""
         now = time.time()
-        cols = ("run_id", "key", "line", "question", "subject", "page_id", "date", "state", "error", "updated")
+        cols = ("run_id", "key", "line", "question", "subject", "page_id", "date", "state", "error", "updated", "kind",
+                "source")
         values = [(run_id, r["key"], r.get("line"), r.get("question"), r.get("subject"), r.get("page_id"),
-                   r.get("date"), r["state"], r.get("error"), now) for r in records]
+                   r.get("date"), r["state"], r.get("error"), now, r.get("kind", DRAFT), r.get("source"))
+                  for r in records]
         with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             before = self.db.total_changes

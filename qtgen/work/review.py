@@ -48,6 +48,7 @@ class QueueItem:
     words: int = 0
     validation: list = field(default_factory=list)
     findings: list = field(default_factory=list)
+    revises: Path | None = None  # the published page a revision would replace
 
     @property
     def errors(self) -> list[str]:
@@ -63,7 +64,8 @@ class QueueItem:
         p = self.page
         return {"path": str(self.path), "subject": p.subject if p else None, "question": p.question if p else None,
                 "id": p.id if p else None, "words": self.words, "status": self.status,
-                "errors": self.errors, "warnings": self.warnings}
+                "errors": self.errors, "warnings": self.warnings,
+                "revises": str(self.revises) if self.revises else None}
 
 
 def assess(config: Config, path: Path, index: SiteIndex | None = None) -> QueueItem:
@@ -72,7 +74,9 @@ def assess(config: Config, path: Path, index: SiteIndex | None = None) -> QueueI
     page = checker.check_file(path)
     validation = checker.report.findings
     findings = lint.lint_page(page, config, str(path), index) if page is not None else []
-    item = QueueItem(path, page, OK, lint.words(page) if page else 0, validation, findings)
+    revision = DraftStore(config, migrate=False).revision_of(path)
+    item = QueueItem(path, page, OK, lint.words(page) if page else 0, validation, findings,
+                     revision.published if revision else None)
     item.status = ERRORS if item.errors else WARNINGS if item.warnings else OK
     return item
 
@@ -99,12 +103,26 @@ class Approval:
     message: str
 
 
-def commit_message(pages: list[Page]) -> str:
+def commit_message(pages: list[Page], reasons: list[str | None] | None = None) -> str:
+    """One line saying what the commit does, then a line per page; revisions name their reason."""
+    reasons = reasons or [None] * len(pages)
+    revised = [(p, r) for p, r in zip(pages, reasons) if r is not None]
+    new = [p for p, r in zip(pages, reasons) if r is None]
     if len(pages) == 1:
-        p = pages[0]
+        p, reason = pages[0], reasons[0]
+        if reason is not None:
+            return (f"Revise: {p.question} ({reason or 'edited'})\n\nRevised with qtgen; {p.subject}, id {p.id}, "
+                    f"{p.url}\n")
         return f"Publish: {p.question} ({p.subject})\n\nApproved with qtgen; id {p.id}, {p.url}\n"
-    lines = [f"- {p.question} ({p.subject}, id {p.id})" for p in pages]
-    return f"Publish {len(pages)} QuickTakes pages\n\nApproved with qtgen:\n" + "\n".join(lines) + "\n"
+    if not revised:
+        head = f"Publish {len(pages)} QuickTakes pages"
+    elif not new:
+        head = f"Revise {len(pages)} QuickTakes pages"
+    else:
+        head = f"Publish {len(new)} and revise {len(revised)} QuickTakes pages"
+    lines = [f"- {'revise' if r is not None else 'publish'}: {p.question} ({p.subject}, id {p.id})"
+             + (f": {r}" if r else "") for p, r in zip(pages, reasons)]
+    return f"{head}\n\nApproved with qtgen:\n" + "\n".join(lines) + "\n"
 
 
 def _id_problems(items: list[QueueItem], index: SiteIndex | None) -> list[str]:
@@ -132,8 +150,15 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
 
     The drafts are removed only once the commit succeeded (or, with commit=False, the files are placed).
     """
+    from .revise import sha256_of
+
     store = DraftStore(config)
     paths = [store.resolve(str(p)) for p in paths]
+    for path in paths:  # a published page edited since its revision was taken: refused before anything else
+        revision = store.revision_of(path)
+        if revision is not None and revision.published.is_file() and sha256_of(revision.published) != revision.sha256:
+            raise QtgenError(f"not approved: {revision.published} changed since the revision was taken (someone "
+                             "edited it meanwhile); revise it again")
     items = [assess(config, p, index) for p in paths]
     problems = []
     for item in items:
@@ -148,12 +173,24 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
     if problems:
         raise QtgenError("not approved: " + "; ".join(problems))
     targets: list[Path] = []
-    for item in items:
+    revisions = [store.revision_of(item.path) for item in items]
+    for item, revision in zip(items, revisions):
         page = item.page
         target = published_path(config, slug(page.subject, config.slug_style), page.file_name)
         if not inside(target, config.content):
             raise QtgenError(f"not approved: {target} lies outside the content tree {config.content}")
-        if target.exists() or target in targets:
+        if target in targets:
+            raise QtgenError(f"not approved: {target} is named twice")
+        if revision is not None:
+            if revision.published.resolve() != target.resolve():
+                raise QtgenError(f"not approved: {item.path.name} revises {revision.published}, but its subject and "
+                                 f"question now belong at {target}; a revision cannot move a page")
+            if not target.is_file():
+                raise QtgenError(f"not approved: {target}, which {item.path.name} revises, is gone")
+            if sha256_of(target) != revision.sha256:
+                raise QtgenError(f"not approved: {target} changed since the revision was taken (someone edited it "
+                                 "meanwhile); revise it again")
+        elif target.exists():
             raise QtgenError(f"not approved: {target} already exists")
         targets.append(target)
     repo = None
@@ -162,22 +199,32 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
 
         repo = gitrepo.toplevel(config.content)
     placed: list[Path] = []
+    originals: dict[Path, bytes] = {}
     try:
-        for item, target in zip(items, targets):
-            write_atomic(target, item.path.read_bytes())
+        for item, target, revision in zip(items, targets, revisions):
+            if revision is not None:
+                originals[target] = target.read_bytes()
+                write_atomic(target, item.path.read_bytes(), overwrite=True)  # in place: keeps the file's mode
+            else:
+                write_atomic(target, item.path.read_bytes())
             placed.append(target)
         sha = None
-        message = commit_message([i.page for i in items])
+        message = commit_message([i.page for i in items],
+                                 [None if r is None else (r.reason or "") for r in revisions])
         if commit:
             sha = gitrepo.commit_only(repo, placed, message)
     except BaseException:
         for target in placed:  # all or nothing: the drafts stay, the content tree is as it was
             if repo is not None:
                 gitrepo.unstage(repo, [target])
-            target.unlink(missing_ok=True)
+            if target in originals:
+                write_atomic(target, originals[target], overwrite=True)
+            else:
+                target.unlink(missing_ok=True)
         raise
     for item in items:
         item.path.unlink()  # its versions stay in the history
+        store.unmark_revision(item.path)
     return Approval(placed, sha, message)
 
 
@@ -215,10 +262,16 @@ def history_of(config: Config, name: str) -> History:
 
 
 def diff(config: Config, name: str, against: int | None = None) -> str:
-    """What changed from version `against` (default: the latest version unlike the draft) to the draft."""
+    """What changed from version `against` to the draft; by default from the latest version unlike it, or,
+    for a revision, from the published page it revises."""
     history = history_of(config, name)
     path = history.draft
     current = path.read_text(encoding="utf-8")
+    revision = DraftStore(config, migrate=False).revision_of(path)
+    if against is None and revision is not None:
+        from .revise import published_diff
+
+        return published_diff(config, path, revision)
     if against is not None:
         old = history.get(against)
     else:

@@ -9,9 +9,7 @@ import click
 from click.core import ParameterSource
 
 from ..context import Ctx, command
-
-KEPT = ("subject", "concurrency", "rpm", "tpm", "strict", "allow_similar", "related")
-
+from ..progress import print_summary, run_with_progress
 
 def register(cli: click.Group) -> None:
     @command(cli)
@@ -58,61 +56,13 @@ def register(cli: click.Group) -> None:
             total = min(before.left, limit if limit is not None else before.left)
             progress = None
             try:
-                progress = _run_with_progress(obj, job, prepared, total, before.counts.get("skipped", 0))
+                progress = run_with_progress(obj, job, prepared, total, before.counts.get("skipped", 0))
             finally:
                 status = job.close_run(prepared.run_id)
             if report:
                 job.write_report(prepared.run_id, report)
             summary = job.summary(prepared.run_id, status)
-        _print_summary(obj, summary, progress)
+        print_summary(obj, summary, progress)
         if progress is not None and progress.interrupted and summary.left:
             sys.exit(exit_code_of_interrupt())
         sys.exit(1 if summary.failed or prepared.bad else 0)
-
-
-def _run_with_progress(obj: Ctx, job, prepared, total: int, skipped: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    if obj.quiet or not console.is_terminal:
-        return job.run(prepared, notify=obj.info, on_wait=obj.retrying)
-    columns = [TextColumn("drafting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-               TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("", total=total)
-
-        def tick(runner):
-            p = runner.progress
-            rate = (p.done + p.failed) / max(p.elapsed, 1e-6) * 60
-            bar.update(task, completed=p.done + p.failed,
-                       description=f"done {p.done} failed {p.failed} skipped {skipped} · {rate:.0f}/min · "
-                                   f"{p.tokens_in + p.tokens_out:,} tok · ${p.cost:.4f}"
-                                   + (f" · {runner.limiter.throttled}x429" if runner.limiter.throttled else ""))
-
-        return job.run(prepared, tick=tick, notify=obj.info, on_wait=obj.retrying)
-
-
-def _print_summary(obj: Ctx, summary, progress) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    if obj.quiet:
-        return
-    table = Table(title=f"run {summary.run_id}: {summary.status}")
-    for col in ("done", "failed", "skipped", "invalid", "left", "tokens in", "tokens out", "cost"):
-        table.add_column(col, justify="right")
-    table.add_row(*(str(summary.counts.get(s, 0)) for s in ("done", "failed", "skipped", "invalid")), str(summary.left),
-                  f"{summary.tokens_in:,}", f"{summary.tokens_out:,}", f"${summary.cost:.4f}")
-    Console(stderr=True).print(table)
-    if progress is not None:
-        obj.info(f"this session: {progress.done} drafted, {progress.failed} failed in {progress.elapsed:.1f}s; "
-                 f"{progress.throttled} rate-limit answer(s)"
-                 + (f"; {progress.held} held by another run" if progress.held else "")
-                 + (f"; stopped: {progress.stopped}" if progress.stopped else ""))
-    for item in summary.failed[:10]:
-        obj.info(f"failed: line {item.line}: {item.question}: {item.error}")
-    if summary.status == "running":
-        obj.info("another qtgen batch is still drafting questions of this run")
-    elif summary.status != "finished":
-        obj.info("resume with: qtgen batch --resume")

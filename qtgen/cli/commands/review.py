@@ -38,5 +38,6 @@ def register(cli: click.Group) -> None:
             p = i.page
             table.add_row(str(i.path.relative_to(drafts)) if i.path.is_relative_to(drafts) else str(i.path),
                           p.subject if p else "?", p.question if p else "(unreadable)", str(i.words),
-                          f"[{style[i.status]}]{i.status}[/]", str(len(i.findings)))
+                          f"[{style[i.status]}]{i.status}[/]" + (" [cyan]revision[/]" if i.revises else ""),
+                          str(len(i.findings)))
         Console().print(table)

@@ -31,7 +31,8 @@ def register(cli: click.Group) -> None:
         if p is None:
             console.print(f"{path}: unreadable: {item.errors[0] if item.errors else ''}", markup=False)
             sys.exit(1)
-        console.print(Panel(f"[bold]{p.question}[/]\n{p.subject} · id {p.id} · {p.date} · {p.url}"))
+        console.print(Panel(f"[bold]{p.question}[/]\n{p.subject} · id {p.id} · {p.date} · {p.url}"
+                            + (f"\n[cyan]revision of {item.revises}[/] (qtgen diff shows what changes)" if item.revises else "")))
         console.print(Markdown(p.decoded_answer()))
         console.print(f"\n[bold]description[/] ({len(p.seo.page_description)} chars): {p.seo.page_description}")
         console.print(f"[bold]keywords[/]: {p.seo.page_keywords}")

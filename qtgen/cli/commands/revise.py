@@ -1,0 +1,78 @@
+"""`qtgen revise PAGE...`: revisions of published pages in the review queue."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..context import Ctx, command
+from ..progress import print_summary, run_with_progress
+
+
+def register(cli: click.Group) -> None:
+    @command(cli)
+    @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+    @click.option("--rule", "rules", multiple=True, help="Only pages with this lint finding (QT004, chatter...); repeatable.")
+    @click.option("--limit", type=click.IntRange(min=1), help="At most N pages.")
+    @click.option("--regenerate", is_flag=True, help="The model writes a new answer, with the page's answer and findings.")
+    @click.option("--feedback", help="With --regenerate: what the reviewer wants changed.")
+    @click.option("-c", "--concurrency", default=16, show_default=True, type=click.IntRange(1, 256),
+                  help="With --regenerate: at most this many requests in flight.")
+    @click.option("--rpm", type=click.FloatRange(min=0.1), help="With --regenerate: never more requests per minute.")
+    @click.option("--tpm", type=click.FloatRange(min=1), help="With --regenerate: never more tokens per minute.")
+    @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write one JSON line per page.")
+    @click.pass_obj
+    def revise(obj: Ctx, paths, rules, limit, regenerate, feedback, concurrency, rpm, tpm, report):
+        """Put revisions of published pages (files or folders) in the review queue.
+
+        Without --regenerate a revision starts as the published text, to be edited; with it, the model
+        writes a new answer (through the batch machinery: pacing, ledger, resume by rerunning, report).
+        `qtgen approve` then replaces the published file in place, in one commit.
+        """
+        from ...work import revise as revising
+
+        if feedback and not regenerate:
+            raise click.UsageError("--feedback goes with --regenerate")
+        config = obj.config
+        if not regenerate:
+            from ...site.index import open_index
+
+            with open_index(config) as index:
+                made = revising.copy(config, list(paths), list(rules), limit, index)
+            for path in made:
+                click.echo(str(path))
+            obj.info(f"{len(made)} revision(s) waiting for review" if made else "no page to revise")
+            return
+        from ...work.batch import Batch, Options
+
+        options = Options(concurrency=concurrency, rpm=rpm, tpm=tpm, feedback=feedback, rules=tuple(rules))
+        with Batch(config) as job:
+            candidates = revising.choose(config, list(paths), list(rules), limit, job.index)
+            if not candidates:
+                obj.info("no page to revise")
+                return
+            label = ",".join(sorted(rules)) or "pages"
+            prepared = job.prepare_revisions(candidates, options, label)
+            before = job.summary(prepared.run_id, "running")
+            obj.info(f"run {prepared.run_id}{' (resumed)' if prepared.resumed else ''}: {before.left} page(s) to revise, "
+                     f"{before.counts.get('done', 0)} done, {before.counts.get('skipped', 0)} skipped")
+            progress = None
+            try:
+                progress = run_with_progress(obj, job, prepared, before.left, before.counts.get("skipped", 0))
+            finally:
+                status = job.close_run(prepared.run_id)
+            if report:
+                job.write_report(prepared.run_id, report)
+            summary = job.summary(prepared.run_id, status)
+            for item in job.ledger.items(prepared.run_id, ("done",)):
+                click.echo(item.path)
+        print_summary(obj, summary, progress)
+        if status != "finished" and status != "running":
+            obj.info("resume by running the same command again")
+        if progress is not None and progress.interrupted and summary.left:
+            from ..main import exit_code_of_interrupt
+
+            sys.exit(exit_code_of_interrupt())
+        sys.exit(1 if summary.failed else 0)

@@ -1,0 +1,229 @@
+"""Revising published pages through the same review as new ones: a model (or an exact repair) proposes,
+a person reviews, git records.
+
+    from qtgen.work import revise
+    revise.copy(config, [Path("content/learn")], rules=["QT004"])   # revisions to edit, chosen by lint
+
+A revision is a draft at `drafts/<subject-slug>/<file_name>` marked as revising a published file, with
+the sha256 of the bytes it was taken from (`drafts/.qtgen/revisions/`). It keeps everything that
+identifies the page (id, subject, question, slug, url, file_name, title, article_title, seo.title,
+date, related articles, score, no_index and the layout); only the answer and the SEO description and
+keywords change. `approve` replaces the published file in place, refusing if it changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..errors import InputError, ParseError, QtgenError
+from ..format import seo
+from ..format.files import expand, inside, write_atomic
+from ..format.page import Page
+from ..format.reader import parse, read
+from ..format.slug import slug
+from ..format.text import fix_latex_n
+from ..format.writer import render
+from ..llm.client import Completion
+from ..llm.prompts import Prompt, Prompts
+from ..site.sitemath import escape_currency
+from . import lint
+from .draft import page_content, prompt_settings
+from .drafts import DraftStore, Revision
+
+FIXABLE = {"QT006": "latex-backslash-n", "QT012": "currency-as-math", "QT009": "description-bounds",
+           "keywords": "duplicate keywords"}
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def published_pages(config: Config, paths: list[Path]) -> list[Path]:
+    """The published page files named (folders expanded); InputError for anything outside the content tree."""
+    out = []
+    for path in expand(paths):
+        if not inside(path, config.content):
+            raise InputError(f"{path}: not a published page (not inside {config.content})")
+        if not path.is_file() or path.is_symlink():
+            raise InputError(f"{path}: not a page file")
+        out.append(path)
+    return out
+
+
+@dataclass
+class Candidate:
+    path: Path
+    page: Page
+    findings: list = field(default_factory=list)
+    chosen_for: list = field(default_factory=list)  # the findings that selected it (with --rule)
+
+    @property
+    def reason(self) -> str:
+        shown = self.chosen_for or [f for f in self.findings if f.level == lint.ERROR]
+        return ", ".join(dict.fromkeys(f"{f.rule} {f.name}" for f in shown))
+
+
+def choose(config: Config, paths: list[Path], rules: list[str] | None = None, limit: int | None = None,
+           index=None) -> list[Candidate]:
+    """The published pages to revise: all named, or (with rules) those lint flags for those rules."""
+    wanted = {r.upper() if r.upper().startswith("QT") else r for r in (rules or [])}
+    known = {r.id for r in lint.RULES + [lint.DUPLICATE]} | {r.name for r in lint.RULES + [lint.DUPLICATE]}
+    unknown = wanted - known
+    if unknown:
+        raise InputError(f"--rule {sorted(unknown)[0]}: no such lint rule (see qtgen lint --help)")
+    out = []
+    for path in published_pages(config, paths):
+        try:
+            page = read(path)
+        except ParseError as exc:
+            raise InputError(str(exc)) from None
+        findings = lint.lint_page(page, config, str(path), index)
+        hits = [f for f in findings if f.rule in wanted or f.name in wanted]
+        if wanted and not hits:
+            continue
+        out.append(Candidate(path, page, findings, hits))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def place(config: Config, store: DraftStore, page: Page) -> Path:
+    draft = store.path_for(slug(page.subject, config.slug_style), page.file_name)
+    if draft.exists():
+        raise QtgenError(f"{draft}: a draft or revision of this page is already waiting; review it first")
+    return draft
+
+
+def start(config: Config, candidate: Candidate, text: str, *, made_by: str, source_sha: str | None = None) -> Path:
+    """Put a revision of a published page in the review queue (the draft, its first version, its mark)."""
+    store = DraftStore(config, migrate=False)
+    draft = place(config, store, candidate.page)
+    write_atomic(draft, text)
+    store.history(draft).record(text, made_by)
+    store.mark_revision(draft, Revision(candidate.path.resolve(), source_sha or sha256_of(candidate.path),
+                                        candidate.reason, [f.rule for f in candidate.chosen_for], made_by=made_by))
+    return draft
+
+
+def copy(config: Config, paths: list[Path], rules: list[str] | None = None, limit: int | None = None,
+         index=None) -> list[Path]:
+    """Revisions that start as the published text, byte for byte, to be edited."""
+    DraftStore(config)
+    return [start(config, c, c.path.read_text(encoding="utf-8"), made_by="revise (published text)")
+            for c in choose(config, paths, rules, limit, index)]
+
+
+# -- exact repairs ----------------------------------------------------------------------------------
+_STORED_MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$", re.S)
+
+
+def _fix_stored_latex(answer: str) -> tuple[str, list[str]]:
+    """LaTeX commands starting with \\n inside math of a stored answer (where the site decodes \\n)."""
+    replaced: list[str] = []
+
+    def fix(m: re.Match) -> str:
+        text, found = fix_latex_n(m.group(0))
+        replaced.extend(found)
+        return text
+
+    return _STORED_MATH.sub(fix, answer), replaced
+
+
+@dataclass
+class Repair:
+    page: Page
+    changes: list[str]
+
+
+def repaired(config: Config, page: Page) -> Repair:
+    """The page with every exact repair applied: currency dollars escaped, \\n-commands replaced by the
+    symbols KaTeX renders the same, an over-long description cut at a word boundary, keywords deduplicated."""
+    changes = []
+    answer, replaced = _fix_stored_latex(page.answer)
+    if replaced:
+        changes.append(f"QT006: replaced {', '.join(sorted(set(replaced)))} in math")
+    decoded = answer.replace("\\n", "\n")
+    escaped, dollars = escape_currency(decoded)
+    if dollars:
+        answer = escaped.replace("\n", "\\n")
+        changes.append(f"QT012: escaped {dollars} dollar sign(s) as \\$")
+    description = page.seo.page_description
+    if len(description) > config.desc_max:
+        description = seo.cut(description, config.desc_max)
+        changes.append(f"QT009: description cut from {len(page.seo.page_description)} to {len(description)} characters")
+    terms = [t.strip() for t in page.seo.page_keywords.split(",") if t.strip()]
+    unique = seo.dedupe(terms)
+    keywords = page.seo.page_keywords
+    if len(unique) != len(terms):
+        keywords = ", ".join(unique)
+        changes.append(f"keywords: removed {len(terms) - len(unique)} repeated keyword(s)")
+    new = page.model_copy(update={"answer": answer, "seo": page.seo.model_copy(
+        update={"page_description": description, "page_keywords": keywords})})
+    return Repair(new, changes)
+
+
+@dataclass
+class Fix:
+    published: Path
+    changes: list[str]
+    diff: str
+    draft: Path | None = None
+
+
+def readable(page: Page) -> list[str]:
+    return [f"description: {page.seo.page_description}", f"keywords: {page.seo.page_keywords}", "",
+            *page.decoded_answer().split("\n")]
+
+
+def fix(config: Config, paths: list[Path], *, rules: list[str] | None = None, limit: int | None = None,
+        dry_run: bool = False) -> list[Fix]:
+    """Exact repairs of published pages, as revisions a person still approves (`dry_run`: only the diffs)."""
+    if not dry_run:
+        DraftStore(config)
+    out = []
+    for candidate in choose(config, paths, rules, None):
+        repair = repaired(config, candidate.page)
+        if not repair.changes:
+            continue
+        name = str(candidate.path)
+        diff = "\n".join(difflib.unified_diff(readable(candidate.page), readable(repair.page), f"{name} (published)",
+                                              f"{name} (fixed)", lineterm=""))
+        result = Fix(candidate.path, repair.changes, diff)
+        if not dry_run:
+            candidate.chosen_for = candidate.chosen_for or [f for f in candidate.findings if f.rule in FIXABLE]
+            result.draft = start(config, candidate, render(repair.page), made_by="fix: " + "; ".join(repair.changes))
+        out.append(result)
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+# -- with a model -----------------------------------------------------------------------------------
+def revise_prompt(config: Config, page: Page, findings: list, feedback: str | None = None) -> Prompt:
+    return Prompts(config.prompts).build(
+        question=page.question, subject=page.subject, subject_slug=slug(page.subject, config.slug_style),
+        settings=prompt_settings(config), user_template="revise.j2",
+        extra={"findings": [f"{f.rule} {f.name}: {f.message}" for f in findings], "feedback": feedback or "",
+               "current_answer": page.decoded_answer()})
+
+
+def revised(config: Config, page: Page, completion: Completion) -> tuple[Page, list[str]]:
+    """The page with the model's answer, description and keywords; every identifying byte kept."""
+    answer, page_seo, notes = page_content(config, completion, page.question, page.subject)
+    return page.model_copy(update={"answer": answer, "seo": page_seo.model_copy(update={"title": page.seo.title})}), notes
+
+
+def published_diff(config: Config, draft: Path, revision: Revision) -> str:
+    """A revision against the published page it revises."""
+    try:
+        published = parse(revision.published.read_text(encoding="utf-8"))
+    except (OSError, ParseError) as exc:
+        raise QtgenError(f"{revision.published}: cannot read the published page ({exc})") from None
+    lines = difflib.unified_diff(readable(published), readable(read(draft)), f"{revision.published} (published)",
+                                 f"{draft.name} (revision)", lineterm="")
+    return "\n".join(lines)

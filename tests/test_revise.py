@@ -1,0 +1,214 @@
+"""Revising published pages through the same review: in real git repositories, with a real local
+OpenAI-protocol server where a model writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from qtgen.config import load
+from qtgen.format.page import PLAIN, Layout, Page, RelatedArticle, Seo
+from qtgen.format.reader import parse, read
+from qtgen.format.slug import file_name_for, site_slug, url_for
+from qtgen.format.writer import render
+from qtgen.work.lint import lint_page
+
+from conftest import clean_env, files_in, run_qtgen
+from fake_openai import FakeOpenAI
+
+REFUSAL = "I cannot provide an answer to this question as it is outside my knowledge."
+CURRENCY = ("The machine cost $26,000 with a useful life of 5 years and an estimated salvage value of $2,000.\\n\\n"
+            "1. **Depreciation**: spread the cost over the useful life of the asset in equal yearly amounts.\\n\\n"
+            "In summary, straight-line depreciation divides the cost less salvage value by the years of use.")
+LATEX = ("The symbol $\\neq$ means not equal, and $\\nu$ is a frequency.\\n\\n"
+         "1. **Inequality**: $a \\neq b$ says a and b differ.\\n\\nIn summary, these symbols are common.")
+
+
+def git(repo: Path, *args: str) -> str:
+    r = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def published(question: str, subject: str, page_id: int, answer: str, **extra) -> Page:
+    return Page(id=page_id, date=dt.date(2024, 3, 9), title=question, article_title=question,
+                seo=Seo(title=f"QuickTakes | {subject}", page_description=extra.pop("description",
+                        f"A short study answer to the question {question.lower()} for students of {subject}."),
+                        page_keywords=extra.pop("keywords", "one, two, three, four, five")),
+                question=question, answer=answer, subject=subject, file_name=file_name_for(question),
+                url=url_for(question, subject), score=-1.0, **extra)
+
+
+@pytest.fixture
+def site_repo(site) -> Path:
+    content = site / "content" / "learn"
+    pages = [
+        published("What is straight-line depreciation?", "Accounting", 41, CURRENCY),
+        published("Why is the sky blue?", "Physics", 42, REFUSAL, no_index=True, layout=Layout(title_style=PLAIN)),
+        published("What do the symbols mean?", "Mathematics", 43, LATEX,
+                  description="A " + "very long description " * 12 + "that goes on.",
+                  keywords="symbols, math, Symbols, notation, math, equality, inequality"),
+        published("What is a tariff?", "Economics", 44, CURRENCY.replace("machine", "tariff"),
+                  related_article1=RelatedArticle(id=41, title="What is straight-line depreciation?",
+                                                  subject="Accounting",
+                                                  url=url_for("What is straight-line depreciation?", "Accounting"))),
+    ]
+    for page in pages:
+        path = content / site_slug(page.subject) / page.file_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(page))
+    git(site, "init", "-q")
+    git(site, "config", "user.email", "t@example.com")
+    git(site, "config", "user.name", "Tester")
+    (site / ".gitignore").write_text("drafts/\n.cache/\n")
+    git(site, "add", ".")
+    git(site, "commit", "-qm", "site")
+    return site
+
+
+SKY = "content/learn/physics/why-is-the-sky-blue.md"
+
+
+def test_a_revision_starts_as_the_published_bytes_and_says_what_it_revises(site_repo):
+    r = run_qtgen("revise", SKY, cwd=site_repo)
+    assert r.returncode == 0, r.stderr
+    draft = Path(r.stdout.strip())
+    assert draft == site_repo / "drafts/physics/why-is-the-sky-blue.md"
+    assert draft.read_bytes() == (site_repo / SKY).read_bytes()
+    queue = json.loads(run_qtgen("review", "--json", cwd=site_repo).stdout)
+    assert [Path(q["revises"]) for q in queue] == [(site_repo / SKY).resolve()]
+    assert "revision of" in run_qtgen("show", "why-is-the-sky-blue", cwd=site_repo).stdout
+    again = run_qtgen("revise", SKY, cwd=site_repo)
+    assert again.returncode == 1 and "already waiting" in again.stderr
+    outside = run_qtgen("revise", "qtgen.toml", cwd=site_repo)
+    assert outside.returncode == 2 and "not a published page" in outside.stderr
+
+
+def test_revise_with_the_model_keeps_every_identifying_byte(site_repo):
+    with FakeOpenAI() as server:
+        env = clean_env(site_repo, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test")
+        r = run_qtgen("revise", "content/learn", "--rule", "QT004", "--regenerate", "--feedback", "answer it",
+                      cwd=site_repo, env=env)
+        assert r.returncode == 0, r.stderr
+        [request] = server.requests
+    prompt = request["body"]["messages"][-1]["content"]
+    assert REFUSAL in prompt and "QT004" in prompt and "answer it" in prompt
+    before, after = read(site_repo / SKY), read(site_repo / "drafts/physics/why-is-the-sky-blue.md")
+    keep = ("id", "subject", "question", "file_name", "url", "title", "article_title", "date", "no_index", "score",
+            "related_article1", "layout")
+    assert {k: getattr(before, k) for k in keep} == {k: getattr(after, k) for k in keep}
+    assert after.seo.title == before.seo.title and after.answer != before.answer
+    old, new = (site_repo / SKY).read_text().splitlines(), (site_repo / "drafts/physics/why-is-the-sky-blue.md").read_text().splitlines()
+    changed = {i for i, (a, b) in enumerate(zip(old, new)) if a != b}
+    assert all(old[i].startswith("    ") for i in changed)  # only folded values changed: description, keywords, answer
+    assert [k for k in ("page_description", "page_keywords", "answer") if any(
+        old[i - 1].strip().startswith(k) for i in changed)]
+
+
+def test_approve_replaces_the_published_file_in_one_commit_keeping_its_mode(site_repo):
+    os.chmod(site_repo / SKY, 0o640)
+    git(site_repo, "add", SKY)
+    with FakeOpenAI() as server:
+        env = clean_env(site_repo, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test")
+        assert run_qtgen("revise", SKY, "--rule", "QT004", "--regenerate", cwd=site_repo, env=env).returncode == 0
+    a = run_qtgen("approve", "why-is-the-sky-blue", "--allow-warnings", cwd=site_repo)
+    assert a.returncode == 0, a.stderr
+    assert git(site_repo, "show", "--name-status", "--format=", "HEAD").split() == ["M", SKY]
+    assert git(site_repo, "log", "-1", "--format=%s").strip() == "Revise: Why is the sky blue? (QT004 chatter)"
+    assert stat.S_IMODE((site_repo / SKY).stat().st_mode) == 0o640
+    assert REFUSAL not in (site_repo / SKY).read_text()
+    assert json.loads(run_qtgen("review", "--json", cwd=site_repo).stdout) == []
+    assert not list((site_repo / "drafts/.qtgen/revisions").rglob("*.json"))
+
+
+def test_a_published_page_edited_meanwhile_is_detected_and_nothing_is_written(site_repo):
+    assert run_qtgen("revise", SKY, cwd=site_repo).returncode == 0
+    (site_repo / SKY).write_text((site_repo / SKY).read_text().replace("I cannot", "We cannot"))
+    edited = (site_repo / SKY).read_bytes()
+    head = git(site_repo, "rev-parse", "HEAD")
+    a = run_qtgen("approve", "why-is-the-sky-blue", "--allow-warnings", cwd=site_repo)
+    assert a.returncode == 1 and "changed since the revision was taken" in a.stderr
+    assert len(a.stderr.strip().splitlines()) == 1
+    assert (site_repo / SKY).read_bytes() == edited and git(site_repo, "rev-parse", "HEAD") == head
+    assert (site_repo / "drafts/physics/why-is-the-sky-blue.md").exists()
+
+
+def test_revisions_approved_together_are_one_commit(site_repo):
+    r = run_qtgen("fix", "content/learn", cwd=site_repo)
+    assert r.returncode == 0, r.stderr
+    names = [Path(x).stem for x in r.stdout.split()]
+    assert len(names) == 3
+    a = run_qtgen("approve", *names, "--allow-warnings", cwd=site_repo)
+    assert a.returncode == 0, a.stderr
+    status = git(site_repo, "show", "--name-status", "--format=", "HEAD").split()
+    assert status[0::2] == ["M"] * 3 and len(git(site_repo, "log", "--oneline").splitlines()) == 2
+    assert git(site_repo, "log", "-1", "--format=%s").strip() == "Revise 3 QuickTakes pages"
+
+
+@pytest.mark.parametrize("rule, page", [("QT012", "content/learn/accounting/what-is-straightline-depreciation.md"),
+                                        ("QT006", "content/learn/mathematics/what-do-the-symbols-mean.md"),
+                                        ("QT009", "content/learn/mathematics/what-do-the-symbols-mean.md")])
+def test_fix_gives_a_page_the_lint_no_longer_flags_and_that_round_trips(site_repo, rule, page):
+    config = load(cwd=site_repo, environ={})
+    assert rule in {f.rule for f in lint_page(read(site_repo / page), config)}
+    dry = run_qtgen("fix", page, "--rule", rule, "--dry-run", cwd=site_repo)
+    assert dry.returncode == 0 and "(published)" in dry.stdout and "(fixed)" in dry.stdout
+    assert files_in(site_repo / "drafts") == []  # a dry run writes nothing
+    r = run_qtgen("fix", page, "--rule", rule, cwd=site_repo)
+    assert r.returncode == 0, r.stderr
+    draft = Path(r.stdout.strip())
+    fixed = read(draft)
+    assert rule not in {f.rule for f in lint_page(fixed, config)}
+    v = run_qtgen("validate", "--roundtrip", str(draft), cwd=site_repo)
+    assert "roundtrip" not in v.stdout
+    if rule == "QT012":
+        assert "\\$26,000" in fixed.answer
+    if rule == "QT009":
+        assert len(fixed.seo.page_description) <= config.desc_max
+        assert fixed.seo.page_keywords == "symbols, math, notation, equality, inequality"
+
+
+def test_revise_by_rule_picks_exactly_the_pages_lint_names(site_repo):
+    lint = json.loads(run_qtgen("lint", "content/learn", "--json", "--no-index", cwd=site_repo).stdout)
+    named = {Path(f["path"]).name for f in lint["findings"] if f["rule"] == "QT012"}
+    r = run_qtgen("revise", "content/learn", "--rule", "QT012", cwd=site_repo)
+    assert r.returncode == 0, r.stderr
+    assert {Path(x).name for x in r.stdout.split()} == named and len(named) == 2
+    bad = run_qtgen("revise", "content/learn", "--rule", "QT999", cwd=site_repo)
+    assert bad.returncode == 2 and "no such lint rule" in bad.stderr
+
+
+def test_many_revisions_run_through_the_batch_machinery_and_resume(site_repo):
+    with FakeOpenAI() as server:
+        env = clean_env(site_repo, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test")
+        r = run_qtgen("revise", "content/learn", "--regenerate", "--report", "r.jsonl", cwd=site_repo, env=env)
+        assert r.returncode == 0, r.stderr
+        assert len(server.requests) == 4
+        again = run_qtgen("revise", "content/learn", "--regenerate", cwd=site_repo, env=env)
+        assert again.returncode == 0 and len(server.requests) == 4  # the same command: nothing left, nothing asked
+    rows = [json.loads(x) for x in (site_repo / "r.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["done"] * 4 and all(r["kind"] == "revise" for r in rows)
+    runs = run_qtgen("runs", cwd=site_repo)
+    assert "revise:pages" in runs.stdout and "finished" in runs.stdout
+
+
+def test_the_studio_marks_revisions(site_repo):
+    from starlette.testclient import TestClient
+
+    from qtgen.studio.app import create_app
+
+    assert run_qtgen("revise", SKY, cwd=site_repo).returncode == 0
+    client = TestClient(create_app(load(cwd=site_repo, environ={}), "tok"), base_url="http://127.0.0.1:9")
+    client.cookies.set("qtgen_studio_9", "tok")
+    queue = client.get("/").text
+    assert "revision</span>" in queue
+    import re
+
+    draft = client.get(re.search(r'href="(/draft/[0-9a-f]+)"', queue).group(1)).text
+    assert "Revision of the published page" in draft and "no change yet from the published page" in draft
