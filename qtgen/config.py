@@ -45,11 +45,12 @@ class Config:
     retry_wait: float = 1.0
     retry_wait_max: float = 60.0
     desc_min: int = 70
-    desc_max: int = 160
+    desc_max: int = 117  # the site prints "Get the full answer from QuickTakes - " (38) first; results show ~155
     kw_min: int = 5
     kw_max: int = 15
     id_start: int | None = None
     similar_threshold: float = 90.0
+    structured: bool | None = None  # one JSON request per draft; None: yes, but plain Markdown for the offline model
     lint_words: tuple = (150, 650)
     lint: dict = field(default_factory=dict)  # {"disable": [...], "levels": {rule: level}}
     prices: dict = field(default_factory=dict)  # model = [USD per 1M input tokens, per 1M output tokens]
@@ -107,6 +108,10 @@ class Config:
             raise InputError("OPENAI_API_KEY: holds characters an HTTP header cannot carry (spaces, non-ASCII)")
         if self.api_key:
             self.api_key = self.api_key.strip()
+        drafts, content = self.drafts.resolve(), self.content.resolve()
+        if drafts == content or drafts.is_relative_to(content):
+            raise InputError(f"config: drafts_dir {self.drafts} lies inside the content tree {self.content}; qtgen "
+                             "never writes its own files there (use a folder beside it, such as drafts/)")
         return self
 
 
@@ -139,6 +144,8 @@ def _coerce(key: str, value: Any) -> Any:
     kind = type(default) if default is not None and not isinstance(default, Path) else None
     if key in ("id_start", "local_threads"):
         kind = int
+    if key == "structured":
+        kind = bool
     try:
         if kind is bool:
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
@@ -194,5 +201,13 @@ def load(config_file: Path | None = None, cwd: Path | None = None, environ: dict
     for var, key in ENV.items():
         if environ.get(var):
             values[key] = environ[var]
-    root = source.parent.resolve() if source else cwd.resolve()
+    root = source.parent.resolve() if source else site_root(cwd.resolve())
     return Config(source=source, root=root, **values).checked()
+
+
+def site_root(start: Path) -> Path:
+    """Without a config file: the nearest folder (this one or above) holding content/learn, else `start`."""
+    for folder in (start, *start.parents):
+        if (folder / "content" / "learn").is_dir():
+            return folder
+    return start

@@ -258,6 +258,9 @@ class FakeOpenAI:
                     content, refusal = None, "I can't help with that."
                 else:
                     data = fake.reply(question, subject, body) if fake.reply else house_answer(question, subject)
+                    plain = "Reply with the answer only, in Markdown" in json.dumps(body.get("messages"))
+                    if plain and isinstance(data, dict):
+                        data = data["answer"]  # asked for Markdown alone, as a small local model is
                     content = data if isinstance(data, str) else json.dumps(data)
                     if fake.kind == PLAIN:
                         content = f"Sure! Here is the JSON you asked for:\n```json\n{content}\n```"

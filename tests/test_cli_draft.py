@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -275,3 +276,28 @@ def test_latex_starting_with_backslash_n_is_replaced_in_the_draft(site):
     page = read(site / "drafts" / "physics" / "what-is-a-wave.md")
     assert "$ν ≠ 0$ with $∇ \\cdot E$" in page.decoded_answer()
     assert not [f for f in lint_page(page, load(cwd=site)) if f.rule == "QT006"]
+
+
+def test_a_server_configured_unstructured_writes_markdown_and_seo_is_derived(site):
+    with open(site / "qtgen.toml", "a") as fh:
+        fh.write("structured = false\n")
+    with FakeOpenAI() as server:
+        r = run_qtgen("draft", "What is a tariff?", "-s", "Economics", cwd=site, env=env_for(site, server))
+        [request] = server.requests
+    assert r.returncode == 0, r.stderr
+    assert "response_format" not in request["body"]
+    assert "Reply with the answer only, in Markdown" in request["body"]["messages"][0]["content"]
+    page = read(Path(r.stdout.strip()))
+    assert page.answer.startswith("What is a tariff is a central question")
+    assert 70 <= len(page.seo.page_description) <= 117 and len(page.seo.page_keywords.split(", ")) >= 5
+    assert "derived" in r.stderr
+
+
+def test_tidy_plain_removes_labels_debris_repetition_and_a_cut_sentence():
+    from qtgen.llm.client import tidy_plain
+
+    text = ("**Answer:** Trade helps. Trade helps nations grow.\n\n[ ] {\n\nTrade helps nations grow. New idea here.\n\n"
+            "Trade helps. Trade helps nations grow.\n\nIn summary, trade matters. And then the model stopped in the mid")
+    out, removed = tidy_plain(text, cut_last=True)
+    assert out == ("Trade helps. Trade helps nations grow.\n\nNew idea here.\n\nIn summary, trade matters.")
+    assert "stray brackets" in removed and "repeated paragraph" in removed and "repeated sentence" in removed

@@ -15,16 +15,21 @@ from qtgen.format.reader import read
 from conftest import run_qtgen
 
 GOOD_ANSWER = (
-    "Tariffs are taxes on imported goods. " + "They shape trade and prices in many ways. " * 8
+    "Tariffs are taxes on imported goods. They shape trade and prices in many ways. Governments use them to "
+    "raise revenue, to shield young industries and to answer unfair practices abroad. Economists weigh these "
+    "aims against higher prices for households and the risk of retaliation by trading partners. History "
+    "offers examples of both careful use and costly trade wars."
     + "\n\n1. **Revenue**: governments collect money.\n2. **Protection**: local producers gain.\n\n"
     + "In summary, tariffs raise revenue and protect producers, at a cost to consumers."
 )
+DESCRIPTION = "Tariffs are taxes on imports that raise revenue and protect producers, at a cost to consumers."
 
 
-def page(answer: str = GOOD_ANSWER, description: str = "A" * 100, keywords: str = "a, b, c, d, e") -> Page:
-    return Page(id=1, date=dt.date(2026, 1, 1), title="What is a tariff?", article_title="What is a tariff?",
+def page(answer: str = GOOD_ANSWER, description: str = DESCRIPTION, keywords: str = "a, b, c, d, e",
+         question: str = "What is a tariff?") -> Page:
+    return Page(id=1, date=dt.date(2026, 1, 1), title=question, article_title=question,
                 seo=Seo(title="QuickTakes | Economics", page_description=description, page_keywords=keywords),
-                question="What is a tariff?", answer=answer.replace("\n", "\\n"), subject="Economics",
+                question=question, answer=answer.replace("\n", "\\n"), subject="Economics",
                 file_name="what-is-a-tariff.md", url="/learn/economics/questions/what-is-a-tariff", score=-1.0)
 
 
@@ -43,7 +48,7 @@ def test_a_house_style_page_has_no_finding():
     ("QT001", page(answer="Too short.\n\n1. **A**: b\n\nIn summary, short.")),
     ("QT002", page(answer=GOOD_ANSWER.replace("1. **", "**").replace("2. **", "**"))),
     ("QT003", page(answer=GOOD_ANSWER.rsplit("\n\n", 1)[0])),
-    ("QT003", page(answer=GOOD_ANSWER[:-30])),
+    ("QT019", page(answer=GOOD_ANSWER[:-30])),
     ("QT004", page(answer="As an AI language model, " + GOOD_ANSWER)),
     ("QT004", page(answer="Sure, here is the answer. " + GOOD_ANSWER)),
     ("QT005", page(answer=GOOD_ANSWER + "\n\n```python\nprint(1)\n")),
@@ -55,9 +60,32 @@ def test_a_house_style_page_has_no_finding():
     ("QT008", page(answer=GOOD_ANSWER + " {% if x %}")),
     ("QT009", page(description="Short.")),
     ("QT010", page(keywords="a, b")),
+    ("QT017", page(answer=GOOD_ANSWER + "\n\nThe answer is: 1023964587\n[ ] {")),
+    ("QT017", page(answer=GOOD_ANSWER.replace("In summary", "page_keywords: trade. In summary"))),
+    ("QT017", page(answer=GOOD_ANSWER.replace("In summary", '"answer": "x", In summary'))),
+    ("QT018", page(answer=GOOD_ANSWER.replace("In summary", "Tariffs change trade between nations a lot.\n\n" * 3
+                                              + "In summary"))),
+    ("QT019", page(answer=GOOD_ANSWER.replace("cost to consumers.", "cost to the"))),
+    ("QT019", page(answer=GOOD_ANSWER.replace("governments collect money.", "governments collect money from the"))),
+    ("QT020", page(keywords="/nabla, neta-2064857, wtobglobalisimandictionary], page_addresses: [, } }, {")),
+    ("QT020", page(keywords="trade, tariffs, page description: taxes, imports, customs")),
+    ("QT020", page(keywords="trade, a phrase of far too many words here, imports, customs, duty")),
+    ("QT021", page(description=", a description that starts with punctuation and goes on for long enough to pass.")),
+    ("QT021", page(description="A description that ends without its final words and runs on and on about trade and")),
+    ("QT021", page(description="A description cut mid-phrase and given a full stop after a word such as the.")),
+    ("QT022", page(question="How does the WTO engage with NGOs?")),
 ])
 def test_each_rule_fires_on_its_defect(rule, bad):
     assert rule in rules(bad)
+
+
+def test_quality_gate_near_misses_do_not_fire():
+    fine = page(answer=GOOD_ANSWER.replace("In summary", "The set $\\{1, 2\\}$ and `dict = {}` are fine. In summary")
+                + "\n\n```json\n{\"answer\": 1}\n```\n\nIn summary, code and math may hold braces.",
+                keywords="Dune: Part Two, #MeToo, 2025, trade policy, import duties")
+    assert rules(fine) & {"QT017", "QT018", "QT019", "QT020", "QT021", "QT022"} == set()
+    assert "QT022" not in rules(page(question="How do tariffs shape the movement of goods?",
+                                     answer=GOOD_ANSWER.replace("trade", "trade and goods that move")))
 
 
 def test_near_misses_do_not_fire():
@@ -82,6 +110,25 @@ def test_fixture_errors_are_exactly_the_real_defects(fixtures, tmp_path):
     latex = {(str(p), "QT006") for p in fixtures if "\\neq" in read(p).answer or "\\nu" in read(p).answer}
     # what the site's own rendering shows wrong (checked against its npm stack: tests/golden)
     site_math = {("chemistry/what-is-the-magnetic-nature-of-molecular-oxygen.md", "QT013"),  # double superscript
+                 # the quality gate's hits on the site's own pages (reported, not tuned away)
+                 ("chemistry/what-are-the-thermal-behaviors-of--and-hydroxy-acids.md", "QT020"),  # '-hydroxy acids'
+                 ("chemistry/what-is-the-magnetic-nature-of-molecular-oxygen.md", "QT020"),  # keyword '$'
+                 ("chemistry/what-is-the-magnetic-nature-of-molecular-oxygen.md", "QT021"),  # description ends "$"
+                 ("college-basketball/how-did-the-university-of-michigan-perform-in-the-2025-big-ten-tournament.md", "QT019"),
+                 ("criminal-or-civil-law/what-are-the-legal-consequences-for-a-lawyer-who-breaches-confidentiality.md", "QT020"),
+                 ("mathematics/how-does-a-translation-differ-from-a-reflection-in-terms-of-movement-on-the-coordinate-plane.md",
+                  "QT019"),  # a 105-character answer
+                 ("mathematics/how-does-a-translation-differ-from-a-reflection-in-terms-of-movement-on-the-coordinate-plane.md",
+                  "QT022"),
+                 ("mathematics/how-does-symmetry-around-the-line-y--x-affect-the-graph-of-inverse-functions.md", "QT020"),
+                 ("mathematics/how-is-the-determinant-of-a-matrix-calculated-and-what-does-it-signify.md", "QT017"),
+                 ("mathematics/what-is-the-integration-rule-for-functions-of-the-form-fx--x--qn.md", "QT020"),
+                 ("movies-and-cinematography/which-films-are-nominated-for-best-adapted-screenplay-at-the-2025-academy-awards.md",
+                  "QT019"),  # a stray "OSCARS" line
+                 ("movies-and-cinematography/which-films-are-nominated-for-best-adapted-screenplay-at-the-2025-academy-awards.md",
+                  "QT022"),
+                 ("movies-and-cinematography/which-films-are-nominated-for-best-production-design-at-the-2025-academy-awards.md",
+                  "QT019"),
                  ("economics/what-are-the-effects-of-a-6-price-floor-on-milk-in-terms-of-supply-and-demand.md", "QT012"),
                  ("mathematics/what-are-the-laws-of-exponents-and-how-do-they-apply-to-zero-and-negative-exponents.md",
                   "QT015")}  # "\\neq" decoded to a newline leaves "$$ ... (a " opening a block
@@ -97,7 +144,7 @@ def test_lint_command_exit_codes_and_json(tmp_path):
     good.write_text(render(page()))
     r = run_qtgen("lint", "--no-index", good, cwd=tmp_path)
     assert r.returncode == 0, r.stdout
-    good.write_text(render(page(answer=GOOD_ANSWER + " <script>x</script>")))
+    good.write_text(render(page(answer=GOOD_ANSWER.replace("In summary", "See <script>x</script>. In summary"))))
     r = run_qtgen("lint", "--json", good, cwd=tmp_path)
     assert r.returncode == 1
     data = json.loads(r.stdout)

@@ -71,6 +71,25 @@ def test_draft_on_the_bundled_model_is_valid_and_leaves_no_server(site, own_mode
 
 
 @needs_local
+@pytest.mark.parametrize("question, subject", [("How does the WTO engage with NGOs?", "Economics"),
+                                               ("How does a vaccine work?", "Biology")])
+def test_the_offline_strategy_gives_a_readable_house_style_page(site, own_model, question, subject):
+    """Plain Markdown in three short requests (paragraph, points, summary), SEO derived: no JSON debris."""
+    from qtgen.work.lint import lint_page
+
+    env = clean_env(site, QTGEN_LOCAL_MODEL=own_model)
+    r = run_qtgen("draft", question, "-s", subject, cwd=site, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    [path] = files_in(site / "drafts")
+    page = read(path)
+    answer = page.decoded_answer()
+    assert "1. **" in answer and "In summary" in answer  # the house shape
+    errors = [f"{f.rule} {f.message}" for f in lint_page(page, load(cwd=site)) if f.level == "error"]
+    assert errors == []  # no debris, repetition, cut-off, junk keywords, broken description, off-topic answer
+    assert page.seo.page_description[-1] in ".…" and 70 <= len(page.seo.page_description) <= 117
+
+
+@needs_local
 def test_server_is_stopped_after_a_failure_mid_run(site, own_model):
     write_config(site, max_tokens=4, retries=0)
     env = clean_env(site, QTGEN_LOCAL_MODEL=own_model)

@@ -230,6 +230,20 @@ def test_edit_that_breaks_the_page_saves_nothing(repo, server, tmp_path):
     r = run_qtgen("edit", d.name, cwd=repo, env=e)
     assert r.returncode == 2 and "nothing saved" in r.stderr
     assert d.read_bytes() == before
+    kept = d.with_name(d.name + ".edit.txt")  # what the user typed is not lost
+    assert "what you typed is kept in" in r.stderr and kept.read_text().endswith("description: x\n")
+    assert kept.read_text().startswith("# not saved:")
+    # the next edit reopens it; the editor finishes the work this time
+    fixer = tmp_path / "fixer.py"
+    fixer.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\nt = p.read_text()\n"
+                     "assert t.startswith('# not saved:') and 'description: x' in t\n"
+                     "t = t.replace('description: x', 'description: A tariff is a tax on imported goods that raises "
+                     "prices and protects local producers.')\n"
+                     "p.write_text(t + '---\\nA tariff is a tax on imports. In summary, it taxes imports.\\n')\n")
+    e["EDITOR"] = f"{sys.executable} {fixer}"
+    r = run_qtgen("edit", d.name, cwd=repo, env=e)
+    assert r.returncode == 0, r.stderr
+    assert not kept.exists() and read(d).seo.page_description.startswith("A tariff is a tax on imported goods")
 
 
 def test_pre_commit_hooks_file_declares_validate_and_lint():

@@ -56,10 +56,21 @@ def test_overlong_description_is_cut_at_a_word_boundary_without_dangling_punctua
     d = ("The World Trade Organization engages non-governmental organizations through briefings, symposia, "
          "online consultations, dispute settlement amicus briefs and a public forum held every year in Geneva")
     out = seo.normalise(d, ["a", "b", "c", "d", "e"], "x", "Economics", "Q?", B)
-    assert len(out.description) <= 160
-    assert out.description.endswith(".") and not out.description.endswith((",.", " .", "and."))
-    assert d.startswith(out.description[:-1])
+    assert len(out.description) <= 117
+    # a clause with an ellipsis, never a fragment given a full stop
+    assert out.description == "The World Trade Organization engages non-governmental organizations through briefings, symposia…"
     assert any("cut from" in n for n in out.notes)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Tariffs are taxes on imports that raise prices for households. They also protect local producers from "
+     "foreign competition in many markets.", "Tariffs are taxes on imports that raise prices for households."),
+    ("WTO engagement with NGOs covers briefings and symposia and online consultations and amicus briefs and public "
+     "forums in Geneva and more", "WTO engagement with NGOs covers briefings and symposia and online consultations "
+     "and amicus briefs and public forums…"),
+])
+def test_a_long_description_ends_on_a_sentence_or_an_ellipsis(text, expected):
+    assert seo.cut(text, 117) == expected and len(expected) <= 117
 
 
 def test_short_or_missing_description_is_derived_from_the_answer():

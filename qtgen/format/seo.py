@@ -10,8 +10,16 @@ from .text import clean_line
 _DANGLING = " ,;:-\u2013\u2014(/&"
 _TRAILING_WORDS = {"and", "or", "of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "as", "its", "their"}
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 _BOLD = re.compile(r"\*\*([^*\n]{2,60}?)\*\*")
 _MD_NOISE = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*\d+\.\s+|^\s*[-*+]\s+)", re.M)
+_GENERIC = {"definition", "key points", "key point", "summary", "conclusion", "introduction", "example", "examples",
+            "overview", "explanation", "note", "importance", "how does it work", "scope", "implementation"}
+_COMMON = set(
+    "also been being both each from have having here into like more most much must only other over same some such "
+    "than that them then there these they this those through under very were what when where which while will with "
+    "would your about after again against because before between during further once their theirs yours".split()
+)
 _STOP = set(
     "a an and are as at be by can could did do does for from how in into is it its of on or "
     "should that the their them they this to was were what when where which who whom why will with would "
@@ -22,7 +30,7 @@ _STOP = set(
 @dataclass
 class Bounds:
     desc_min: int = 70
-    desc_max: int = 160
+    desc_max: int = 117
     kw_min: int = 5
     kw_max: int = 15
 
@@ -41,22 +49,37 @@ def plain_text(answer_markdown: str) -> str:
 
 
 def cut(text: str, limit: int) -> str:
-    """Cut at a word boundary within `limit`, with no dangling punctuation or joining word."""
+    """A description shortened to `limit` characters the way a reader accepts: at the last sentence end
+    that fits; else at the last clause (comma, semicolon, dash) with an ellipsis; else at a word
+    boundary with an ellipsis. Never a fragment given a full stop, never a dangling joining word."""
     if len(text) <= limit:
         return text
-    room = limit - 1  # a place for the closing full stop
+    head = text[: limit + 1]
+    ends = [m.end() for m in _SENTENCE_END.finditer(head) if m.end() <= limit]
+    if ends and ends[-1] >= 0.5 * limit:
+        return head[: ends[-1]].rstrip()
+    room = limit - 1  # a place for the ellipsis
+    clause = max(head.rfind(", ", 0, room), head.rfind("; ", 0, room), head.rfind(" - ", 0, room),
+                 head.rfind(" – ", 0, room))
+    if clause >= 0.5 * limit:
+        out = _trim_words(head[:clause].split(" "))
+        if out:
+            return out + "…"
     words = text[: room + 1].split(" ")[:-1]  # the last piece may be a word cut in two
+    out = _trim_words(words) or text[:room].rstrip(_DANGLING)
+    return out + "…"
+
+
+def _trim_words(words: list[str]) -> str:
+    """Words without trailing punctuation or a joining word at the end."""
+    words = list(words)
     while words:
-        last = words[-1].rstrip(_DANGLING)
+        last = words[-1].rstrip(_DANGLING + ".")
         if last and last.lower() not in _TRAILING_WORDS:
             words[-1] = last
-            break
+            return " ".join(words)
         words.pop()
-    out = " ".join(words) if words else text[:room].rstrip(_DANGLING)
-    clause = max(out.rfind(", "), out.rfind("; "))
-    if clause > 0.6 * limit:  # prefer ending on a whole clause
-        out = out[:clause]
-    return out if out.endswith((".", "!", "?")) else out + "."
+    return ""
 
 
 def description(raw: str | None, answer_markdown: str, bounds: Bounds, notes: list[str]) -> str:
@@ -104,11 +127,17 @@ def dedupe(terms: list[str]) -> list[str]:
 
 
 def derived_keywords(answer_markdown: str, subject: str, question: str) -> list[str]:
-    """Bold list terms, the subject, then the question's content words."""
+    """Bold list terms, the subject, the question's content words, then the answer's most frequent ones."""
     bold = [clean_line(t).strip(" :.") for t in _BOLD.findall(answer_markdown)]
     words = [w.strip("?.,:;!()'\"") for w in question.split()]
     content = [w for w in words if len(w) > 2 and w.lower() not in _STOP]
-    return [t for t in bold if t] + [subject] + content
+    counts: dict[str, int] = {}
+    for w in re.findall(r"[A-Za-z][A-Za-z-]{3,}", plain_text(answer_markdown)):
+        if w.lower() not in _STOP and w.lower() not in _COMMON:
+            counts[w.lower()] = counts.get(w.lower(), 0) + 1
+    frequent = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= 2][:8]
+    bold = [t for t in bold if t and len(t.split()) <= 5 and not t.endswith("?") and t.lower() not in _GENERIC]
+    return bold + [subject] + content + frequent
 
 
 def keywords(raw: str | list | None, answer_markdown: str, subject: str, question: str, bounds: Bounds, notes: list[str]) -> str:

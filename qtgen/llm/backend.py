@@ -33,6 +33,7 @@ def remote_settings(config: Config) -> ClientSettings:
         retries=config.retries,
         retry_wait=config.retry_wait,
         retry_wait_max=config.retry_wait_max,
+        structured=config.structured is not False,
     )
 
 

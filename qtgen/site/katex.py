@@ -8,6 +8,7 @@ strict mode ("warn"), such as Unicode it cannot typeset in math, are kept for th
 
 from __future__ import annotations
 
+import atexit
 import html
 import threading
 from dataclasses import dataclass, field
@@ -82,7 +83,20 @@ def engine() -> Katex:
     with _engine_lock:
         if _engine is None:
             _engine = Katex()
+            atexit.register(_shutdown)
         return _engine
+
+
+def _shutdown() -> None:
+    """Close V8 while the interpreter is whole: closed by the garbage collector at exit, it can hang."""
+    global _engine
+    with _engine_lock:
+        if _engine is not None:
+            try:
+                _engine._ctx.close()
+            except Exception:  # noqa: BLE001 - at exit, nothing is left to tell
+                pass
+            _engine = None
 
 
 @lru_cache(maxsize=4096)

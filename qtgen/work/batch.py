@@ -230,7 +230,12 @@ class Batch:
         records = [dict(key=f"line:{b.line}", line=b.line, state=INVALID, error=b.message) for b in bad]
         seen: dict[str, int] = {}
         unique = []
+        spelled: dict[str, str] = {}
         for row in rows:
+            if row.subject not in spelled:
+                spelled[row.subject], alerts = drafting.site_subject(self.index, row.subject)
+                notes += alerts
+            row.subject = spelled[row.subject]
             key = key_of(self.config, row.question, row.subject)
             if not names_something(slug(row.question, self.config.slug_style)):
                 records.append(dict(key=f"line:{row.line}", line=row.line, question=row.question, subject=row.subject,
@@ -391,7 +396,7 @@ class Runner:
         if self._adopt(run_id, item):
             return None
         p = drafting.plan(self.config, item.question, item.subject)
-        completion = self.client.complete(drafting.build_prompt(self.config, p).messages())
+        completion = drafting.ask(self.config, self.client, p)
         date = dt.date.fromisoformat(item.date) if item.date else None
         result = drafting.write_draft(self.config, p, completion, self.index, date=date, page_id=item.page_id,
                                       related=self.options.related)
@@ -418,7 +423,7 @@ class Runner:
         except (OSError, UnicodeDecodeError, ParseError) as exc:
             raise QtgenError(f"{published}: cannot read the published page ({exc})") from None
         findings = lint.lint_page(page, self.config, str(published), self.index)
-        prompt = revise.revise_prompt(self.config, page, findings, self.options.feedback)
+        prompt = revise.revise_prompt(self.config, page, findings, self.options.feedback, drafting.strategy(self.client))
         completion = self.client.complete(prompt.messages())
         new, _ = revise.revised(self.config, page, completion)
         text = render(new)

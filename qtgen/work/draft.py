@@ -20,7 +20,7 @@ from ..format.reader import read
 from ..format.text import encode_answer, fix_latex_n, normalise_question, normalise_subject
 from ..format.validate import Checker, Violation
 from ..format.writer import render
-from ..llm.client import ChatClient, Completion
+from ..llm.client import ChatClient, Completion, Usage
 from ..llm.prompts import Prompt, Prompts
 from ..site.index import SiteIndex
 from ..site.related import related_articles
@@ -59,6 +59,7 @@ class DraftResult:
     completion: Completion
     notes: list[str] = field(default_factory=list)
     findings: list[Violation] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)  # warnings for the user (a subject new to the site)
 
     @property
     def warnings(self) -> list[Violation]:
@@ -137,6 +138,33 @@ def build_prompt(config: Config, p: Plan, prompts: Prompts | None = None, *, use
     kwargs = {"user_template": user_template} if user_template else {}
     return prompts.build(question=p.question, subject=p.subject, subject_slug=p.subject_slug,
                          settings=prompt_settings(config), extra=extra, **kwargs)
+
+
+def strategy(client: ChatClient) -> dict:
+    """Prompt variables for how this server drafts: one JSON reply, or plain Markdown (small models)."""
+    out: dict = {"structured": client.settings.structured, "parts": False}
+    if client.settings.words:
+        out["words_min"], out["words_max"] = client.settings.words
+    return out
+
+
+PARTS = ("part_paragraph.j2", "part_points.j2", "part_summary.j2")
+
+
+def ask(config: Config, client: ChatClient, p: Plan, prompts: Prompts | None = None) -> Completion:
+    """The model's answer for a planned question: one request, or, for a small model, three short ones
+    (a paragraph, three key points, a summary) joined in the house style."""
+    if not client.settings.parts:
+        return client.complete(build_prompt(config, p, prompts, **strategy(client)).messages())
+    prompts = prompts or Prompts(config.prompts)
+    pieces = [client.complete(build_prompt(config, p, prompts, user_template=name, structured=False, parts=True)
+                              .messages()) for name in PARTS]
+    first = pieces[0]
+    usage = Usage(sum(c.usage.prompt_tokens for c in pieces), sum(c.usage.completion_tokens for c in pieces))
+    notes = [n for c in pieces for n in c.notes]
+    answer = "\n\n".join(c.answer.strip() for c in pieces if c.answer.strip())
+    return Completion(answer, None, None, first.model, "parts", usage, attempts=sum(c.attempts for c in pieces),
+                      latency=sum(c.latency for c in pieces), notes=notes)
 
 
 def refusal(answer: str) -> bool:
@@ -246,26 +274,47 @@ def draft(config: Config, client: ChatClient, p: Plan, index: SiteIndex, *, date
     Callers run `plan` (and `check_similar`) first, so bad input and near-duplicates are refused
     before any server is started or any request is sent.
     """
-    completion = client.complete(build_prompt(config, p, prompts).messages())
+    completion = ask(config, client, p, prompts)
     return write_draft(config, p, completion, index, date=date, page_id=page_id, force=force, dry_run=dry_run,
                        related=related)
 
 
+def site_subject(index: SiteIndex, subject: str, new_subject: bool = False) -> tuple[str, list[str]]:
+    """The subject as the site spells it, and warnings: a case-only variant takes the site's spelling
+    ("Computer science" -> "Computer Science"); a subject the site does not have names the closest ones."""
+    from rapidfuzz import fuzz, process
+
+    s = normalise_subject(subject)
+    known = sorted({e.subject for e in index.entries() if e.source == "content" and e.subject})
+    if not known or s in known or new_subject:
+        return s, []
+    same = [k for k in known if k.casefold() == s.casefold() or slug.site_slug(k) == slug.site_slug(s)]
+    if same:
+        return same[0], [f"subject {s!r} is written {same[0]!r}, as the site spells it (--new-subject keeps yours)"]
+    closest = [k for k, score, _ in process.extract(s, known, scorer=fuzz.WRatio, limit=3, score_cutoff=50)]
+    hint = f"; closest existing: {', '.join(closest)}" if closest else ""
+    return s, [f"subject {s!r} is not a subject of the site yet{hint} (--new-subject silences this)"]
+
+
 def draft_question(config: Config, question: str, subject: str, *, date: dt.date | None = None,
                    page_id: int | None = None, force: bool = False, dry_run: bool = False, related: bool = True,
-                   allow_similar: bool = False, notify: Callable[[str], None] = lambda m: None,
+                   allow_similar: bool = False, new_subject: bool = False, notify: Callable[[str], None] = lambda m: None,
                    on_wait: Callable[[float, Exception], None] | None = None) -> DraftResult:
     """The whole of `qtgen draft`: plan, refuse near-duplicates, start the model, draft, write."""
     from ..llm.backend import open_client
     from ..site.index import open_index
 
     DraftStore(config)  # an older flat drafts folder is migrated before anything looks at it
-    p = plan(config, question, subject, force=force)  # bad input fails before any server starts
+    plan(config, question, subject, force=force)  # bad input fails before any server starts
     with open_index(config) as index:
+        subject, alerts = site_subject(index, subject, new_subject)
+        p = plan(config, question, subject, force=force)
         if not allow_similar:
             check_similar(index, p, config.similar_threshold)
         if page_id is not None and not dry_run:
             index.claim_id(p.key, page_id, p.question)  # an id another question holds is refused before any request
         with open_client(config, notify=notify, on_wait=on_wait) as client:
-            return draft(config, client, p, index, date=date, page_id=page_id, force=force, dry_run=dry_run,
-                         related=related)
+            result = draft(config, client, p, index, date=date, page_id=page_id, force=force, dry_run=dry_run,
+                           related=related)
+    result.alerts = alerts
+    return result

@@ -73,8 +73,129 @@ def _no_closing(page: Page, cfg: Config) -> str | None:
     last = blocks[-1]
     if _LIST.match(last) or last.startswith(("#", "```", "|", "$$")):
         return "answer ends without a closing paragraph"
-    if last[-1] not in ".!?)\"'*$`\u201d":
-        return f"answer ends mid-sentence: ...{last[-40:]!r}"
+    return None
+
+
+# -- the quality gate: what a weak model leaves in a page -----------------------------------------------
+_FENCED = re.compile(r"```.*?(```|$)", re.S)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+_DEBRIS = re.compile(r'[{}]|\[ \]|"\s*:\s|\b(page_keywords|page_description|page_addresses|page_title)\b|'
+                     r'"(answer|keywords|description)"', re.I)
+_TERMINAL = ".!?)\"'*$`\u201d\u2019\u2026:"
+_JOINING = {"of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "its", "their", "is", "are", "that",
+            "which", "from", "at"}  # a block ending on one of these was cut off ("and"/"or" may end an enumeration)
+_SENT = re.compile(r"(?<=[.!?])\s+")
+_BAD_KEYWORD = re.compile(r'[{}\[\]"<>|\\=;$]|:$|\b(description|keywords?|title|answer)\s*:|\d{4}-\d{2}|\d{5,}|'
+                          r'^[^\w#(\u201c"\']|\b(page[ _](description|keywords|title))\b|_', re.I)
+
+
+def _without_code(text: str) -> str:
+    return _INLINE_CODE.sub("code", _FENCED.sub("\n\n", text))
+
+
+def _prose(page: Page) -> str:
+    """The decoded answer without code and math, where braces and brackets are legitimate."""
+    return _MATH.sub(" ", _without_code(page.decoded_answer()))
+
+
+def _debris(page: Page, cfg: Config) -> str | None:
+    for line in _prose(page).split("\n"):
+        m = _DEBRIS.search(line)
+        if m:
+            return f"JSON or template debris {m.group(0).strip()!r} in {line.strip()[:60]!r}"
+    return None
+
+
+def _norm(text: str) -> str:
+    return " ".join(_WORDS.findall(text.lower()))
+
+
+def _repetition(page: Page, cfg: Config) -> str | None:
+    text = _without_code(page.decoded_answer())
+    paragraphs = [_norm(b) for b in text.split("\n\n") if len(_norm(b).split()) >= 8]
+    repeated = len(paragraphs) - len(set(paragraphs))
+    if repeated:
+        return f"{repeated} paragraph(s) repeated word for word"
+    sentences = [_norm(x) for x in _SENT.split(text.replace("\n", " ")) if len(_norm(x).split()) >= 5]
+    if len(sentences) >= 4:
+        ratio = 1 - len(set(sentences)) / len(sentences)
+        if ratio >= 0.15:
+            return f"{ratio:.0%} of its sentences repeat an earlier one"
+    return None
+
+
+def _blocks(page: Page) -> list[str]:
+    """Paragraphs and list items (not code, tables, math or headings), in order."""
+    text = _without_code(page.decoded_answer())
+    out = []
+    for block in (b.strip() for b in text.split("\n\n")):
+        if not block or block.startswith(("#", "|", "$$", ">")):
+            continue
+        items = re.split(r"\n(?=\s*(?:\d+[.)]|[-*+])\s)", block)
+        out += [i.strip() for i in items if i.strip()]
+    return out
+
+
+def _cut_off(page: Page, cfg: Config) -> str | None:
+    blocks = _blocks(page)
+    if not blocks:
+        return None
+    last = blocks[-1]
+    if last[-1] not in _TERMINAL:
+        return f"the answer ends mid-sentence: ...{last[-40:]!r}"
+    for block in blocks:
+        tail = _WORDS.findall(block[-30:].lower())
+        if block[-1] not in _TERMINAL and tail and tail[-1] in _JOINING:
+            return f"a paragraph or list item is cut off: ...{block[-40:]!r}"
+    return None
+
+
+def _keyword_junk(page: Page, cfg: Config) -> str | None:
+    for term in (t.strip() for t in page.seo.page_keywords.split(",")):
+        if not term:
+            continue
+        if re.fullmatch(r"\d{1,4}", term):
+            continue  # a year or a number: a word of its own
+        if _BAD_KEYWORD.search(term) or len(term.split()) > 5 or not re.search(r"[A-Za-z\u00c0-\uffff]", term):
+            return f"keyword {term[:40]!r} is not a word or short phrase"
+    return None
+
+
+def _description_shape(page: Page, cfg: Config) -> str | None:
+    d = page.seo.page_description.strip()
+    if not d:
+        return "the description is empty"
+    if not (d[0].isalnum() or d[0] in "\"'(\u201c"):
+        return f"the description starts with {d[0]!r}"
+    if d[-1] not in ".!?\u2026\"')\u201d":
+        return f"the description ends cut off: ...{d[-30:]!r}"
+    last = _WORDS.findall(d.lower())
+    if d.endswith(".") and last and last[-1] in _JOINING:
+        return f"the description ends on {last[-1]!r}: a fragment given a full stop"
+    return None
+
+
+_ACRONYM = re.compile(r"\b[A-Z][A-Za-z]*[A-Z][A-Za-z]*s?\b|\b[A-Z]{2,}s?\b")
+
+
+def _off_topic(page: Page, cfg: Config) -> str | None:
+    from ..site.index import topic
+
+    answer = page.decoded_answer().lower()
+    terms = [t for t in topic(page.question).split() if len(t) >= 3 and not t.isdigit()]
+    if not terms:
+        return None
+
+    def present(term: str) -> bool:  # a crude stem: "movement" is there if "moves" is
+        stem = term[:4] if len(term) >= 5 else term.rstrip("s") or term
+        return stem in answer
+
+    missing = [t for t in terms if not present(t)]
+    acronyms = {a.lower().rstrip("s") for a in _ACRONYM.findall(page.question)}
+    missing_key = [t for t in missing if t.rstrip("s") in acronyms]
+    if missing_key or len(missing) > len(terms) / 3:
+        shown = missing_key or missing
+        return f"the answer never mentions {', '.join(repr(t) for t in shown[:3])} from the question"
     return None
 
 
@@ -153,6 +274,13 @@ RULES = [
     Rule("QT014", "percent-in-math", ERROR, _math_rule("percent")),
     Rule("QT015", "unclosed-math-block", ERROR, _math_rule("unclosed")),
     Rule("QT016", "unicode-in-math", WARNING, _math_rule("unicode")),
+    # the quality gate: what a weak model leaves behind
+    Rule("QT017", "debris", ERROR, _debris),
+    Rule("QT018", "repetition", ERROR, _repetition),
+    Rule("QT019", "cut-off", ERROR, _cut_off),
+    Rule("QT020", "keyword-junk", ERROR, _keyword_junk),
+    Rule("QT021", "description-shape", ERROR, _description_shape),
+    Rule("QT022", "off-topic", ERROR, _off_topic),
 ]
 DUPLICATE = Rule("QT011", "duplicate-question", WARNING, lambda page, cfg: None)
 
@@ -195,13 +323,27 @@ def lint_paths(paths: list[Path], cfg: Config, index=None) -> tuple[int, list[Fi
     from ..format.files import expand
     from ..format.reader import read
 
+    from ..format.files import inside
+
     files = expand(paths)
     findings: list[Finding] = []
+    long_descriptions: list[tuple[int, str]] = []
     for path in files:
         try:
             page = read(path)
         except ParseError as exc:
             findings.append(Finding(str(path), "QT000", "unreadable", ERROR, str(exc).removeprefix(f"{path}: ")))
             continue
-        findings.extend(lint_page(page, cfg, str(path), index))
+        found = lint_page(page, cfg, str(path), index)
+        if inside(path, cfg.content):  # the site's many long descriptions: one summary, not a warning each
+            long_descriptions += [(len(page.seo.page_description), str(path)) for f in found if f.rule == "QT009"]
+            found = [f for f in found if f.rule != "QT009"]
+        findings.extend(found)
+    if long_descriptions:
+        rule = next(r for r in active_rules(cfg) if r.id == "QT009")
+        longest = max(long_descriptions)
+        findings.append(Finding(str(cfg.content), rule.id, rule.name, rule.level,
+                                f"{len(long_descriptions)} published page(s) have a description outside "
+                                f"{cfg.desc_min}..{cfg.desc_max} characters (longest {longest[0]}: {longest[1]}); "
+                                "qtgen fix --rule QT009 cuts the long ones"))
     return len(files), findings

@@ -32,7 +32,7 @@ from ..format.writer import render
 from ..llm.client import Completion
 from ..site.index import SiteIndex
 from . import lint
-from .draft import build_prompt, page_content, plan, published_path
+from .draft import build_prompt, page_content, plan, published_path, strategy
 from .drafts import DraftStore, History
 
 OK, WARNINGS, ERRORS = "ok", "warnings", "errors"
@@ -101,6 +101,7 @@ class Approval:
     placed: list[Path]
     commit: str | None
     message: str
+    left: list = field(default_factory=list)  # with --all-clean: the drafts not approved (QueueItem)
 
 
 def commit_message(pages: list[Page], reasons: list[str | None] | None = None) -> str:
@@ -235,11 +236,16 @@ def approve_names(config: Config, names: list[str], *, all_clean: bool = False, 
 
     store = DraftStore(config)
     paths = draft_paths_in(store, names)
+    left: list[QueueItem] = []
     if all_clean:
-        paths += [i.path for i in queue(config, index, status=OK) if i.path not in paths]
+        waiting = queue(config, index)
+        paths += [i.path for i in waiting if i.status == OK and i.path not in paths]
+        left = [i for i in waiting if i.path not in paths]
     if not paths:
-        return None
-    return approve(config, paths, index=index, allow_warnings=allow_warnings, commit=commit)
+        return Approval([], None, "", left) if left else None
+    result = approve(config, paths, index=index, allow_warnings=allow_warnings, commit=commit)
+    result.left = left
+    return result
 
 
 # -- reject -------------------------------------------------------------------------------------
@@ -296,6 +302,22 @@ def save_checked(config: Config, path: Path, page: Page, made_by: str, feedback:
     return checker.report.findings
 
 
+def revert(config: Config, name: str, to: int | None = None) -> tuple[Path, int]:
+    """Restore an earlier version (default: the latest unlike the draft) as a new version; (path, version)."""
+    history = history_of(config, name)
+    path = history.draft
+    current = path.read_text(encoding="utf-8")
+    if to is None:
+        earlier = [v for v in history.versions() if v.text() != current]
+        if not earlier:
+            raise QtgenError(f"{path.name}: no earlier version to revert to")
+        version = earlier[-1]
+    else:
+        version = history.get(to)
+    history.save(version.text(), f"revert to {version.number}")
+    return path, version.number
+
+
 # -- regenerate ---------------------------------------------------------------------------------
 @dataclass
 class Regeneration:
@@ -323,9 +345,9 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
     if not feedback:
         raise InputError("--feedback: say what should change")
     p = plan(config, page.question, page.subject, force=True)
-    prompt = build_prompt(config, p, user_template="regenerate.j2", feedback=feedback,
-                          previous_answer=page.decoded_answer())
     with open_client(config, notify=notify, on_wait=on_wait) as client:
+        prompt = build_prompt(config, p, user_template="regenerate.j2", feedback=feedback,
+                              previous_answer=page.decoded_answer(), **strategy(client))
         completion = client.complete(prompt.messages())
     new, notes = regenerated(config, page, completion)
     save_checked(config, path, new, "regenerate", feedback)
@@ -379,24 +401,46 @@ class Edit:
     outcome: str  # "saved", "cancelled", "unchanged"
 
 
+def unsaved_edit(path: Path) -> Path:
+    """Where an edit that could not be saved is kept, beside the draft (not a page: `.edit.txt`)."""
+    return path.with_name(path.name + ".edit.txt")
+
+
 def edit(config: Config, name: str, editor: list[str] | None = None) -> Edit:
-    """Open an editor on the decoded answer and SEO fields; saved back in the exact format if it validates."""
+    """Open an editor on the decoded answer and SEO fields; saved back in the exact format if it validates.
+
+    An edit that cannot be saved is never lost: it is kept beside the draft with the reason on top,
+    and the next `edit` opens it again.
+    """
     path = DraftStore(config).resolve(name)
     page = read(path)
     editor = editor or env_editor()
+    kept = unsaved_edit(path)
+    start = kept.read_text(encoding="utf-8") if kept.is_file() else to_editable(page)
     with tempfile.TemporaryDirectory(prefix="qtgen-edit-") as tmp:
         work = Path(tmp) / (path.stem + ".edit.md")
-        work.write_text(to_editable(page), encoding="utf-8")
+        work.write_text(start, encoding="utf-8")
         try:
             rc = subprocess.call([*editor, str(work)])
         except FileNotFoundError:
             raise InputError(f"editor {editor[0]!r} not found: set EDITOR") from None
         if rc != 0:
             raise QtgenError(f"editor exited with {rc}; nothing saved")
-        new = from_editable(page, work.read_text(encoding="utf-8"))
-    if new is None:
-        return Edit(path, "cancelled")
-    if new == page:
-        return Edit(path, "unchanged")
-    save_checked(config, path, new, "edit")
+        typed = work.read_text(encoding="utf-8")
+    try:
+        new = from_editable(page, typed)
+        if new is None:
+            kept.unlink(missing_ok=True)
+            return Edit(path, "cancelled")
+        if new == page:
+            kept.unlink(missing_ok=True)
+            return Edit(path, "unchanged")
+        save_checked(config, path, new, "edit")
+    except QtgenError as exc:
+        reason = str(exc).splitlines()[0]
+        body = "\n".join(line for line in typed.split("\n") if not line.startswith("# not saved:"))
+        write_atomic(kept, f"# not saved: {reason}\n" + body, overwrite=True)
+        raise QtgenError(f"{reason}; what you typed is kept in {kept} and `qtgen edit` reopens it",
+                         exc.exit_code) from None
+    kept.unlink(missing_ok=True)
     return Edit(path, "saved")

@@ -204,12 +204,13 @@ def fix(config: Config, paths: list[Path], *, rules: list[str] | None = None, li
 
 
 # -- with a model -----------------------------------------------------------------------------------
-def revise_prompt(config: Config, page: Page, findings: list, feedback: str | None = None) -> Prompt:
+def revise_prompt(config: Config, page: Page, findings: list, feedback: str | None = None,
+                  strategy: dict | None = None) -> Prompt:
     return Prompts(config.prompts).build(
         question=page.question, subject=page.subject, subject_slug=slug(page.subject, config.slug_style),
         settings=prompt_settings(config), user_template="revise.j2",
         extra={"findings": [f"{f.rule} {f.name}: {f.message}" for f in findings], "feedback": feedback or "",
-               "current_answer": page.decoded_answer()})
+               "current_answer": page.decoded_answer(), **(strategy or {})})
 
 
 def revised(config: Config, page: Page, completion: Completion) -> tuple[Page, list[str]]:

@@ -30,5 +30,14 @@ def register(cli: click.Group) -> None:
             index.refresh()
         for path in result.placed:
             click.echo(str(path))
-        obj.info(f"approved {len(result.placed)} draft(s)"
-                 + (f" in commit {result.commit[:12]}" if result.commit else " (not committed)"))
+        if result.placed:
+            obj.info(f"approved {len(result.placed)} draft(s)"
+                     + (f" in commit {result.commit[:12]}" if result.commit else " (not committed)"))
+        if all_clean and result.left:
+            errors = [i for i in result.left if i.status == "errors"]
+            warned = [i for i in result.left if i.status == "warnings"]
+            first = (result.left[0].errors + result.left[0].warnings + ["?"])[0]
+            obj.info(f"left {len(result.left)} draft(s) waiting: {len(errors)} with errors, {len(warned)} with "
+                     f"warnings (first: {result.left[0].path.name}: {first}); qtgen review lists them")
+        elif all_clean and not result.placed:
+            obj.info("nothing to approve")

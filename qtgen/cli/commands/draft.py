@@ -20,16 +20,19 @@ def register(cli: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="Generate and print the file, write nothing, reserve no id.")
     @click.option("--related/--no-related", default=True, help="Add up to 5 related published pages (default on).")
     @click.option("--allow-similar", is_flag=True, help="Draft even if a page already asks this in other words.")
+    @click.option("--new-subject", is_flag=True, help="A subject the site does not have yet, spelled as given.")
     @click.pass_obj
     def draft(obj: Ctx, question, subject, date, page_id, temperature, max_tokens, force, dry_run, related,
-              allow_similar):
+              allow_similar, new_subject):
         """Draft one QUESTION into drafts/<subject-slug>/<file_name>."""
         from ...work.draft import draft_question
 
         config = obj.config.with_overrides(temperature=temperature, max_tokens=max_tokens)
         result = draft_question(config, question, subject, date=date.date() if date else None, page_id=page_id,
                                 force=force, dry_run=dry_run, related=related, allow_similar=allow_similar,
-                                notify=obj.info, on_wait=obj.retrying)
+                                new_subject=new_subject, notify=obj.info, on_wait=obj.retrying)
+        for alert in result.alerts:
+            obj.info(f"warning: {alert}")
         for note in result.notes:
             obj.info(f"note: {note}")
         for w in result.warnings:
