@@ -80,3 +80,21 @@ def run_qtgen(*args, cwd: Path, env: dict | None = None, timeout: float = 120, i
 def files_in(folder: Path) -> list[Path]:
     """Every file below `folder` (temp files included), but qtgen's own index in drafts/.qtgen."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and ".qtgen" not in p.relative_to(folder).parts)
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo`; its stdout, or a failed assertion with git's stderr."""
+    r = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def init_repo(site: Path, *tracked: str) -> Path:
+    """Make `site` a git repository with an identity, drafts/ and the test cache ignored, and one commit."""
+    git(site, "init", "-q")
+    git(site, "config", "user.email", "t@example.com")
+    git(site, "config", "user.name", "Tester")
+    (site / ".gitignore").write_text("drafts/\n.cache/\n")
+    git(site, "add", ".gitignore", *(tracked or ("qtgen.toml",)))
+    git(site, "commit", "-qm", "site")
+    return site

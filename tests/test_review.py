@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,12 +12,8 @@ import pytest
 from qtgen.format.reader import read
 from qtgen.format.writer import render
 
-from conftest import REPO, clean_env, run_qtgen
+from conftest import REPO, clean_env, git, run_qtgen
 from fake_openai import FakeOpenAI, house_answer
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture

@@ -7,19 +7,18 @@ import datetime as dt
 import json
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from qtgen.config import load
 from qtgen.format.page import PLAIN, Layout, Page, RelatedArticle, Seo
-from qtgen.format.reader import parse, read
+from qtgen.format.reader import read
 from qtgen.format.slug import file_name_for, site_slug, url_for
 from qtgen.format.writer import render
 from qtgen.work.lint import lint_page
 
-from conftest import clean_env, files_in, run_qtgen
+from conftest import clean_env, files_in, git, init_repo, run_qtgen
 from fake_openai import FakeOpenAI
 
 REFUSAL = "I cannot provide an answer to this question as it is outside my knowledge."
@@ -29,11 +28,6 @@ CURRENCY = ("The machine cost $26,000 with a useful life of 5 years and an estim
 LATEX = ("The symbol $\\neq$ means not equal, and $\\nu$ is a frequency.\\n\\n"
          "1. **Inequality**: $a \\neq b$ says a and b differ.\\n\\nIn summary, these symbols are common.")
 
-
-def git(repo: Path, *args: str) -> str:
-    r = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
 
 
 def published(question: str, subject: str, page_id: int, answer: str, **extra) -> Page:
@@ -63,12 +57,7 @@ def site_repo(site) -> Path:
         path = content / site_slug(page.subject) / page.file_name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(page))
-    git(site, "init", "-q")
-    git(site, "config", "user.email", "t@example.com")
-    git(site, "config", "user.name", "Tester")
-    (site / ".gitignore").write_text("drafts/\n.cache/\n")
-    git(site, "add", ".")
-    git(site, "commit", "-qm", "site")
+    init_repo(site, ".")
     return site
 
 

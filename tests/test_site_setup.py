@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from qtgen.config import load
 from qtgen.format.reader import read
 from qtgen.format.writer import render
 
-from conftest import clean_env, files_in, run_qtgen
+from conftest import clean_env, files_in, git, init_repo, run_qtgen
 from fake_openai import FakeOpenAI
 from test_index import make_page, write_tree
 
-
-def git(repo: Path, *args: str) -> str:
-    r = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
 
 
 def bare_site(tmp_path) -> Path:
@@ -105,11 +99,7 @@ def test_revert_restores_an_earlier_version_as_a_new_one(tmp_path):
 
 def test_approve_all_clean_says_what_it_left_and_why(tmp_path):
     root = bare_site(tmp_path)
-    git(root, "config", "user.email", "t@example.com")
-    git(root, "config", "user.name", "T")
-    (root / ".gitignore").write_text("drafts/\n.cache/\n")
-    git(root, "add", ".")
-    git(root, "commit", "-qm", "site")
+    init_repo(root, ".")
     with FakeOpenAI() as server:
         env = clean_env(tmp_path, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="k", QTGEN_MODEL="test-model")
         for q in ("What is a quota?", "What is an embargo?"):

@@ -18,7 +18,7 @@ import pytest
 from qtgen.format.reader import read
 from qtgen.format.writer import render
 
-from conftest import REPO, clean_env, run_qtgen
+from conftest import REPO, clean_env, git, init_repo, run_qtgen
 from fake_openai import FakeOpenAI
 
 CHROMIUM = os.environ.get("QTGEN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -33,20 +33,10 @@ EVIL = ("Look: <script>window.__pwned = 1</script> and <img src=x onerror=\\\"wi
         "[click](javascript:window.__pwned=3)\\n\\nIn summary, nothing runs.")
 
 
-def git(repo: Path, *args: str) -> str:
-    r = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
-
 
 @pytest.fixture
 def site_with_drafts(site) -> Path:
-    git(site, "init", "-q")
-    git(site, "config", "user.email", "t@example.com")
-    git(site, "config", "user.name", "Tester")
-    (site / ".gitignore").write_text("drafts/\n.cache/\n")
-    git(site, "add", ".gitignore", "qtgen.toml")
-    git(site, "commit", "-qm", "site")
+    init_repo(site)
     with FakeOpenAI() as server:
         env = clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test")
         for q, s in (("What is kinetic energy?", "Physics"), ("What is a tariff?", "Economics"),

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from qtgen.config import load
-from qtgen.format.page import Page
 from qtgen.format.reader import read
 from qtgen.format.validate import validate_paths
 from qtgen.format.writer import render
 
-from conftest import clean_env, files_in, run_qtgen, write_config
+from conftest import clean_env, files_in, git, init_repo, run_qtgen
 from fake_openai import HTML, FakeOpenAI, status
 
 KEY = "sk-live-SECRETKEY0123456789abcdef"
@@ -46,20 +45,10 @@ def drafts_of(site) -> list[Path]:
     return sorted(p for p in (site / "drafts").glob("*/*.md") if p.parent.name != "rejected")
 
 
-def git(repo: Path, *args: str) -> str:
-    r = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
-
 
 @pytest.fixture
 def repo(site) -> Path:
-    git(site, "init", "-q")
-    git(site, "config", "user.email", "t@example.com")
-    git(site, "config", "user.name", "Tester")
-    (site / ".gitignore").write_text("drafts/\n")
-    git(site, "add", ".gitignore", "qtgen.toml")
-    git(site, "commit", "-qm", "site")
+    init_repo(site)
     return site
 
 
