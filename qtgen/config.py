@@ -167,6 +167,8 @@ def find_config(start: Path) -> tuple[Path | None, dict]:
             data = _read_toml(project).get("tool", {}).get("qtgen")
             if data is not None:
                 return project, data
+        if (folder / "content" / "learn").is_dir():
+            break  # the site's root: a config above it belongs to something else
     return None, {}
 
 

@@ -25,13 +25,16 @@ TOPICS = ["Foundations", "Mechanisms", "Examples", "Limitations", "Applications"
 def house_answer(question: str, subject: str) -> dict:
     """A valid answer in the site's shape: opening, bold numbered list, 'In summary,' close."""
     topic = question.rstrip("?")
+    reasons = [
+        "it sets out the basic terms and the assumptions that every later step of the argument relies on",
+        "it explains which forces or steps produce the outcome, and in what order they usually act",
+        "real cases from textbooks and news reports show students what the idea looks like in practice",
+        "no model is perfect, so knowing where this one fails keeps conclusions modest and well argued",
+        "exams, jobs and everyday decisions all draw on it, which is why teachers return to it so often",
+    ]
     items = []
-    for n, name in enumerate(TOPICS, 1):
-        items.append(
-            f"{n}. **{name}**: This part of {topic.lower()} matters in {subject} because it shows how "
-            f"ideas connect to evidence, how students can test claims, and why careful reasoning about "
-            f"causes and effects leads to a sound understanding of the question as a whole."
-        )
+    for n, (name, reason) in enumerate(zip(TOPICS, reasons), 1):
+        items.append(f"{n}. **{name}**: In {subject}, {reason} when we study {topic.lower()}.")
     answer = (
         f"{topic} is a central question in {subject}. It is best understood by looking at a few key "
         f"points that together explain what happens and why it matters.\n\n"

@@ -25,7 +25,7 @@ GOOD_ANSWER = (
 DESCRIPTION = "Tariffs are taxes on imports that raise revenue and protect producers, at a cost to consumers."
 
 
-def page(answer: str = GOOD_ANSWER, description: str = DESCRIPTION, keywords: str = "a, b, c, d, e",
+def page(answer: str = GOOD_ANSWER, description: str = DESCRIPTION, keywords: str = "tariff, trade, tax, imports, duty",
          question: str = "What is a tariff?") -> Page:
     return Page(id=1, date=dt.date(2026, 1, 1), title=question, article_title=question,
                 seo=Seo(title="QuickTakes | Economics", page_description=description, page_keywords=keywords),
@@ -111,7 +111,6 @@ def test_fixture_errors_are_exactly_the_real_defects(fixtures, tmp_path):
     # what the site's own rendering shows wrong (checked against its npm stack: tests/golden)
     site_math = {("chemistry/what-is-the-magnetic-nature-of-molecular-oxygen.md", "QT013"),  # double superscript
                  # the quality gate's hits on the site's own pages (reported, not tuned away)
-                 ("chemistry/what-are-the-thermal-behaviors-of--and-hydroxy-acids.md", "QT020"),  # '-hydroxy acids'
                  ("chemistry/what-is-the-magnetic-nature-of-molecular-oxygen.md", "QT020"),  # keyword '$'
                  ("chemistry/what-is-the-magnetic-nature-of-molecular-oxygen.md", "QT021"),  # description ends "$"
                  ("college-basketball/how-did-the-university-of-michigan-perform-in-the-2025-big-ten-tournament.md", "QT019"),
@@ -120,8 +119,6 @@ def test_fixture_errors_are_exactly_the_real_defects(fixtures, tmp_path):
                   "QT019"),  # a 105-character answer
                  ("mathematics/how-does-a-translation-differ-from-a-reflection-in-terms-of-movement-on-the-coordinate-plane.md",
                   "QT022"),
-                 ("mathematics/how-does-symmetry-around-the-line-y--x-affect-the-graph-of-inverse-functions.md", "QT020"),
-                 ("mathematics/how-is-the-determinant-of-a-matrix-calculated-and-what-does-it-signify.md", "QT017"),
                  ("mathematics/what-is-the-integration-rule-for-functions-of-the-form-fx--x--qn.md", "QT020"),
                  ("movies-and-cinematography/which-films-are-nominated-for-best-adapted-screenplay-at-the-2025-academy-awards.md",
                   "QT019"),  # a stray "OSCARS" line
@@ -149,3 +146,36 @@ def test_lint_command_exit_codes_and_json(tmp_path):
     assert r.returncode == 1
     data = json.loads(r.stdout)
     assert [f["rule"] for f in data["findings"] if f["level"] == "error"] == ["QT007"]
+
+
+@pytest.mark.parametrize("keywords", ["Canadian Charter of Rights, Union Budget 2024-25, 1939-1945, PV=nRT, dynamic_cast",
+                                      "V_max, .NET, -OH, #MeToo, Dune: Part Two, 2025"])
+def test_ordinary_keywords_pass_the_gate(keywords):
+    assert "QT020" not in rules(page(keywords=keywords))
+
+
+@pytest.mark.parametrize("keywords", ["keyword1, keyword2, trade, tax, duty", "the, and, of, trade, tax",
+                                      "1,2,3,4,5", "Key Point 1: Hash Tables, trade, tax, duty, imports"])
+def test_placeholder_keywords_fail_the_gate(keywords):
+    assert "QT020" in rules(page(keywords=keywords))
+
+
+@pytest.mark.parametrize("insert", ["<|im_end|>", "Keywords: trade, tax", "2. **Key points in a list (with short bold term)",
+                                    "3.", "**Unclosed bold text here"])
+def test_small_model_debris_is_caught(insert):
+    assert "QT017" in rules(page(answer=GOOD_ANSWER.replace("In summary", insert + "\n\nIn summary")))
+
+
+def test_near_repetition_and_a_sentence_cut_with_a_full_stop():
+    near = GOOD_ANSWER.replace("In summary", "Tariffs raise the price of imported goods for all households. "
+                               "Tariffs raise the prices of imported goods for all the households. "
+                               "Tariffs raise the price of the imported goods for all households.\n\nIn summary")
+    assert "QT018" in rules(page(answer=near))
+    assert "QT019" in rules(page(answer=GOOD_ANSWER.replace("at a cost to consumers.", "at a cost without the.")))
+
+
+def test_question_filler_and_spelled_out_acronyms_are_not_off_topic():
+    assert "QT022" not in rules(page(question="Can you provide a brief overview of tariffs?"))
+    tcp = page(question="How does TCP work?", answer=GOOD_ANSWER.replace(
+        "Tariffs are taxes", "The Transmission Control Protocol works with tariffs, which are taxes"))
+    assert "QT022" not in rules(tcp)

@@ -74,7 +74,7 @@ def test_a_revision_starts_as_the_published_bytes_and_says_what_it_revises(site_
     assert [Path(q["revises"]) for q in queue] == [(site_repo / SKY).resolve()]
     assert "revision of" in run_qtgen("show", "why-is-the-sky-blue", cwd=site_repo).stdout
     again = run_qtgen("revise", SKY, cwd=site_repo)
-    assert again.returncode == 1 and "already waiting" in again.stderr
+    assert again.returncode == 0 and "already waiting" in again.stderr and "no page to revise" in again.stderr
     outside = run_qtgen("revise", "qtgen.toml", cwd=site_repo)
     assert outside.returncode == 2 and "not a published page" in outside.stderr
 
@@ -201,3 +201,41 @@ def test_the_studio_marks_revisions(site_repo):
 
     draft = client.get(re.search(r'href="(/draft/[0-9a-f]+)"', queue).group(1)).text
     assert "Revision of the published page" in draft and "no change yet from the published page" in draft
+
+
+def test_a_revision_that_changes_what_identifies_the_page_is_refused(site_repo):
+    assert run_qtgen("fix", "content/learn/accounting", cwd=site_repo).returncode == 0
+    draft = site_repo / "drafts/accounting/what-is-straightline-depreciation.md"
+    page = read(draft)
+    draft.write_text(render(page.model_copy(update={"id": 999})))
+    a = run_qtgen("approve", draft.stem, "--allow-warnings", cwd=site_repo)
+    assert a.returncode == 1 and "changes what identifies the published page (id)" in a.stderr
+    assert "$26,000" in (site_repo / "content/learn/accounting/what-is-straightline-depreciation.md").read_text()
+
+
+def test_fix_never_touches_code_or_real_math(site_repo):
+    answer = ("Run it:\\n\\n```bash\\n$ g++ main.cpp\\ni=3; echo $i\\n```\\n\\nThe cost is $2 log n + log m$ in the worst "
+              "case, and $3 \\cos x + 4 \\sin x$ peaks at 5. A price of $5 and $10 here, and $a \\neq b$.\\n\\n"
+              "In summary, fixed.")
+    path = site_repo / "content/learn/computing/what-is-code.md"
+    path.parent.mkdir(parents=True)
+    path.write_text(render(published("What is code?", "Computing", 50, answer)))
+    r = run_qtgen("fix", str(path), "--dry-run", cwd=site_repo)
+    assert r.returncode == 0, r.stderr
+    fixed = read(path)  # unchanged on disk (a dry run)
+    from qtgen.config import load as load_config
+    from qtgen.work.revise import repaired
+
+    new = repaired(load_config(cwd=site_repo, environ={}), fixed).page.answer
+    assert "$ g++ main.cpp\\ni=3; echo $i" in new  # the code block is as it was
+    assert "$2 log n + log m$" in new and "$3 \\cos x + 4 \\sin x$" in new  # math is math
+    assert "\\$5 and \\$10" in new and "$a ≠ b$" in new  # prices escaped, \\neq in math replaced
+
+
+def test_fix_over_a_tree_skips_pages_already_waiting(site_repo):
+    assert run_qtgen("revise", SKY, cwd=site_repo).returncode == 0
+    r = run_qtgen("fix", "content/learn", cwd=site_repo)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.split()) == 3
+    r = run_qtgen("fix", "content/learn", cwd=site_repo)  # everything fixable is waiting now
+    assert r.returncode == 0 and r.stdout.strip() == "" and r.stderr.count("already waiting") >= 3

@@ -110,3 +110,10 @@ def test_latex_commands_starting_with_backslash_n_are_replaced():
     text, fixed = fix_latex_n(r"$\nu \neq 0$, $\nabla f$, $a \not= b$, $x \not\in S$, $\neg p$ and $\frac{n}{2}$, \nuclear")
     assert text == r"$ν ≠ 0$, $∇ f$, $a ≠ b$, $x ∉ S$, $\lnot p$ and $\frac{n}{2}$, \nuclear"
     assert sorted(fixed) == sorted([r"\nu", r"\neq", r"\nabla", r"\not=", r"\not\in", r"\neg"])
+
+
+def test_a_cut_description_never_falls_under_the_minimum():
+    text = ("A linked list is a data structure of nodes. Each node holds a value and a pointer to the next node "
+            "in the sequence of nodes that follow.")
+    out = seo.cut(text, 117, 70)
+    assert 70 <= len(out) <= 117 and out.endswith("…")

@@ -105,7 +105,7 @@ def test_approve_all_clean_says_what_it_left_and_why(tmp_path):
         for q in ("What is a quota?", "What is an embargo?"):
             assert run_qtgen("draft", q, "-s", "Economics", cwd=root, env=env).returncode == 0
     broken = root / "drafts/economics/what-is-an-embargo.md"
-    broken.write_text(render(read(broken).model_copy(update={"answer": read(broken).answer + " {debris"})))
+    broken.write_text(render(read(broken).model_copy(update={"answer": read(broken).answer + "\\n\\n<|im_end|>"})))
     r = run_qtgen("approve", "--all-clean", cwd=root)
     assert r.returncode == 0, r.stderr
     assert "approved 1 draft(s)" in r.stderr
@@ -129,3 +129,10 @@ def test_lint_of_published_pages_sums_up_long_descriptions_once(tmp_path):
     r = run_qtgen("lint", "--json", "--no-index", "drafts", cwd=root)
     assert [f["path"] for f in json.loads(r.stdout)["findings"] if f["rule"] == "QT009"] == [str(draft.relative_to(root))]
     assert content.exists()
+
+
+def test_a_config_above_the_site_root_is_not_the_sites(tmp_path):
+    root = bare_site(tmp_path)
+    (tmp_path / "qtgen.toml").write_text('drafts_dir = "elsewhere"\n')
+    config = load(cwd=root / "content" / "learn" / "economics", environ={})
+    assert config.source is None and config.root == root.resolve() and config.drafts == root.resolve() / "drafts"

@@ -28,7 +28,7 @@ def run_with_progress(obj: Ctx, job, prepared, total: int, skipped: int):
         return job.run(prepared, tick=tick, notify=obj.info, on_wait=obj.retrying)
 
 
-def print_summary(obj: Ctx, summary, progress) -> None:
+def print_summary(obj: Ctx, summary, progress, resume: str = "qtgen batch --resume") -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -50,4 +50,4 @@ def print_summary(obj: Ctx, summary, progress) -> None:
     if summary.status == "running":
         obj.info("another qtgen batch is still drafting questions of this run")
     elif summary.status != "finished":
-        obj.info("resume with: qtgen batch --resume")
+        obj.info(f"resume with: {resume}")

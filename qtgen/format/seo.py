@@ -48,7 +48,7 @@ def plain_text(answer_markdown: str) -> str:
     return clean_line(text.replace("$", ""))
 
 
-def cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int, minimum: int = 0) -> str:
     """A description shortened to `limit` characters the way a reader accepts: at the last sentence end
     that fits; else at the last clause (comma, semicolon, dash) with an ellipsis; else at a word
     boundary with an ellipsis. Never a fragment given a full stop, never a dangling joining word."""
@@ -56,7 +56,8 @@ def cut(text: str, limit: int) -> str:
         return text
     head = text[: limit + 1]
     ends = [m.end() for m in _SENTENCE_END.finditer(head) if m.end() <= limit]
-    if ends and ends[-1] >= 0.5 * limit:
+    floor = max(minimum, int(0.5 * limit))
+    if ends and ends[-1] >= floor:
         return head[: ends[-1]].rstrip()
     room = limit - 1  # a place for the ellipsis
     clause = max(head.rfind(", ", 0, room), head.rfind("; ", 0, room), head.rfind(" - ", 0, room),
@@ -97,7 +98,7 @@ def description(raw: str | None, answer_markdown: str, bounds: Bounds, notes: li
             notes.append(f"description: under {bounds.desc_min} characters; extended from the answer")
     if len(desc) > bounds.desc_max:
         before = len(desc)
-        desc = cut(desc, bounds.desc_max)
+        desc = cut(desc, bounds.desc_max, bounds.desc_min)
         notes.append(f"description: cut from {before} to {len(desc)} characters")
     return desc
 

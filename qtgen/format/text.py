@@ -122,3 +122,16 @@ def fix_latex_n(markdown: str) -> tuple[str, list[str]]:
         return _LATEX_N_FIXES[m.group(1)]
 
     return _LATEX_N.sub(swap, markdown), fixed
+
+
+_STORED_CODE = re.compile(r"(```.*?(?:```|$)|`[^`]*`)", re.S)
+_STORED_MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$", re.S)
+
+
+def in_stored_math(answer: str, fix) -> str:
+    """Apply `fix` (a re.Match -> str function) to each math span of a stored answer, never inside code
+    (where "$ g++" is a shell prompt and "\\ni" may be C)."""
+    pieces = _STORED_CODE.split(answer)
+    for n in range(0, len(pieces), 2):
+        pieces[n] = _STORED_MATH.sub(fix, pieces[n])
+    return "".join(pieces)

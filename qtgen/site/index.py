@@ -63,7 +63,8 @@ _FRAMING = set(
     "a an the of in on to for and or is are was were be been do does did can could would should will "
     "what whats which who whom whose when where why how explain describe define discuss tell me you your "
     "give some about its it this that these those with by as at from into please briefly main key role "
-    "meaning concept significance terms".split()
+    "meaning concept significance terms provide brief different have any compare each they there list name "
+    "some kind kinds type types way ways example examples".split()
 )
 _WORD = re.compile(r"[a-z0-9]+")
 

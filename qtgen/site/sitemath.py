@@ -21,6 +21,11 @@ _TEXT_CMD = re.compile(r"\\(?:text|mathrm|textbf|textit|mbox)\s*\{[^{}]*\}")
 _PERCENT = re.compile(r"(?<!\\)%")
 
 
+_MATH_WORDS = {"log", "sin", "cos", "tan", "cot", "sec", "csc", "exp", "max", "min", "lim", "det", "mod", "gcd", "lcm",
+               "arg", "deg", "dim", "ker", "sup", "inf", "sinh", "cosh", "tanh", "arcsin", "arccos", "arctan"}
+_MATH_SIGNS = re.compile(r"[=^_\\{}<>]")
+
+
 def is_currency(span: MathSpan) -> bool:
     """An inline span that opens with a digit and reads as prose: a dollar amount, not math."""
     if span.display:
@@ -28,8 +33,12 @@ def is_currency(span: MathSpan) -> bool:
     raw = span.raw
     if not raw[:1].isdigit():
         return False
-    words = _WORD.findall(_TEXT_CMD.sub(" ", raw))
-    return span.after[:1].isdigit() or len(words) >= 2 or (raw.endswith((" ", "\n")) and len(words) >= 1)
+    if span.after[:1].isdigit():
+        return True  # "$5 and $10": the closing dollar opens the next amount
+    words = [w for w in _WORD.findall(_TEXT_CMD.sub(" ", raw)) if w.lower() not in _MATH_WORDS]
+    if _MATH_SIGNS.search(raw) and len(words) < 4:
+        return False  # "$2 log n + log m$", "$3x^2$": math, whatever its first character
+    return len(words) >= 2 or (raw.endswith((" ", "\n")) and len(words) >= 1)
 
 
 @dataclass
@@ -53,11 +62,11 @@ def problems(markdown: str) -> list[MathProblem]:
             out.append(MathProblem("unclosed", "a $$ block is never closed: all that follows it in its "
                                                "section or list item is one formula (add the closing $$ line)", span.tex))
         math = typeset(span.tex, span.display)
-        if math.error:
-            out.append(MathProblem("katex-error", f"KaTeX cannot typeset {short!r}: {math.error}", span.tex))
-        elif _PERCENT.search(span.tex):
+        if _PERCENT.search(span.tex):  # often the cause of a KaTeX error too: said first
             out.append(MathProblem("percent", f"'%' in {short!r} starts a TeX comment that hides the rest "
                                               "of the formula (write \\%)", span.tex))
+        if math.error:
+            out.append(MathProblem("katex-error", f"KaTeX cannot typeset {short!r}: {math.error}", span.tex))
         for warning in math.warnings:
             if "nicode" in warning or "unicodeTextInMathMode" in warning:
                 out.append(MathProblem("unicode", f"KaTeX: {warning} (write it as a TeX command, or in \\text{{}})",

@@ -79,18 +79,24 @@ def _no_closing(page: Page, cfg: Config) -> str | None:
 # -- the quality gate: what a weak model leaves in a page -----------------------------------------------
 _FENCED = re.compile(r"```.*?(```|$)", re.S)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
-_DEBRIS = re.compile(r'[{}]|\[ \]|"\s*:\s|\b(page_keywords|page_description|page_addresses|page_title)\b|'
-                     r'"(answer|keywords|description)"', re.I)
+_DEBRIS = re.compile(r'^\s*[\[\]{}(),;:"]+\s*$|\{\s*"|"\s*\}|\[ \]|"\s*:\s|<\|[a-z_]+\|>|'
+                     r'\b(page_keywords|page_description|page_addresses|page_title)\b|"(answer|keywords|description)"|'
+                     r'^\s*(answer|keywords?|description|question|title)\s*:|'
+                     r'\b(short bold term|as a numbered list|one paragraph of three|sums up the answer)\b|'
+                     r'^\s*\d+[.)]\s*$', re.I)
+_LABEL_ONLY = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\*\*[^*]+(:\*\*|\*\*:)\s*$")  # "1. **Term**:" and nothing
 _TERMINAL = ".!?)\"'*$`\u201d\u2019\u2026:"
 _JOINING = {"of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "its", "their", "is", "are", "that",
             "which", "from", "at"}  # a block ending on one of these was cut off ("and"/"or" may end an enumeration)
 _SENT = re.compile(r"(?<=[.!?])\s+")
-_BAD_KEYWORD = re.compile(r'[{}\[\]"<>|\\=;$]|:$|\b(description|keywords?|title|answer)\s*:|\d{4}-\d{2}|\d{5,}|'
-                          r'^[^\w#(\u201c"\']|\b(page[ _](description|keywords|title))\b|_', re.I)
+_BAD_KEYWORD = re.compile(r'[{}\[\]"<>|\\;$]|:$|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}|^[^\w#(\u201c"\'.+-]|'
+                          r'\b(page[ _](description|keywords|title))\b|^\s*(key\s*)?(points?|keywords?|terms?|examples?|'
+                          r'description|title|answer|topic)\s*\d*\s*:|^keyword\s*\d+$', re.I)
+_STOPWORD_KEYWORD = {"the", "and", "of", "a", "an", "to", "in", "or", "is", "for", "on", "with"}
 
 
 def _without_code(text: str) -> str:
-    return _INLINE_CODE.sub("code", _FENCED.sub("\n\n", text))
+    return _INLINE_CODE.sub("code", _FENCED.sub("\n\ncode\n\n", text))
 
 
 def _prose(page: Page) -> str:
@@ -99,10 +105,20 @@ def _prose(page: Page) -> str:
 
 
 def _debris(page: Page, cfg: Config) -> str | None:
-    for line in _prose(page).split("\n"):
+    prose = _prose(page)
+    lines = prose.split("\n")
+    for n, line in enumerate(lines):
         m = _DEBRIS.search(line)
         if m:
-            return f"JSON or template debris {m.group(0).strip()!r} in {line.strip()[:60]!r}"
+            return f"JSON, template or prompt debris {m.group(0).strip() or line.strip()!r} in {line.strip()[:60]!r}"
+        if _LABEL_ONLY.match(line):
+            after = next((x for x in lines[n + 1:] if x.strip()), "")
+            indent = len(line) - len(line.lstrip())
+            if not after or len(after) - len(after.lstrip()) <= indent and _LIST.match(after):
+                return f"a list item with a heading and nothing under it: {line.strip()[:60]!r}"
+    for block in prose.split("\n\n"):
+        if block.count("**") % 2:
+            return f"unclosed bold (**) in {block.strip()[:60]!r}"
     return None
 
 
@@ -118,9 +134,13 @@ def _repetition(page: Page, cfg: Config) -> str | None:
         return f"{repeated} paragraph(s) repeated word for word"
     sentences = [_norm(x) for x in _SENT.split(text.replace("\n", " ")) if len(_norm(x).split()) >= 5]
     if len(sentences) >= 4:
-        ratio = 1 - len(set(sentences)) / len(sentences)
+        from rapidfuzz import fuzz
+
+        repeats = sum(1 for i, x in enumerate(sentences)
+                      if any(x == y or len(x.split()) >= 8 and fuzz.ratio(x, y) >= 90 for y in sentences[:i]))
+        ratio = repeats / len(sentences)
         if ratio >= 0.15:
-            return f"{ratio:.0%} of its sentences repeat an earlier one"
+            return f"{ratio:.0%} of its sentences repeat an earlier one (or nearly)"
     return None
 
 
@@ -132,7 +152,7 @@ def _blocks(page: Page) -> list[str]:
         if not block or block.startswith(("#", "|", "$$", ">")):
             continue
         items = re.split(r"\n(?=\s*(?:\d+[.)]|[-*+])\s)", block)
-        out += [i.strip() for i in items if i.strip()]
+        out += [i.strip() for i in items if i.strip() and i.strip() != "code"]  # "code": where code was
     return out
 
 
@@ -143,6 +163,9 @@ def _cut_off(page: Page, cfg: Config) -> str | None:
     last = blocks[-1]
     if last[-1] not in _TERMINAL:
         return f"the answer ends mid-sentence: ...{last[-40:]!r}"
+    tail = _WORDS.findall(last[-30:].lower())
+    if last.endswith(".") and tail and tail[-1] in _JOINING - {"is", "are"}:
+        return f"the answer ends on {tail[-1]!r}: a sentence cut off and given a full stop"
     for block in blocks:
         tail = _WORDS.findall(block[-30:].lower())
         if block[-1] not in _TERMINAL and tail and tail[-1] in _JOINING:
@@ -154,8 +177,12 @@ def _keyword_junk(page: Page, cfg: Config) -> str | None:
     for term in (t.strip() for t in page.seo.page_keywords.split(",")):
         if not term:
             continue
-        if re.fullmatch(r"\d{1,4}", term):
-            continue  # a year or a number: a word of its own
+        if re.fullmatch(r"(1[5-9]|20)\d\d", term):
+            continue  # a year: a word of its own
+        if re.fullmatch(r"(1[5-9]|20)\d\d\s*[-\u2013]\s*((1[5-9]|20)?\d\d)", term):
+            continue  # a span of years
+        if term.lower() in _STOPWORD_KEYWORD or re.fullmatch(r"[\d\s.,]+", term):
+            return f"keyword {term[:40]!r} is not a word or short phrase"
         if _BAD_KEYWORD.search(term) or len(term.split()) > 5 or not re.search(r"[A-Za-z\u00c0-\uffff]", term):
             return f"keyword {term[:40]!r} is not a word or short phrase"
     return None
@@ -190,8 +217,14 @@ def _off_topic(page: Page, cfg: Config) -> str | None:
         stem = term[:4] if len(term) >= 5 else term.rstrip("s") or term
         return stem in answer
 
+    def spelled_out(acronym: str) -> bool:  # "TCP" is there if "Transmission Control Protocol" is
+        letters = [c for c in acronym if c.isupper()]
+        pattern = r"\b" + r"\w*[\s-]+(?:(?:of|and|the|for|to)\s+)?".join(letters) + r"\w*"
+        return len(letters) >= 2 and re.search(pattern, page.decoded_answer(), re.I) is not None
+
     missing = [t for t in terms if not present(t)]
-    acronyms = {a.lower().rstrip("s") for a in _ACRONYM.findall(page.question)}
+    acronyms = {a.lower().rstrip("s"): a for a in _ACRONYM.findall(page.question)}
+    missing = [t for t in missing if not (t.rstrip("s") in acronyms and spelled_out(acronyms[t.rstrip("s")]))]
     missing_key = [t for t in missing if t.rstrip("s") in acronyms]
     if missing_key or len(missing) > len(terms) / 3:
         shown = missing_key or missing
@@ -216,7 +249,11 @@ def _fences(page: Page, cfg: Config) -> str | None:
 
 
 def _latex_n(page: Page, cfg: Config) -> str | None:
-    found = sorted({"\\n" + m.group(1) for m in _LATEX_N.finditer(page.answer)})
+    from ..format.text import in_stored_math
+
+    spans: list[str] = []
+    in_stored_math(page.answer, lambda m: spans.append(m.group(0)) or m.group(0))
+    found = sorted({"\\n" + m.group(1) for span in spans for m in _LATEX_N.finditer(span)})
     return f"LaTeX command(s) {', '.join(found)} start with \\n, which the site decodes as a newline" if found else None
 
 

@@ -183,6 +183,12 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
         if target in targets:
             raise QtgenError(f"not approved: {target} is named twice")
         if revision is not None:
+            from .revise import identity_changes
+
+            changed = identity_changes(revision.published, page)
+            if changed:
+                raise QtgenError(f"not approved: {item.path.name} changes what identifies the published page "
+                                 f"({', '.join(changed)}); a revision may change only the answer, description and keywords")
             if revision.published.resolve() != target.resolve():
                 raise QtgenError(f"not approved: {item.path.name} revises {revision.published}, but its subject and "
                                  f"question now belong at {target}; a revision cannot move a page")
@@ -226,6 +232,7 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
     for item in items:
         item.path.unlink()  # its versions stay in the history
         store.unmark_revision(item.path)
+        unsaved_edit(item.path).unlink(missing_ok=True)
     return Approval(placed, sha, message)
 
 
@@ -401,6 +408,10 @@ class Edit:
     outcome: str  # "saved", "cancelled", "unchanged"
 
 
+def _without_notice(typed: str) -> str:
+    return "\n".join(line for line in typed.split("\n") if not line.startswith("# not saved:"))
+
+
 def unsaved_edit(path: Path) -> Path:
     """Where an edit that could not be saved is kept, beside the draft (not a page: `.edit.txt`)."""
     return path.with_name(path.name + ".edit.txt")
@@ -424,9 +435,12 @@ def edit(config: Config, name: str, editor: list[str] | None = None) -> Edit:
             rc = subprocess.call([*editor, str(work)])
         except FileNotFoundError:
             raise InputError(f"editor {editor[0]!r} not found: set EDITOR") from None
-        if rc != 0:
-            raise QtgenError(f"editor exited with {rc}; nothing saved")
         typed = work.read_text(encoding="utf-8")
+        if rc != 0:
+            if typed != start:
+                write_atomic(kept, f"# not saved: the editor exited with {rc}\n" + _without_notice(typed), overwrite=True)
+                raise QtgenError(f"editor exited with {rc}; nothing saved; what you typed is kept in {kept}")
+            raise QtgenError(f"editor exited with {rc}; nothing saved")
     try:
         new = from_editable(page, typed)
         if new is None:
@@ -438,8 +452,8 @@ def edit(config: Config, name: str, editor: list[str] | None = None) -> Edit:
         save_checked(config, path, new, "edit")
     except QtgenError as exc:
         reason = str(exc).splitlines()[0]
-        body = "\n".join(line for line in typed.split("\n") if not line.startswith("# not saved:"))
-        write_atomic(kept, f"# not saved: {reason}\n" + body, overwrite=True)
+        write_atomic(kept, f"# not saved: {reason.removeprefix('not saved: ')}\n" + _without_notice(typed),
+                     overwrite=True)
         raise QtgenError(f"{reason}; what you typed is kept in {kept} and `qtgen edit` reopens it",
                          exc.exit_code) from None
     kept.unlink(missing_ok=True)

@@ -26,7 +26,7 @@ from ..format.files import expand, inside, write_atomic
 from ..format.page import Page
 from ..format.reader import parse, read
 from ..format.slug import slug
-from ..format.text import fix_latex_n
+from ..format.text import fix_latex_n, in_stored_math
 from ..format.writer import render
 from ..llm.client import Completion
 from ..llm.prompts import Prompt, Prompts
@@ -37,6 +37,22 @@ from .drafts import DraftStore, Revision
 
 FIXABLE = {"QT006": "latex-backslash-n", "QT012": "currency-as-math", "QT009": "description-bounds",
            "keywords": "duplicate keywords"}
+
+
+IDENTITY = ("id", "subject", "question", "file_name", "url", "title", "article_title", "date", "no_index", "score",
+            *(f"related_article{n}" for n in range(1, 6)), "author", "schema_")
+
+
+def identity_changes(published: Path, revision: Page) -> list[str]:
+    """The identifying fields a revision changed from its published page (seo.title included)."""
+    try:
+        original = read(published)
+    except ParseError:
+        return []
+    changed = [k for k in IDENTITY if getattr(original, k) != getattr(revision, k)]
+    if original.seo.title != revision.seo.title:
+        changed.append("seo.title")
+    return changed
 
 
 def sha256_of(path: Path) -> str:
@@ -69,7 +85,7 @@ class Candidate:
 
 
 def choose(config: Config, paths: list[Path], rules: list[str] | None = None, limit: int | None = None,
-           index=None) -> list[Candidate]:
+           index=None, skipped: list[str] | None = None) -> list[Candidate]:
     """The published pages to revise: all named, or (with rules) those lint flags for those rules."""
     wanted = {r.upper() if r.upper().startswith("QT") else r for r in (rules or [])}
     known = {r.id for r in lint.RULES + [lint.DUPLICATE]} | {r.name for r in lint.RULES + [lint.DUPLICATE]}
@@ -81,7 +97,14 @@ def choose(config: Config, paths: list[Path], rules: list[str] | None = None, li
         try:
             page = read(path)
         except ParseError as exc:
+            if skipped is not None:
+                skipped.append(f"skipped {exc}")
+                continue
             raise InputError(str(exc)) from None
+        waiting = config.drafts / slug(page.subject, config.slug_style) / page.file_name
+        if skipped is not None and waiting.exists():
+            skipped.append(f"skipped {path}: a draft or revision of it is already waiting ({waiting})")
+            continue
         findings = lint.lint_page(page, config, str(path), index)
         hits = [f for f in findings if f.rule in wanted or f.name in wanted]
         if wanted and not hits:
@@ -111,17 +134,15 @@ def start(config: Config, candidate: Candidate, text: str, *, made_by: str, sour
 
 
 def copy(config: Config, paths: list[Path], rules: list[str] | None = None, limit: int | None = None,
-         index=None) -> list[Path]:
-    """Revisions that start as the published text, byte for byte, to be edited."""
+         index=None, skipped: list[str] | None = None) -> list[Path]:
+    """Revisions that start as the published text, byte for byte, to be edited (pages already waiting,
+    or unreadable, are skipped and said in `skipped`)."""
     DraftStore(config)
     return [start(config, c, c.path.read_text(encoding="utf-8"), made_by="revise (published text)")
-            for c in choose(config, paths, rules, limit, index)]
+            for c in choose(config, paths, rules, limit, index, skipped)]
 
 
 # -- exact repairs ----------------------------------------------------------------------------------
-_STORED_MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$", re.S)
-
-
 def _fix_stored_latex(answer: str) -> tuple[str, list[str]]:
     """LaTeX commands starting with \\n inside math of a stored answer (where the site decodes \\n)."""
     replaced: list[str] = []
@@ -131,7 +152,7 @@ def _fix_stored_latex(answer: str) -> tuple[str, list[str]]:
         replaced.extend(found)
         return text
 
-    return _STORED_MATH.sub(fix, answer), replaced
+    return in_stored_math(answer, fix), replaced
 
 
 @dataclass
@@ -154,9 +175,9 @@ def repaired(config: Config, page: Page) -> Repair:
         changes.append(f"QT012: escaped {dollars} dollar sign(s) as \\$")
     description = page.seo.page_description
     if len(description) > config.desc_max:
-        description = seo.cut(description, config.desc_max)
+        description = seo.cut(description, config.desc_max, config.desc_min)
         changes.append(f"QT009: description cut from {len(page.seo.page_description)} to {len(description)} characters")
-    terms = [t.strip() for t in page.seo.page_keywords.split(",") if t.strip()]
+    terms = [t.strip() for t in re.split(r",\s+|,(?![^\s\d])", page.seo.page_keywords) if t.strip()]
     unique = seo.dedupe(terms)
     keywords = page.seo.page_keywords
     if len(unique) != len(terms):
@@ -181,12 +202,12 @@ def readable(page: Page) -> list[str]:
 
 
 def fix(config: Config, paths: list[Path], *, rules: list[str] | None = None, limit: int | None = None,
-        dry_run: bool = False) -> list[Fix]:
+        dry_run: bool = False, skipped: list[str] | None = None) -> list[Fix]:
     """Exact repairs of published pages, as revisions a person still approves (`dry_run`: only the diffs)."""
     if not dry_run:
         DraftStore(config)
     out = []
-    for candidate in choose(config, paths, rules, None):
+    for candidate in choose(config, paths, rules, None, skipped=skipped if skipped is not None else []):
         repair = repaired(config, candidate.page)
         if not repair.changes:
             continue

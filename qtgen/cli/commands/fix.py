@@ -23,7 +23,10 @@ def register(cli: click.Group) -> None:
         review queue (approve it to publish); --dry-run prints the diffs instead."""
         from ...work import revise
 
-        fixes = revise.fix(obj.config, list(paths), rules=list(rules), limit=limit, dry_run=dry_run)
+        skipped: list[str] = []
+        fixes = revise.fix(obj.config, list(paths), rules=list(rules), limit=limit, dry_run=dry_run, skipped=skipped)
+        for line in skipped:
+            obj.info(line)
         for f in fixes:
             if dry_run:
                 click.echo(f.diff)

@@ -20,7 +20,8 @@ def register(cli: click.Group) -> None:
         from ...work.draft import build_prompt, plan
 
         config = obj.config
-        rendered = build_prompt(config, plan(config, question, subject, force=True))
+        rendered = build_prompt(config, plan(config, question, subject, force=True),
+                                structured=config.structured is not False)
         if as_json:
             click.echo(json.dumps(rendered.messages(), indent=2, ensure_ascii=False))
         else:

@@ -39,8 +39,11 @@ def register(cli: click.Group) -> None:
         if not regenerate:
             from ...site.index import open_index
 
+            skipped: list[str] = []
             with open_index(config) as index:
-                made = revising.copy(config, list(paths), list(rules), limit, index)
+                made = revising.copy(config, list(paths), list(rules), limit, index, skipped)
+            for line in skipped:
+                obj.info(line)
             for path in made:
                 click.echo(str(path))
             obj.info(f"{len(made)} revision(s) waiting for review" if made else "no page to revise")
@@ -49,7 +52,10 @@ def register(cli: click.Group) -> None:
 
         options = Options(concurrency=concurrency, rpm=rpm, tpm=tpm, feedback=feedback, rules=tuple(rules))
         with Batch(config) as job:
-            candidates = revising.choose(config, list(paths), list(rules), limit, job.index)
+            skipped: list[str] = []
+            candidates = revising.choose(config, list(paths), list(rules), limit, job.index, skipped)
+            for line in skipped:
+                obj.info(line)
             if not candidates:
                 obj.info("no page to revise")
                 return
@@ -68,9 +74,7 @@ def register(cli: click.Group) -> None:
             summary = job.summary(prepared.run_id, status)
             for item in job.ledger.items(prepared.run_id, ("done",)):
                 click.echo(item.path)
-        print_summary(obj, summary, progress)
-        if status != "finished" and status != "running":
-            obj.info("resume by running the same command again")
+        print_summary(obj, summary, progress, resume="run the same qtgen revise command again")
         if progress is not None and progress.interrupted and summary.left:
             from ..main import exit_code_of_interrupt
 
