@@ -197,3 +197,38 @@ def test_limits_command_prints_what_the_server_says(tmp_path):
     with FakeOpenAI() as plain:
         r = run_qtgen("limits", cwd=tmp_path, env=clean_env(tmp_path, OPENAI_BASE_URL=plain.url, QTGEN_MODEL="test-model"))
     assert r.returncode == 0 and "sends no rate-limit headers" in r.stdout
+
+
+def test_bad_header_values_never_stall_or_break_a_run():
+    clock = Clock()
+    limiter = RateLimiter(concurrency=4, clock=clock, sleep=clock.sleep)
+    for bad in (headers(limit=50, remaining=0, reset="1700000000"), headers(limit="nan", remaining="nan"),
+                headers(limit="inf", remaining="-50", reset="2s")):
+        limiter.observe(bad)
+        limiter.acquire(100)
+        limiter.release(0.2, True)
+    assert clock.now - 1000.0 < 5  # no wait of years, no exception
+
+
+def test_a_corrupt_or_unusable_budget_file_is_survived(tmp_path):
+    clock = Clock()
+    for content in ("[]", "null", '{"requests": {"limit": "abc"}}', '{"next_at": 1e300}'):
+        path = tmp_path / "b.json"
+        path.write_text(content)
+        limiter = RateLimiter(clock=clock, sleep=clock.sleep, store=FileStore(path))
+        start = clock.now
+        limiter.acquire(100)
+        assert clock.now - start < 1
+    blocked = tmp_path / "limits"
+    blocked.write_text("a file where the folder should be")
+    RateLimiter(clock=clock, sleep=clock.sleep, store=FileStore(blocked / "b.json")).acquire(100)
+
+
+def test_cancel_wakes_workers_waiting_for_their_turn():
+    from qtgen.llm.ratelimit import Cancelled
+
+    clock = Clock()
+    limiter = RateLimiter(rpm=1, clock=clock, sleep=lambda s: limiter.cancel())
+    limiter.acquire(100)
+    with pytest.raises(Cancelled):
+        limiter.acquire(100)

@@ -111,3 +111,26 @@ def test_render_command_json_full_and_exit_code(tmp_path):
     assert "<title>Student Question : What is energy? | Physics | QuickTakes</title>" in full.stdout
     assert '<meta name="description" content="Get the full answer from QuickTakes - ' in full.stdout
     assert 'name="robots"' not in full.stdout  # the site reads noIndex, never no_index
+
+
+def test_the_currency_escape_never_touches_code_or_real_math():
+    text = ('```python\nprint("$5 and $10")\n```\n\nThe book costs $5 and $10 each. '
+            "Also $4\\operatorname{Var}(X) + 9\\operatorname{Var}(Y)$, where $X$ and $Y$ are independent.")
+    fixed, count = escape_currency(text)
+    assert count == 2 and 'print("$5 and $10")' in fixed and "costs \\$5 and \\$10" in fixed
+    assert "$4\\operatorname{Var}(X) + 9\\operatorname{Var}(Y)$" in fixed and problems(fixed) == []
+
+
+def test_render_out_keeps_the_same_question_under_two_subjects_apart(tmp_path):
+    from test_index import make_page
+    from qtgen.format.writer import render as write
+
+    for subject in ("Physics", "Chemistry"):
+        page = make_page(1, subject, "What is entropy?", "a, b, c, d, e")
+        path = tmp_path / "pages" / subject.lower() / page.file_name
+        path.parent.mkdir(parents=True)
+        path.write_text(write(page))
+    r = run_qtgen("render", "--out", "html", "pages", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(str(p.relative_to(tmp_path / "html")) for p in (tmp_path / "html").rglob("*.html")) == [
+        "chemistry/what-is-entropy.html", "physics/what-is-entropy.html"]

@@ -198,3 +198,33 @@ def test_ctrl_c_stops_the_studio(studio):
     _, _, proc = studio
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) in (0, 130)
+
+
+def test_bad_tokens_big_bodies_and_injected_lines_are_refused_cleanly(site_with_drafts):
+    from starlette.testclient import TestClient
+
+    from qtgen.config import load
+    from qtgen.studio.app import create_app
+
+    config = load(cwd=site_with_drafts, environ={})
+    client = TestClient(create_app(config, "tok"), base_url="http://127.0.0.1:9")
+    assert client.get("/?token=%C3%A9").status_code == 401
+    client.cookies.set("qtgen_studio_9", "tok")
+    csrf = client.get("/").text.split('name="csrf-token" content="')[1].split('"')[0]
+    assert client.post("/approve", headers={"X-CSRF-Token": b"\xc3\xa9"}, content=b"id=x").status_code == 403
+    assert client.post("/approve", headers={"X-CSRF-Token": csrf, "Content-Length": "9000000"},
+                       content=b"x" * 9_000_000).status_code == 413
+    import re
+
+    draft_id = re.search(r'href="/draft/([0-9a-f]+)"', client.get("/").text).group(1)
+    path = {p.name: p for p in (site_with_drafts / "drafts").glob("*/*.md")}
+    before = {name: p.read_bytes() for name, p in path.items()}
+    r = client.post(f"/draft/{draft_id}/edit", headers={"X-CSRF-Token": csrf}, data={
+        "description": "A tariff is a tax on imports that raises prices for households.\n---\nhijacked answer",
+        "keywords": "tariff, tax, imports, trade, prices", "answer": "Tariffs tax imports.\n\nIn summary, yes."},
+        follow_redirects=False)
+    changed = [name for name, p in path.items() if p.read_bytes() != before[name]]
+    for name in changed:
+        page = read(path[name])
+        assert "\n" not in page.seo.page_description and "hijacked" not in page.answer
+    assert r.status_code in (303, 422)

@@ -101,7 +101,23 @@ def _on_signal(signum, frame):
 def main() -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    cli(prog_name="qtgen")
+    try:
+        cli(prog_name="qtgen")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        _exit(code)
+    _exit(0)
+
+
+def _exit(code: int) -> None:
+    """Exit; when the embedded V8 (KaTeX) was started, skip its teardown, which can hang under load."""
+    from ..site import katex
+
+    if katex.started():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from typing import Any, Callable, Iterator
 
 DEFAULT_429_PAUSE = 1.0  # seconds, when a 429 says nothing of when to come back
 ROLL_SLACK = 0.02  # seconds past a window's reset before its budget is taken as renewed
+MAX_RESET = 3600.0  # a reset further away than this is not a pacing window
+MAX_WAIT = 600.0  # a stored schedule further ahead than this is stale (a clock change, a bad header)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -48,6 +50,10 @@ def parse_duration(value: str | None) -> float | None:
     if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
         return None
     return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+class Cancelled(Exception):
+    """A request that was not sent because the run is stopping."""
 
 
 @dataclass
@@ -76,14 +82,20 @@ def read_limits(headers: Any) -> Limits:
     def number(name: str) -> float | None:
         try:
             value = headers.get(name)
-            return None if value in (None, "") else float(value)
+            out = None if value in (None, "") else float(value)
         except (TypeError, ValueError):
             return None
+        return out if out is not None and math.isfinite(out) and 0 <= out < 1e12 else None
+
+    def reset(name: str) -> float | None:
+        value = parse_duration(headers.get(name))
+        # an epoch timestamp or days: not a window qtgen can pace by (a 429 still pauses)
+        return value if value is not None and value <= MAX_RESET else None
 
     return Limits(number("x-ratelimit-limit-requests"), number("x-ratelimit-remaining-requests"),
-                  parse_duration(headers.get("x-ratelimit-reset-requests")),
+                  reset("x-ratelimit-reset-requests"),
                   number("x-ratelimit-limit-tokens"), number("x-ratelimit-remaining-tokens"),
-                  parse_duration(headers.get("x-ratelimit-reset-tokens")))
+                  reset("x-ratelimit-reset-tokens"))
 
 
 @dataclass
@@ -157,13 +169,29 @@ class Budget:
         return self.requests.known or self.tokens.known
 
     @classmethod
-    def from_json(cls, data: dict) -> "Budget":
+    def from_json(cls, data) -> "Budget":
+        """A budget read back, or a fresh one if the file holds anything else."""
+        def window(value) -> Window:
+            if not isinstance(value, dict):
+                return Window()
+            fields = {}
+            for key in ("limit", "remaining", "reset_at", "length"):
+                v = value.get(key)
+                fields[key] = float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+            return Window(**fields)
+
+        if not isinstance(data, dict):
+            return cls()
         try:
-            return cls(Window(**data.get("requests", {})), Window(**data.get("tokens", {})),
-                       float(data.get("next_at", 0.0)), float(data.get("paused_until", 0.0)),
-                       float(data.get("factor", 1.0)), bool(data.get("headerless", False)))
+            budget = cls(window(data.get("requests")), window(data.get("tokens")), float(data.get("next_at", 0.0)),
+                         float(data.get("paused_until", 0.0)), float(data.get("factor", 1.0)),
+                         bool(data.get("headerless", False)))
         except (TypeError, ValueError):
             return cls()
+        if not all(math.isfinite(x) for x in (budget.next_at, budget.paused_until, budget.factor)):
+            return cls()
+        budget.factor = min(1.0, max(0.2, budget.factor))
+        return budget
 
 
 class LocalStore:
@@ -185,12 +213,18 @@ class FileStore:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
+        self._fallback = Budget()
 
     @contextlib.contextmanager
     def update(self) -> Iterator[Budget]:
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a+", encoding="utf-8") as fh:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fh = open(self.path, "a+", encoding="utf-8")
+            except OSError:  # the cache is unusable: pace this process alone rather than fail
+                yield self._fallback
+                return
+            with fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 try:
                     fh.seek(0)
@@ -239,6 +273,7 @@ class RateLimiter:
         self._latency: float | None = None
         self.throttled = 0
         self.paused_until = 0.0
+        self.cancelled = False
 
     # -- waiting -------------------------------------------------------------------------------
     def _wait(self, seconds: float) -> None:
@@ -269,15 +304,28 @@ class RateLimiter:
             return 1
         return self.cap or self.concurrency
 
+    def cancel(self) -> None:
+        """Stop: every worker waiting in `acquire` (and any later) raises Cancelled instead of sending."""
+        with self._cond:
+            self.cancelled = True
+            self._cond.notify_all()
+
     def acquire(self, tokens: float | None = None) -> None:
         """Block until this worker may send one request costing `tokens` (prompt + max_tokens)."""
         cost = float(tokens if tokens is not None else self.tokens_per_request)
         while True:
+            if self.cancelled:
+                raise Cancelled("the run is stopping; not sent")
             with self._cond:
                 now = self._clock()
                 delay = self._user_wait(now, cost)
                 if delay <= 0:
                     with self.store.update() as budget:
+                        if budget.next_at - now > MAX_WAIT or budget.paused_until - now > MAX_WAIT:
+                            budget.next_at = budget.paused_until = now  # stale: not a pace to keep
+                        for window in (budget.requests, budget.tokens):
+                            if window.reset_at is not None and window.reset_at - now > MAX_RESET:
+                                window.reset_at, window.remaining = None, None
                         budget.requests.roll(now)
                         budget.tokens.roll(now)
                         delay = max(budget.paused_until - now, budget.next_at - now,

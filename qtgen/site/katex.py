@@ -87,6 +87,10 @@ def engine() -> Katex:
         return _engine
 
 
+def started() -> bool:
+    return _engine is not None
+
+
 def _shutdown() -> None:
     """Close V8 while the interpreter is whole: closed by the garbage collector at exit, it can hang."""
     global _engine

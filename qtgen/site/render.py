@@ -179,7 +179,22 @@ def _parser():
         return (f' <a href="#user-content-fnref-{label}" data-footnote-backref="" aria-label="Back to reference '
                 f'{meta["id"] + 1}" class="data-footnote-backref">↩</a>')
 
+    md.validateLink = lambda url: True  # react-markdown keeps the link and empties an unsafe href
+    default_link, default_image = rules.get("link_open"), rules["image"]
+
+    def link_open(tokens, idx, options, env):
+        token = tokens[idx]
+        token.attrSet("href", safe_url(token.attrGet("href") or ""))
+        return default_link(tokens, idx, options, env) if default_link else md.renderer.renderToken(tokens, idx, options, env)
+
+    def image(tokens, idx, options, env):
+        token = tokens[idx]
+        token.attrSet("src", safe_url(token.attrGet("src") or ""))
+        return default_image(tokens, idx, options, env)
+
     rules.update({
+        "link_open": link_open,
+        "image": image,
         "math_inline": lambda tokens, idx, options, env: typeset_into(env, tokens[idx].content, False),
         "math_block": lambda tokens, idx, options, env: typeset_into(env, tokens[idx].content, True) + "\n",
         "fence": fence,
@@ -195,6 +210,22 @@ def _parser():
         "footnote_anchor": footnote_anchor,
     })
     return md
+
+
+_SAFE_PROTOCOL = re.compile(r"^(https?|ircs?|mailto|xmpp)$", re.I)
+
+
+def safe_url(url: str) -> str:
+    """react-markdown's defaultUrlTransform: relative URLs and http(s), irc(s), mailto and xmpp pass;
+    any other protocol (javascript:, vbscript:, data:, file:) becomes an empty href."""
+    colon = url.find(":")
+    if colon < 0:
+        return url
+    for mark in "/?#":
+        at = url.find(mark)
+        if -1 < at < colon:
+            return url
+    return url if _SAFE_PROTOCOL.match(url[:colon]) else ""
 
 
 def _fn_label(meta: dict) -> str:

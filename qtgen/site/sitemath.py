@@ -93,13 +93,20 @@ def escape_currency(markdown: str) -> tuple[str, int]:
     return markdown, count
 
 
+_CODE = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)|`[^`\n]*`", re.S)
+
+
 def _find_open(markdown: str, raw: str) -> int:
+    """Where the span "$raw$" opens, outside code (a price in a code block is the code's business)."""
+    code = [m.span() for m in _CODE.finditer(markdown)]
     needle = "$" + raw + "$"
     start = 0
     while True:
         at = markdown.find(needle, start)
         if at < 0:
             return -1
-        if (at == 0 or markdown[at - 1] not in "\\$") and markdown[at + len(needle): at + len(needle) + 1] != "$":
+        in_code = any(a <= at < b for a, b in code)
+        if not in_code and (at == 0 or markdown[at - 1] not in "\\$") and \
+                markdown[at + len(needle): at + len(needle) + 1] != "$":
             return at
         start = at + 1

@@ -37,6 +37,7 @@ from ..work.drafts import DraftStore
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "qtgen_studio"
+MAX_BODY = 2_000_000  # bytes: an edited answer is a few kilobytes
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
@@ -222,7 +223,8 @@ def create_app(config: Config, token: str) -> Starlette:
 
     def edited(path: Path, values: dict):
         current = read(path)
-        text = (f"description: {first(values, 'description')}\nkeywords: {first(values, 'keywords')}\n---\n"
+        one_line = lambda key: " ".join(first(values, key).split())  # noqa: E731 - a field is one line
+        text = (f"description: {one_line('description')}\nkeywords: {one_line('keywords')}\n---\n"
                 + first(values, "answer").replace("\r\n", "\n"))
         return current, review.from_editable(current, text)
 
@@ -293,11 +295,14 @@ class Guard:
         name = f"{COOKIE}_{(scope.get('server') or ('', 0))[1]}"  # one studio per port: its own cookie
         token = request.query_params.get("token")
         cookie = request.cookies.get(name)
-        good = lambda v: v is not None and hmac.compare_digest(v, self.studio.token)  # noqa: E731
+        good = lambda v: v is not None and hmac.compare_digest(v.encode(), self.studio.token.encode())  # noqa: E731
         if not (good(token) or good(cookie)):
             return await self._send(PlainTextResponse("401: open the studio with the URL it printed (with its token)",
                                                       status_code=401), scope, receive, send)
         if request.method == "POST":
+            if int(request.headers.get("content-length") or 0) > MAX_BODY:
+                return await self._send(PlainTextResponse("413: request too large", status_code=413),
+                                        scope, receive, send)
             sent = request.headers.get("x-csrf-token")
             if sent is None:
                 body = await request.body()
@@ -307,7 +312,7 @@ class Guard:
                     return {"type": "http.request", "body": body, "more_body": False}
 
                 receive = replay
-            if sent is None or not hmac.compare_digest(sent, self.studio.csrf):
+            if sent is None or not hmac.compare_digest(sent.encode(), self.studio.csrf.encode()):
                 return await self._send(PlainTextResponse("403: missing or wrong CSRF token", status_code=403),
                                         scope, receive, send)
             if request.headers.get("origin") not in (None, f"{scope['scheme']}://{request.headers.get('host')}"):

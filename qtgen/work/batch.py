@@ -32,7 +32,7 @@ from ..format.files import write_atomic
 from ..format.reader import read
 from ..format.slug import names_something, slug
 from ..llm.client import ChatClient
-from ..llm.ratelimit import RateLimiter, shared_store
+from ..llm.ratelimit import Cancelled, RateLimiter, shared_store
 from ..site.index import SiteIndex, near_duplicates_within, open_index
 from . import draft as drafting
 from .drafts import DraftStore
@@ -368,6 +368,9 @@ class Runner:
         work = self._revise if item.kind == REVISE else self._draft
         try:
             outcome = work(run_id, item)
+        except Cancelled:  # stopping before this request was sent: left for the next run, not a failure
+            self.ledger.record(run_id, item.key, self.holder, state=PENDING)
+            return PENDING
         except QtgenError as exc:
             self.ledger.record(run_id, item.key, self.holder, state=FAILED, error=self.client.mask(exc))
             self._count(failed=1)
@@ -490,6 +493,7 @@ class Runner:
                     tick()
             except KeyboardInterrupt:
                 self.stop.set()
+                self.limiter.cancel()  # workers waiting for their turn send nothing more
                 self.progress.interrupted = True
                 self.progress.stopped = "interrupted: the rest is left for `qtgen batch --resume`"
                 try:  # requests in flight finish and are recorded; a second Ctrl-C abandons them

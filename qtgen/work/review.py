@@ -347,6 +347,7 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
 
     store = DraftStore(config)
     path = store.resolve(name)
+    before = path.read_bytes()
     page = read(path)
     feedback = clean_line(feedback or "")
     if not feedback:
@@ -357,6 +358,11 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
                               previous_answer=page.decoded_answer(), **strategy(client))
         completion = client.complete(prompt.messages())
     new, notes = regenerated(config, page, completion)
+    if not path.is_file() or path.read_bytes() != before:  # edited, approved or rejected while the model wrote
+        history = store.history(path)
+        history.record(render(new), "regenerate (not applied: the draft changed meanwhile)", feedback)
+        raise QtgenError(f"{path.name}: the draft changed while the model was writing; nothing overwritten "
+                         f"(the regenerated answer is kept as a version: qtgen history {name})")
     save_checked(config, path, new, "regenerate", feedback)
     return Regeneration(path, new, completion, notes)
 

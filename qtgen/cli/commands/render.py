@@ -43,7 +43,7 @@ def register(cli: click.Group) -> None:
                                        "errors": rendered.errors, "warnings": rendered.warnings,
                                        "math": len(rendered.math)}, ensure_ascii=False))
             elif out is not None:
-                target = out / (path.stem + ".html")
+                target = out / path.parent.name / (path.stem + ".html")  # the same question under two subjects
                 write_atomic(target, html, overwrite=True)
                 click.echo(str(target))
             else:
