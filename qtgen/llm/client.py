@@ -529,6 +529,8 @@ class _Rejected(Exception):
 _ECHO = re.compile(r"^\s*(\*\*)?(answer|response|question|assistant)(\*\*)?\s*:\s*(\*\*)?\s*", re.I)
 _DEBRIS_LINE = re.compile(r"^[\s\[\]{}()\",:;`|]*$")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
+_EMPTY_HEADING = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\*\*[^*]+(:\*\*|\*\*:)\s*$")
+_LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\S")
 
 
 def tidy_plain(text: str, cut_last: bool = False) -> tuple[str, str]:
@@ -541,6 +543,17 @@ def tidy_plain(text: str, cut_last: bool = False) -> tuple[str, str]:
     kept_lines = [line for line in lines if not (line.strip() and _DEBRIS_LINE.match(line))]
     if len(kept_lines) != len(lines):
         removed.append(f"{len(lines) - len(kept_lines)} line(s) of stray brackets")
+    headed = []
+    for n, line in enumerate(kept_lines):  # "3. **Key points:**" with nothing under it: an empty heading
+        after = next((x for x in kept_lines[n + 1:] if x.strip()), "")
+        indent = len(line) - len(line.lstrip())
+        if _EMPTY_HEADING.match(line) and (not after or len(after) - len(after.lstrip()) <= indent
+                                           and _LIST_ITEM.match(after)):
+            continue
+        headed.append(line)
+    if len(headed) != len(kept_lines):
+        removed.append(f"{len(kept_lines) - len(headed)} empty list heading(s)")
+    kept_lines = headed
     paragraphs, seen, seen_sentences = [], set(), set()
     dropped_p = dropped_s = 0
     for block in "\n".join(kept_lines).split("\n\n"):
