@@ -296,8 +296,14 @@ def test_a_server_configured_unstructured_writes_markdown_and_seo_is_derived(sit
 def test_tidy_plain_removes_labels_debris_repetition_and_a_cut_sentence():
     from qtgen.llm.client import tidy_plain
 
-    text = ("**Answer:** Trade helps. Trade helps nations grow.\n\n[ ] {\n\nTrade helps nations grow. New idea here.\n\n"
+    text = ("**Answer:** Trade helps. Trade helps nations grow.\n\n[ ] {\n\n3.\n\nTrade helps nations grow. New idea here.\n\n"
             "Trade helps. Trade helps nations grow.\n\nIn summary, trade matters. And then the model stopped in the mid")
     out, removed = tidy_plain(text, cut_last=True)
     assert out == ("Trade helps. Trade helps nations grow.\n\nNew idea here.\n\nIn summary, trade matters.")
-    assert "stray brackets" in removed and "repeated paragraph" in removed and "repeated sentence" in removed
+    assert "2 line(s) of stray brackets" in removed and "repeated paragraph" in removed and "repeated sentence" in removed
+
+
+def test_a_list_item_cut_at_its_number_is_dropped():
+    from qtgen.llm.client import tidy_plain
+
+    assert tidy_plain("1. **A**: a.\n\n2. **B**: b.\n\n3. **C", cut_last=True)[0] == "1. **A**: a.\n\n2. **B**: b."

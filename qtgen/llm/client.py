@@ -527,7 +527,7 @@ class _Rejected(Exception):
 
 
 _ECHO = re.compile(r"^\s*(\*\*)?(answer|response|question|assistant)(\*\*)?\s*:\s*(\*\*)?\s*", re.I)
-_DEBRIS_LINE = re.compile(r"^[\s\[\]{}()\",:;`|]*$")
+_DEBRIS_LINE = re.compile(r"^[\s\[\]{}()\",:;`|]*$|^\s*\d+[.)]\s*$")  # stray brackets, an empty "3."
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 _EMPTY_HEADING = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\*\*[^*]+(:\*\*|\*\*:)\s*$")
 _LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\S")
@@ -585,10 +585,11 @@ def tidy_plain(text: str, cut_last: bool = False) -> tuple[str, str]:
         last = paragraphs[-1].rstrip()
         end = max(last.rfind(". "), last.rfind(".\n"), last.rfind("? "), last.rfind("! "))
         if last and last[-1] not in ".!?":
-            if end > 0:
-                paragraphs[-1] = last[: end + 1]
+            kept = last[: end + 1] if end > 0 else ""
+            if kept and not re.fullmatch(r"\s*(\d+[.)]|[-*+])\s*", kept):
+                paragraphs[-1] = kept
             else:
-                paragraphs.pop()
+                paragraphs.pop()  # nothing whole is left of it (a lone "3." is no item)
     return "\n\n".join(p.rstrip() for p in paragraphs).strip(), ", ".join(removed)
 
 

@@ -82,8 +82,8 @@ _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _DEBRIS = re.compile(r'^\s*[\[\]{}(),;:"]+\s*$|\{\s*"|"\s*\}|\[ \]|"\s*:\s|<\|[a-z_]+\|>|'
                      r'\b(page_keywords|page_description|page_addresses|page_title)\b|"(answer|keywords|description)"|'
                      r'^\s*(answer|keywords?|description|question|title)\s*:|'
-                     r'\b(short bold term|as a numbered list|one paragraph of three|sums up the answer)\b|'
-                     r'^\s*\d+[.)]\s*$', re.I)
+                     r'\b(short bold term|as a numbered list|one paragraph of three|sums up the answer)\b', re.I)
+_EMPTY_ITEM = re.compile(r"^\s*\d+[.)]\s*$")
 _LABEL_ONLY = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\*\*[^*]+(:\*\*|\*\*:)\s*$")  # "1. **Term**:" and nothing
 _TERMINAL = ".!?)\"'*$`\u201d\u2019\u2026:"
 _JOINING = {"of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "its", "their", "is", "are", "that",
@@ -116,6 +116,9 @@ def _debris(page: Page, cfg: Config) -> str | None:
             indent = len(line) - len(line.lstrip())
             if not after or len(after) - len(after.lstrip()) <= indent and _LIST.match(after):
                 return f"a list item with a heading and nothing under it: {line.strip()[:60]!r}"
+    for line in _without_code(page.decoded_answer()).split("\n"):  # math is content: "3. $x$" is an item
+        if _EMPTY_ITEM.match(line):
+            return f"an empty list item: {line.strip()!r}"
     for block in prose.split("\n\n"):
         if block.count("**") % 2:
             return f"unclosed bold (**) in {block.strip()[:60]!r}"
