@@ -7,7 +7,7 @@
 
 Our own samples (tests/golden/samples.jsonl) are stored with their HTML. The 152 fixtures are
 third-party text, so for them only digests of the canonical HTML and of the KaTeX errors, and the
-block structure, are stored (tests/golden/fixtures.golden.json).
+block structure, are stored, under a hash of each fixture's path (tests/golden/fixtures.golden.json).
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def site_render(items: list[dict]) -> dict[str, dict]:
     return {d["name"]: d for d in map(json.loads, r.stdout.splitlines())}
 
 
+def fixture_key(relative_path: str) -> str:
+    """A fixture's key in the golden table: a hash of its path (the site's file names are its text, not ours)."""
+    return hashlib.sha256(relative_path.encode()).hexdigest()[:16]
+
+
 def errors_digest(errors: list[str]) -> str:
     return hashlib.sha256("\n".join(errors).encode()).hexdigest()
 
@@ -58,7 +63,7 @@ def write_goldens() -> None:
     fixtures = sorted(FIXTURES.rglob("*.md"))
     items = [{"name": str(p.relative_to(FIXTURES)), "answer": read(p).answer} for p in fixtures]
     out = site_render(items)
-    table = {name: record(d["html"], d["errors"]) for name, d in sorted(out.items())}
+    table = {fixture_key(name): record(d["html"], d["errors"]) for name, d in sorted(out.items())}
     (GOLDEN / "fixtures.golden.json").write_text(json.dumps(table, indent=0, sort_keys=True) + "\n")
     print(f"{len(samples)} samples, {len(table)} fixtures written to {GOLDEN}")
 

@@ -3,6 +3,7 @@ npm stack (bench/golden.py): our own samples with their HTML, and the 152 fixtur
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def test_every_fixture_renders_as_the_site_renders_it(fixtures):
     assert len(table) == len(fixtures) == 152
     wrong = []
     for path in fixtures:
-        golden = table[str(path.relative_to(root))]
+        golden = table[hashlib.sha256(str(path.relative_to(root)).encode()).hexdigest()[:16]]
         ours = render_answer(read(path).answer)
         if digest(ours.html) != golden["digest"] or blocks(ours.html) != golden["blocks"]:
             wrong.append(path.name)

@@ -341,7 +341,11 @@ def _move_no_replace(source: Path, target: Path) -> bool:
     try:
         os.link(source, target)
     except FileExistsError:
-        return source.exists() is False or target.read_bytes() == source.read_bytes() and _unlink(source)
+        if not source.exists():
+            return True  # another process moved it meanwhile
+        if target.read_bytes() != source.read_bytes():
+            return False
+        return _unlink(source)  # the same bytes are already there
     except FileNotFoundError:
         return True  # another process moved it meanwhile
     except OSError:
