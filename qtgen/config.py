@@ -54,6 +54,12 @@ class Config:
     lint_words: tuple = (150, 650)
     lint: dict = field(default_factory=dict)  # {"disable": [...], "levels": {rule: level}}
     prices: dict = field(default_factory=dict)  # model = [USD per 1M input tokens, per 1M output tokens]
+    batch_prices: dict = field(default_factory=dict)  # the Batch API's prices; unset: half of `prices`
+    batch_lane: str = "online"  # how `qtgen batch` sends requests: "online" or "batch-api"
+    batch_api_max_requests: int = 50_000  # requests in one Batch API file (OpenAI's limit)
+    batch_api_max_bytes: int = 200_000_000  # bytes in one Batch API file (OpenAI's limit)
+    batch_api_token_cap: int | None = None  # prompt tokens enqueued at once (the account's batch queue limit)
+    batch_api_poll: float = 30.0  # seconds between polls of open batches (--wait)
     local_model: str | None = None
     local_ctx: int = 4096
     local_threads: int | None = None
@@ -92,6 +98,15 @@ class Config:
             except (KeyError, IndexError, ValueError, AttributeError) as exc:
                 allowed = ", ".join("{" + k + "}" for k in sample)
                 raise InputError(f"config: {key} {pattern!r} can only use {allowed} ({type(exc).__name__}: {exc})") from None
+        if self.batch_lane not in ("online", "batch-api"):
+            raise InputError(f"config: batch_lane {self.batch_lane!r}: use \"online\" or \"batch-api\"")
+        for key in ("batch_api_max_requests", "batch_api_max_bytes"):
+            if getattr(self, key) < 1:
+                raise InputError(f"config: {key} must be at least 1")
+        if self.batch_api_token_cap is not None and self.batch_api_token_cap < 1:
+            raise InputError("config: batch_api_token_cap must be at least 1 (or left out)")
+        if not 0 <= self.batch_api_poll <= 3600:
+            raise InputError("config: batch_api_poll is seconds between polls, 0 to 3600")
         if self.slug_style not in ("site", "slugify"):
             raise InputError(f"config: slug_style {self.slug_style!r}: use \"site\" or \"slugify\"")
         if self.base_url:
@@ -129,7 +144,7 @@ def _coerce(key: str, value: Any) -> Any:
         if not isinstance(value, dict) or set(value) - {"disable", "levels"}:
             raise InputError("config: [lint] takes 'disable' (a list of rule ids) and 'levels' (rule id = level)")
         return value
-    if key == "prices":
+    if key in ("prices", "batch_prices"):
         if not isinstance(value, dict) or not all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value.values()):
             raise InputError("config: prices maps a model to [input, output] dollars per million tokens")
         try:
@@ -142,7 +157,7 @@ def _coerce(key: str, value: Any) -> Any:
         return tuple(int(v) for v in value)
     default = _FIELDS[key].default
     kind = type(default) if default is not None and not isinstance(default, Path) else None
-    if key in ("id_start", "local_threads"):
+    if key in ("id_start", "local_threads", "batch_api_token_cap"):
         kind = int
     if key == "structured":
         kind = bool

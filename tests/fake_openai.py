@@ -92,6 +92,7 @@ class FakeOpenAI:
         self.requests: list[dict] = []
         self.times: list[float] = []
         self.lock = threading.Lock()
+        self.batch_api = FakeBatchApi(self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -164,6 +165,38 @@ class FakeOpenAI:
                             "x-ratelimit-reset-tokens": f"{max(0.0, seconds - (now - self._token_start)):.3f}s"})
             return out
 
+    def completion(self, body: dict, fault: Fault | None = None) -> dict:
+        """The chat completion this server answers to a request body."""
+        question, subject = _question(body)
+        finish = "stop"
+        refusal = None
+        if fault is not None and fault.kind == "invalid_json":
+            content = '{"answer": "This is not finished'
+        elif fault is not None and fault.kind == "refusal":
+            content, refusal = None, "I can't help with that."
+        else:
+            data = self.reply(question, subject, body) if self.reply else house_answer(question, subject)
+            plain = "Reply with the answer only, in Markdown" in json.dumps(body.get("messages"))
+            if plain and isinstance(data, dict):
+                data = data["answer"]  # asked for Markdown alone, as a small local model is
+            content = data if isinstance(data, str) else json.dumps(data)
+            if self.kind == PLAIN:
+                content = f"Sure! Here is the JSON you asked for:\n```json\n{content}\n```"
+            if fault is not None and fault.kind == "length":
+                content, finish = content[: len(content) // 2], "length"
+        return {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": refusal},
+                "finish_reason": finish,
+            }],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 480, "total_tokens": 600},
+        }
+
     def _next_fault(self) -> Fault | None:
         with self.lock:
             return self.faults.popleft() if self.faults else None
@@ -190,7 +223,28 @@ class FakeOpenAI:
             def _error(self, code: int, message: str, headers: dict | None = None):
                 self._send(code, {"error": {"message": message, "type": "invalid_request_error", "code": code}}, headers)
 
+            def _authorized(self) -> bool:
+                if fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    self._error(401, "Incorrect API key provided.")
+                    return False
+                return True
+
+            def _raw(self, code: int, data: bytes, ctype: str = "application/octet-stream"):
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_GET(self):
+                route = self.path.split("?", 1)[0].rstrip("/")
+                if "/files" in route or "/batches" in route:
+                    if not self._authorized():
+                        return
+                    code, payload = fake.batch_api.get(route, self.path)
+                    if isinstance(payload, bytes):
+                        return self._raw(code, payload)
+                    return self._send(code, payload)
                 if self.path.rstrip("/").endswith("/models"):
                     self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in sorted(fake.models)]})
                 else:
@@ -198,7 +252,14 @@ class FakeOpenAI:
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                data = self.rfile.read(length)
+                route = self.path.split("?", 1)[0].rstrip("/")
+                if route.endswith("/files") or "/batches" in route:
+                    if not self._authorized():
+                        return
+                    code, payload = fake.batch_api.post(route, data, self.headers.get("Content-Type", ""))
+                    return self._send(code, payload)
+                body = json.loads(data or b"{}")
                 with fake.lock:
                     fake.requests.append({"body": body, "headers": dict(self.headers)})
                     fake.times.append(time.monotonic())
@@ -251,36 +312,7 @@ class FakeOpenAI:
                     self.end_headers()
                     self.wfile.write(data)
                     return
-                question, subject = _question(body)
-                content: str
-                finish = "stop"
-                refusal = None
-                if fault is not None and fault.kind == "invalid_json":
-                    content = '{"answer": "This is not finished'
-                elif fault is not None and fault.kind == "refusal":
-                    content, refusal = None, "I can't help with that."
-                else:
-                    data = fake.reply(question, subject, body) if fake.reply else house_answer(question, subject)
-                    plain = "Reply with the answer only, in Markdown" in json.dumps(body.get("messages"))
-                    if plain and isinstance(data, dict):
-                        data = data["answer"]  # asked for Markdown alone, as a small local model is
-                    content = data if isinstance(data, str) else json.dumps(data)
-                    if fake.kind == PLAIN:
-                        content = f"Sure! Here is the JSON you asked for:\n```json\n{content}\n```"
-                    if fault is not None and fault.kind == "length":
-                        content, finish = content[: len(content) // 2], "length"
-                self._send(200, {
-                    "id": "chatcmpl-test",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body["model"],
-                    "choices": [{
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": refusal},
-                        "finish_reason": finish,
-                    }],
-                    "usage": {"prompt_tokens": 120, "completion_tokens": 480, "total_tokens": 600},
-                }, fake.limit_headers_now())
+                self._send(200, fake.completion(body, fault), fake.limit_headers_now())
 
         return Handler
 
@@ -295,3 +327,230 @@ def _question(body: dict) -> tuple[str, str]:
             if m:
                 return m.group("question").strip(), m.group("subject")
     return "A question", "General"
+
+
+# -- the Batch API -----------------------------------------------------------------------------------
+def _err(code: int, message: str, kind: str = "invalid_request_error") -> tuple[int, dict]:
+    return code, {"error": {"message": message, "type": kind, "code": None}}
+
+
+class Gate:
+    """Holds one route's answer: `arrived` is set when a request comes, the answer waits for `release`."""
+
+    def __init__(self):
+        self.arrived, self.release = threading.Event(), threading.Event()
+
+
+class FakeBatchApi:
+    """OpenAI's Batch API, in memory: files (upload, list, content), batches (create, retrieve, list,
+    cancel). A batch moves on each retrieve: validating -> in_progress -> completed, answering
+    `lines_per_poll` lines per retrieve through the chat server's own answers, in shuffled order.
+
+    Scripts (a dict per batch, in creation order): {"fail": n} the first n lines get an error,
+    {"status500": n} n lines answered 500, {"invalid": n} n lines answered with unusable JSON,
+    {"expire_after": n} the batch expires after n lines, {"no_output": True} completed without files.
+    """
+
+    def __init__(self, chat: FakeOpenAI):
+        self.chat = chat
+        self.lock = threading.Lock()
+        self.files: dict[str, dict] = {}
+        self.batches: dict[str, dict] = {}
+        self.max_file_bytes: int | None = None
+        self.token_limit: int | None = None  # prompt tokens enqueued at once, across open batches
+        self.lines_per_poll: int | None = None  # None: a batch answers every line at its first in_progress poll
+        self.scripts: deque[dict] = deque()
+        self.gates: dict[str, Gate] = {}  # "upload", "create", "download" -> a Gate
+        self.uploads: list[str] = []  # file names, in order
+        self.creates: list[dict] = []  # metadata of every batch created
+        self.answered: list[str] = []  # custom_id of every line answered (successfully or not)
+        self.seed = 7
+        self._n = 0
+
+    def gate(self, route: str) -> Gate:
+        gate = Gate()
+        self.gates[route] = gate
+        return gate
+
+    def _wait_gate(self, route: str) -> None:
+        gate = self.gates.get(route)
+        if gate is not None:
+            gate.arrived.set()
+            gate.release.wait(30)
+            self.gates.pop(route, None)
+
+    def _id(self, prefix: str) -> str:
+        with self.lock:
+            self._n += 1
+            return f"{prefix}-{self._n:04d}"
+
+    @staticmethod
+    def _tokens(body: dict) -> int:
+        return sum(len(str(m.get("content") or "")) for m in body.get("messages", [])) // 4
+
+    # -- routes ----------------------------------------------------------------------------------
+    def post(self, route: str, data: bytes, ctype: str) -> tuple[int, dict]:
+        if route.endswith("/files"):
+            return self._upload(data, ctype)
+        if route.endswith("/batches"):
+            return self._create(json.loads(data or b"{}"))
+        if route.endswith("/cancel"):
+            batch_id = route.split("/")[-2]
+            with self.lock:
+                b = self.batches.get(batch_id)
+                if b is None:
+                    return _err(404, f"No batch found with id '{batch_id}'.")
+                if b["status"] in ("validating", "in_progress", "finalizing"):
+                    b["status"] = "cancelling"
+                return 200, self._public(b)
+        return _err(404, f"no route {route}")
+
+    def get(self, route: str, path: str) -> tuple[int, dict | bytes]:
+        parts = route.split("/")
+        if route.endswith("/files"):
+            with self.lock:
+                data = [self._file_public(f) for f in self.files.values()]
+            return 200, {"object": "list", "data": data, "has_more": False}
+        if route.endswith("/content") and parts[-3] == "files":
+            self._wait_gate("download")
+            f = self.files.get(parts[-2])
+            return (200, f["data"]) if f else _err(404, f"No such File object: {parts[-2]}")
+        if route.endswith("/batches"):
+            with self.lock:
+                data = [self._public(b) for b in reversed(list(self.batches.values()))]
+            return 200, {"object": "list", "data": data, "has_more": False, "first_id": None, "last_id": None}
+        if parts[-2] == "batches":
+            with self.lock:
+                b = self.batches.get(parts[-1])
+                if b is None:
+                    return _err(404, f"No batch found with id '{parts[-1]}'.")
+                self._advance(b)
+                return 200, self._public(b)
+        return _err(404, f"no route {route}")
+
+    def _upload(self, data: bytes, ctype: str) -> tuple[int, dict]:
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + data)
+        fields, name, content = {}, None, b""
+        for part in msg.iter_parts():
+            field = part.get_param("name", header="content-disposition")
+            if part.get_filename():
+                name, content = part.get_filename(), part.get_payload(decode=True)
+            else:
+                fields[field] = part.get_payload(decode=True).decode()
+        if fields.get("purpose") != "batch" or name is None:
+            return _err(400, "expected a file with purpose 'batch'")
+        if self.max_file_bytes is not None and len(content) > self.max_file_bytes:
+            return _err(400, f"File is too large: {len(content)} bytes exceeds the limit of {self.max_file_bytes} bytes.")
+        self._wait_gate("upload")
+        file_id = self._id("file")
+        with self.lock:
+            self.files[file_id] = {"id": file_id, "filename": name, "data": content, "created_at": int(time.time())}
+            self.uploads.append(name)
+        return 200, self._file_public(self.files[file_id])
+
+    def _create(self, body: dict) -> tuple[int, dict]:
+        self._wait_gate("create")
+        f = self.files.get(body.get("input_file_id"))
+        if f is None:
+            return _err(400, f"Invalid input_file_id: {body.get('input_file_id')}")
+        if body.get("endpoint") != "/v1/chat/completions" or body.get("completion_window") != "24h":
+            return _err(400, "endpoint must be /v1/chat/completions and completion_window 24h")
+        lines = [json.loads(x) for x in f["data"].splitlines() if x.strip()]
+        for line in lines:
+            if set(line) != {"custom_id", "method", "url", "body"} or line["url"] != "/v1/chat/completions":
+                return _err(400, "each line needs custom_id, method, url and body")
+        ids = [line["custom_id"] for line in lines]
+        if len(set(ids)) != len(ids):
+            return _err(400, "custom_id values must be unique within a batch")
+        batch_id = self._id("batch")
+        tokens = sum(self._tokens(line["body"]) for line in lines)
+        with self.lock:
+            script = self.scripts.popleft() if self.scripts else {}
+            b = {"id": batch_id, "input_file_id": f["id"], "status": "validating", "metadata": body.get("metadata") or {},
+                 "created_at": int(time.time()), "lines": lines, "done": 0, "output": [], "errors": [], "tokens": tokens,
+                 "script": script, "output_file_id": None, "error_file_id": None, "failed_code": None}
+            open_tokens = sum(x["tokens"] for x in self.batches.values()
+                              if x["status"] in ("validating", "in_progress", "finalizing", "cancelling"))
+            if self.token_limit is not None and open_tokens + tokens > self.token_limit:
+                b["status"], b["failed_code"] = "failed", "token_limit_exceeded"
+            self.batches[batch_id] = b
+            self.creates.append(dict(b["metadata"]))
+            return 200, self._public(b)
+
+    # -- a batch's life --------------------------------------------------------------------------
+    def _advance(self, b: dict) -> None:
+        if b["status"] == "validating":
+            b["status"] = "in_progress"
+            return
+        if b["status"] == "cancelling":
+            b["status"] = "cancelled"
+            self._files_of(b)
+            return
+        if b["status"] != "in_progress":
+            return
+        script = b["script"]
+        step = self.lines_per_poll or len(b["lines"])
+        expire = script.get("expire_after")
+        while step and b["done"] < len(b["lines"]):
+            if expire is not None and b["done"] >= expire:
+                break
+            self._answer(b, b["lines"][b["done"]], b["done"])
+            b["done"] += 1
+            step -= 1
+        if expire is not None and b["done"] >= expire:
+            b["status"] = "expired"
+            self._files_of(b)
+        elif b["done"] >= len(b["lines"]):
+            b["status"] = "completed"
+            if not script.get("no_output"):
+                self._files_of(b)
+
+    def _answer(self, b: dict, line: dict, n: int) -> None:
+        script = b["script"]
+        custom_id = line["custom_id"]
+        self.answered.append(custom_id)
+        rid = f"req-{b['id']}-{n}"
+        if n < script.get("fail", 0):
+            b["errors"].append({"id": rid, "custom_id": custom_id, "response": None,
+                                "error": {"code": "server_error",
+                                          "message": script.get("message", "The model crashed on this line.")}})
+        elif n < script.get("fail", 0) + script.get("status500", 0):
+            b["errors"].append({"id": rid, "custom_id": custom_id, "error": None, "response": {
+                "status_code": 500, "request_id": rid,
+                "body": {"error": {"message": "The server had an error processing your request.", "type": "server_error"}}}})
+        else:
+            fault = INVALID_JSON if n < sum(script.get(k, 0) for k in ("fail", "status500", "invalid")) else None
+            b["output"].append({"id": rid, "custom_id": custom_id, "error": None, "response": {
+                "status_code": 200, "request_id": rid, "body": self.chat.completion(line["body"], fault)}})
+
+    def _files_of(self, b: dict) -> None:
+        import random
+
+        for kind, rows in (("output_file_id", b["output"]), ("error_file_id", b["errors"])):
+            if not rows:
+                continue
+            rows = list(rows)
+            random.Random(self.seed + len(self.batches)).shuffle(rows)  # results come in any order
+            file_id = f"file-{kind.split('_')[0]}-{b['id']}"
+            self.files[file_id] = {"id": file_id, "filename": f"{b['id']}_{kind}.jsonl", "created_at": int(time.time()),
+                                   "data": "".join(json.dumps(r) + "\n" for r in rows).encode()}
+            b[kind] = file_id
+
+    def _public(self, b: dict) -> dict:
+        errors = None
+        if b["failed_code"]:
+            errors = {"object": "list", "data": [{"code": b["failed_code"], "line": None, "param": None,
+                                                  "message": "Enqueued token limit reached for test-model."}]}
+        return {"id": b["id"], "object": "batch", "endpoint": "/v1/chat/completions", "errors": errors,
+                "input_file_id": b["input_file_id"], "completion_window": "24h", "status": b["status"],
+                "output_file_id": b["output_file_id"], "error_file_id": b["error_file_id"],
+                "created_at": b["created_at"], "metadata": b["metadata"],
+                "request_counts": {"total": len(b["lines"]), "completed": len(b["output"]), "failed": len(b["errors"])}}
+
+    @staticmethod
+    def _file_public(f: dict) -> dict:
+        return {"id": f["id"], "object": "file", "bytes": len(f["data"]), "created_at": f["created_at"],
+                "filename": f["filename"], "purpose": "batch", "status": "processed"}

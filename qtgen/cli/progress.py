@@ -40,7 +40,14 @@ def print_summary(obj: Ctx, summary, progress, resume: str = "qtgen batch --resu
     table.add_row(*(str(summary.counts.get(s, 0)) for s in ("done", "failed", "skipped", "invalid")), str(summary.left),
                   f"{summary.tokens_in:,}", f"{summary.tokens_out:,}", f"${summary.cost:.4f}")
     Console(stderr=True).print(table)
-    if progress is not None:
+    if progress is not None and hasattr(progress, "batches_sent"):
+        obj.info(f"this session: {progress.requests_sent} request(s) sent in {progress.batches_sent} batch(es); "
+                 f"{progress.done} drafted, {progress.failed} failed in {progress.elapsed:.1f}s"
+                 + (f"; {progress.submitted} still at the provider in {progress.batches_open} batch(es)"
+                    if progress.submitted else "")
+                 + (f"; {progress.waiting}" if progress.waiting else "")
+                 + (f"; stopped: {progress.stopped}" if progress.stopped else ""))
+    elif progress is not None:
         obj.info(f"this session: {progress.done} drafted, {progress.failed} failed in {progress.elapsed:.1f}s; "
                  f"{progress.throttled} rate-limit answer(s)"
                  + (f"; {progress.held} held by another run" if progress.held else "")
@@ -49,5 +56,37 @@ def print_summary(obj: Ctx, summary, progress, resume: str = "qtgen batch --resu
         obj.info(f"failed: line {item.line}: {item.question}: {item.error}")
     if summary.status == "running":
         obj.info("another qtgen batch is still drafting questions of this run")
-    elif summary.status != "finished":
+    elif summary.status not in ("finished", "submitted"):
         obj.info(f"resume with: {resume}")
+
+
+def follow_batches(obj: Ctx, lane, run_id: str, wait: bool):
+    """A Batch API run: sent and collected once, or followed with a progress bar until done (--wait)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not wait or obj.quiet or not console.is_terminal:
+        last = [None]
+
+        def say(lane) -> None:
+            p = lane.progress
+            line = (f"batches open {p.batches_open}: {p.submitted} at the provider, {p.done} drafted, "
+                    f"{p.failed} failed, {p.pending} to send")
+            if wait and line != last[0]:
+                obj.info(line)
+                last[0] = line
+
+        return lane.run(run_id, wait=wait, tick=say)
+    columns = [TextColumn("batch api"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("", total=None)
+
+        def tick(lane) -> None:
+            p = lane.progress
+            bar.update(task, completed=p.done + p.failed, total=p.done + p.failed + p.submitted + p.pending,
+                       description=f"{p.batches_open} batch(es) open · done {p.done} failed {p.failed} · "
+                                   f"${p.cost:.4f}" + (f" · {p.waiting}" if p.waiting else ""))
+
+        return lane.run(run_id, wait=True, tick=tick)

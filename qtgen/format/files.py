@@ -9,9 +9,13 @@ it); a replaced file keeps the mode it had.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
+import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -77,7 +81,7 @@ def write_atomic(path: Path, text: str | bytes, *, overwrite: bool = False, mode
         except FileNotFoundError:
             mode = new_file_mode()
     data = text.encode("utf-8") if isinstance(text, str) else text
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_owner()}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -93,6 +97,61 @@ def write_atomic(path: Path, text: str | bytes, *, overwrite: bool = False, mode
             os.unlink(tmp)
     _fsync_dir(path.parent)
     return path
+
+
+# A temp file's name says who writes it: `.<name>.qt<host>p<pid>-<random>.tmp`. A process killed
+# between creating it and renaming it (kill -9, power loss) leaves it behind; `sweep_temps` removes
+# those whose writer is gone, so a crash never leaves a partial file for long.
+_TEMP = re.compile(r"^\..+\.qt([0-9a-f]{6})p(\d+)-[^/]*\.tmp$")
+STALE_AFTER = 3600.0  # a temp file of another host (shared folder) is left alone for an hour
+
+
+def _host() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def _owner() -> str:
+    return f"qt{_host()}p{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def sweep_temps(folder: Path, *, recursive: bool = True) -> list[Path]:
+    """Remove temp files that a killed qtgen left in `folder`; returns what was removed.
+
+    A temp file of this host is stale once its process is gone; one of another host once it is
+    older than an hour. Nothing else is ever touched.
+    """
+    removed: list[Path] = []
+    if not Path(folder).is_dir():
+        return removed
+    host, now = _host(), time.time()
+    walker = os.walk(folder) if recursive else [(str(folder), [], os.listdir(folder))]
+    for dirpath, _dirs, names in walker:
+        for name in names:
+            m = _TEMP.match(name)
+            if not m:
+                continue
+            path = Path(dirpath) / name
+            try:
+                if m.group(1) == host:
+                    stale = int(m.group(2)) != os.getpid() and not _alive(int(m.group(2)))
+                else:
+                    stale = now - path.lstat().st_mtime > STALE_AFTER
+                if stale:
+                    path.unlink()
+                    removed.append(path)
+            except (OSError, ValueError):
+                continue
+    return removed
 
 
 def _exists(path: Path) -> QtgenError:

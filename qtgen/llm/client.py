@@ -265,20 +265,54 @@ class ChatClient:
             return {"type": "json_object", "schema": schema}
         return None
 
-    def _request(self, messages: list[dict], mode: str):
-        import openai
-
+    def _kwargs(self, messages: list[dict], mode: str | None) -> dict[str, Any]:
+        """The SDK arguments of one chat request (mode None: no response format, plain Markdown)."""
         kwargs: dict[str, Any] = dict(
             model=self.settings.model,
             messages=messages,
             temperature=self.settings.temperature,
             max_tokens=self.settings.max_tokens,
         )
-        fmt = self._response_format(mode)
+        fmt = self._response_format(mode) if mode else None
         if fmt is not None:
             kwargs["response_format"] = fmt
         if self.settings.extra_body:
             kwargs["extra_body"] = self.settings.extra_body
+        return kwargs
+
+    def batch_mode(self) -> str | None:
+        """The response format a request sent without a reply to learn from uses: the one this server
+        took last, else the first one tried online (None: plain Markdown)."""
+        if not self.settings.structured:
+            return None
+        remembered = self.memory.get(self.server)
+        return remembered if remembered in self.settings.modes else self.settings.modes[0]
+
+    def request_body(self, messages: list[dict], mode: str | None) -> dict[str, Any]:
+        """The JSON body the online lane sends for these messages, as one dict (extra_body merged)."""
+        kwargs = self._kwargs(messages, mode)
+        extra = kwargs.pop("extra_body", None) or {}
+        return {**kwargs, **extra}
+
+    def read_body(self, body: Any, mode: str | None) -> Completion:
+        """A chat completion that came back some other way (a Batch API output line) read exactly as an
+        online reply is; Unparseable or LLMError if it is not a usable answer."""
+        from openai.types.chat import ChatCompletion
+
+        if not isinstance(body, dict):
+            raise Unparseable("the result is not a chat completion object")
+        try:
+            response = ChatCompletion.model_validate(body)
+        except ValueError as exc:
+            raise Unparseable(f"the result is not a chat completion ({shorten(self.mask(str(exc)), 120)})") from None
+        if mode is None:
+            return self._read_plain(response)
+        return self._read(response, mode)
+
+    def _request(self, messages: list[dict], mode: str):
+        import openai
+
+        kwargs = self._kwargs(messages, mode)
         try:
             return self._send(kwargs)
         except openai.RateLimitError as exc:
@@ -378,10 +412,7 @@ class ChatClient:
 
     def _complete_plain(self, messages: list[dict]) -> Completion:
         """One request without a response format: the reply is the answer, in Markdown."""
-        kwargs: dict[str, Any] = dict(model=self.settings.model, messages=messages,
-                                      temperature=self.settings.temperature, max_tokens=self.settings.max_tokens)
-        if self.settings.extra_body:
-            kwargs["extra_body"] = self.settings.extra_body
+        kwargs = self._kwargs(messages, None)
         import openai
 
         try:
@@ -395,6 +426,9 @@ class ChatClient:
             raise Retryable(f"no answer within {self.settings.timeout:g}s (timeout)") from None
         except openai.APIConnectionError as exc:
             raise Retryable(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
+        return self._read_plain(response)
+
+    def _read_plain(self, response) -> Completion:
         if not hasattr(response, "choices") or not response.choices:
             raise Retryable("the server answered 200 without a chat completion")
         usage = Usage()

@@ -36,8 +36,8 @@ from ..llm.ratelimit import Cancelled, RateLimiter, shared_store
 from ..site.index import SiteIndex, near_duplicates_within, open_index
 from . import draft as drafting
 from .drafts import DraftStore
-from .ledger import (DONE, FAILED, HEARTBEAT_SECONDS, INVALID, LEFT, PENDING, REVISE, SKIPPED, BatchItem, Ledger,
-                     Run, new_holder)
+from .ledger import (BATCH_API, DONE, FAILED, HEARTBEAT_SECONDS, INVALID, LEFT, ONLINE, OPEN, PENDING, REVISE,
+                     SKIPPED, BatchItem, Ledger, Run, new_holder)
 from .questions import BadLine, read_questions
 
 # US dollars per million tokens (input, output); extend or override with `prices` in the config.
@@ -65,8 +65,22 @@ def price_of(config: Config, model: str) -> tuple[float, float] | None:
     return None
 
 
-def cost(config: Config, model: str, tokens_in: int, tokens_out: int) -> float:
-    price = price_of(config, model)
+def batch_price_of(config: Config, model: str) -> tuple[float, float] | None:
+    """The Batch API's price: as configured in `batch_prices`, else half the online price."""
+    if config.batch_prices:
+        table = {k: tuple(v) for k, v in config.batch_prices.items()}
+        own = table.get(model) or next((p for name, p in table.items() if model.startswith(name + "-")), None)
+        if own is not None:
+            return own
+    online = price_of(config, model)
+    return None if online is None else (online[0] / 2, online[1] / 2)
+
+
+def cost(config: Config, model: str, tokens_in: int, tokens_out: int, lane: str = ONLINE) -> float:
+    """Dollars for one answer: online prices, Batch API prices, nothing for a file run elsewhere."""
+    if lane == "export":
+        return 0.0  # run by another engine (vLLM on your own machines): no provider bill
+    price = batch_price_of(config, model) if lane == BATCH_API else price_of(config, model)
     return 0.0 if price is None else (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
 
 
@@ -83,9 +97,12 @@ class Options:
     related: bool = True
     feedback: str | None = None  # revisions: the reviewer's words for the model
     rules: tuple = ()  # revisions: the lint rules the pages were chosen for
+    via: str = ONLINE  # "online" or "batch-api"
+    retry_online: bool = False  # batch-api: a line that failed is tried again online, not in a new batch
 
     # what a run remembers for --resume; --limit and --max-cost are budgets of one session
-    KEPT = ("subject", "concurrency", "rpm", "tpm", "strict", "allow_similar", "related", "feedback", "rules")
+    KEPT = ("subject", "concurrency", "rpm", "tpm", "strict", "allow_similar", "related", "feedback", "rules", "via",
+            "retry_online")
 
     def kept(self) -> dict:
         return {k: getattr(self, k) for k in self.KEPT}
@@ -155,7 +172,7 @@ def key_of(config: Config, question: str, subject: str) -> str:
 
 
 def left_of(counts: dict) -> int:
-    return sum(counts.get(s, 0) for s in LEFT)
+    return sum(counts.get(s, 0) for s in OPEN)
 
 
 class Batch:
@@ -333,13 +350,50 @@ class Batch:
         counts = self.ledger.counts(run_id)
         tokens_in, tokens_out = self.ledger.totals(run_id)
         done = self.ledger.items(run_id, (DONE,))
-        spent = sum(cost(self.config, i.model or "", i.tokens_in, i.tokens_out) for i in done)
+        spent = sum(cost(self.config, i.model or "", i.tokens_in, i.tokens_out, i.lane) for i in done)
         return Summary(run_id, status or self.ledger.run(run_id).status, counts, left_of(counts), tokens_in,
                        tokens_out, spent, self.ledger.items(run_id, (FAILED,)))
+
+    def overview(self) -> list[dict]:
+        """Every run with its counts, lane, cost and (Batch API, export) batches, oldest first."""
+        out = []
+        for row in self.ledger.runs():
+            run = self.ledger.run(row["run"])
+            batches = [{k: c[k] for k in ("chunk", "kind", "state", "status", "batch_id", "file_id", "requests",
+                                          "completed", "failed", "error")} for c in self.ledger.chunks(run.run_id)]
+            out.append({**row, "via": run.options.get("via", ONLINE), "cost": round(self.summary(run.run_id).cost, 6),
+                        "batches": batches})
+        return out
+
+    def cost_of(self, model: str, tokens_in: int, tokens_out: int, lane: str = ONLINE) -> float:
+        return cost(self.config, model, tokens_in, tokens_out, lane)
+
+    def adopt_draft(self, item: BatchItem) -> bool:
+        """A draft already on disk for this question (written before a crash) is taken, not written again."""
+        page = adoptable(self.config, item)
+        if page is None:
+            return False
+        self.ledger.settle(item.run_id, item.key, state=DONE, path=str(self.config.drafts / item.key), page_id=page.id,
+                           holder=None, error="adopted: the draft was written before the run stopped")
+        return True
 
     def write_report(self, run_id: str, path: Path) -> None:
         lines = [json.dumps(i.report(), ensure_ascii=False) for i in self.ledger.items(run_id)]
         write_atomic(path, "\n".join(lines) + ("\n" if lines else ""), overwrite=True)
+
+
+def adoptable(config: Config, item: BatchItem):
+    """The draft on disk at this question's place, if it is this question's (else None)."""
+    path = config.drafts / item.key
+    if not path.exists():
+        return None
+    try:
+        page = read(path)
+    except ParseError:
+        return None
+    if page.question != item.question or slug(page.subject) != slug(item.subject or ""):
+        return None
+    return page
 
 
 class Runner:
@@ -441,15 +495,10 @@ class Runner:
 
     def _adopt(self, run_id: str, item: BatchItem) -> bool:
         """A draft already on disk for this question (written before a crash): take it, don't write another."""
+        page = adoptable(self.config, item)
+        if page is None:
+            return False
         path = self.config.drafts / item.key
-        if not path.exists():
-            return False
-        try:
-            page = read(path)
-        except ParseError:
-            return False
-        if page.question != item.question or slug(page.subject) != slug(item.subject or ""):
-            return False
         self.ledger.record(run_id, item.key, self.holder, state=DONE, path=str(path), page_id=page.id,
                            error="adopted: the draft was written before the run stopped")
         self._count(done=1)
@@ -466,8 +515,9 @@ class Runner:
         finally:
             finished.release()
 
-    def run(self, run_id: str, tick: Callable[[], None] = lambda: None) -> Progress:
-        todo_items = self.ledger.items(run_id, LEFT)
+    def run(self, run_id: str, tick: Callable[[], None] = lambda: None, keys: set[str] | None = None) -> Progress:
+        """Draft what is left of the run (only `keys`, if given)."""
+        todo_items = [i for i in self.ledger.items(run_id, LEFT) if keys is None or i.key in keys]
         if self.options.limit is not None:
             if len(todo_items) > self.options.limit:
                 self.progress.stopped = (f"--limit {self.options.limit}: "

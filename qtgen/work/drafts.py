@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import InputError, ParseError, QtgenError
-from ..format.files import inside, write_atomic
+from ..format.files import inside, sweep_temps, write_atomic
 from ..format.reader import read
 from ..format.slug import slug
 from ..format.text import clean_line
@@ -111,6 +111,9 @@ class History:
         return version
 
 
+_swept: set[Path] = set()  # drafts folders this process has swept of stale temp files
+
+
 class DraftStore:
     """Where drafts, rejections and versions live, and which paths review commands may touch."""
 
@@ -122,6 +125,9 @@ class DraftStore:
             raise InputError(f"drafts folder {self.root}: is a file, not a folder (drafts_dir in the config)")
         if migrate:
             self.notes = self.migrate()
+            if self.root not in _swept:
+                sweep_temps(self.root)  # what a killed qtgen was writing when it died
+                _swept.add(self.root)
 
     @property
     def rejected_root(self) -> Path:

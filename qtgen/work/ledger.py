@@ -20,7 +20,9 @@ from pathlib import Path
 from ..database import Database, Migrations
 
 PENDING, RUNNING, DONE, FAILED, SKIPPED, INVALID = "pending", "running", "done", "failed", "skipped", "invalid"
-LEFT = (PENDING, RUNNING, FAILED)
+SUBMITTED = "submitted"  # in a Batch API batch (or an exported file): its result is awaited, not requested again
+LEFT = (PENDING, RUNNING, FAILED)  # what a worker may take
+OPEN = LEFT + (SUBMITTED,)  # what keeps a run from being finished
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
 
@@ -54,7 +56,26 @@ def m003_item_kinds(db) -> None:
     db.execute("ALTER TABLE items ADD COLUMN source TEXT")
 
 
+@migrations
+def m004_batch_api(db) -> None:
+    """The Batch API lane: each question's lane and batch, every file and batch sent, what was learned."""
+    db.execute("ALTER TABLE items ADD COLUMN lane TEXT NOT NULL DEFAULT 'online'")
+    db.execute("ALTER TABLE items ADD COLUMN chunk TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN api_failures INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE runs ADD COLUMN api_token_cap INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN api_max_bytes INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN cancelled REAL")
+    db.execute("CREATE TABLE api_batches (chunk TEXT PRIMARY KEY, run_id TEXT NOT NULL, kind TEXT NOT NULL, "
+               "state TEXT NOT NULL, created REAL NOT NULL, updated REAL, requests INTEGER NOT NULL, "
+               "bytes INTEGER NOT NULL, tokens INTEGER NOT NULL, file_id TEXT, batch_id TEXT, status TEXT, "
+               "completed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, output_file_id TEXT, "
+               "error_file_id TEXT, error TEXT, mode TEXT, path TEXT)")
+    db.execute("CREATE INDEX api_batches_run ON api_batches(run_id)")
+    db.execute("CREATE INDEX items_chunk ON items(chunk)")
+
+
 DRAFT, REVISE = "draft", "revise"
+ONLINE, BATCH_API = "online", "batch-api"
 
 
 @dataclass
@@ -81,13 +102,16 @@ class BatchItem:
     heartbeat: float | None = None
     kind: str = DRAFT
     source: str | None = None
+    lane: str = ONLINE
+    chunk: str | None = None
+    api_failures: int = 0
 
     def report(self) -> dict:
         return {"line": self.line, "question": self.question, "subject": self.subject, "status": self.state,
                 "path": self.path, "error": self.error, "tokens": self.tokens_in + self.tokens_out,
                 "tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "latency": self.latency,
                 "attempts": self.attempts, "id": self.page_id, "model": self.model, "kind": self.kind,
-                **({"revises": self.source} if self.source else {})}
+                "lane": self.lane, **({"revises": self.source} if self.source else {})}
 
 
 ITEM_COLUMNS = tuple(f.name for f in fields(BatchItem))
@@ -168,6 +192,18 @@ class Ledger(Database):
         return Run(row["run_id"], row["input"], row["input_sha"], row["started"], row["finished"], row["status"],
                    options if isinstance(options, dict) else {})
 
+    def find_run(self, run_id: str) -> Run:
+        """The run of this id, or InputError naming it."""
+        from ..errors import InputError
+
+        if self.db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            raise InputError(f"run {run_id!r}: no such run (qtgen runs lists them)")
+        return self.run(run_id)
+
+    def unfinished(self) -> list[Run]:
+        rows = self.db.execute("SELECT run_id FROM runs WHERE status != 'finished' ORDER BY started").fetchall()
+        return [self.run(r["run_id"]) for r in rows]
+
     def latest_unfinished(self) -> Run | None:
         row = self.db.execute("SELECT run_id FROM runs WHERE status != 'finished' ORDER BY started DESC LIMIT 1"
                               ).fetchone()
@@ -184,8 +220,10 @@ class Ledger(Database):
         left = self.counts(run_id)
         if any(holder_alive(r["holder"], r["heartbeat"]) for r in held):
             status = "running"
+        elif left.get(SUBMITTED) and not any(left.get(s) for s in LEFT):
+            status = SUBMITTED  # waiting for the provider's batches (or an exported file's results)
         else:
-            status = "finished" if not any(left.get(s) for s in LEFT) else "stopped"
+            status = "finished" if not any(left.get(s) for s in OPEN) else "stopped"
         with self._lock:
             self.db.execute("UPDATE runs SET status = ?, finished = ? WHERE run_id = ?", (status, time.time(), run_id))
         return status
@@ -274,3 +312,67 @@ class Ledger(Database):
             row = self.db.execute("SELECT COALESCE(SUM(tokens_in), 0) AS i, COALESCE(SUM(tokens_out), 0) AS o "
                                   "FROM items WHERE run_id = ?", (run_id,)).fetchone()
         return row["i"], row["o"]
+
+    # -- the Batch API lane: batches sent, and the questions each holds ---------------------------
+    def run_limits(self, run_id: str) -> dict:
+        """What a run learned of the provider (token cap, file size) and whether it was cancelled."""
+        row = self.db.execute("SELECT api_token_cap, api_max_bytes, cancelled FROM runs WHERE run_id = ?",
+                              (run_id,)).fetchone()
+        return {"token_cap": row["api_token_cap"], "max_bytes": row["api_max_bytes"], "cancelled": row["cancelled"]}
+
+    def set_run(self, run_id: str, **values) -> None:
+        names = {"token_cap": "api_token_cap", "max_bytes": "api_max_bytes", "cancelled": "cancelled",
+                 "status": "status"}
+        sets = ", ".join(f"{names[k]} = ?" for k in values)
+        with self._lock:
+            self.db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", (*values.values(), run_id))
+
+    def new_chunk(self, run_id: str, kind: str, keys: list[str], size: int, tokens: int) -> str | None:
+        """Put questions left to do in a new batch (state 'new', nothing sent yet), in one transaction;
+        None if another process took them first."""
+        chunk = f"{run_id}-{uuid.uuid4().hex[:8]}"
+        now = time.time()
+        lane = BATCH_API if kind == BATCH_API else "export"
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            marks = ", ".join("?" * len(keys))
+            taken = self.db.execute(f"UPDATE items SET state = ?, chunk = ?, lane = ?, updated = ?, "
+                                    f"attempts = attempts + 1 WHERE run_id = ? "
+                                    f"AND state IN (?, ?) AND key IN ({marks})",
+                                    (SUBMITTED, chunk, lane, now, run_id, PENDING, FAILED, *keys)).rowcount
+            if taken != len(keys):
+                self.db.rollback()
+                return None
+            self.db.execute("INSERT INTO api_batches (chunk, run_id, kind, state, created, updated, requests, bytes, "
+                            "tokens) VALUES (?, ?, ?, 'new', ?, ?, ?, ?, ?)",
+                            (chunk, run_id, kind, now, now, len(keys), size, tokens))
+        return chunk
+
+    def update_chunk(self, chunk: str, **values) -> None:
+        values["updated"] = time.time()
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self._lock:
+            self.db.execute(f"UPDATE api_batches SET {sets} WHERE chunk = ?", (*values.values(), chunk))
+
+    def chunks(self, run_id: str | None = None, states: tuple[str, ...] | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM api_batches WHERE 1", []
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            args.append(run_id)
+        if states:
+            sql += f" AND state IN ({', '.join('?' * len(states))})"
+            args += list(states)
+        with self._lock:
+            return [{k: row[k] for k in row.keys()} for row in self.db.execute(sql + " ORDER BY created", args)]
+
+    def chunk_items(self, chunk: str) -> list[BatchItem]:
+        with self._lock:
+            return [self._item(row) for row in self.db.execute(
+                f"SELECT {', '.join(ITEM_COLUMNS)} FROM items WHERE chunk = ? ORDER BY line, key", (chunk,))]
+
+    def settle(self, run_id: str, key: str, **values) -> None:
+        """The result of a question in a batch (the lane holds the run's lock, not a lease)."""
+        values["updated"] = time.time()
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self._lock:
+            self.db.execute(f"UPDATE items SET {sets} WHERE run_id = ? AND key = ?", (*values.values(), run_id, key))

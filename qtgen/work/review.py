@@ -22,7 +22,7 @@ from typing import Callable
 
 from ..config import Config
 from ..errors import InputError, QtgenError
-from ..format.files import inside, write_atomic
+from ..format.files import inside, sweep_temps, write_atomic
 from ..format.page import Page, Seo
 from ..format.reader import parse, read
 from ..format.slug import slug
@@ -205,6 +205,8 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
         from ..site import gitrepo
 
         repo = gitrepo.toplevel(config.content)
+    for folder in sorted({t.parent for t in targets}):
+        sweep_temps(folder, recursive=False)  # left by an approve killed mid-write
     placed: list[Path] = []
     originals: dict[Path, bytes] = {}
     try:

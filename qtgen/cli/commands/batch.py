@@ -27,32 +27,52 @@ def register(cli: click.Group) -> None:
     @click.option("--related/--no-related", default=True, help="Add related published pages (default on).")
     @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write one JSON line per question.")
     @click.option("--resume", is_flag=True, help="Resume the latest unfinished run (QUESTIONS may be left out).")
+    @click.option("--via", type=click.Choice(["online", "batch-api"]),
+                  help="online: requests now, under the rate limit; batch-api: the provider's Batch API, within 24 h "
+                       "at half the price (config batch_lane).")
+    @click.option("--wait", is_flag=True, help="batch-api: follow the batches with a progress bar until all are done.")
+    @click.option("--retry-online", is_flag=True, help="batch-api: try a failed line again online, not in a new batch.")
+    @click.option("--cancel", "cancel_run", metavar="RUN", help="Cancel RUN's open batches (what finished is kept).")
+    @click.option("--export-jsonl", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT",
+                  help="Write the requests as Batch API JSONL (for vLLM run-batch or any engine); send nothing.")
+    @click.option("--import-results", nargs=2, metavar="RUN RESULTS", help="Draft pages from an output file of RUN's "
+                  "exported requests, made elsewhere.")
     @click.pass_context
     def batch(ctx: click.Context, questions, subject, concurrency, rpm, tpm, limit, max_cost, strict, allow_similar,
-              related, report, resume):
+              related, report, resume, via, wait, retry_online, cancel_run, export_jsonl, import_results):
         """Draft every question of a CSV, TSV, JSONL or text file, under the rate limit, resumably.
 
         Rerunning the same command (or --resume) drafts only what is left, with the options the run
-        was started with; flags given again override them.
+        was started with; flags given again override them. With --via batch-api the questions go to
+        the provider's Batch API: rerun with --resume (or `qtgen runs --poll`) to collect the pages,
+        or add --wait.
         """
         from ...work.batch import Batch, Options
         from ..main import exit_code_of_interrupt
 
         obj: Ctx = ctx.obj
+        if sum(bool(x) for x in (cancel_run, export_jsonl, import_results)) > 1:
+            raise click.UsageError("give one of --cancel, --export-jsonl and --import-results")
+        if (cancel_run or import_results) and questions:
+            raise click.UsageError("--cancel and --import-results take a run, not a QUESTIONS file")
+        if cancel_run:
+            return _cancel(obj, cancel_run, report)
+        if import_results:
+            return _import(obj, import_results[0], Path(import_results[1]), report)
         values = dict(subject=subject, concurrency=concurrency, rpm=rpm, tpm=tpm, strict=strict,
-                      allow_similar=allow_similar, related=related)
+                      allow_similar=allow_similar, related=related, via=via or obj.config.batch_lane,
+                      retry_online=retry_online)
         given = {k: v for k, v in values.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
         options = Options(**values, limit=limit, max_cost=max_cost)
+        if export_jsonl:
+            options.via = "export"
+            given.pop("via", None)
+            return _export(obj, questions, options, given, resume, export_jsonl)
         with Batch(obj.config) as job:
             prepared = job.prepare(questions, options, given=given, resume=resume)
-            for note in prepared.notes:
-                obj.info(f"note: {note}")
-            for bad in prepared.bad:
-                obj.info(f"bad line: {bad.text()}")
-            before = job.summary(prepared.run_id, "running")
-            obj.info(f"run {prepared.run_id}{' (resumed)' if prepared.resumed else ''}: {before.left} to draft, "
-                     f"{before.counts.get('done', 0)} done, {before.counts.get('skipped', 0)} skipped, "
-                     f"{len(prepared.bad)} bad line(s)")
+            if prepared.options.via == "batch-api":
+                return _batch_api(obj, job, prepared, wait, report)
+            before = _announce(obj, job, prepared)
             total = min(before.left, limit if limit is not None else before.left)
             progress = None
             try:
@@ -66,3 +86,101 @@ def register(cli: click.Group) -> None:
         if progress is not None and progress.interrupted and summary.left:
             sys.exit(exit_code_of_interrupt())
         sys.exit(1 if summary.failed or prepared.bad else 0)
+
+
+def _announce(obj: Ctx, job, prepared):
+    for note in prepared.notes:
+        obj.info(f"note: {note}")
+    for bad in prepared.bad:
+        obj.info(f"bad line: {bad.text()}")
+    before = job.summary(prepared.run_id, "running")
+    obj.info(f"run {prepared.run_id}{' (resumed)' if prepared.resumed else ''}: {before.left} to draft, "
+             f"{before.counts.get('done', 0)} done, {before.counts.get('skipped', 0)} skipped, "
+             f"{len(prepared.bad)} bad line(s)")
+    return before
+
+
+def _finish(obj: Ctx, job, run_id: str, status: str, report, progress=None) -> None:
+    if report:
+        job.write_report(run_id, report)
+    summary = job.summary(run_id, status)
+    print_summary(obj, summary, progress)
+    if status == "submitted":
+        obj.info("the rest is at the provider: collect it with `qtgen batch --resume` (add --wait to follow it) "
+                 "or `qtgen runs --poll`")
+    sys.exit(1 if summary.failed else 0)
+
+
+def _batch_api(obj: Ctx, job, prepared, wait: bool, report) -> None:
+    from ...work.batchlane import open_lane
+    from ..progress import follow_batches
+
+    from ..main import exit_code_of_interrupt
+
+    _announce(obj, job, prepared)
+    interrupted = False
+    try:
+        with open_lane(job, prepared.options, notify=obj.info, on_wait=obj.retrying) as lane:
+            try:
+                follow_batches(obj, lane, prepared.run_id, wait)
+            except KeyboardInterrupt:  # the batches go on at the provider; nothing is lost
+                interrupted = True
+                lane.progress.stopped = "interrupted: the batches go on at the provider"
+    finally:
+        status = job.close_run(prepared.run_id)
+    if interrupted:
+        if report:
+            job.write_report(prepared.run_id, report)
+        print_summary(obj, job.summary(prepared.run_id, status), lane.progress)
+        obj.info("collect the results with: qtgen batch --resume --wait (or qtgen runs --poll)")
+        sys.exit(exit_code_of_interrupt())
+    _finish(obj, job, prepared.run_id, status, report, lane.progress)
+
+
+def _cancel(obj: Ctx, run_id: str, report) -> None:
+    from ...work.batch import Batch, Options
+    from ...work.batchlane import open_lane
+
+    with Batch(obj.config) as job:
+        run = job.ledger.find_run(run_id)
+        options, _ = Options.merged(run.options, {})
+        with open_lane(job, options, notify=obj.info, on_wait=obj.retrying) as lane:
+            for line in lane.cancel(run_id):
+                obj.info(line)
+        status = job.close_run(run_id)
+        obj.info(f"run {run_id}: cancelled; what finished is kept (`qtgen runs --poll` collects the rest of what "
+                 "ran; `qtgen batch --resume` sends what is left again)")
+        _finish(obj, job, run_id, status, report)
+
+
+def _export(obj: Ctx, questions, options, given, resume, out: Path) -> None:
+    from ...work.batch import Batch
+    from ...work.batchlane import BatchLane, offline_client
+
+    with Batch(obj.config) as job:
+        prepared = job.prepare(questions, options, given=given, resume=resume)
+        _announce(obj, job, prepared)
+        lane = BatchLane(job, offline_client(obj.config), prepared.options, notify=obj.info)
+        lines, size = lane.export(prepared.run_id, out)
+        status = job.close_run(prepared.run_id)
+        if lines:
+            obj.info(f"wrote {lines} request(s), {size:,} bytes, to {out}; run it (vLLM: python -m "
+                     f"vllm.entrypoints.openai.run_batch -i {out} -o RESULTS.jsonl --model MODEL), then: "
+                     f"qtgen batch --import-results {prepared.run_id} RESULTS.jsonl")
+        else:
+            obj.info(f"run {prepared.run_id}: nothing left to export ({status})")
+        click.echo(prepared.run_id)
+
+
+def _import(obj: Ctx, run_id: str, results: Path, report) -> None:
+    from ...work.batch import Batch, Options
+    from ...work.batchlane import BatchLane, offline_client
+
+    with Batch(obj.config) as job:
+        run = job.ledger.find_run(run_id)
+        options, _ = Options.merged(run.options, {})
+        lane = BatchLane(job, offline_client(obj.config), options, notify=obj.info)
+        counts = lane.import_results(run_id, results)
+        obj.info(f"{results}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+        status = job.close_run(run_id)
+        _finish(obj, job, run_id, status, report)

@@ -1,0 +1,164 @@
+"""The provider's Batch API, through the openai SDK: upload a JSONL file of requests, start a batch on
+it, follow it, cancel it, download its output and error files.
+
+Every message from the server is masked (the key, URL credentials) where it enters, as the chat
+client's are; network failures and 5xx answers are retried (tenacity), anything else is an
+`ApiBatchError` whose text is safe to store and print.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from ..errors import LLMError
+from .client import ChatClient, shorten
+
+ENDPOINT = "/v1/chat/completions"
+WINDOW = "24h"
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+
+
+class ApiBatchError(LLMError):
+    """The Batch API refused or failed a call; `status` is the HTTP status, if there was one."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class FileTooLarge(ApiBatchError):
+    """The server refused an upload for its size."""
+
+
+class _Transient(Exception):
+    pass
+
+
+@dataclass
+class BatchState:
+    """What the server says about one batch."""
+
+    id: str
+    status: str
+    input_file_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    completed: int = 0
+    failed: int = 0
+    total: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (code, message) of a batch that failed
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+class BatchApi:
+    """The Batch API of the server a ChatClient talks to (same URL, key, timeouts and masking)."""
+
+    def __init__(self, client: ChatClient):
+        self.chat = client
+        self.mask = client.mask
+        self._sdk = client._client
+
+    # -- calls ---------------------------------------------------------------------------------
+    def upload(self, name: str, data: bytes) -> str:
+        """The id of the uploaded file of requests."""
+        obj = self._call(lambda: self._sdk.files.create(file=(name, data, "application/jsonl"), purpose="batch"),
+                         f"upload {name}", upload=True)
+        return str(obj.id)
+
+    def find_file(self, name: str) -> str | None:
+        """The id of an uploaded batch file of this name (an upload whose answer was lost), if any."""
+        for obj in self._iterate(lambda: self._sdk.files.list(purpose="batch"), "list files"):
+            if getattr(obj, "filename", None) == name and getattr(obj, "purpose", "batch") == "batch":
+                return str(obj.id)
+        return None
+
+    def create(self, file_id: str, metadata: dict[str, str]) -> BatchState:
+        obj = self._call(lambda: self._sdk.batches.create(input_file_id=file_id, endpoint=ENDPOINT,
+                                                          completion_window=WINDOW, metadata=metadata),
+                         "create a batch")
+        return self._state(obj)
+
+    def find_batch(self, metadata: dict[str, str]) -> BatchState | None:
+        """A batch made with this metadata (a create whose answer was lost), if any."""
+        for obj in self._iterate(lambda: self._sdk.batches.list(limit=100), "list batches"):
+            meta = getattr(obj, "metadata", None) or {}
+            if all(meta.get(k) == v for k, v in metadata.items()):
+                return self._state(obj)
+        return None
+
+    def retrieve(self, batch_id: str) -> BatchState:
+        return self._state(self._call(lambda: self._sdk.batches.retrieve(batch_id), f"batch {batch_id}"))
+
+    def cancel(self, batch_id: str) -> BatchState:
+        return self._state(self._call(lambda: self._sdk.batches.cancel(batch_id), f"cancel batch {batch_id}"))
+
+    def download(self, file_id: str) -> bytes:
+        response = self._call(lambda: self._sdk.files.content(file_id), f"download file {file_id}")
+        return response.read() if hasattr(response, "read") else bytes(response.content)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _state(self, obj: Any) -> BatchState:
+        counts = getattr(obj, "request_counts", None)
+        errors = []
+        for e in (getattr(getattr(obj, "errors", None), "data", None) or []):
+            errors.append((str(getattr(e, "code", "") or ""), self.mask(str(getattr(e, "message", "") or ""))))
+        return BatchState(
+            id=str(obj.id), status=str(obj.status), input_file_id=getattr(obj, "input_file_id", None),
+            output_file_id=getattr(obj, "output_file_id", None), error_file_id=getattr(obj, "error_file_id", None),
+            completed=int(getattr(counts, "completed", 0) or 0), failed=int(getattr(counts, "failed", 0) or 0),
+            total=int(getattr(counts, "total", 0) or 0), errors=errors, metadata=dict(getattr(obj, "metadata", None) or {}))
+
+    def _iterate(self, make: Callable[[], Any], what: str) -> Iterator[Any]:
+        page = self._call(make, what)
+        while True:
+            yield from list(getattr(page, "data", None) or [])
+            if not page.has_next_page():
+                return
+            page = self._call(page.get_next_page, what)
+
+    def _call(self, make: Callable[[], Any], what: str, upload: bool = False) -> Any:
+        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
+
+        settings = self.chat.settings
+        retrying = Retrying(retry=retry_if_exception_type(_Transient), stop=stop_after_attempt(settings.retries + 1),
+                            wait=lambda state: min(settings.retry_wait_max,
+                                                   settings.retry_wait * 2 ** (state.attempt_number - 1))
+                            * (0.5 + random.random() / 2),
+                            before_sleep=self._before_sleep, reraise=False)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._once(make, what, upload)
+        except RetryError as exc:
+            raise ApiBatchError(f"{what}: failed after {settings.retries + 1} attempts: "
+                                f"{exc.last_attempt.exception()}") from None
+
+    def _once(self, make: Callable[[], Any], what: str, upload: bool) -> Any:
+        import openai
+
+        try:
+            return make()
+        except openai.APIStatusError as exc:
+            detail = self.chat._detail(exc)
+            if exc.status_code == 429 or exc.status_code >= 500:
+                raise _Transient(f"server error ({exc.status_code}): {detail}") from None
+            if upload and (exc.status_code == 413 or "too large" in detail.lower() or "exceeds" in detail.lower()):
+                raise FileTooLarge(f"{what}: refused as too large ({exc.status_code}): {detail}", exc.status_code) from None
+            if exc.status_code == 401:
+                raise ApiBatchError(f"{self.chat.public_url} rejected the API key (401): check OPENAI_API_KEY",
+                                    401) from None
+            raise ApiBatchError(f"{what}: refused ({exc.status_code}): {detail}", exc.status_code) from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            raise _Transient(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
+        except openai.OpenAIError as exc:
+            raise ApiBatchError(shorten(self.mask(f"{what}: the server's answer could not be read: {exc}"))) from None
+
+    def _before_sleep(self, state) -> None:
+        if self.chat.on_wait is not None:
+            self.chat.on_wait(state.upcoming_sleep, state.outcome.exception())

@@ -1,0 +1,505 @@
+"""`qtgen batch --via batch-api`: the provider's Batch API as a lane, against a local server that
+implements its routes, through the real openai SDK; and JSONL export and import for other engines."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from qtgen.config import load
+from qtgen.format.reader import read
+from qtgen.format.validate import validate_paths
+
+from conftest import clean_env, files_in, run_qtgen, write_config
+from fake_openai import FakeOpenAI
+
+KEY = "sk-batch-test-0123456789"
+
+
+def env(site, server, **extra):
+    return clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY=KEY, **extra)
+
+
+def questions(n: int, subject="Economics") -> str:
+    return "question,subject\n" + "".join(f"What is economic idea number {i}?,{subject}\n" for i in range(n))
+
+
+def configure(site, **values) -> None:
+    write_config(site, **{"batch_api_poll": 0.0, **values})
+
+
+def drafts(site) -> list[Path]:
+    return sorted(p for p in (site / "drafts").glob("*/*.md") if p.parent.name != "rejected")
+
+
+def items(site) -> list[dict]:
+    db = sqlite3.connect(site / "drafts/.qtgen/batch.sqlite")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM items ORDER BY line")]
+    finally:
+        db.close()
+
+
+def batches(site) -> list[dict]:
+    db = sqlite3.connect(site / "drafts/.qtgen/batch.sqlite")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM api_batches ORDER BY created")]
+    finally:
+        db.close()
+
+
+def assert_clean(site, expected: int) -> None:
+    """Exactly `expected` valid drafts with unique ids, and no temp or partial file."""
+    found = drafts(site)
+    assert len(found) == expected
+    assert [p for p in files_in(site / "drafts") if p.suffix != ".md"] == []
+    ids = [read(p).id for p in found]
+    assert len(set(ids)) == len(ids)
+    assert validate_paths(found, load(cwd=site)).errors == []
+
+
+def sent_ids(server) -> Counter:
+    """How often each question was put in an uploaded request file."""
+    return Counter(json.loads(line)["custom_id"] for f in server.batch_api.files.values()
+                   if f["filename"].startswith("qtgen-") for line in f["data"].splitlines())
+
+
+# -- the whole lane -------------------------------------------------------------------------------
+def test_a_run_goes_through_the_batch_api_and_writes_the_same_pages_as_online(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(6))
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", "--report", "r.jsonl", cwd=site,
+                      env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        assert server.requests == []  # not one online chat request
+        assert len(server.batch_api.uploads) == 1 and len(server.batch_api.creates) == 1
+        [f] = [f for f in server.batch_api.files.values() if f["filename"].startswith("qtgen-")]
+        lines = [json.loads(x) for x in f["data"].splitlines()]
+    assert_clean(site, 6)
+    # one request per question, keyed by its ledger key, with the online lane's exact body
+    assert sorted(line["custom_id"] for line in lines) == sorted(i["key"] for i in items(site))
+    body = lines[0]["body"]
+    assert lines[0]["method"] == "POST" and lines[0]["url"] == "/v1/chat/completions"
+    assert body["model"] == "test-model" and body["response_format"]["type"] == "json_schema"
+    assert body["max_tokens"] == 1500 and body["messages"][0]["role"] == "system"
+    assert {i["state"] for i in items(site)} == {"done"} and {i["lane"] for i in items(site)} == {"batch-api"}
+    report = [json.loads(x) for x in (site / "r.jsonl").read_text().splitlines()]
+    assert {x["lane"] for x in report} == {"batch-api"} and all(x["path"] for x in report)
+    assert KEY not in r.stderr
+    runs = run_qtgen("runs", cwd=site)
+    assert "finished" in runs.stdout and "batch-api" in runs.stdout and "completed" in runs.stdout
+
+
+def test_online_and_batch_lanes_send_the_same_request_body(site, tmp_path):
+    """The body in a batch line is byte for byte the JSON the online lane sends."""
+    configure(site)
+    (site / "q.csv").write_text(questions(2))
+    online = tmp_path / "online"
+    (online / "drafts").mkdir(parents=True)
+    (online / "content" / "learn").mkdir(parents=True)
+    configure(online)
+    (online / "q.csv").write_text(questions(2))
+    with FakeOpenAI() as server:
+        assert run_qtgen("batch", "q.csv", cwd=online, env=env(online, server)).returncode == 0
+        assert run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site,
+                         env=env(site, server)).returncode == 0
+        online_bodies = sorted(json.dumps(r["body"], sort_keys=True) for r in server.requests)
+        batch_bodies = sorted(json.dumps(json.loads(line)["body"], sort_keys=True)
+                              for f in server.batch_api.files.values() if f["filename"].startswith("qtgen-")
+                              for line in f["data"].splitlines())
+    assert online_bodies == batch_bodies
+
+
+def test_without_wait_the_run_is_submitted_and_resume_collects_it(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(4))
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert "qtgen batch --resume" in r.stderr and drafts(site) == []
+        assert {i["state"] for i in items(site)} == {"submitted"}
+        assert "submitted" in run_qtgen("runs", cwd=site).stdout
+        r = run_qtgen("batch", "--resume", cwd=site, env=e)  # validating -> in_progress
+        r = run_qtgen("runs", "--poll", cwd=site, env=e)  # in_progress -> completed, collected
+        assert r.returncode == 0, r.stderr
+        assert len(server.batch_api.uploads) == 1 and len(server.batch_api.creates) == 1
+    assert_clean(site, 4)
+    assert "finished" in run_qtgen("runs", cwd=site).stdout
+
+
+def test_files_are_split_at_the_request_and_byte_limits(site):
+    configure(site, batch_api_max_requests=4)
+    (site / "q.csv").write_text(questions(10))
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        sizes = [len(f["data"].splitlines()) for f in server.batch_api.files.values() if f["filename"].startswith("qtgen-")]
+        assert sorted(sizes) == [2, 4, 4]
+        assert sent_ids(server).most_common(1)[0][1] == 1
+    assert_clean(site, 10)
+
+
+def test_a_file_refused_as_too_large_is_split_and_sent_again(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(8))
+    with FakeOpenAI() as server:
+        server.batch_api.max_file_bytes = 3 * 4000  # about three requests
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        assert "too large" in r.stderr
+        files = [f for f in server.batch_api.files.values() if f["filename"].startswith("qtgen-")]
+        assert files and all(len(f["data"]) <= server.batch_api.max_file_bytes for f in files)
+        assert sum(sent_ids(server).values()) == 8
+    assert_clean(site, 8)
+    assert any("too large" in (b["error"] or "") for b in batches(site))  # the refused one is on record
+
+
+# -- failures, expiry, limits ---------------------------------------------------------------------
+def test_failed_lines_are_retried_once_in_a_new_batch_then_reported(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(8))
+    with FakeOpenAI() as server:
+        # first batch: 2 error lines, 1 answered 500, 1 unusable JSON; the retry batch: its first line fails again
+        server.batch_api.scripts.extend([{"fail": 2, "status500": 1, "invalid": 1}, {"fail": 1}])
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", "--report", "r.jsonl", cwd=site,
+                      env=env(site, server))
+        assert r.returncode == 1  # one question failed twice: reported, exit 1
+        assert len(server.batch_api.creates) == 2
+        sent = sent_ids(server)
+        assert sorted(sent.values()) == [1] * 4 + [2] * 4  # the four failed lines were sent once more, no more
+    states = Counter(i["state"] for i in items(site))
+    assert states == {"done": 7, "failed": 1}
+    [failed] = [i for i in items(site) if i["state"] == "failed"]
+    assert failed["api_failures"] == 2 and "crashed" in failed["error"]
+    assert "failed: line" in r.stderr
+    assert_clean(site, 7)
+    # a later session tries the failed question again (once more, in a new batch)
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        assert list(sent_ids(server).values()) == [1]
+    assert_clean(site, 8)
+
+
+def test_retry_online_sends_a_failed_line_through_the_online_lane(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(5))
+    with FakeOpenAI() as server:
+        server.batch_api.scripts.append({"fail": 2})
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--retry-online", "--wait", cwd=site,
+                      env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        assert len(server.batch_api.creates) == 1 and len(server.requests) == 2  # the two failed lines, online
+    lanes = Counter(i["lane"] for i in items(site))
+    assert lanes == {"batch-api": 3, "online": 2}
+    assert_clean(site, 5)
+
+
+def test_an_expired_batch_keeps_its_results_and_only_the_rest_is_sent_again(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(6))
+    with FakeOpenAI() as server:
+        server.batch_api.scripts.append({"expire_after": 4})
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        statuses = [b["status"] for b in server.batch_api.batches.values()]
+        assert statuses == ["expired", "completed"]
+        second = list(server.batch_api.batches.values())[1]
+        assert len(second["lines"]) == 2  # only the lines without a result
+        assert sorted(sent_ids(server).values()) == [1] * 4 + [2] * 2
+        assert len(server.batch_api.answered) == 6  # no question answered (and paid) twice
+    assert_clean(site, 6)
+    assert [b["status"] for b in batches(site)] == ["expired", "completed"]
+
+
+def test_a_batch_completed_without_an_output_file_is_not_success(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(3))
+    with FakeOpenAI() as server:
+        server.batch_api.scripts.append({"no_output": True})
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        assert len(server.batch_api.creates) == 2  # its questions were sent again
+    assert_clean(site, 3)
+    assert "no output file" in batches(site)[0]["error"]
+    assert {i["api_failures"] for i in items(site)} == {1}  # a failure each, then done in the second batch
+
+
+def test_token_limit_exceeded_is_learned_and_the_rest_waits_for_open_batches(site):
+    configure(site, batch_api_max_requests=3)
+    (site / "q.csv").write_text(questions(9))
+    with FakeOpenAI() as server:
+        # a line's prompt is about 550 tokens here: room for two files of three at once, not three
+        server.batch_api.token_limit = 3500
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        failed = [b for b in server.batch_api.batches.values() if b["failed_code"] == "token_limit_exceeded"]
+        assert len(failed) == 1
+        assert "enqueued-token limit" in r.stderr
+        # after it was learned, never more than the limit was open at once
+        assert sorted(sent_ids(server).values()).count(2) == 3  # the refused file's lines, sent again once
+    assert_clean(site, 9)
+    db = sqlite3.connect(site / "drafts/.qtgen/batch.sqlite")
+    assert db.execute("SELECT api_token_cap FROM runs").fetchone()[0] > 0
+    db.close()
+
+
+def test_results_in_any_order_are_matched_by_custom_id(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(12))
+    with FakeOpenAI() as server:
+        assert run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site,
+                         env=env(site, server)).returncode == 0
+        [b] = server.batch_api.batches.values()
+        out = server.batch_api.files[b["output_file_id"]]["data"].splitlines()
+        order = [json.loads(x)["custom_id"] for x in out]
+        assert order != sorted(order)  # shuffled
+    assert_clean(site, 12)
+    for p in drafts(site):  # each page holds the answer to its own question
+        page = read(p)
+        assert page.question.rstrip("?").lower() in page.answer.lower()
+
+
+# -- kill -9 and resume ---------------------------------------------------------------------------
+def _kill_at(site, server, route: str, n: int = 5) -> None:
+    """Start a Batch API run, kill -9 it while the server holds its `route` request, then let the
+    server finish that request (as a provider would, the client being gone)."""
+    gate = server.batch_api.gate(route)
+    (site / "q.csv").write_text(questions(n))
+    proc = subprocess.Popen([sys.executable, "-m", "qtgen", "batch", "q.csv", "--via", "batch-api", "--wait"],
+                            cwd=site, env=env(site, server), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert gate.arrived.wait(60), f"qtgen never reached {route}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        gate.release.set()
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.2)  # the server finishes the held request
+
+
+def _resume_and_check(site, server, n: int = 5) -> None:
+    r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=env(site, server))
+    assert r.returncode == 0, r.stderr
+    assert len(server.batch_api.uploads) == 1 and len(server.batch_api.creates) == 1  # nothing sent twice
+    assert sorted(sent_ids(server).values()) == [1] * n
+    assert sorted(Counter(server.batch_api.answered).values()) == [1] * n
+    assert_clean(site, n)
+    assert {i["state"] for i in items(site)} == {"done"}
+
+
+def test_kill_9_during_the_upload_then_resume_finds_the_file_instead_of_sending_it_again(site):
+    configure(site)
+    with FakeOpenAI() as server:
+        _kill_at(site, server, "upload")
+        assert [b["state"] for b in batches(site)] == ["new"]  # the answer was lost with the process
+        _resume_and_check(site, server)
+
+
+def test_kill_9_between_upload_and_create_then_resume_finds_the_batch(site):
+    configure(site)
+    with FakeOpenAI() as server:
+        _kill_at(site, server, "create")
+        assert [b["state"] for b in batches(site)] == ["uploaded"]
+        assert len(server.batch_api.batches) == 1  # the provider made the batch all the same
+        _resume_and_check(site, server)
+
+
+def test_kill_9_between_create_and_download_then_resume_collects_once(site):
+    configure(site)
+    with FakeOpenAI() as server:
+        _kill_at(site, server, "download")
+        assert [b["state"] for b in batches(site)] == ["submitted"] and drafts(site) == []
+        _resume_and_check(site, server)
+
+
+def test_two_processes_on_one_run_one_is_told_to_wait(site):
+    configure(site, batch_api_poll=0.2)
+    (site / "q.csv").write_text(questions(3))
+    with FakeOpenAI() as server:
+        gate = server.batch_api.gate("download")
+        e = env(site, server)
+        first = subprocess.Popen([sys.executable, "-m", "qtgen", "batch", "q.csv", "--via", "batch-api", "--wait"],
+                                 cwd=site, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert gate.arrived.wait(60)
+            r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=e)
+            assert r.returncode != 0 and "another qtgen is working on its batches" in r.stderr
+            assert "Traceback" not in r.stderr
+        finally:
+            gate.release.set()
+        _, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        assert len(server.batch_api.creates) == 1
+    assert_clean(site, 3)
+
+
+# -- cancel, cost ---------------------------------------------------------------------------------
+def test_cancel_keeps_what_finished_and_resume_sends_only_the_rest(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(6))
+    with FakeOpenAI() as server:
+        server.batch_api.lines_per_poll = 2
+        e = env(site, server)
+        assert run_qtgen("batch", "q.csv", "--via", "batch-api", cwd=site, env=e).returncode == 0
+        run_id = items(site)[0]["run_id"]
+        assert run_qtgen("runs", "--poll", cwd=site, env=e).returncode == 0  # in progress
+        assert run_qtgen("runs", "--poll", cwd=site, env=e).returncode == 0  # two lines answered
+        r = run_qtgen("batch", "--cancel", run_id, cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert list(server.batch_api.batches.values())[0]["status"] == "cancelled"
+        assert len(drafts(site)) == 2
+        assert Counter(i["state"] for i in items(site)) == {"done": 2, "pending": 4}
+        r = run_qtgen("runs", "--poll", cwd=site, env=e)  # a cancelled run is not sent again by polling
+        assert r.returncode == 0 and len(server.batch_api.creates) == 1
+        server.batch_api.lines_per_poll = None
+        r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert len(server.batch_api.creates) == 2
+        assert len(list(server.batch_api.batches.values())[1]["lines"]) == 4
+        assert sorted(Counter(server.batch_api.answered).values()) == [1] * 6
+    assert_clean(site, 6)
+    r = run_qtgen("batch", "--cancel", "no-such-run", cwd=site, env=e)
+    assert r.returncode == 2 and "no-such-run" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cost_is_half_the_online_price_unless_batch_prices_say_otherwise(site, tmp_path):
+    (site / "q.csv").write_text(questions(4))
+    configure(site)
+    with open(site / "qtgen.toml", "a") as fh:
+        fh.write("[prices]\ntest-model = [1000.0, 1000.0]\n")
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        assert "$1.2000" in r.stderr  # 4 answers of 600 tokens at $500 per million (online: $2.40)
+        assert "$1.2000" in run_qtgen("runs", cwd=site).stdout
+    other = tmp_path / "other"
+    (other / "drafts").mkdir(parents=True)
+    (other / "content" / "learn").mkdir(parents=True)
+    configure(other)
+    with open(other / "qtgen.toml", "a") as fh:
+        fh.write("[prices]\ntest-model = [1000.0, 1000.0]\n[batch_prices]\ntest-model = [100.0, 100.0]\n")
+    (other / "q.csv").write_text(questions(4))
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=other, env=env(other, server))
+        assert r.returncode == 0 and "$0.2400" in r.stderr
+
+
+# -- another engine: export, import ---------------------------------------------------------------
+def engine_results(server, requests: Path, skip: int = 0) -> list[dict]:
+    """What vLLM's run-batch writes for a file of requests: one line per request, in any order."""
+    out = []
+    for n, raw in enumerate(requests.read_text().splitlines()):
+        line = json.loads(raw)
+        if n < skip:
+            continue
+        out.append({"id": f"vllm-{n}", "custom_id": line["custom_id"], "error": None,
+                    "response": {"status_code": 200, "request_id": f"vllm-{n}", "body": server.completion(line["body"])}})
+    return list(reversed(out))
+
+
+def test_export_then_import_results_made_elsewhere(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(5))
+    r = run_qtgen("batch", "q.csv", "--export-jsonl", "requests.jsonl", cwd=site, env=clean_env(site))
+    assert r.returncode == 0, r.stderr  # no key, no server: nothing is sent
+    run_id = r.stdout.strip()
+    lines = (site / "requests.jsonl").read_text().splitlines()
+    assert len(lines) == 5 and all(json.loads(x)["url"] == "/v1/chat/completions" for x in lines)
+    assert drafts(site) == [] and {i["state"] for i in items(site)} == {"submitted"}
+    # exported questions are not drafted online meanwhile
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "q.csv", cwd=site, env=env(site, server))
+        assert server.requests == []
+        results = engine_results(server, site / "requests.jsonl")
+    results[0] = {**results[0], "response": {"status_code": 500, "body": {"error": {"message": "engine fault"}}}}
+    text = "\n".join(json.dumps(x) for x in results) + "\n" + '{"custom_id": "nobody/else.md", "response": {}}\nnot json\n'
+    (site / "results.jsonl").write_text(text)
+    r = run_qtgen("batch", "--import-results", run_id, "results.jsonl", cwd=site, env=clean_env(site))
+    assert r.returncode == 1  # one result failed: reported
+    assert "4 done, 1 failed, 0 already done, 1 unknown, 1 bad lines" in r.stderr
+    assert len(drafts(site)) == 4
+    # the failed one is exported again, alone, and its result imported
+    r = run_qtgen("batch", "q.csv", "--export-jsonl", "again.jsonl", cwd=site, env=clean_env(site))
+    assert r.returncode == 0 and len((site / "again.jsonl").read_text().splitlines()) == 1
+    with FakeOpenAI() as server:
+        (site / "again.results.jsonl").write_text(
+            "".join(json.dumps(x) + "\n" for x in engine_results(server, site / "again.jsonl")))
+    r = run_qtgen("batch", "--import-results", run_id, "again.results.jsonl", cwd=site, env=clean_env(site))
+    assert r.returncode == 0, r.stderr
+    # importing the same file again writes nothing twice
+    r = run_qtgen("batch", "--import-results", run_id, "results.jsonl", cwd=site, env=clean_env(site))
+    assert "0 done, 0 failed, 5 already done" in r.stderr
+    assert_clean(site, 5)
+    assert {i["lane"] for i in items(site)} == {"export"}
+    assert "finished" in run_qtgen("runs", cwd=site).stdout
+
+
+def test_bad_uses_get_one_clear_line(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(2))
+    r = run_qtgen("batch", "q.csv", "--via", "batch-api", cwd=site, env=clean_env(site))
+    assert r.returncode == 2 and "the Batch API needs a server" in r.stderr and "Traceback" not in r.stderr
+    r = run_qtgen("batch", "--import-results", "nope", "missing.jsonl", cwd=site, env=clean_env(site))
+    assert r.returncode == 2 and "nope" in r.stderr
+    (site / "out.jsonl").write_text("keep me\n")
+    r = run_qtgen("batch", "q.csv", "--export-jsonl", "out.jsonl", cwd=site, env=clean_env(site))
+    assert r.returncode != 0 and "out.jsonl" in r.stderr and (site / "out.jsonl").read_text() == "keep me\n"
+    assert {i["state"] for i in items(site)} == {"pending"}  # nothing is marked exported
+    r = run_qtgen("batch", "q.csv", "--cancel", "x", cwd=site, env=clean_env(site))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    with FakeOpenAI(api_key="sk-right") as server:
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", cwd=site, env=env(site, server))
+        assert r.returncode != 0 and "rejected the API key" in r.stderr and KEY not in r.stderr
+    assert {i["state"] for i in items(site)} == {"pending"}  # a refused upload leaves the questions to send
+
+
+def test_a_key_echoed_in_batch_errors_reaches_no_file_table_or_message(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(3))
+    with FakeOpenAI() as server:
+        echo = f"gateway says: Authorization: Bearer {KEY} is over quota"
+        server.batch_api.scripts.extend([{"fail": 3, "message": echo}, {"fail": 3, "message": echo}])
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", "--report", "r.jsonl", cwd=site,
+                      env=env(site, server))
+        assert r.returncode == 1 and "over quota" in r.stderr
+        runs = run_qtgen("runs", "--json", cwd=site)
+    assert KEY not in r.stderr + r.stdout + runs.stdout
+    for path in [*(site / "drafts").rglob("*"), site / "r.jsonl"]:
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+    assert all(i["state"] == "failed" and "over quota" in i["error"] for i in items(site))
+
+
+def test_ctrl_c_while_waiting_leaves_the_batches_running_and_resume_collects_them(site):
+    configure(site, batch_api_poll=0.1)
+    (site / "q.csv").write_text(questions(6))
+    with FakeOpenAI() as server:
+        server.batch_api.lines_per_poll = 1
+        e = env(site, server)
+        proc = subprocess.Popen([sys.executable, "-m", "qtgen", "batch", "q.csv", "--via", "batch-api", "--wait"],
+                                cwd=site, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not server.batch_api.answered and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "qtgen batch --resume --wait" in err and "Traceback" not in err
+        assert {i["state"] for i in items(site)} & {"submitted"}
+        server.batch_api.lines_per_poll = None
+        r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert len(server.batch_api.creates) == 1
+    assert_clean(site, 6)
