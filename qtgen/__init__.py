@@ -17,6 +17,7 @@ __version__ = "0.2.0"
 _LAZY = {
     "draft": "qtgen.work.draft",
     "batch": "qtgen.work.batch",
+    "batchlane": "qtgen.work.batchlane",
     "review": "qtgen.work.review",
     "lint": "qtgen.work.lint",
     "drafts": "qtgen.work.drafts",

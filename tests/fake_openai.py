@@ -487,6 +487,7 @@ class FakeBatchApi:
             return
         if b["status"] == "cancelling":
             b["status"] = "cancelled"
+            self._not_run(b, "batch_cancelled", "This request was not executed because the batch was cancelled.")
             self._files_of(b)
             return
         if b["status"] != "in_progress":
@@ -502,11 +503,20 @@ class FakeBatchApi:
             step -= 1
         if expire is not None and b["done"] >= expire:
             b["status"] = "expired"
+            self._not_run(b, "batch_expired", "This request could not be executed before the completion window expired.")
             self._files_of(b)
         elif b["done"] >= len(b["lines"]):
             b["status"] = "completed"
             if not script.get("no_output"):
                 self._files_of(b)
+            if script.get("lose_output") and b["output_file_id"]:
+                self.files.pop(b["output_file_id"])  # the provider no longer has it: downloads answer 404
+
+    def _not_run(self, b: dict, code: str, message: str) -> None:
+        """As OpenAI does, every request a batch did not run gets an error line with this code."""
+        for n, line in enumerate(b["lines"][b["done"]:], b["done"]):
+            b["errors"].append({"id": f"req-{b['id']}-{n}", "custom_id": line["custom_id"], "response": None,
+                                "error": {"code": code, "message": message}})
 
     def _answer(self, b: dict, line: dict, n: int) -> None:
         script = b["script"]
@@ -521,8 +531,12 @@ class FakeBatchApi:
             b["errors"].append({"id": rid, "custom_id": custom_id, "error": None, "response": {
                 "status_code": 500, "request_id": rid,
                 "body": {"error": {"message": "The server had an error processing your request.", "type": "server_error"}}}})
+        elif n < sum(script.get(k, 0) for k in ("fail", "status500", "garbage")):
+            # lines no engine should write: nested past any parser's depth, a numeric error code
+            b["raw"] = b.get("raw", []) + ['{"custom_id": "' + custom_id + '", "x": ' + "[" * 100000 + "]" * 100000 + "}",
+                                           json.dumps({"custom_id": custom_id, "error": {"code": 500, "message": "x"}})]
         else:
-            fault = INVALID_JSON if n < sum(script.get(k, 0) for k in ("fail", "status500", "invalid")) else None
+            fault = INVALID_JSON if n < sum(script.get(k, 0) for k in ("fail", "status500", "garbage", "invalid")) else None
             b["output"].append({"id": rid, "custom_id": custom_id, "error": None, "response": {
                 "status_code": 200, "request_id": rid, "body": self.chat.completion(line["body"], fault)}})
 
@@ -532,11 +546,11 @@ class FakeBatchApi:
         for kind, rows in (("output_file_id", b["output"]), ("error_file_id", b["errors"])):
             if not rows:
                 continue
-            rows = list(rows)
+            rows = [json.dumps(r) for r in rows] + (b.get("raw", []) if kind == "output_file_id" else [])
             random.Random(self.seed + len(self.batches)).shuffle(rows)  # results come in any order
             file_id = f"file-{kind.split('_')[0]}-{b['id']}"
             self.files[file_id] = {"id": file_id, "filename": f"{b['id']}_{kind}.jsonl", "created_at": int(time.time()),
-                                   "data": "".join(json.dumps(r) + "\n" for r in rows).encode()}
+                                   "data": "".join(r + "\n" for r in rows).encode()}
             b[kind] = file_id
 
     def _public(self, b: dict) -> dict:

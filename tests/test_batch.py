@@ -242,9 +242,11 @@ def test_a_temp_file_left_by_a_killed_writer_is_swept_and_no_other(site):
 
 def _host_tag() -> str:
     import hashlib
+    import os
     import socket
 
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+    namespace = str(os.stat("/proc/self/ns/pid").st_ino) if os.path.exists("/proc/self/ns/pid") else ""
+    return hashlib.sha256(f"{socket.gethostname()}\0{namespace}".encode()).hexdigest()[:6]
 
 
 def test_ctrl_c_stops_gracefully_and_resume_finishes(site):

@@ -72,13 +72,17 @@ def sent_ids(server) -> Counter:
                    if f["filename"].startswith("qtgen-") for line in f["data"].splitlines())
 
 
+def via_batch_api(site, server, *extra):
+    """`qtgen batch q.csv --via batch-api --wait` (and `extra` flags) against the server."""
+    return run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", *extra, cwd=site, env=env(site, server))
+
+
 # -- the whole lane -------------------------------------------------------------------------------
 def test_a_run_goes_through_the_batch_api_and_writes_the_same_pages_as_online(site):
     configure(site)
     (site / "q.csv").write_text(questions(6))
     with FakeOpenAI() as server:
-        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", "--report", "r.jsonl", cwd=site,
-                      env=env(site, server))
+        r = via_batch_api(site, server, "--report", "r.jsonl")
         assert r.returncode == 0, r.stderr
         assert server.requests == []  # not one online chat request
         assert len(server.batch_api.uploads) == 1 and len(server.batch_api.creates) == 1
@@ -110,8 +114,7 @@ def test_online_and_batch_lanes_send_the_same_request_body(site, tmp_path):
     (online / "q.csv").write_text(questions(2))
     with FakeOpenAI() as server:
         assert run_qtgen("batch", "q.csv", cwd=online, env=env(online, server)).returncode == 0
-        assert run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site,
-                         env=env(site, server)).returncode == 0
+        assert via_batch_api(site, server).returncode == 0
         online_bodies = sorted(json.dumps(r["body"], sort_keys=True) for r in server.requests)
         batch_bodies = sorted(json.dumps(json.loads(line)["body"], sort_keys=True)
                               for f in server.batch_api.files.values() if f["filename"].startswith("qtgen-")
@@ -141,7 +144,7 @@ def test_files_are_split_at_the_request_and_byte_limits(site):
     configure(site, batch_api_max_requests=4)
     (site / "q.csv").write_text(questions(10))
     with FakeOpenAI() as server:
-        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        r = via_batch_api(site, server)
         assert r.returncode == 0, r.stderr
         sizes = [len(f["data"].splitlines()) for f in server.batch_api.files.values() if f["filename"].startswith("qtgen-")]
         assert sorted(sizes) == [2, 4, 4]
@@ -154,7 +157,7 @@ def test_a_file_refused_as_too_large_is_split_and_sent_again(site):
     (site / "q.csv").write_text(questions(8))
     with FakeOpenAI() as server:
         server.batch_api.max_file_bytes = 3 * 4000  # about three requests
-        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        r = via_batch_api(site, server)
         assert r.returncode == 0, r.stderr
         assert "too large" in r.stderr
         files = [f for f in server.batch_api.files.values() if f["filename"].startswith("qtgen-")]
@@ -171,8 +174,7 @@ def test_failed_lines_are_retried_once_in_a_new_batch_then_reported(site):
     with FakeOpenAI() as server:
         # first batch: 2 error lines, 1 answered 500, 1 unusable JSON; the retry batch: its first line fails again
         server.batch_api.scripts.extend([{"fail": 2, "status500": 1, "invalid": 1}, {"fail": 1}])
-        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", "--report", "r.jsonl", cwd=site,
-                      env=env(site, server))
+        r = via_batch_api(site, server, "--report", "r.jsonl")
         assert r.returncode == 1  # one question failed twice: reported, exit 1
         assert len(server.batch_api.creates) == 2
         sent = sent_ids(server)
@@ -196,8 +198,7 @@ def test_retry_online_sends_a_failed_line_through_the_online_lane(site):
     (site / "q.csv").write_text(questions(5))
     with FakeOpenAI() as server:
         server.batch_api.scripts.append({"fail": 2})
-        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--retry-online", "--wait", cwd=site,
-                      env=env(site, server))
+        r = via_batch_api(site, server, "--retry-online")
         assert r.returncode == 0, r.stderr
         assert len(server.batch_api.creates) == 1 and len(server.requests) == 2  # the two failed lines, online
     lanes = Counter(i["lane"] for i in items(site))
@@ -210,7 +211,7 @@ def test_an_expired_batch_keeps_its_results_and_only_the_rest_is_sent_again(site
     (site / "q.csv").write_text(questions(6))
     with FakeOpenAI() as server:
         server.batch_api.scripts.append({"expire_after": 4})
-        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        r = via_batch_api(site, server)
         assert r.returncode == 0, r.stderr
         statuses = [b["status"] for b in server.batch_api.batches.values()]
         assert statuses == ["expired", "completed"]
@@ -220,6 +221,7 @@ def test_an_expired_batch_keeps_its_results_and_only_the_rest_is_sent_again(site
         assert len(server.batch_api.answered) == 6  # no question answered (and paid) twice
     assert_clean(site, 6)
     assert [b["status"] for b in batches(site)] == ["expired", "completed"]
+    assert {i["api_failures"] for i in items(site)} == {0}  # never run (batch_expired lines) is no failure
 
 
 def test_a_batch_completed_without_an_output_file_is_not_success(site):
@@ -227,7 +229,7 @@ def test_a_batch_completed_without_an_output_file_is_not_success(site):
     (site / "q.csv").write_text(questions(3))
     with FakeOpenAI() as server:
         server.batch_api.scripts.append({"no_output": True})
-        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        r = via_batch_api(site, server)
         assert r.returncode == 0, r.stderr
         assert len(server.batch_api.creates) == 2  # its questions were sent again
     assert_clean(site, 3)
@@ -241,7 +243,7 @@ def test_token_limit_exceeded_is_learned_and_the_rest_waits_for_open_batches(sit
     with FakeOpenAI() as server:
         # a line's prompt is about 550 tokens here: room for two files of three at once, not three
         server.batch_api.token_limit = 3500
-        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        r = via_batch_api(site, server)
         assert r.returncode == 0, r.stderr
         failed = [b for b in server.batch_api.batches.values() if b["failed_code"] == "token_limit_exceeded"]
         assert len(failed) == 1
@@ -258,8 +260,7 @@ def test_results_in_any_order_are_matched_by_custom_id(site):
     configure(site)
     (site / "q.csv").write_text(questions(12))
     with FakeOpenAI() as server:
-        assert run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site,
-                         env=env(site, server)).returncode == 0
+        assert via_batch_api(site, server).returncode == 0
         [b] = server.batch_api.batches.values()
         out = server.batch_api.files[b["output_file_id"]]["data"].splitlines()
         order = [json.loads(x)["custom_id"] for x in out]
@@ -380,7 +381,7 @@ def test_cost_is_half_the_online_price_unless_batch_prices_say_otherwise(site, t
     with open(site / "qtgen.toml", "a") as fh:
         fh.write("[prices]\ntest-model = [1000.0, 1000.0]\n")
     with FakeOpenAI() as server:
-        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+        r = via_batch_api(site, server)
         assert r.returncode == 0, r.stderr
         assert "$1.2000" in r.stderr  # 4 answers of 600 tokens at $500 per million (online: $2.40)
         assert "$1.2000" in run_qtgen("runs", cwd=site).stdout
@@ -471,8 +472,7 @@ def test_a_key_echoed_in_batch_errors_reaches_no_file_table_or_message(site):
     with FakeOpenAI() as server:
         echo = f"gateway says: Authorization: Bearer {KEY} is over quota"
         server.batch_api.scripts.extend([{"fail": 3, "message": echo}, {"fail": 3, "message": echo}])
-        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", "--report", "r.jsonl", cwd=site,
-                      env=env(site, server))
+        r = via_batch_api(site, server, "--report", "r.jsonl")
         assert r.returncode == 1 and "over quota" in r.stderr
         runs = run_qtgen("runs", "--json", cwd=site)
     assert KEY not in r.stderr + r.stdout + runs.stdout
@@ -503,3 +503,144 @@ def test_ctrl_c_while_waiting_leaves_the_batches_running_and_resume_collects_the
         assert r.returncode == 0, r.stderr
         assert len(server.batch_api.creates) == 1
     assert_clean(site, 6)
+
+
+def test_lines_are_split_under_every_limit_in_order():
+    from qtgen.work.batchlane import BatchLane, Line
+
+    lines = [Line(None, b"x" * size, tokens) for size, tokens in [(40, 10), (40, 10), (90, 10), (10, 50), (10, 5)]]
+    groups = BatchLane.split(lines, max_requests=3, max_bytes=100, max_tokens=60)
+    sizes = [[len(line.data) for line in g] for g in groups]
+    # 40+40+90 > 100 bytes; 90+10 = 100 bytes and 60 tokens fit exactly; one more is 65 tokens
+    assert sizes == [[40, 40], [90, 10], [10]]
+    assert [line for g in groups for line in g] == lines  # nothing lost, order kept
+    assert all(sum(len(x.data) for x in g) <= 100 and len(g) <= 3 for g in groups)
+    assert [len(g) for g in BatchLane.split(lines, 2, 10**6, None)] == [2, 2, 1]
+    big = [Line(None, b"y" * 500, 1)]
+    assert BatchLane.split(big, 10, 100, None) == [big]  # a line alone over a limit goes alone
+
+
+def test_the_same_question_in_two_lists_is_sent_once(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(3))
+    (site / "other.csv").write_text(questions(4))  # the same three and one more
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        assert run_qtgen("batch", "q.csv", "--via", "batch-api", cwd=site, env=e).returncode == 0
+        r = run_qtgen("batch", "other.csv", "--via", "batch-api", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        r = run_qtgen("batch", "other.csv", cwd=site, env=e)  # nor online while the batch is out
+        assert server.requests == []
+        assert sorted(sent_ids(server).values()) == [1] * 4
+        for _ in range(3):
+            run_qtgen("runs", "--poll", cwd=site, env=e)
+    assert_clean(site, 4)
+    skipped = [i for i in items(site) if i["state"] == "skipped"]
+    assert len(skipped) == 3 and all("not sent twice" in i["error"] for i in skipped)
+
+
+# -- what a hostile review found ------------------------------------------------------------------
+def test_cancel_after_a_kill_during_create_cancels_the_batch_the_provider_made(site):
+    configure(site)
+    with FakeOpenAI() as server:
+        _kill_at(site, server, "create")
+        run_id = items(site)[0]["run_id"]
+        r = run_qtgen("batch", "--cancel", run_id, cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        [made] = server.batch_api.batches.values()
+        assert made["status"] == "cancelled"  # found by its metadata and cancelled, not left to run and bill
+        r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        assert sorted(Counter(server.batch_api.answered).values()) == [1] * 5
+    assert_clean(site, 5)
+
+
+def test_a_token_limit_below_one_request_fails_the_question_instead_of_looping(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(2))
+    with FakeOpenAI() as server:
+        server.batch_api.token_limit = 10
+        r = via_batch_api(site, server)
+        assert r.returncode == 1 and "token_limit_exceeded" in r.stderr
+        assert len(server.batch_api.creates) <= 6  # halved, then each question tried twice: bounded
+    assert Counter(i["state"] for i in items(site)) == {"failed": 2}
+
+
+def test_another_runs_open_batch_counts_against_the_token_limit(site):
+    configure(site, batch_api_poll=0.05)
+    (site / "a.csv").write_text(questions(3))
+    (site / "b.csv").write_text("question,subject\n" + "".join(f"What is cell part number {i}?,Biology\n" for i in range(3)))
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        assert run_qtgen("batch", "a.csv", "--via", "batch-api", cwd=site, env=e).returncode == 0  # left open
+        [first] = server.batch_api.batches.values()
+        server.batch_api.token_limit = first["tokens"] + 100  # room for one such batch at a time
+        proc = subprocess.Popen([sys.executable, "-m", "qtgen", "batch", "b.csv", "--via", "batch-api", "--wait"],
+                                cwd=site, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        refused = len(server.batch_api.creates)
+        assert refused <= 3, "it must wait for the open batch, not send again and again"
+        assert run_qtgen("runs", "--poll", cwd=site, env=e).returncode in (0, 1)  # a's batch moves on
+        run_qtgen("runs", "--poll", cwd=site, env=e)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        codes = [b["failed_code"] for b in server.batch_api.batches.values()]
+        assert codes.count("token_limit_exceeded") == 1  # refused once, then it waited for the other run
+    assert_clean(site, 6)
+
+
+def test_unreadable_output_lines_and_a_lost_output_file_never_block_a_run(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(4))
+    with FakeOpenAI() as server:
+        # the first batch's output file is gone (404); the second holds unreadable lines for one question
+        server.batch_api.scripts.extend([{"lose_output": True}, {"garbage": 1}])
+        r = via_batch_api(site, server)
+        assert r.returncode == 1 and "Traceback" not in r.stderr and "internal error" not in r.stderr
+        assert len(server.batch_api.creates) == 2 and len(drafts(site)) == 3
+        notes = " ".join(b["error"] or "" for b in batches(site))
+        assert "could not be downloaded" in notes and "not JSON" in notes
+        [failed] = [i for i in items(site) if i["state"] == "failed"]
+        assert "500: x" in failed["error"]  # a numeric error code is read as text
+        r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+    assert_clean(site, 4)
+
+
+def test_a_request_larger_than_any_file_the_server_takes_fails_alone(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(3))
+    with FakeOpenAI() as server:
+        server.batch_api.max_file_bytes = 500  # smaller than one request line
+        r = via_batch_api(site, server)
+        assert r.returncode == 1 and "larger than the server takes" in r.stderr
+        assert server.batch_api.uploads == []
+    assert Counter(i["state"] for i in items(site)) == {"failed": 3}
+    assert list((site / "drafts/.qtgen/batches").glob("*.jsonl")) == []  # no copy of what was never sent
+
+
+def test_polling_never_sends_a_failed_question_again(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(2))
+    with FakeOpenAI() as server:
+        server.batch_api.scripts.extend([{"fail": 1}, {"fail": 1}])
+        assert via_batch_api(site, server).returncode == 1
+        sent = sum(sent_ids(server).values())
+        for _ in range(3):
+            run_qtgen("runs", "--poll", cwd=site, env=env(site, server))
+        assert sum(sent_ids(server).values()) == sent
+
+
+def test_questions_drafted_online_after_a_cancel_cost_the_online_price(site):
+    configure(site)
+    with open(site / "qtgen.toml", "a") as fh:
+        fh.write("[prices]\ntest-model = [1000.0, 1000.0]\n")
+    (site / "q.csv").write_text(questions(2))
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        assert run_qtgen("batch", "q.csv", "--via", "batch-api", cwd=site, env=e).returncode == 0
+        assert run_qtgen("batch", "--cancel", items(site)[0]["run_id"], cwd=site, env=e).returncode == 0
+        r = run_qtgen("batch", "--resume", "--via", "online", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert "$1.2000" in r.stderr  # 2 x 600 tokens at the online $1,000 per million
+    assert {i["lane"] for i in items(site)} == {"online"}

@@ -119,3 +119,15 @@ def test_schema_command_prints_every_key():
     assert props[:4] == ["_schema", "id", "date", "title"]
     assert {"no_index", "score", "related_article1", "related_article5"} <= set(props)
     assert "layout" not in props
+
+
+def test_the_readme_config_block_is_a_config_qtgen_loads(tmp_path):
+    import re
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "qtgen.toml").write_text(block, encoding="utf-8")
+    config = load(cwd=tmp_path, environ={})
+    assert config.batch_lane == "online" and config.batch_api_max_requests == 50_000
+    assert config.batch_api_token_cap == 2_000_000 and config.batch_prices["gpt-4o-mini"] == (0.075, 0.30)
+    assert config.prices["gpt-4o-mini"] == (0.15, 0.60)

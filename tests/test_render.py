@@ -135,3 +135,17 @@ def test_render_out_keeps_the_same_question_under_two_subjects_apart(tmp_path):
     assert r.returncode == 0, r.stderr
     assert sorted(str(p.relative_to(tmp_path / "html")) for p in (tmp_path / "html").rglob("*.html")) == [
         "chemistry/what-is-entropy.html", "physics/what-is-entropy.html"]
+
+
+def test_katex_first_used_inside_an_event_loop_still_works_after_that_loop_closes():
+    """The studio's server (or a notebook) may be the first to typeset; its loop must not take KaTeX with it."""
+    import subprocess
+    import sys
+
+    code = ("import asyncio\nfrom qtgen.site import katex\n"
+            "async def first():\n    return katex.typeset('x^2', False).html\n"
+            "assert 'katex' in asyncio.run(first())\n"
+            "print(katex.typeset('y^2', True).error is None and 'katex-display' in katex.typeset('y^2', True).html)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True"

@@ -520,9 +520,12 @@ def test_databases_made_by_the_first_schema_are_migrated(tmp_path):
         db.executescript(sql)
         db.close()
     with Ledger(ledger_file) as ledger:
-        assert ledger.schema_version == len(ledger.migrations.steps) == 3
+        assert ledger.schema_version == len(ledger.migrations.steps) == 4
         [item] = ledger.items("r1")
         assert (item.key, item.state, item.attempts, item.holder) == ("economics/what-is-a-tariff.md", "running", 1, None)
+        assert (item.lane, item.chunk, item.api_failures) == ("online", None, 0)  # m004: the Batch API lane
+        assert ledger.chunks("r1") == [] and ledger.run_limits("r1") == {"token_cap": None, "max_bytes": None,
+                                                                         "cancelled": None}
         assert ledger.run("r1").options == {"subject": "Economics"}
         assert ledger.claim("r1", item.key, new_holder())  # its old holder is long gone
     config = Config(root=tmp_path, drafts_dir=tmp_path / "drafts", content_dir=tmp_path / "content")

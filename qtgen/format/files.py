@@ -99,7 +99,8 @@ def write_atomic(path: Path, text: str | bytes, *, overwrite: bool = False, mode
     return path
 
 
-# A temp file's name says who writes it: `.<name>.qt<host>p<pid>-<random>.tmp`. A process killed
+# A temp file's name says who writes it: `.<name>.qt<host>p<pid>-<random>.tmp` (host: a hash of the host
+# name and pid namespace). A process killed
 # between creating it and renaming it (kill -9, power loss) leaves it behind; `sweep_temps` removes
 # those whose writer is gone, so a crash never leaves a partial file for long.
 _TEMP = re.compile(r"^\..+\.qt([0-9a-f]{6})p(\d+)-[^/]*\.tmp$")
@@ -107,7 +108,12 @@ STALE_AFTER = 3600.0  # a temp file of another host (shared folder) is left alon
 
 
 def _host() -> str:
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+    """This machine and pid namespace (a container sharing the folder and the host name has its own)."""
+    try:
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        namespace = ""
+    return hashlib.sha256(f"{socket.gethostname()}\0{namespace}".encode()).hexdigest()[:6]
 
 
 def _owner() -> str:

@@ -82,9 +82,28 @@ def engine() -> Katex:
     global _engine
     with _engine_lock:
         if _engine is None:
-            _engine = Katex()
+            _engine = _started_apart()
             atexit.register(_shutdown)
         return _engine
+
+
+def _started_apart() -> Katex:
+    """KaTeX started from a thread with no event loop running: mini-racer then runs its own loop, instead of
+    borrowing the caller's (the studio's server, a notebook), which would break it once that loop closes."""
+    box: dict = {}
+
+    def start() -> None:
+        try:
+            box["engine"] = Katex()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=start, name="qtgen-katex-start", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["engine"]
 
 
 def started() -> bool:

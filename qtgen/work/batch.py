@@ -365,6 +365,11 @@ class Batch:
                         "batches": batches})
         return out
 
+    def lane_state(self, run_id: str) -> tuple[bool, bool]:
+        """(open Batch API batches, open exports) of a run."""
+        chunks = self.ledger.chunks(run_id, ("new", "uploaded", "submitted", "exported"))
+        return (any(c["kind"] == BATCH_API for c in chunks), any(c["kind"] == "export" for c in chunks))
+
     def cost_of(self, model: str, tokens_in: int, tokens_out: int, lane: str = ONLINE) -> float:
         return cost(self.config, model, tokens_in, tokens_out, lane)
 
@@ -441,7 +446,7 @@ class Runner:
         self.ledger.add_attempts(run_id, item.key, completion.attempts - 1)  # retries inside the request
         self.ledger.record(run_id, item.key, self.holder, state=DONE, error=None, path=str(path),
                            page_id=page_id, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens,
-                           latency=round(completion.latency, 3), model=completion.model)
+                           latency=round(completion.latency, 3), model=completion.model, lane=ONLINE)
         spent = cost(self.config, completion.model, u.prompt_tokens, u.completion_tokens)
         self._count(done=1, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens, cost=spent)
         if self.options.max_cost is not None and self.progress.cost >= self.options.max_cost:

@@ -30,11 +30,11 @@ from typing import Callable, Iterator
 
 from ..errors import InputError, QtgenError
 from ..format.files import write_atomic
-from ..llm.batchapi import ENDPOINT, ApiBatchError, BatchApi, BatchState, FileTooLarge
+from ..llm.batchapi import ENDPOINT, TERMINAL, ApiBatchError, BatchApi, BatchState, FileTooLarge
 from ..llm.client import ChatClient, Retryable, shorten
 from ..llm.prompts import Prompts
 from . import draft as drafting
-from .ledger import (BATCH_API, DONE, DRAFT, FAILED, ONLINE, PENDING, SUBMITTED, BatchItem, Ledger)
+from .ledger import BATCH_API, DONE, DRAFT, FAILED, ONLINE, PENDING, SKIPPED, SUBMITTED, BatchItem, Ledger
 
 EXPORT = "export"
 # a batch's own states in the ledger (the provider's status is kept beside them)
@@ -123,6 +123,7 @@ class BatchLane:
         self.notify = notify
         self.progress = LaneProgress()
         self.gave_up: set[str] = set()  # failed twice in this session: reported, not sent again now
+        self.retry_failed = True  # questions that failed in an earlier session are tried again (not by polling)
 
     # -- request lines -------------------------------------------------------------------------
     def line_for(self, item: BatchItem, mode: str | None) -> Line | None:
@@ -146,9 +147,18 @@ class BatchLane:
     def _todo(self, run_id: str) -> list[BatchItem]:
         """Questions to send in a batch: pending ones (but not those waiting for their online retry), and
         those that failed in an earlier session (each session tries a question at most twice)."""
-        return [i for i in self.ledger.items(run_id, (PENDING, FAILED))
+        states = (PENDING, FAILED) if self.retry_failed else (PENDING,)
+        return [i for i in self.ledger.items(run_id, states)
                 if i.kind == DRAFT and i.key not in self.gave_up
                 and not (i.state == PENDING and i.lane == ONLINE and i.api_failures % 2)]
+
+    def _not_twice(self, run_id: str, todo: list[BatchItem]) -> list[BatchItem]:
+        """Without the questions another run (the same question in another list) has already sent."""
+        elsewhere = self.ledger.awaited_elsewhere(run_id, [i.key for i in todo])
+        for key, other in elsewhere.items():
+            self.ledger.settle(run_id, key, state=SKIPPED, chunk=None,
+                               error=f"already sent in run {other} (its batch or export); not sent twice")
+        return [i for i in todo if i.key not in elsewhere]
 
     @staticmethod
     def split(lines: list[Line], max_requests: int, max_bytes: int, max_tokens: int | None) -> list[list[Line]]:
@@ -177,23 +187,43 @@ class BatchLane:
         return self.config.batch_api_max_requests, max_bytes, (min(caps) if caps else None)
 
     def enqueued(self, run_id: str) -> int:
-        return sum(c["tokens"] for c in self.ledger.chunks(run_id, OPEN_CHUNKS) if c["kind"] == BATCH_API)
+        """Prompt tokens in open batches: this run's, and other runs' not yet seen to end (the provider's
+        limit is the account's)."""
+        total = 0
+        for c in self.ledger.chunks(None, OPEN_CHUNKS):
+            if c["kind"] == BATCH_API and (c["run_id"] == run_id or c["status"] not in TERMINAL):
+                total += c["tokens"]
+        return total
 
     def submit(self, run_id: str, limit: int | None = None) -> int:
         """Send what is left of the run in new batches, within the limits; the number of requests sent."""
+        sent = 0
+        while True:
+            n, resplit = self._submit_once(run_id, None if limit is None else limit - sent)
+            sent += n
+            if not resplit:
+                return sent
+
+    def _submit_once(self, run_id: str, limit: int | None) -> tuple[int, bool]:
+        """(requests sent, whether the rest must be split again because a file was refused as too large)."""
         todo = self._todo(run_id)
         if limit is not None:
             todo = todo[:limit]
+        todo = self._not_twice(run_id, todo)
         if not todo:
-            return 0
+            return 0, False
         mode = self.client.batch_mode()
         lines = [line for line in (self.line_for(i, mode) for i in todo) if line is not None]
         max_requests, max_bytes, cap = self.limits(run_id)
         sent = 0
         self.progress.waiting = None
+        refreshed = False
         for group in self.split(lines, max_requests, max_bytes, cap):
             tokens = sum(line.tokens for line in group)
             open_tokens = self.enqueued(run_id)
+            if cap is not None and open_tokens and open_tokens + tokens > cap and not refreshed:
+                self.refresh_others(run_id)  # another run's batches may have ended meanwhile
+                refreshed, open_tokens = True, self.enqueued(run_id)
             if cap is not None and open_tokens and open_tokens + tokens > cap:
                 self.progress.waiting = (f"{len(lines) - sent} request(s) wait for open batches to finish "
                                          f"(about {cap:,} prompt tokens may be enqueued at once)")
@@ -202,23 +232,39 @@ class BatchLane:
             chunk = self.ledger.new_chunk(run_id, BATCH_API, [line.item.key for line in group], len(data), tokens)
             if chunk is None:
                 continue  # another process took these questions
-            self.ledger.update_chunk(chunk, mode=mode)
             path = folder(self.config) / f"{chunk}.jsonl"
             write_atomic(path, data, overwrite=True)
-            self.ledger.update_chunk(chunk, path=str(path))
+            self.ledger.update_chunk(chunk, mode=mode, path=str(path))
             try:
                 self._send(self._chunk(chunk), data, resumed=False)
             except FileTooLarge as exc:
+                if len(group) == 1:  # no file can be smaller: this question cannot go through the Batch API
+                    self._dissolve(chunk, str(exc))
+                    item = group[0].item
+                    self.ledger.settle(run_id, item.key, state=FAILED, chunk=None,
+                                       error=f"its request alone is larger than the server takes in a file: {exc}")
+                    self.gave_up.add(item.key)
+                    self.progress.failed += 1
+                    continue
                 smaller = max(1, len(data) // 2)
                 self.ledger.set_run(run_id, max_bytes=smaller)
                 self._dissolve(chunk, f"{exc}; files of at most {smaller:,} bytes from now on")
                 self.notify(f"{exc}: splitting into files of at most {smaller:,} bytes")
-                return sent + self.submit(run_id, None if limit is None else limit - sent)
+                return sent, True
             except ApiBatchError as exc:
                 self._refused(chunk, exc)
                 raise
             sent += len(group)
-        return sent
+        return sent, False
+
+    def refresh_others(self, run_id: str) -> None:
+        """The status of other runs' open batches, asked again (they count against the same token cap)."""
+        for c in self.ledger.chunks(None, (SENT,)):
+            if c["run_id"] != run_id and c["status"] not in TERMINAL:
+                try:
+                    self.ledger.update_chunk(c["chunk"], status=self.api.retrieve(c["batch_id"]).status)
+                except ApiBatchError:
+                    continue
 
     def _chunk(self, chunk: str) -> dict:
         return next(c for c in self.ledger.chunks() if c["chunk"] == chunk)
@@ -255,7 +301,8 @@ class BatchLane:
         for item in self.ledger.chunk_items(chunk):
             if item.state == SUBMITTED:
                 self.ledger.settle(item.run_id, item.key, state=PENDING, chunk=None)
-        self.ledger.update_chunk(chunk, state=DISSOLVED, error=why)
+        self.ledger.update_chunk(chunk, state=DISSOLVED, error=self.client.mask(why))
+        (folder(self.config) / f"{chunk}.jsonl").unlink(missing_ok=True)  # never to be sent: no copy kept
 
     def resume_sends(self, run_id: str) -> None:
         """Finish what an interrupted process left between recording a batch and starting it."""
@@ -283,14 +330,21 @@ class BatchLane:
                 self.collect(c, state)
 
     def collect(self, c: dict, state: BatchState) -> None:
-        """A batch that ended: every result it has goes through the page path; what it lacks is sent again
-        (expired, cancelled) or counted as a failure (a completed batch must have a result per line)."""
-        results: dict[str, tuple[bool, object]] = {}
+        """A batch that ended: every result it has goes through the page path; what never ran is sent
+        again (expired, cancelled: its error lines say batch_expired or batch_cancelled) and what a
+        completed batch lacks counts as a failure."""
+        results: dict[str, Result] = {}
         notes = []
         for kind, file_id in (("output", state.output_file_id), ("errors", state.error_file_id)):
             if not file_id:
                 continue
-            data = self.api.download(file_id)
+            try:
+                data = self.api.download(file_id)
+            except ApiBatchError as exc:
+                if exc.status is None or not 400 <= exc.status < 500:
+                    raise  # no answer: the next poll tries again
+                notes.append(f"the {kind} file could not be downloaded: {exc}")
+                continue
             write_atomic(folder(self.config) / f"{c['chunk']}.{kind}.jsonl",
                          self.client.mask.known(data.decode("utf-8", "replace")), overwrite=True)
             found, bad = parse_results(data)
@@ -298,16 +352,9 @@ class BatchLane:
                 results.setdefault(key, value)
             notes += [f"{kind} file line {n}: {why}" for n, why in bad]
         token_limit = any(code == TOKEN_LIMIT for code, _ in state.errors)
+        alone = False
         if token_limit:
-            # the provider took the batches open before this one, not this one on top: that many tokens is
-            # a safe cap (or half of this batch, if it was refused on its own)
-            others = self.enqueued(c["run_id"]) - c["tokens"]
-            learned = others if others > 0 else max(1, c["tokens"] // 2)
-            known = self.ledger.run_limits(c["run_id"])["token_cap"]
-            learned = min(learned, known) if known else learned
-            self.ledger.set_run(c["run_id"], token_cap=learned)
-            self.notify(f"batch {state.id}: the provider's enqueued-token limit was reached; the rest waits for "
-                        f"open batches (about {learned:,} prompt tokens at once from now on)")
+            alone = self._learn_token_cap(c, state)
         batch_error = "; ".join(f"{code}: {message}" for code, message in state.errors) or None
         if state.status == "completed" and not state.output_file_id and not state.error_file_id:
             batch_error = "completed but has no output file: not counted as done"
@@ -315,8 +362,10 @@ class BatchLane:
             if item.state != SUBMITTED:
                 continue
             result = results.get(item.key)
-            if result is None:
-                if state.status in ("expired", "cancelled") or token_limit:
+            if result is None or result.not_run:
+                if token_limit and alone:
+                    self.failure(item, f"batch {state.id}: {batch_error}")
+                elif state.status in ("expired", "cancelled") or token_limit or (result is not None and result.not_run):
                     self.ledger.settle(item.run_id, item.key, state=PENDING, chunk=None)
                 elif state.status == "failed":
                     self.failure(item, f"batch {state.id} failed: {batch_error or 'no reason given'}")
@@ -325,28 +374,47 @@ class BatchLane:
                 else:
                     self.failure(item, f"batch {state.id} has no result for this question")
                 continue
-            ok, value = result
-            if ok:
-                self.ingest(item, value, c["mode"], BATCH_API)
+            if result.ok:
+                error = self.ingest(item, result.body, c["mode"], BATCH_API)
+                if error:
+                    self.failure(item, error)
             else:
-                self.failure(item, str(value))
+                self.failure(item, result.error)
         error = "; ".join(filter(None, [batch_error, *notes[:3]])) or None
         self.ledger.update_chunk(c["chunk"], state=COLLECTED, status=state.status, output_file_id=state.output_file_id,
                                  error_file_id=state.error_file_id, error=self.client.mask(error) if error else None)
 
-    def ingest(self, item: BatchItem, body, mode: str | None, lane: str) -> bool:
-        """One result through the online lane's page path; True if a draft was written."""
+    def _learn_token_cap(self, c: dict, state: BatchState) -> bool:
+        """What a token_limit_exceeded refusal teaches; True if the batch was refused with nothing else
+        open and only one line (the question itself is the problem: it counts as a failure)."""
+        others = self.enqueued(c["run_id"]) - c["tokens"]
+        if others <= 0 and c["requests"] == 1:
+            return True
+        # the provider held `others` and refused `others` + this batch: `others` is a safe cap; nothing else
+        # open means other work of the account fills the queue, so half this batch is tried
+        learned = others if others > 0 else max(1, c["tokens"] // 2)
+        known = self.ledger.run_limits(c["run_id"])["token_cap"]
+        if known and known < others + c["tokens"]:
+            learned = max(known, learned) if others > 0 else min(known, learned)
+        self.ledger.set_run(c["run_id"], token_cap=learned)
+        self.notify(f"batch {state.id}: the provider's enqueued-token limit was reached; the rest waits for "
+                    f"open batches (about {learned:,} prompt tokens at once from now on)")
+        return False
+
+    def ingest(self, item: BatchItem, body, mode: str | None, lane: str) -> str | None:
+        """One result through the online lane's page path: None once its draft is written (or adopted),
+        else why it could not be (the caller decides what a failure means)."""
         try:
             completion = self.client.read_body(body, mode)
             if self.job.adopt_draft(item):
-                return True
+                self.progress.done += 1
+                return None
             p = drafting.plan(self.config, item.question or "", item.subject or "")
             date = dt.date.fromisoformat(item.date) if item.date else None
             result = drafting.write_draft(self.config, p, completion, self.job.index, date=date, page_id=item.page_id,
                                           related=self.options.related)
         except (QtgenError, Retryable) as exc:  # Retryable: the reply could not be read (Unparseable)
-            self.failure(item, str(exc))
-            return False
+            return str(exc)
         u = completion.usage
         self.ledger.settle(item.run_id, item.key, state=DONE, error=None, path=str(result.path), page_id=result.page.id,
                            tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens, model=completion.model, lane=lane,
@@ -355,7 +423,7 @@ class BatchLane:
         self.progress.tokens_in += u.prompt_tokens
         self.progress.tokens_out += u.completion_tokens
         self.progress.cost += self.job.cost_of(completion.model, u.prompt_tokens, u.completion_tokens, lane)
-        return True
+        return None
 
     def failure(self, item: BatchItem, why: str) -> None:
         """A failed line: tried once more (a new batch, or online with --retry-online), then reported."""
@@ -438,15 +506,24 @@ class BatchLane:
             self.ledger.set_run(run_id, cancelled=time.time())
             lines = []
             for c in self.ledger.chunks(run_id, OPEN_CHUNKS + (EXPORTED,)):
+                if c["state"] == UPLOADED:  # a process killed while starting it: the batch may exist
+                    found = self.api.find_batch({"qtgen_run": c["run_id"], "qtgen_batch": c["chunk"]})
+                    if found is not None:
+                        self.ledger.update_chunk(c["chunk"], state=SENT, batch_id=found.id, status=found.status)
+                        c = self._chunk(c["chunk"])
                 if c["state"] == SENT:
                     state = self.api.cancel(c["batch_id"])
                     self.ledger.update_chunk(c["chunk"], status=state.status)
                     lines.append(f"batch {state.id}: {state.status}")
                     if state.terminal:
                         self.collect(c, state)
-                else:
-                    self._dissolve(c["chunk"], "cancelled before it was sent")
-            self.poll(run_id)
+                else:  # never started (a file never recorded as uploaded cannot have a batch), or an export
+                    self._dissolve(c["chunk"], "cancelled before it was sent" if c["kind"] == BATCH_API
+                                   else "export cancelled: its results are no longer awaited")
+                    lines.append(f"{'export' if c['kind'] == EXPORT else 'batch'} {c['chunk']}: dropped, its "
+                                 f"{c['requests']} question(s) are left to send")
+            if any(c["state"] == SENT for c in self.ledger.chunks(run_id)):
+                self.poll(run_id)
             return lines
 
     # -- another engine ------------------------------------------------------------------------
@@ -454,6 +531,7 @@ class BatchLane:
         """Write the run's requests (those not yet done or exported) to `out`; (lines, bytes)."""
         with run_lock(self.config, run_id):
             todo = self._todo(run_id)
+            todo = self._not_twice(run_id, todo)
             mode = self.client.batch_mode()
             lines = [line for line in (self.line_for(i, mode) for i in todo) if line is not None]
             if not lines:
@@ -465,6 +543,12 @@ class BatchLane:
                 raise QtgenError(f"run {run_id}: another qtgen took some of its questions meanwhile; export again")
             try:
                 write_atomic(out, data)
+            except QtgenError:
+                self._dissolve(chunk, "the export file could not be written")
+                raise QtgenError(f"{out}: already exists; not overwritten (give another name)", 2) from None
+            except OSError as exc:
+                self._dissolve(chunk, "the export file could not be written")
+                raise QtgenError(f"{out}: cannot write it: {exc.strerror}", 2) from None
             except BaseException:
                 self._dissolve(chunk, "the export file could not be written")
                 raise
@@ -478,31 +562,27 @@ class BatchLane:
         except OSError as exc:
             raise InputError(f"{results}: {exc.strerror}") from None
         found, bad = parse_results(data)
-        if not found and bad:
-            raise InputError(f"{results}: line {bad[0][0]}: {bad[0][1]} (no result line could be read)")
+        if not found:
+            why = f"line {bad[0][0]}: {bad[0][1]}" if bad else "it is empty"
+            raise InputError(f"{results}: no result line could be read ({why})")
         counts = {"done": 0, "failed": 0, "already done": 0, "unknown": 0, "bad lines": len(bad)}
         with run_lock(self.config, run_id):
             items = {i.key: i for i in self.ledger.items(run_id)}
             modes = {c["chunk"]: c["mode"] for c in self.ledger.chunks(run_id)}
-            for key, (ok, value) in found.items():
+            for key, result in found.items():
                 item = items.get(key)
-                if item is None or item.kind != DRAFT:
+                if item is None or item.kind != DRAFT or item.state not in (SUBMITTED, PENDING, FAILED, DONE):
                     counts["unknown"] += 1
                     continue
                 if item.state == DONE:
                     counts["already done"] += 1
                     continue
-                if item.state not in (SUBMITTED, PENDING, FAILED):
-                    counts["unknown"] += 1
-                    continue
                 mode = modes.get(item.chunk) if item.chunk else self.client.batch_mode()
-                if ok and self.ingest(item, value, mode, EXPORT):
+                error = self.ingest(item, result.body, mode, EXPORT) if result.ok else result.error
+                if error is None:
                     counts["done"] += 1
                     continue
-                if not ok:
-                    self.ledger.settle(run_id, key, state=FAILED, chunk=None, error=shorten(self.client.mask(str(value)), 300))
-                else:
-                    self.ledger.settle(run_id, key, state=FAILED, chunk=None)
+                self.ledger.settle(run_id, key, state=FAILED, chunk=None, error=shorten(self.client.mask(error), 300))
                 counts["failed"] += 1
             for c in self.ledger.chunks(run_id, (EXPORTED,)):
                 if not any(i.state == SUBMITTED for i in self.ledger.chunk_items(c["chunk"])):
@@ -510,41 +590,65 @@ class BatchLane:
         return counts
 
 
-def parse_results(data: bytes) -> tuple[dict[str, tuple[bool, object]], list[tuple[int, str]]]:
-    """custom_id -> (True, chat completion body) or (False, why it failed), and (line, why) of unreadable lines.
+NOT_RUN = ("batch_expired", "batch_cancelled")  # error lines of requests a batch never ran
+
+
+@dataclass
+class Result:
+    """One line of an output or error file."""
+
+    ok: bool
+    body: object = None  # the chat completion, if ok
+    error: str = ""
+    code: str | None = None
+
+    @property
+    def not_run(self) -> bool:
+        return self.code in NOT_RUN
+
+
+def parse_results(data: bytes) -> tuple[dict[str, Result], list[tuple[int, str]]]:
+    """custom_id -> its Result, and (line, why) of the lines that could not be read.
 
     Lines are those of OpenAI's output and error files, and of vLLM's run-batch output:
-    `{"custom_id", "response": {"status_code", "body"}, "error"}`.
+    `{"custom_id", "response": {"status_code", "body"}, "error": {"code", "message"}}`.
     """
-    found: dict[str, tuple[bool, object]] = {}
+    found: dict[str, Result] = {}
     bad: list[tuple[int, str]] = []
     for n, raw in enumerate(data.splitlines(), 1):
         if not raw.strip():
             continue
         try:
             line = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             bad.append((n, "not JSON"))
             continue
         if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
             bad.append((n, "no custom_id"))
             continue
-        key = line["custom_id"]
-        response = line.get("response") if isinstance(line.get("response"), dict) else {}
-        error = line.get("error")
-        status = response.get("status_code")
-        body = response.get("body")
-        if error:
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            code = error.get("code") if isinstance(error, dict) else None
-            found[key] = (False, f"{code + ': ' if code else ''}{message}")
-        elif status == 200 and isinstance(body, dict):
-            found[key] = (True, body)
-        else:
-            detail = body.get("error", {}).get("message") if isinstance(body, dict) and isinstance(
-                body.get("error"), dict) else None
-            found[key] = (False, f"status {status}: {detail or 'no usable response'}")
+        try:
+            found[line["custom_id"]] = _result(line)
+        except Exception as exc:  # a shape no engine should write: reported, never a crash
+            bad.append((n, f"unreadable result ({type(exc).__name__})"))
     return found, bad
+
+
+def _result(line: dict) -> Result:
+    response = line.get("response") if isinstance(line.get("response"), dict) else {}
+    error = line.get("error")
+    status, body = response.get("status_code"), response.get("body")
+    if error:
+        message = str(error.get("message") or "") if isinstance(error, dict) else str(error)
+        code = error.get("code") if isinstance(error, dict) else None
+        code = str(code) if code is not None else None
+        return Result(False, error=shorten(f"{code + ': ' if code else ''}{message}" or "an error without a message",
+                                           300), code=code)
+    if status == 200 and isinstance(body, dict):
+        return Result(True, body=body)
+    detail = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        detail = body["error"].get("message")
+    return Result(False, error=shorten(f"status {status}: {detail or 'no usable response'}", 300))
 
 
 def poll_all(job, *, notify: Callable[[str], None] = lambda m: None,
@@ -553,13 +657,18 @@ def poll_all(job, *, notify: Callable[[str], None] = lambda m: None,
     left sent, unless the run was cancelled); (run id, progress, status) of each."""
     from .batch import Options
 
-    out = []
+    out: list = []
     for run in job.ledger.unfinished():
-        if run.options.get("via") != BATCH_API and not job.ledger.chunks(run.run_id, (SENT,)):
+        if run.options.get("via") != BATCH_API and not job.ledger.chunks(run.run_id, (NEW, UPLOADED, SENT)):
             continue
         options, _ = Options.merged(run.options, {})
         cancelled = bool(job.ledger.run_limits(run.run_id)["cancelled"])
-        with open_lane(job, options, notify=notify, on_wait=on_wait) as lane:
-            progress = lane.run(run.run_id, wait=False, send=not cancelled)
+        try:
+            with open_lane(job, options, notify=notify, on_wait=on_wait) as lane:
+                lane.retry_failed = False  # polling (a cron job) never pays again for what failed
+                progress = lane.run(run.run_id, wait=False, send=not cancelled)
+        except QtgenError as exc:  # one run's problem does not keep the others from being polled
+            out.append((run.run_id, None, f"not polled: {exc}"))
+            continue
         out.append((run.run_id, progress, job.close_run(run.run_id)))
     return out

@@ -264,8 +264,10 @@ class Ledger(Database):
                 return False
             if row["state"] == RUNNING and row["holder"] != holder and holder_alive(row["holder"], row["heartbeat"]):
                 return False
-            for other in self.db.execute("SELECT holder, heartbeat FROM items WHERE key = ? AND run_id != ? AND state = ?",
-                                         (key, run_id, RUNNING)):
+            for other in self.db.execute("SELECT state, holder, heartbeat FROM items WHERE key = ? AND run_id != ? "
+                                         "AND state IN (?, ?)", (key, run_id, RUNNING, SUBMITTED)):
+                if other["state"] == SUBMITTED:
+                    return False  # in another run's Batch API batch (or exported): its answer is awaited
                 if other["holder"] != holder and holder_alive(other["holder"], other["heartbeat"]):
                     return False  # another run (the same list under another name) is drafting this question
             now = time.time()
@@ -347,6 +349,17 @@ class Ledger(Database):
                             "tokens) VALUES (?, ?, ?, 'new', ?, ?, ?, ?, ?)",
                             (chunk, run_id, kind, now, now, len(keys), size, tokens))
         return chunk
+
+    def awaited_elsewhere(self, run_id: str, keys: list[str]) -> dict[str, str]:
+        """key -> the other run in whose batch (or export) each of these questions already is."""
+        out: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                part = keys[start: start + 500]
+                for row in self.db.execute(f"SELECT key, run_id FROM items WHERE run_id != ? AND state = ? AND key IN "
+                                           f"({', '.join('?' * len(part))})", (run_id, SUBMITTED, *part)):
+                    out[row["key"]] = row["run_id"]
+        return out
 
     def update_chunk(self, chunk: str, **values) -> None:
         values["updated"] = time.time()

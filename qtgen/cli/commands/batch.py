@@ -20,7 +20,8 @@ def register(cli: click.Group) -> None:
     @click.option("--rpm", type=click.FloatRange(min=0.1),
                   help="Never more than this many requests per minute (the server's headers set the pace).")
     @click.option("--tpm", type=click.FloatRange(min=1), help="Never more than this many tokens per minute.")
-    @click.option("--limit", type=click.IntRange(min=0), help="Draft at most N questions now; the rest stay resumable.")
+    @click.option("--limit", type=click.IntRange(min=0),
+                  help="Draft (batch-api: send) at most N questions now; the rest stay resumable.")
     @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop starting new questions past this many dollars.")
     @click.option("--strict", is_flag=True, help="Send nothing if any line of the list is bad.")
     @click.option("--allow-similar", is_flag=True, help="Draft questions that pages already ask in other words.")
@@ -82,7 +83,8 @@ def register(cli: click.Group) -> None:
             if report:
                 job.write_report(prepared.run_id, report)
             summary = job.summary(prepared.run_id, status)
-        print_summary(obj, summary, progress)
+            print_summary(obj, summary, progress)
+            _awaited_hint(obj, job, prepared.run_id, status)
         if progress is not None and progress.interrupted and summary.left:
             sys.exit(exit_code_of_interrupt())
         sys.exit(1 if summary.failed or prepared.bad else 0)
@@ -94,8 +96,10 @@ def _announce(obj: Ctx, job, prepared):
     for bad in prepared.bad:
         obj.info(f"bad line: {bad.text()}")
     before = job.summary(prepared.run_id, "running")
-    obj.info(f"run {prepared.run_id}{' (resumed)' if prepared.resumed else ''}: {before.left} to draft, "
-             f"{before.counts.get('done', 0)} done, {before.counts.get('skipped', 0)} skipped, "
+    waiting = before.counts.get("submitted", 0)
+    obj.info(f"run {prepared.run_id}{' (resumed)' if prepared.resumed else ''}: {before.left - waiting} to draft, "
+             + (f"{waiting} awaited from a batch or export, " if waiting else "")
+             + f"{before.counts.get('done', 0)} done, {before.counts.get('skipped', 0)} skipped, "
              f"{len(prepared.bad)} bad line(s)")
     return before
 
@@ -104,11 +108,29 @@ def _finish(obj: Ctx, job, run_id: str, status: str, report, progress=None) -> N
     if report:
         job.write_report(run_id, report)
     summary = job.summary(run_id, status)
-    print_summary(obj, summary, progress)
-    if status == "submitted":
+    print_summary(obj, summary, progress, resume=_resume_hint(job, run_id))
+    _awaited_hint(obj, job, run_id, status)
+    sys.exit(1 if summary.failed else 0)
+
+
+def _resume_hint(job, run_id: str) -> str:
+    if job.ledger.run(run_id).options.get("via") == "export":
+        return (f"qtgen batch LIST --export-jsonl OUT (what is left), then qtgen batch --import-results {run_id} "
+                "RESULTS.jsonl; or qtgen batch --resume --via online")
+    return "qtgen batch --resume"
+
+
+def _awaited_hint(obj: Ctx, job, run_id: str, status: str) -> None:
+    """Where the questions a run still awaits are, and how to get them."""
+    if status != "submitted":
+        return
+    batches, exports = job.lane_state(run_id)
+    if batches:
         obj.info("the rest is at the provider: collect it with `qtgen batch --resume` (add --wait to follow it) "
                  "or `qtgen runs --poll`")
-    sys.exit(1 if summary.failed else 0)
+    if exports:
+        obj.info(f"the rest was exported: import its results with `qtgen batch --import-results {run_id} RESULTS.jsonl` "
+                 f"(or drop the export with `qtgen batch --cancel {run_id}`)")
 
 
 def _batch_api(obj: Ctx, job, prepared, wait: bool, report) -> None:
@@ -141,15 +163,26 @@ def _cancel(obj: Ctx, run_id: str, report) -> None:
     from ...work.batch import Batch, Options
     from ...work.batchlane import open_lane
 
+    from ...errors import InputError
+    from ...work.batchlane import BatchLane, offline_client
+
     with Batch(obj.config) as job:
         run = job.ledger.find_run(run_id)
         options, _ = Options.merged(run.options, {})
-        with open_lane(job, options, notify=obj.info, on_wait=obj.retrying) as lane:
-            for line in lane.cancel(run_id):
-                obj.info(line)
+        batches, exports = job.lane_state(run_id)
+        if not batches and not exports:
+            raise InputError(f"run {run_id}: nothing to cancel (no open batch or export; an online run stops with "
+                             "Ctrl-C)")
+        if batches:
+            with open_lane(job, options, notify=obj.info, on_wait=obj.retrying) as lane:
+                lines = lane.cancel(run_id)
+        else:  # only exports: no server is needed to stop awaiting them
+            lines = BatchLane(job, offline_client(obj.config), options, notify=obj.info).cancel(run_id)
+        for line in lines:
+            obj.info(line)
         status = job.close_run(run_id)
-        obj.info(f"run {run_id}: cancelled; what finished is kept (`qtgen runs --poll` collects the rest of what "
-                 "ran; `qtgen batch --resume` sends what is left again)")
+        obj.info(f"run {run_id}: cancelled; what finished is kept (`qtgen runs --poll` collects what is still "
+                 "ending; `qtgen batch --resume` sends what is left again)")
         _finish(obj, job, run_id, status, report)
 
 

@@ -22,12 +22,17 @@ def register(cli: click.Group) -> None:
         from ...work.batchlane import poll_all
 
         path = ledger_path(obj.config)
+        problems = 0
         if poll:
             if not path.exists():
                 obj.info("no batch runs yet")
                 return
             with Batch(obj.config) as job:
                 for run_id, progress, status in poll_all(job, notify=obj.info, on_wait=obj.retrying):
+                    if progress is None:
+                        problems += 1
+                        obj.info(f"run {run_id}: {status}")
+                        continue
                     obj.info(f"run {run_id}: {progress.done} drafted, {progress.failed} failed, "
                              f"{progress.requests_sent} sent now; {status}")
         rows = []
@@ -36,7 +41,7 @@ def register(cli: click.Group) -> None:
                 rows = job.overview()
         if as_json:
             click.echo(json.dumps(rows, indent=1))
-            return
+            raise SystemExit(1 if problems else 0)
         if not rows:
             obj.info("no batch runs yet")
             return
@@ -48,6 +53,9 @@ def register(cli: click.Group) -> None:
                 counts += f", {r['submitted']} submitted"
             click.echo(f"{r['run']}  {started}  {r['status']:<9}  {r['via']:<9}  {counts}  ${r['cost']:.4f}  {r['input']}")
             for b in r["batches"]:
-                click.echo(f"    {b['batch_id'] or '-':<24} {b['kind']:<9} {b['state']:<10} {b['status'] or '-':<11} "
+                name = b["batch_id"] or ("export" if b["kind"] == "export" else "not started")
+                click.echo(f"    {name:<24} qtgen: {b['state']:<10} provider: {b['status'] or '-':<11} "
                            f"{b['requests']} request(s), {b['completed']} completed, {b['failed']} failed"
                            + (f"  ({b['error']})" if b["error"] else ""))
+        if problems:
+            raise SystemExit(1)
