@@ -456,7 +456,13 @@ def test_bad_uses_get_one_clear_line(site):
     assert r.returncode == 2 and "nope" in r.stderr
     (site / "out.jsonl").write_text("keep me\n")
     r = run_qtgen("batch", "q.csv", "--export-jsonl", "out.jsonl", cwd=site, env=clean_env(site))
-    assert r.returncode != 0 and "out.jsonl" in r.stderr and (site / "out.jsonl").read_text() == "keep me\n"
+    assert r.returncode == 2 and "out.jsonl: already exists" in r.stderr and "give another name" in r.stderr
+    assert (site / "out.jsonl").read_text() == "keep me\n"
+    r = run_qtgen("batch", "q.csv", "--export-jsonl", "q.csv/inside.jsonl", cwd=site, env=clean_env(site))
+    assert r.returncode == 2 and "q.csv/inside.jsonl: cannot write it" in r.stderr and ".tmp" not in r.stderr
+    (site / "empty.jsonl").write_text("")
+    r = run_qtgen("batch", "--import-results", items(site)[0]["run_id"], "empty.jsonl", cwd=site, env=clean_env(site))
+    assert r.returncode == 2 and "empty.jsonl: no result line could be read (it is empty)" in r.stderr
     assert {i["state"] for i in items(site)} == {"pending"}  # nothing is marked exported
     r = run_qtgen("batch", "q.csv", "--cancel", "x", cwd=site, env=clean_env(site))
     assert r.returncode == 2 and "Traceback" not in r.stderr
