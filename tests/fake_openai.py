@@ -373,11 +373,11 @@ class FakeBatchApi:
         return gate
 
     def _wait_gate(self, route: str) -> None:
-        gate = self.gates.get(route)
+        with self.lock:
+            gate = self.gates.pop(route, None)  # only the first request of the route is held
         if gate is not None:
             gate.arrived.set()
             gate.release.wait(30)
-            self.gates.pop(route, None)
 
     def _id(self, prefix: str) -> str:
         with self.lock:
@@ -444,15 +444,19 @@ class FakeBatchApi:
             return _err(400, "expected a file with purpose 'batch'")
         if self.max_file_bytes is not None and len(content) > self.max_file_bytes:
             return _err(400, f"File is too large: {len(content)} bytes exceeds the limit of {self.max_file_bytes} bytes.")
-        self._wait_gate("upload")
         file_id = self._id("file")
         with self.lock:
             self.files[file_id] = {"id": file_id, "filename": name, "data": content, "created_at": int(time.time())}
             self.uploads.append(name)
+        self._wait_gate("upload")  # done, but the answer is held (or lost, if the client is gone)
         return 200, self._file_public(self.files[file_id])
 
     def _create(self, body: dict) -> tuple[int, dict]:
-        self._wait_gate("create")
+        code, payload = self._make_batch(body)
+        self._wait_gate("create")  # made, but the answer is held (or lost, if the client is gone)
+        return code, payload
+
+    def _make_batch(self, body: dict) -> tuple[int, dict]:
         f = self.files.get(body.get("input_file_id"))
         if f is None:
             return _err(400, f"Invalid input_file_id: {body.get('input_file_id')}")

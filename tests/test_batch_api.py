@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -67,9 +68,8 @@ def assert_clean(site, expected: int) -> None:
 
 
 def sent_ids(server) -> Counter:
-    """How often each question was put in an uploaded request file."""
-    return Counter(json.loads(line)["custom_id"] for f in server.batch_api.files.values()
-                   if f["filename"].startswith("qtgen-") for line in f["data"].splitlines())
+    """How often each question was put in a batch (what the provider runs and bills)."""
+    return Counter(line["custom_id"] for b in server.batch_api.batches.values() for line in b["lines"])
 
 
 def via_batch_api(site, server, *extra):
@@ -650,3 +650,95 @@ def test_questions_drafted_online_after_a_cancel_cost_the_online_price(site):
         assert r.returncode == 0, r.stderr
         assert "$1.2000" in r.stderr  # 2 x 600 tokens at the online $1,000 per million
     assert {i["lane"] for i in items(site)} == {"online"}
+
+
+# -- a second review --------------------------------------------------------------------------------
+def test_two_batch_api_runs_racing_on_the_same_questions_send_each_once(site):
+    configure(site, batch_api_max_requests=1)
+    (site / "q.csv").write_text(questions(3))
+    (site / "b.csv").write_text(questions(3) + "# the same questions, another list\n")
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        gate = server.batch_api.gate("upload")
+        first = subprocess.Popen([sys.executable, "-m", "qtgen", "batch", "q.csv", "--via", "batch-api"], cwd=site,
+                                 env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert gate.arrived.wait(60)
+            r = run_qtgen("batch", "b.csv", "--via", "batch-api", cwd=site, env=e)  # while the first is uploading
+            assert r.returncode == 0, r.stderr
+        finally:
+            gate.release.set()
+        _, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        assert sorted(sent_ids(server).values()) == [1, 1, 1]
+        for _ in range(4):
+            run_qtgen("runs", "--poll", cwd=site, env=e)
+    assert_clean(site, 3)
+
+
+def test_a_batch_api_run_does_not_send_what_an_online_run_is_drafting(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(2))
+    (site / "b.csv").write_text(questions(2) + "# again\n")
+    with FakeOpenAI(latency=3) as server:
+        e = env(site, server)
+        online = subprocess.Popen([sys.executable, "-m", "qtgen", "batch", "q.csv"], cwd=site, env=e,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while len(server.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r = run_qtgen("batch", "b.csv", "--via", "batch-api", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert server.batch_api.uploads == []
+        _, err = online.communicate(timeout=60)
+        assert online.returncode == 0, err
+    assert_clean(site, 2)
+
+
+def test_importing_into_a_live_batch_never_sends_its_questions_twice(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(2))
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        assert run_qtgen("batch", "q.csv", "--via", "batch-api", cwd=site, env=e).returncode == 0
+        key = items(site)[0]["key"]
+        (site / "res.jsonl").write_text(json.dumps({"custom_id": key, "error": {"code": "x", "message": "no"}}) + "\n")
+        r = run_qtgen("batch", "--import-results", items(site)[0]["run_id"], "res.jsonl", cwd=site, env=e)
+        assert "1 in a live batch" in r.stderr
+        assert run_qtgen("batch", "--resume", "--wait", cwd=site, env=e).returncode == 0
+        assert sorted(sent_ids(server).values()) == [1, 1]
+    assert_clean(site, 2)
+
+
+def test_a_batch_the_server_no_longer_knows_is_sent_again_not_awaited_for_ever(site):
+    configure(site, batch_api_token_cap=100_000)
+    (site / "q.csv").write_text(questions(2))
+    (site / "b.csv").write_text("question,subject\nWhat is a cell wall?,Biology\n")
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        assert run_qtgen("batch", "q.csv", "--via", "batch-api", cwd=site, env=e).returncode == 0
+        server.batch_api.batches.clear()  # deleted at the provider, or made under another project's key
+        server.batch_api.token_limit = None
+        # another run must not wait for it either
+        r = run_qtgen("batch", "b.csv", "--via", "batch-api", "--wait", cwd=site, env=e, timeout=60)
+        assert r.returncode == 0, r.stderr
+        r = run_qtgen("batch", "q.csv", "--resume", "--wait", cwd=site, env=e, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "unknown to the server" in r.stderr
+        assert len(server.batch_api.creates) == 3
+    assert_clean(site, 3)
+    assert "does not know batch" in batches(site)[0]["error"]
+
+
+def test_an_upload_or_create_whose_answer_times_out_is_found_not_made_twice(site):
+    configure(site, timeout=1)
+    (site / "q.csv").write_text(questions(2))
+    with FakeOpenAI() as server:
+        for route in ("upload", "create"):
+            gate = server.batch_api.gate(route)
+            threading.Timer(2.5, gate.release.set).start()  # answered after the client gave up waiting
+        r = via_batch_api(site, server)
+        assert r.returncode == 0, r.stderr
+        assert len(server.batch_api.uploads) == 1 and len(server.batch_api.creates) == 1
+        assert sorted(sent_ids(server).values()) == [1, 1]
+    assert_clean(site, 2)

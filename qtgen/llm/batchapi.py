@@ -66,10 +66,19 @@ class BatchApi:
 
     # -- calls ---------------------------------------------------------------------------------
     def upload(self, name: str, data: bytes) -> str:
-        """The id of the uploaded file of requests."""
-        obj = self._call(lambda: self._sdk.files.create(file=(name, data, "application/jsonl"), purpose="batch"),
-                         f"upload {name}", upload=True)
-        return str(obj.id)
+        """The id of the uploaded file of requests. An attempt after one that got no answer first looks
+        for the file, which may have arrived all the same: one upload, however often it is retried."""
+        tries = []
+
+        def attempt():
+            if tries:
+                found = self.find_file(name)
+                if found is not None:
+                    return found
+            tries.append(1)
+            return str(self._sdk.files.create(file=(name, data, "application/jsonl"), purpose="batch").id)
+
+        return self._call(attempt, f"upload {name}", upload=True)
 
     def find_file(self, name: str) -> str | None:
         """The id of an uploaded batch file of this name (an upload whose answer was lost), if any."""
@@ -79,10 +88,20 @@ class BatchApi:
         return None
 
     def create(self, file_id: str, metadata: dict[str, str]) -> BatchState:
-        obj = self._call(lambda: self._sdk.batches.create(input_file_id=file_id, endpoint=ENDPOINT,
-                                                          completion_window=WINDOW, metadata=metadata),
-                         "create a batch")
-        return self._state(obj)
+        """A new batch of the file's requests; a retry after an attempt that got no answer first looks for
+        the batch it may have made (by its metadata), so the requests are never run twice."""
+        tries = []
+
+        def attempt():
+            if tries:
+                found = self.find_batch(metadata)
+                if found is not None:
+                    return found
+            tries.append(1)
+            return self._state(self._sdk.batches.create(input_file_id=file_id, endpoint=ENDPOINT,
+                                                        completion_window=WINDOW, metadata=metadata))
+
+        return self._call(attempt, "create a batch")
 
     def find_batch(self, metadata: dict[str, str]) -> BatchState | None:
         """A batch made with this metadata (a create whose answer was lost), if any."""

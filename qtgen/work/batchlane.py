@@ -41,6 +41,7 @@ EXPORT = "export"
 NEW, UPLOADED, SENT, COLLECTED, DISSOLVED, EXPORTED = "new", "uploaded", "submitted", "collected", "dissolved", "exported"
 OPEN_CHUNKS = (NEW, UPLOADED, SENT)
 TOKEN_LIMIT = "token_limit_exceeded"
+LOST = "lost"  # our status of a batch the server answers 404 for
 
 
 @dataclass
@@ -153,12 +154,15 @@ class BatchLane:
                 and not (i.state == PENDING and i.lane == ONLINE and i.api_failures % 2)]
 
     def _not_twice(self, run_id: str, todo: list[BatchItem]) -> list[BatchItem]:
-        """Without the questions another run (the same question in another list) has already sent."""
-        elsewhere = self.ledger.awaited_elsewhere(run_id, [i.key for i in todo])
-        for key, other in elsewhere.items():
-            self.ledger.settle(run_id, key, state=SKIPPED, chunk=None,
-                               error=f"already sent in run {other} (its batch or export); not sent twice")
+        """Without the questions another run (the same question in another list) has sent or is drafting."""
+        elsewhere = self.ledger.held_elsewhere(run_id, [i.key for i in todo])
+        self._skip_held(run_id, elsewhere)
         return [i for i in todo if i.key not in elsewhere]
+
+    def _skip_held(self, run_id: str, held: dict[str, str]) -> None:
+        for key, other in held.items():
+            self.ledger.settle(run_id, key, state=SKIPPED, chunk=None,
+                               error=f"run {other} has it in a batch or export, or is drafting it; not sent twice")
 
     @staticmethod
     def split(lines: list[Line], max_requests: int, max_bytes: int, max_tokens: int | None) -> list[list[Line]]:
@@ -189,10 +193,16 @@ class BatchLane:
     def enqueued(self, run_id: str) -> int:
         """Prompt tokens in open batches: this run's, and other runs' not yet seen to end (the provider's
         limit is the account's)."""
-        total = 0
+        total, now = 0, time.time()
         for c in self.ledger.chunks(None, OPEN_CHUNKS):
-            if c["kind"] == BATCH_API and (c["run_id"] == run_id or c["status"] not in TERMINAL):
+            if c["kind"] != BATCH_API:
+                continue
+            if c["run_id"] == run_id:
                 total += c["tokens"]
+            elif c["state"] == SENT and c["status"] not in TERMINAL + (LOST,):
+                total += c["tokens"]
+            elif c["state"] != SENT and now - (c["updated"] or 0) < 600:
+                total += c["tokens"]  # being sent by another process now (an abandoned one stops counting)
         return total
 
     def submit(self, run_id: str, limit: int | None = None) -> int:
@@ -229,7 +239,10 @@ class BatchLane:
                                          f"(about {cap:,} prompt tokens may be enqueued at once)")
                 break
             data = b"".join(line.data for line in group)
-            chunk = self.ledger.new_chunk(run_id, BATCH_API, [line.item.key for line in group], len(data), tokens)
+            chunk, held = self.ledger.new_chunk(run_id, BATCH_API, [line.item.key for line in group], len(data), tokens)
+            if held:  # another run took some of them since they were checked: the rest is grouped again
+                self._skip_held(run_id, held)
+                return sent, True
             if chunk is None:
                 continue  # another process took these questions
             path = folder(self.config) / f"{chunk}.jsonl"
@@ -260,10 +273,12 @@ class BatchLane:
     def refresh_others(self, run_id: str) -> None:
         """The status of other runs' open batches, asked again (they count against the same token cap)."""
         for c in self.ledger.chunks(None, (SENT,)):
-            if c["run_id"] != run_id and c["status"] not in TERMINAL:
+            if c["run_id"] != run_id and c["status"] not in TERMINAL + (LOST,):
                 try:
                     self.ledger.update_chunk(c["chunk"], status=self.api.retrieve(c["batch_id"]).status)
-                except ApiBatchError:
+                except ApiBatchError as exc:
+                    if exc.status == 404:
+                        self.ledger.update_chunk(c["chunk"], status=LOST)  # its own run settles its questions
                     continue
 
     def _chunk(self, chunk: str) -> dict:
@@ -296,12 +311,20 @@ class BatchLane:
         if exc.status is not None and 400 <= exc.status < 500:
             self._dissolve(chunk, str(exc))
 
-    def _dissolve(self, chunk: str, why: str) -> None:
+    def lost(self, c: dict, exc: ApiBatchError) -> None:
+        """A batch the server no longer knows (404: deleted, or another project's key): its questions are
+        left to send again rather than awaited for ever."""
+        self._dissolve(c["chunk"], f"the server does not know batch {c['batch_id']} ({exc}); its questions are "
+                                   "left to send again", status=LOST)
+        self.notify(f"batch {c['batch_id']}: unknown to the server (404); its {c['requests']} question(s) will be sent "
+                    "again (if it still runs under another key, cancel it there)")
+
+    def _dissolve(self, chunk: str, why: str, **extra) -> None:
         """A batch that will not run: its questions go back to be sent again (not a failure)."""
         for item in self.ledger.chunk_items(chunk):
             if item.state == SUBMITTED:
                 self.ledger.settle(item.run_id, item.key, state=PENDING, chunk=None)
-        self.ledger.update_chunk(chunk, state=DISSOLVED, error=self.client.mask(why))
+        self.ledger.update_chunk(chunk, state=DISSOLVED, error=self.client.mask(why), **extra)
         (folder(self.config) / f"{chunk}.jsonl").unlink(missing_ok=True)  # never to be sent: no copy kept
 
     def resume_sends(self, run_id: str) -> None:
@@ -324,7 +347,13 @@ class BatchLane:
     def poll(self, run_id: str) -> None:
         """Ask for every open batch of the run; collect those that ended."""
         for c in self.ledger.chunks(run_id, (SENT,)):
-            state = self.api.retrieve(c["batch_id"])
+            try:
+                state = self.api.retrieve(c["batch_id"])
+            except ApiBatchError as exc:
+                if exc.status != 404:
+                    raise
+                self.lost(c, exc)
+                continue
             self.ledger.update_chunk(c["chunk"], status=state.status, completed=state.completed, failed=state.failed)
             if state.terminal:
                 self.collect(c, state)
@@ -512,7 +541,14 @@ class BatchLane:
                         self.ledger.update_chunk(c["chunk"], state=SENT, batch_id=found.id, status=found.status)
                         c = self._chunk(c["chunk"])
                 if c["state"] == SENT:
-                    state = self.api.cancel(c["batch_id"])
+                    try:
+                        state = self.api.cancel(c["batch_id"])
+                    except ApiBatchError as exc:
+                        if exc.status != 404:
+                            raise
+                        self.lost(c, exc)
+                        lines.append(f"batch {c['batch_id']}: unknown to the server; its questions are left to send")
+                        continue
                     self.ledger.update_chunk(c["chunk"], status=state.status)
                     lines.append(f"batch {state.id}: {state.status}")
                     if state.terminal:
@@ -537,8 +573,12 @@ class BatchLane:
             if not lines:
                 return 0, 0
             data = b"".join(line.data for line in lines)
-            chunk = self.ledger.new_chunk(run_id, EXPORT, [line.item.key for line in lines], len(data),
-                                          sum(line.tokens for line in lines))
+            chunk, held = self.ledger.new_chunk(run_id, EXPORT, [line.item.key for line in lines], len(data),
+                                                sum(line.tokens for line in lines))
+            if held:
+                self._skip_held(run_id, held)
+                raise QtgenError(f"run {run_id}: another run took {len(held)} of its questions meanwhile (now skipped "
+                                 "here); export again for the rest")
             if chunk is None:
                 raise QtgenError(f"run {run_id}: another qtgen took some of its questions meanwhile; export again")
             try:
@@ -565,10 +605,12 @@ class BatchLane:
         if not found:
             why = f"line {bad[0][0]}: {bad[0][1]}" if bad else "it is empty"
             raise InputError(f"{results}: no result line could be read ({why})")
-        counts = {"done": 0, "failed": 0, "already done": 0, "unknown": 0, "bad lines": len(bad)}
+        counts = {"done": 0, "failed": 0, "already done": 0, "in a live batch": 0, "unknown": 0, "bad lines": len(bad)}
         with run_lock(self.config, run_id):
             items = {i.key: i for i in self.ledger.items(run_id)}
-            modes = {c["chunk"]: c["mode"] for c in self.ledger.chunks(run_id)}
+            chunks = self.ledger.chunks(run_id)
+            modes = {c["chunk"]: c["mode"] for c in chunks}
+            kinds = {c["chunk"]: c["kind"] for c in chunks if c["state"] in OPEN_CHUNKS}
             for key, result in found.items():
                 item = items.get(key)
                 if item is None or item.kind != DRAFT or item.state not in (SUBMITTED, PENDING, FAILED, DONE):
@@ -576,6 +618,9 @@ class BatchLane:
                     continue
                 if item.state == DONE:
                     counts["already done"] += 1
+                    continue
+                if item.state == SUBMITTED and kinds.get(item.chunk) == BATCH_API:
+                    counts["in a live batch"] += 1  # its batch's own result is awaited: never sent twice
                     continue
                 mode = modes.get(item.chunk) if item.chunk else self.client.batch_mode()
                 error = self.ingest(item, result.body, mode, EXPORT) if result.ok else result.error

@@ -329,37 +329,51 @@ class Ledger(Database):
         with self._lock:
             self.db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", (*values.values(), run_id))
 
-    def new_chunk(self, run_id: str, kind: str, keys: list[str], size: int, tokens: int) -> str | None:
-        """Put questions left to do in a new batch (state 'new', nothing sent yet), in one transaction;
-        None if another process took them first."""
+    def new_chunk(self, run_id: str, kind: str, keys: list[str], size: int,
+                  tokens: int) -> tuple[str | None, dict[str, str]]:
+        """Put questions left to do in a new batch (state 'new', nothing sent yet), in one transaction
+        that also makes sure no other run holds any of them: (the batch, {}); or (None, {key: other run})
+        if another run has some in its batch or export or is drafting them; or (None, {}) if another
+        process took some of this run's first."""
         chunk = f"{run_id}-{uuid.uuid4().hex[:8]}"
         now = time.time()
         lane = BATCH_API if kind == BATCH_API else "export"
         with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            marks = ", ".join("?" * len(keys))
-            taken = self.db.execute(f"UPDATE items SET state = ?, chunk = ?, lane = ?, updated = ?, "
-                                    f"attempts = attempts + 1 WHERE run_id = ? "
-                                    f"AND state IN (?, ?) AND key IN ({marks})",
-                                    (SUBMITTED, chunk, lane, now, run_id, PENDING, FAILED, *keys)).rowcount
+            busy = self._held_elsewhere(run_id, keys)
+            if busy:
+                self.db.rollback()
+                return None, busy
+            taken = 0
+            for start in range(0, len(keys), 500):  # under SQLite's limit on parameters per statement
+                part = keys[start: start + 500]
+                taken += self.db.execute(f"UPDATE items SET state = ?, chunk = ?, lane = ?, updated = ?, "
+                                         f"attempts = attempts + 1 WHERE run_id = ? AND state IN (?, ?) "
+                                         f"AND key IN ({', '.join('?' * len(part))})",
+                                         (SUBMITTED, chunk, lane, now, run_id, PENDING, FAILED, *part)).rowcount
             if taken != len(keys):
                 self.db.rollback()
-                return None
+                return None, {}
             self.db.execute("INSERT INTO api_batches (chunk, run_id, kind, state, created, updated, requests, bytes, "
                             "tokens) VALUES (?, ?, ?, 'new', ?, ?, ?, ?, ?)",
                             (chunk, run_id, kind, now, now, len(keys), size, tokens))
-        return chunk
+        return chunk, {}
 
-    def awaited_elsewhere(self, run_id: str, keys: list[str]) -> dict[str, str]:
-        """key -> the other run in whose batch (or export) each of these questions already is."""
+    def _held_elsewhere(self, run_id: str, keys: list[str]) -> dict[str, str]:
         out: dict[str, str] = {}
-        with self._lock:
-            for start in range(0, len(keys), 500):
-                part = keys[start: start + 500]
-                for row in self.db.execute(f"SELECT key, run_id FROM items WHERE run_id != ? AND state = ? AND key IN "
-                                           f"({', '.join('?' * len(part))})", (run_id, SUBMITTED, *part)):
+        for start in range(0, len(keys), 500):
+            part = keys[start: start + 500]
+            for row in self.db.execute(f"SELECT key, run_id, state, holder, heartbeat FROM items WHERE run_id != ? "
+                                       f"AND state IN (?, ?) AND key IN ({', '.join('?' * len(part))})",
+                                       (run_id, SUBMITTED, RUNNING, *part)):
+                if row["state"] == SUBMITTED or holder_alive(row["holder"], row["heartbeat"]):
                     out[row["key"]] = row["run_id"]
         return out
+
+    def held_elsewhere(self, run_id: str, keys: list[str]) -> dict[str, str]:
+        """key -> the other run that has each of these questions in its batch or export, or is drafting it."""
+        with self._lock:
+            return self._held_elsewhere(run_id, keys)
 
     def update_chunk(self, chunk: str, **values) -> None:
         values["updated"] = time.time()

@@ -52,11 +52,15 @@ def register(cli: click.Group) -> None:
         from ..main import exit_code_of_interrupt
 
         obj: Ctx = ctx.obj
-        if sum(bool(x) for x in (cancel_run, export_jsonl, import_results)) > 1:
+        if sum(x is not None and x != () for x in (cancel_run, export_jsonl, import_results)) > 1:
             raise click.UsageError("give one of --cancel, --export-jsonl and --import-results")
-        if (cancel_run or import_results) and questions:
+        if (cancel_run is not None or import_results) and questions:
             raise click.UsageError("--cancel and --import-results take a run, not a QUESTIONS file")
-        if cancel_run:
+        if export_jsonl is not None and str(export_jsonl) in ("-", ""):
+            raise click.UsageError("--export-jsonl takes a file name (the requests are written to a file)")
+        if export_jsonl is not None and via:
+            raise click.UsageError("--export-jsonl writes the requests for another engine; --via does not apply")
+        if cancel_run is not None:
             return _cancel(obj, cancel_run, report)
         if import_results:
             return _import(obj, import_results[0], Path(import_results[1]), report)
