@@ -429,7 +429,7 @@ def test_export_then_import_results_made_elsewhere(site):
     (site / "results.jsonl").write_text(text)
     r = run_qtgen("batch", "--import-results", run_id, "results.jsonl", cwd=site, env=clean_env(site))
     assert r.returncode == 1  # one result failed: reported
-    assert "4 done, 1 failed, 0 already done, 1 unknown, 1 bad lines" in r.stderr
+    assert "4 done, 1 failed, 0 already done, 0 in a live batch, 1 unknown, 1 bad lines" in r.stderr
     assert len(drafts(site)) == 4
     # the failed one is exported again, alone, and its result imported
     r = run_qtgen("batch", "q.csv", "--export-jsonl", "again.jsonl", cwd=site, env=clean_env(site))
