@@ -66,19 +66,11 @@ class BatchApi:
 
     # -- calls ---------------------------------------------------------------------------------
     def upload(self, name: str, data: bytes) -> str:
-        """The id of the uploaded file of requests. An attempt after one that got no answer first looks
-        for the file, which may have arrived all the same: one upload, however often it is retried."""
-        tries = []
-
-        def attempt():
-            if tries:
-                found = self.find_file(name)
-                if found is not None:
-                    return found
-            tries.append(1)
+        """The id of the uploaded file of requests (one upload, however often it is retried)."""
+        def make() -> str:
             return str(self._sdk.files.create(file=(name, data, "application/jsonl"), purpose="batch").id)
 
-        return self._call(attempt, f"upload {name}", upload=True)
+        return self._idempotent(make, lambda: self.find_file(name), f"upload {name}", upload=True)
 
     def find_file(self, name: str) -> str | None:
         """The id of an uploaded batch file of this name (an upload whose answer was lost), if any."""
@@ -88,20 +80,12 @@ class BatchApi:
         return None
 
     def create(self, file_id: str, metadata: dict[str, str]) -> BatchState:
-        """A new batch of the file's requests; a retry after an attempt that got no answer first looks for
-        the batch it may have made (by its metadata), so the requests are never run twice."""
-        tries = []
-
-        def attempt():
-            if tries:
-                found = self.find_batch(metadata)
-                if found is not None:
-                    return found
-            tries.append(1)
+        """A new batch of the file's requests (found by its metadata, not made again, on a retry)."""
+        def make() -> BatchState:
             return self._state(self._sdk.batches.create(input_file_id=file_id, endpoint=ENDPOINT,
                                                         completion_window=WINDOW, metadata=metadata))
 
-        return self._call(attempt, "create a batch")
+        return self._idempotent(make, lambda: self.find_batch(metadata), "create a batch")
 
     def find_batch(self, metadata: dict[str, str]) -> BatchState | None:
         """A batch made with this metadata (a create whose answer was lost), if any."""
@@ -140,6 +124,21 @@ class BatchApi:
             if not page.has_next_page():
                 return
             page = self._call(page.get_next_page, what)
+
+    def _idempotent(self, make: Callable[[], Any], find: Callable[[], Any], what: str, upload: bool = False) -> Any:
+        """`make`, retried; an attempt after one that got no answer (a timeout, a dropped connection) first
+        asks `find` whether the server did it all the same, so it is never done twice."""
+        tries: list[int] = []
+
+        def attempt():
+            if tries:
+                found = find()
+                if found is not None:
+                    return found
+            tries.append(1)
+            return make()
+
+        return self._call(attempt, what, upload=upload)
 
     def _call(self, make: Callable[[], Any], what: str, upload: bool = False) -> Any:
         from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
