@@ -92,6 +92,7 @@ class FakeOpenAI:
         self.requests: list[dict] = []
         self.times: list[float] = []
         self.lock = threading.Lock()
+        self.usage: dict | None = None  # the usage every answer reports, if not the default
         self.batch_api = FakeBatchApi(self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -194,7 +195,7 @@ class FakeOpenAI:
                 "message": {"role": "assistant", "content": content, "refusal": refusal},
                 "finish_reason": finish,
             }],
-            "usage": {"prompt_tokens": 120, "completion_tokens": 480, "total_tokens": 600},
+            "usage": self.usage or {"prompt_tokens": 120, "completion_tokens": 480, "total_tokens": 600},
         }
 
     def _next_fault(self) -> Fault | None:
@@ -357,6 +358,7 @@ class FakeBatchApi:
         self.files: dict[str, dict] = {}
         self.batches: dict[str, dict] = {}
         self.max_file_bytes: int | None = None
+        self.refuse_uploads: str | None = None  # every upload answered 400 with this message
         self.token_limit: int | None = None  # prompt tokens enqueued at once, across open batches
         self.lines_per_poll: int | None = None  # None: a batch answers every line at its first in_progress poll
         self.scripts: deque[dict] = deque()
@@ -442,6 +444,8 @@ class FakeBatchApi:
                 fields[field] = part.get_payload(decode=True).decode()
         if fields.get("purpose") != "batch" or name is None:
             return _err(400, "expected a file with purpose 'batch'")
+        if self.refuse_uploads:
+            return _err(400, self.refuse_uploads)
         if self.max_file_bytes is not None and len(content) > self.max_file_bytes:
             return _err(400, f"File is too large: {len(content)} bytes exceeds the limit of {self.max_file_bytes} bytes.")
         file_id = self._id("file")

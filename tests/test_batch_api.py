@@ -742,3 +742,102 @@ def test_an_upload_or_create_whose_answer_times_out_is_found_not_made_twice(site
         assert len(server.batch_api.uploads) == 1 and len(server.batch_api.creates) == 1
         assert sorted(sent_ids(server).values()) == [1, 1]
     assert_clean(site, 2)
+
+
+# -- a third review ---------------------------------------------------------------------------------
+def test_questions_a_killed_online_run_was_drafting_go_in_a_batch_on_resume(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(4))
+    with FakeOpenAI(latency=3) as server:
+        e = env(site, server)
+        online = subprocess.Popen([sys.executable, "-m", "qtgen", "batch", "q.csv", "-c", "2"], cwd=site, env=e,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while len(server.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        online.send_signal(signal.SIGKILL)
+        online.wait()
+        running = {i["key"] for i in items(site) if i["state"] == "running"}
+        done = {i["key"] for i in items(site) if i["state"] == "done"}
+        assert len(running) == 2
+        r = run_qtgen("batch", "--resume", "--via", "batch-api", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        sent = sent_ids(server)
+        assert running <= set(sent) and set(sent) == {i["key"] for i in items(site)} - done  # those it was drafting too
+        assert set(sent.values()) == {1}
+        for _ in range(2):  # the run was switched to the Batch API: polling follows it
+            assert run_qtgen("runs", "--poll", cwd=site, env=e).returncode == 0
+    assert_clean(site, 4)
+
+
+def test_max_cost_bounds_what_is_sent_and_polling_sends_no_more(site):
+    configure(site)
+    with open(site / "qtgen.toml", "a") as fh:
+        fh.write("[prices]\ntest-model = [1000.0, 1000.0]\n")  # at most about $1 a request at batch prices
+    (site / "q.csv").write_text(questions(5))
+    with FakeOpenAI() as server:
+        e = env(site, server)
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--max-cost", "2.5", "--wait", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert "--max-cost 2.5" in r.stderr and sum(sent_ids(server).values()) == 2
+        assert run_qtgen("runs", "--poll", cwd=site, env=e).returncode == 0
+        assert sum(sent_ids(server).values()) == 2  # held back until --resume
+        r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        assert sorted(sent_ids(server).values()) == [1] * 5
+    assert_clean(site, 5)
+
+
+def test_a_storage_quota_refusal_is_not_taken_for_a_file_too_large(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(4))
+    with FakeOpenAI() as server:
+        server.batch_api.refuse_uploads = "Your file storage exceeds its quota of 100 GB."
+        r = via_batch_api(site, server)
+        assert r.returncode != 0 and "exceeds its quota" in r.stderr and "Traceback" not in r.stderr
+        server.batch_api.refuse_uploads = None
+        r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        assert len(server.batch_api.creates) == 1  # one file of four, not four files of one
+    assert_clean(site, 4)
+    db = sqlite3.connect(site / "drafts/.qtgen/batch.sqlite")
+    assert db.execute("SELECT api_max_bytes FROM runs").fetchone()[0] is None
+    db.close()
+
+
+def test_a_resumed_batch_whose_file_expired_is_sent_afresh_not_blocking_the_run(site):
+    configure(site)
+    with FakeOpenAI() as server:
+        _kill_at(site, server, "create")  # the file uploaded and recorded; the answer to create lost
+        server.batch_api.batches.clear()  # ...and at the provider neither the batch nor the file is left
+        server.batch_api.files.clear()
+        r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        assert "sent again in a new batch" in r.stderr
+    assert_clean(site, 5)
+
+
+def test_a_key_echoed_far_into_a_long_error_is_masked_before_it_is_cut(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(1))
+    key = "azk0123456789abcdefABCDEFghijklmnop"  # not shaped like sk-...: only knowing it masks it
+    with FakeOpenAI() as server:
+        message = "x" * 267 + f" the key {key} is over its quota"  # the key straddles character 300
+        server.batch_api.scripts.extend([{"fail": 1, "message": message}, {"fail": 1, "message": message}])
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--wait", "--report", "r.jsonl", cwd=site,
+                      env=clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY=key))
+        assert r.returncode == 1
+    leaked = key[:8]
+    assert leaked not in r.stderr and leaked not in (site / "r.jsonl").read_text()
+    assert all(leaked not in (i["error"] or "") for i in items(site))
+
+
+def test_absurd_token_counts_are_clamped_not_a_crash(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(2))
+    with FakeOpenAI() as server:
+        server.usage = {"prompt_tokens": 10**19, "completion_tokens": -5, "total_tokens": 1}
+        r = via_batch_api(site, server)
+        assert r.returncode == 0, r.stderr
+    assert_clean(site, 2)
+    assert {(i["tokens_in"], i["tokens_out"]) for i in items(site)} == {(10**12, 0)}

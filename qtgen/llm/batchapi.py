@@ -36,6 +36,14 @@ class _Transient(Exception):
     pass
 
 
+def _about_size(status: int, detail: str) -> bool:
+    """Whether an upload was refused for the file's size (not, say, a storage quota)."""
+    text = detail.lower()
+    if "quota" in text or "storage" in text:
+        return False
+    return status == 413 or "too large" in text or ("exceeds" in text and ("size" in text or "bytes" in text))
+
+
 @dataclass
 class BatchState:
     """What the server says about one batch."""
@@ -166,7 +174,7 @@ class BatchApi:
             detail = self.chat._detail(exc)
             if exc.status_code == 429 or exc.status_code >= 500:
                 raise _Transient(f"server error ({exc.status_code}): {detail}") from None
-            if upload and (exc.status_code == 413 or "too large" in detail.lower() or "exceeds" in detail.lower()):
+            if upload and _about_size(exc.status_code, detail):
                 raise FileTooLarge(f"{what}: refused as too large ({exc.status_code}): {detail}", exc.status_code) from None
             if exc.status_code == 401:
                 raise ApiBatchError(f"{self.chat.public_url} rejected the API key (401): check OPENAI_API_KEY",

@@ -433,7 +433,7 @@ class ChatClient:
             raise Retryable("the server answered 200 without a chat completion")
         usage = Usage()
         if getattr(response, "usage", None) is not None:
-            usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
+            usage = Usage(tokens(response.usage.prompt_tokens), tokens(response.usage.completion_tokens))
         choice = response.choices[0]
         text = self.mask.known(getattr(choice.message, "content", None) or "")
         if not isinstance(text, str) or not text.strip():
@@ -472,7 +472,7 @@ class ChatClient:
             raise Retryable(f"the server answered 200 without a JSON completion: {shown!r}")
         usage = Usage()
         if getattr(response, "usage", None) is not None:
-            usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
+            usage = Usage(tokens(response.usage.prompt_tokens), tokens(response.usage.completion_tokens))
         if self.limiter is not None:
             self.limiter.succeeded()
         try:
@@ -625,6 +625,14 @@ def tidy_plain(text: str, cut_last: bool = False) -> tuple[str, str]:
             else:
                 paragraphs.pop()  # nothing whole is left of it (a lone "3." is no item)
     return "\n\n".join(p.rstrip() for p in paragraphs).strip(), ", ".join(removed)
+
+
+def tokens(value: Any) -> int:
+    """A server's token count as a sane integer (0 to a trillion): none, negative or absurd ones are clamped."""
+    try:
+        return max(0, min(int(value or 0), 10**12))
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def shorten(text: str, limit: int = 200) -> str:

@@ -243,6 +243,8 @@ class Batch:
             shown = "; ".join(b.text() for b in bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
             raise InputError(f"--strict: {len(bad)} bad line(s), nothing sent: {shown}")
         run, resumed = self.ledger.open_run(str(path.resolve()), sha, options.kept())
+        if resumed and run.options.get("via", ONLINE) != options.via:
+            self.ledger.keep_option(run.run_id, "via", options.via)  # polling follows the lane it was switched to
         known = self.ledger.known_keys(run.run_id)
         records = [dict(key=f"line:{b.line}", line=b.line, state=INVALID, error=b.message) for b in bad]
         seen: dict[str, int] = {}

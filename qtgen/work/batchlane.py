@@ -125,6 +125,7 @@ class BatchLane:
         self.progress = LaneProgress()
         self.gave_up: set[str] = set()  # failed twice in this session: reported, not sent again now
         self.retry_failed = True  # questions that failed in an earlier session are tried again (not by polling)
+        self.committed = 0.0  # the most the requests sent in this session can cost (--max-cost)
 
     # -- request lines -------------------------------------------------------------------------
     def line_for(self, item: BatchItem, mode: str | None) -> Line | None:
@@ -224,6 +225,7 @@ class BatchLane:
             return 0, False
         mode = self.client.batch_mode()
         lines = [line for line in (self.line_for(i, mode) for i in todo) if line is not None]
+        lines = self._within_budget(lines)
         max_requests, max_bytes, cap = self.limits(run_id)
         sent = 0
         self.progress.waiting = None
@@ -270,6 +272,32 @@ class BatchLane:
             sent += len(group)
         return sent, False
 
+    def most_cost(self, line: Line) -> float:
+        """The most a request can cost at batch prices: its prompt and max_tokens of answer."""
+        from .batch import batch_price_of
+
+        price = batch_price_of(self.config, self.client.settings.model)
+        if price is None:
+            return 0.0
+        return (line.tokens * price[0] + self.client.settings.max_tokens * price[1]) / 1_000_000
+
+    def _within_budget(self, lines: list[Line]) -> list[Line]:
+        """With --max-cost, only the lines whose most possible cost still fits this session's budget."""
+        budget = self.options.max_cost
+        if budget is None:
+            return lines
+        kept = []
+        for line in lines:
+            cost = self.most_cost(line)
+            if self.committed + cost > budget:
+                break
+            self.committed += cost
+            kept.append(line)
+        if len(kept) < len(lines):
+            self.progress.stopped = (f"--max-cost {budget:g}: {len(lines) - len(kept)} request(s) left for later "
+                                     f"(at most ${self.committed:.4f} sent, at batch prices)")
+        return kept
+
     def refresh_others(self, run_id: str) -> None:
         """The status of other runs' open batches, asked again (they count against the same token cap)."""
         for c in self.ledger.chunks(None, (SENT,)):
@@ -293,17 +321,35 @@ class BatchLane:
             if file_id is None:
                 if data is None:
                     data = Path(c["path"]).read_bytes()
-                file_id = self.api.upload(name, data)
+                file_id = self._resumed_call(resumed, c, lambda: self.api.upload(name, data))
+                if file_id is None:
+                    return
             self.ledger.update_chunk(c["chunk"], state=UPLOADED, file_id=file_id)
             c = self._chunk(c["chunk"])
         if c["state"] == UPLOADED:
             meta = {"qtgen_run": c["run_id"], "qtgen_batch": c["chunk"]}
             state = self.api.find_batch(meta) if resumed else None
             if state is None:
-                state = self.api.create(c["file_id"], meta)
+                state = self._resumed_call(resumed, c, lambda: self.api.create(c["file_id"], meta))
+                if state is None:
+                    return
             self.ledger.update_chunk(c["chunk"], state=SENT, batch_id=state.id, status=state.status)
             self.progress.batches_sent += 1
             self.progress.requests_sent += c["requests"]
+
+    def _resumed_call(self, resumed: bool, c: dict, call):
+        """An upload or create; when resuming, a refusal (the file expired meanwhile, say) returns the
+        batch's questions to be sent afresh instead of stopping the whole run (None is returned)."""
+        try:
+            return call()
+        except FileTooLarge:
+            raise
+        except ApiBatchError as exc:
+            if not resumed or exc.status is None or not 400 <= exc.status < 500 or exc.status in (401, 403, 429):
+                raise
+            self._dissolve(c["chunk"], f"refused when resumed: {exc}")
+            self.notify(f"{exc}: its {c['requests']} question(s) are sent again in a new batch")
+            return None
 
     def _refused(self, chunk: str, exc: ApiBatchError) -> None:
         """A call the server answered with a refusal (4xx): nothing of the batch runs there, so its
@@ -477,6 +523,9 @@ class BatchLane:
             if send and self.ledger.run_limits(run_id)["cancelled"]:
                 self.ledger.set_run(run_id, cancelled=None)  # sending again is what resuming a cancelled run means
             if send:
+                released = self.ledger.release_dead(run_id)  # left 'running' by a process that was killed
+                if released:
+                    self.notify(f"{released} question(s) a stopped process was drafting are sent again")
                 self.resume_sends(run_id)
             limit = self.options.limit if send else 0
             while True:
@@ -496,8 +545,10 @@ class BatchLane:
                 if not wait:
                     break
                 sleep(self.config.batch_api_poll)
-        if self.options.limit is not None and self._todo(run_id):
+        if send and self.options.limit is not None and self._todo(run_id):
             self.progress.stopped = f"--limit {self.options.limit}: {len(self._todo(run_id))} left for later"
+        if send and self.progress.stopped and self._todo(run_id):
+            self.ledger.set_run(run_id, cancelled=time.time())  # held back: `runs --poll` only collects now
         return self.progress
 
     def retry_online(self, run_id: str) -> None:
@@ -526,7 +577,7 @@ class BatchLane:
     def _count(self, run_id: str) -> None:
         counts = self.ledger.counts(run_id)
         self.progress.submitted = counts.get(SUBMITTED, 0)
-        self.progress.pending = counts.get(PENDING, 0) + counts.get(FAILED, 0)
+        self.progress.pending = len(self._todo(run_id))
         self.progress.batches_open = len(self.ledger.chunks(run_id, OPEN_CHUNKS))
 
     def cancel(self, run_id: str) -> list[str]:
@@ -686,14 +737,14 @@ def _result(line: dict) -> Result:
         message = str(error.get("message") or "") if isinstance(error, dict) else str(error)
         code = error.get("code") if isinstance(error, dict) else None
         code = str(code) if code is not None else None
-        return Result(False, error=shorten(f"{code + ': ' if code else ''}{message}" or "an error without a message",
-                                           300), code=code)
+        # not shortened here: a secret must be masked whole (the caller masks, then shortens)
+        return Result(False, error=f"{code + ': ' if code else ''}{message}" or "an error without a message", code=code)
     if status == 200 and isinstance(body, dict):
         return Result(True, body=body)
     detail = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         detail = body["error"].get("message")
-    return Result(False, error=shorten(f"status {status}: {detail or 'no usable response'}", 300))
+    return Result(False, error=f"status {status}: {detail or 'no usable response'}")
 
 
 def poll_all(job, *, notify: Callable[[str], None] = lambda m: None,

@@ -375,6 +375,25 @@ class Ledger(Database):
         with self._lock:
             return self._held_elsewhere(run_id, keys)
 
+    def release_dead(self, run_id: str) -> int:
+        """Questions left 'running' by a process that is gone, made pending again; how many."""
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            dead = [r["key"] for r in self.db.execute("SELECT key, holder, heartbeat FROM items WHERE run_id = ? AND "
+                                                      "state = ?", (run_id, RUNNING))
+                    if not holder_alive(r["holder"], r["heartbeat"])]
+            for key in dead:
+                self.db.execute("UPDATE items SET state = ?, holder = NULL WHERE run_id = ? AND key = ? AND state = ?",
+                                (PENDING, run_id, key, RUNNING))
+        return len(dead)
+
+    def keep_option(self, run_id: str, name: str, value) -> None:
+        """Change one stored option of a run (the lane a resume switched it to)."""
+        run = self.run(run_id)
+        with self._lock:
+            self.db.execute("UPDATE runs SET options = ? WHERE run_id = ?",
+                            (json.dumps({**run.options, name: value}), run_id))
+
     def update_chunk(self, chunk: str, **values) -> None:
         values["updated"] = time.time()
         sets = ", ".join(f"{k} = ?" for k in values)
