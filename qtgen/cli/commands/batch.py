@@ -22,7 +22,8 @@ def register(cli: click.Group) -> None:
     @click.option("--tpm", type=click.FloatRange(min=1), help="Never more than this many tokens per minute.")
     @click.option("--limit", type=click.IntRange(min=0),
                   help="Draft (batch-api: send) at most N questions now; the rest stay resumable.")
-    @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop starting new questions past this many dollars.")
+    @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop starting new questions past this many dollars "
+                  "(batch-api: send only what this can pay for, each request counted at its most).")
     @click.option("--strict", is_flag=True, help="Send nothing if any line of the list is bad.")
     @click.option("--allow-similar", is_flag=True, help="Draft questions that pages already ask in other words.")
     @click.option("--related/--no-related", default=True, help="Add related published pages (default on).")
