@@ -841,3 +841,16 @@ def test_absurd_token_counts_are_clamped_not_a_crash(site):
         assert r.returncode == 0, r.stderr
     assert_clean(site, 2)
     assert {(i["tokens_in"], i["tokens_out"]) for i in items(site)} == {(10**12, 0)}
+
+
+def test_max_cost_counts_only_what_was_sent_while_the_token_cap_holds_the_rest(site):
+    configure(site, batch_api_token_cap=700)  # one request (about 550 prompt tokens) enqueued at a time
+    with open(site / "qtgen.toml", "a") as fh:
+        fh.write("[prices]\ntest-model = [1000.0, 1000.0]\n")  # at most about $1.03 a request at batch prices
+    (site / "q.csv").write_text(questions(5))
+    with FakeOpenAI() as server:
+        r = run_qtgen("batch", "q.csv", "--via", "batch-api", "--max-cost", "3.2", "--wait", cwd=site,
+                      env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        assert len(server.batch_api.creates) == 3 and sum(sent_ids(server).values()) == 3
+    assert len(drafts(site)) == 3

@@ -223,13 +223,20 @@ class BatchLane:
         todo = self._not_twice(run_id, todo)
         if not todo:
             return 0, False
+        max_requests, max_bytes, cap = self.limits(run_id)
+        self.progress.waiting = None
+        refreshed = False
+        if cap is not None and self.enqueued(run_id) >= cap:
+            self.refresh_others(run_id)
+            refreshed = True
+            if self.enqueued(run_id) >= cap:  # full: no request lines are built until open batches end
+                self.progress.waiting = (f"{len(todo)} request(s) wait for open batches to finish "
+                                         f"(about {cap:,} prompt tokens may be enqueued at once)")
+                return 0, False
         mode = self.client.batch_mode()
         lines = [line for line in (self.line_for(i, mode) for i in todo) if line is not None]
         lines = self._within_budget(lines)
-        max_requests, max_bytes, cap = self.limits(run_id)
         sent = 0
-        self.progress.waiting = None
-        refreshed = False
         for group in self.split(lines, max_requests, max_bytes, cap):
             tokens = sum(line.tokens for line in group)
             open_tokens = self.enqueued(run_id)
@@ -270,6 +277,7 @@ class BatchLane:
                 self._refused(chunk, exc)
                 raise
             sent += len(group)
+            self.committed += sum(self.most_cost(line) for line in group)  # counted once it is really sent
         return sent, False
 
     def most_cost(self, line: Line) -> float:
@@ -286,16 +294,16 @@ class BatchLane:
         budget = self.options.max_cost
         if budget is None:
             return lines
-        kept = []
+        kept, total = [], self.committed
         for line in lines:
             cost = self.most_cost(line)
-            if self.committed + cost > budget:
+            if total + cost > budget:
                 break
-            self.committed += cost
+            total += cost
             kept.append(line)
         if len(kept) < len(lines):
             self.progress.stopped = (f"--max-cost {budget:g}: {len(lines) - len(kept)} request(s) left for later "
-                                     f"(at most ${self.committed:.4f} sent, at batch prices)")
+                                     f"(at most ${total:.4f} sent, at batch prices)")
         return kept
 
     def refresh_others(self, run_id: str) -> None:
@@ -310,7 +318,12 @@ class BatchLane:
                     continue
 
     def _chunk(self, chunk: str) -> dict:
-        return next(c for c in self.ledger.chunks() if c["chunk"] == chunk)
+        return self.ledger.chunk(chunk)
+
+    @staticmethod
+    def metadata(c: dict) -> dict[str, str]:
+        """What a batch carries at the provider, so a lost answer to its creation can be found again."""
+        return {"qtgen_run": c["run_id"], "qtgen_batch": c["chunk"]}
 
     def _send(self, c: dict, data: bytes | None, resumed: bool) -> None:
         """Upload a batch's file and start it, recording each step; a resumed step first looks for
@@ -327,7 +340,7 @@ class BatchLane:
             self.ledger.update_chunk(c["chunk"], state=UPLOADED, file_id=file_id)
             c = self._chunk(c["chunk"])
         if c["state"] == UPLOADED:
-            meta = {"qtgen_run": c["run_id"], "qtgen_batch": c["chunk"]}
+            meta = self.metadata(c)
             state = self.api.find_batch(meta) if resumed else None
             if state is None:
                 state = self._resumed_call(resumed, c, lambda: self.api.create(c["file_id"], meta))
@@ -587,7 +600,7 @@ class BatchLane:
             lines = []
             for c in self.ledger.chunks(run_id, OPEN_CHUNKS + (EXPORTED,)):
                 if c["state"] == UPLOADED:  # a process killed while starting it: the batch may exist
-                    found = self.api.find_batch({"qtgen_run": c["run_id"], "qtgen_batch": c["chunk"]})
+                    found = self.api.find_batch(self.metadata(c))
                     if found is not None:
                         self.ledger.update_chunk(c["chunk"], state=SENT, batch_id=found.id, status=found.status)
                         c = self._chunk(c["chunk"])

@@ -411,6 +411,11 @@ class Ledger(Database):
         with self._lock:
             return [{k: row[k] for k in row.keys()} for row in self.db.execute(sql + " ORDER BY created", args)]
 
+    def chunk(self, chunk: str) -> dict:
+        with self._lock:
+            row = self.db.execute("SELECT * FROM api_batches WHERE chunk = ?", (chunk,)).fetchone()
+        return {k: row[k] for k in row.keys()}
+
     def chunk_items(self, chunk: str) -> list[BatchItem]:
         with self._lock:
             return [self._item(row) for row in self.db.execute(

@@ -16,8 +16,8 @@ from typing import Callable
 
 from ..config import Config
 from ..format.page import Page
+from ..format.validate import ERROR, WARNING
 
-ERROR, WARNING = "error", "warning"
 
 
 @dataclass
