@@ -63,6 +63,7 @@ class Config:
     local_model: str | None = None
     local_ctx: int = 4096
     local_threads: int | None = None
+    lock_timeout: float = 120.0  # seconds approve (and a change of a draft) waits for another one to finish
     source: Path | None = None  # the config file read, if any
     root: Path = field(default_factory=Path.cwd)
 
@@ -82,6 +83,12 @@ class Config:
     def prompts(self) -> Path:
         return self.path(self.prompts_dir)
 
+    def state(self, *parts: str) -> Path:
+        """A path among qtgen's own files (`drafts/.qtgen/...`), refused if a symlink leads it out of drafts/."""
+        from .paths import confined
+
+        return confined(self.drafts.joinpath(".qtgen", *parts), self.drafts)
+
     def with_overrides(self, **values: Any) -> "Config":
         """A copy with the given non-None values set (command-line flags)."""
         clean = {k: _coerce(k, v) for k, v in values.items() if v is not None}
@@ -98,6 +105,7 @@ class Config:
             except (KeyError, IndexError, ValueError, AttributeError) as exc:
                 allowed = ", ".join("{" + k + "}" for k in sample)
                 raise InputError(f"config: {key} {pattern!r} can only use {allowed} ({type(exc).__name__}: {exc})") from None
+        self._check_ranges()
         if self.batch_lane not in ("online", "batch-api"):
             raise InputError(f"config: batch_lane {self.batch_lane!r}: use \"online\" or \"batch-api\"")
         for key in ("batch_api_max_requests", "batch_api_max_bytes"):
@@ -128,6 +136,45 @@ class Config:
             raise InputError(f"config: drafts_dir {self.drafts} lies inside the content tree {self.content}; qtgen "
                              "never writes its own files there (use a folder beside it, such as drafts/)")
         return self
+
+
+    def _check_ranges(self) -> None:
+        """Every number within the range where it can work: InputError naming the setting and its range."""
+        def within(key: str, low: float | None, high: float | None, what: str = "") -> None:
+            value = getattr(self, key)
+            if value is None:
+                return
+            if (low is not None and value < low) or (high is not None and value > high) or value != value:
+                span = (f"{_num(low)} to {_num(high)}" if low is not None and high is not None
+                        else f"at least {_num(low)}" if low is not None else f"at most {_num(high)}")
+                raise InputError(f"config: {key} = {_num(value)} is out of range: {what or 'use'} {span}")
+
+        within("temperature", 0, 2, "sampling temperature,")
+        within("max_tokens", 1, 1_000_000, "answer tokens,")
+        within("timeout", 1, 3600, "seconds,")
+        within("retries", 0, 20)
+        within("retry_wait", 0, 600, "seconds,")
+        within("retry_wait_max", self.retry_wait, 3600, "seconds, from retry_wait:")
+        within("desc_max", 1, 1000, "characters,")
+        within("desc_min", 1, self.desc_max, "characters, up to desc_max:")
+        within("kw_max", 1, 100, "keywords,")
+        within("kw_min", 1, self.kw_max, "keywords, up to kw_max:")
+        within("id_start", 1, 2**63 - 1)
+        within("similar_threshold", 0, 100, "a score,")
+        within("local_ctx", 256, 1_000_000, "tokens,")
+        within("local_threads", 1, 1024)
+        within("lock_timeout", 0, 86_400, "seconds,")
+        low, high = self.lint_words
+        if not 0 <= low <= high:
+            raise InputError(f"config: lint_words = [{low}, {high}] is out of range: [min, max] with 0 <= min <= max")
+        for key in ("prices", "batch_prices"):
+            for model, pair in getattr(self, key).items():
+                if not all(0 <= x < 10_000 and x == x for x in pair):
+                    raise InputError(f"config: {key}.{model} = {list(pair)}: dollars per million tokens, 0 to 10000")
+
+
+def _num(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

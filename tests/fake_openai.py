@@ -93,6 +93,7 @@ class FakeOpenAI:
         self.times: list[float] = []
         self.lock = threading.Lock()
         self.usage: dict | None = None  # the usage every answer reports, if not the default
+        self.answer_headers: deque[dict] = deque()  # rate-limit headers for the next 200 answers, in order
         self.batch_api = FakeBatchApi(self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -313,7 +314,9 @@ class FakeOpenAI:
                     self.end_headers()
                     self.wfile.write(data)
                     return
-                self._send(200, fake.completion(body, fault), fake.limit_headers_now())
+                with fake.lock:
+                    scripted = fake.answer_headers.popleft() if fake.answer_headers else None
+                self._send(200, fake.completion(body, fault), scripted if scripted is not None else fake.limit_headers_now())
 
         return Handler
 

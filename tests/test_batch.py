@@ -321,3 +321,11 @@ def test_rejected_and_near_duplicate_questions_are_skipped_unless_asked(site):
         r = run_qtgen("batch", "q2.csv", "--allow-similar", cwd=site, env=e)
         assert r.returncode == 0, r.stderr
     assert (site / "drafts/economics/can-you-explain-opportunity-cost.md").exists()
+
+
+def test_a_huge_csv_field_is_one_bad_line_and_the_rest_is_read(tmp_path):
+    (tmp_path / "q.csv").write_text("question,subject\nWhat is a cat?,Biology\n\"" + "x" * 140_000
+                                    + "\",Biology\nWhat is a dog?,Biology\n")
+    rows, bad = read_questions(tmp_path / "q.csv")
+    assert [r.question for r in rows] == ["What is a cat?", "What is a dog?"]
+    assert [(b.line, "over the limit" in b.message) for b in bad] == [(3, True)]

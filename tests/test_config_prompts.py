@@ -131,3 +131,27 @@ def test_the_readme_config_block_is_a_config_qtgen_loads(tmp_path):
     assert config.batch_lane == "online" and config.batch_api_max_requests == 50_000
     assert config.batch_api_token_cap == 2_000_000 and config.batch_prices["gpt-4o-mini"] == (0.075, 0.30)
     assert config.prices["gpt-4o-mini"] == (0.15, 0.60)
+
+
+@pytest.mark.parametrize("line, named", [
+    ("similar_threshold = -5", "similar_threshold = -5 is out of range"),
+    ("temperature = 99", "temperature = 99 is out of range"),
+    ("max_tokens = -5", "max_tokens = -5 is out of range"),
+    ("desc_min = 200", "desc_min = 200 is out of range"),
+    ("kw_min = 0", "kw_min = 0 is out of range"),
+    ("timeout = 0", "timeout = 0 is out of range"),
+    ("lint_words = [500, 100]", "lint_words = [500, 100] is out of range"),
+    ("lock_timeout = -1", "lock_timeout = -1 is out of range"),
+    ("[lint]\ndisable = [\"QT999\"]", "unknown rule 'QT999'"),
+    ("[lint]\nlevels = { QT001 = \"fatal\" }", "levels.QT001 = 'fatal'"),
+])
+def test_every_setting_is_checked_against_its_range(tmp_path, line, named):
+    (tmp_path / "qtgen.toml").write_text(line + "\n")
+    r = run_qtgen("review", cwd=tmp_path)
+    assert r.returncode == 2 and named in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+
+
+def test_a_bad_flag_value_is_checked_like_the_setting(tmp_path):
+    r = run_qtgen("draft", "What is a cat?", "-s", "Biology", "--max-tokens", "-5", "--dry-run", cwd=tmp_path)
+    assert r.returncode == 2 and "max_tokens = -5 is out of range" in r.stderr

@@ -179,3 +179,12 @@ def test_question_filler_and_spelled_out_acronyms_are_not_off_topic():
     tcp = page(question="How does TCP work?", answer=GOOD_ANSWER.replace(
         "Tariffs are taxes", "The Transmission Control Protocol works with tariffs, which are taxes"))
     assert "QT022" not in rules(tcp)
+
+
+def test_markup_the_site_would_not_show_is_an_error():
+    from test_render import HOSTILE
+
+    found = [f for f in lint_page(page(GOOD_ANSWER + "\n\n" + HOSTILE), CFG) if f.rule == "QT023"]
+    assert len(found) == 1 and found[0].level == "error" and "footnote label" in found[0].message
+    plain = GOOD_ANSWER + "\n\nSee [the guide](https://example.com/guide) and <https://example.com>.[^1]\n\n[^1]: a note"
+    assert "QT023" not in rules(page(plain))

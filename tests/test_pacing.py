@@ -232,3 +232,49 @@ def test_cancel_wakes_workers_waiting_for_their_turn():
     limiter.acquire(100)
     with pytest.raises(Cancelled):
         limiter.acquire(100)
+
+
+# -- a limit of 0 or a budget that allows nothing never stalls a run -------------------------------------
+def test_a_limit_of_zero_is_no_limit():
+    limits = read_limits(headers(limit=0, remaining=0, reset="1s", tlimit=0, tremaining=0, treset="1s"))
+    assert limits.limit_requests is None and limits.limit_tokens is None and not limits.any
+
+
+def test_a_stored_budget_that_allows_nothing_is_forgotten(tmp_path):
+    clock = Clock()
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"requests": {"limit": 0, "remaining": 0, "reset_at": clock.now + 60, "length": 60}}))
+    limiter = RateLimiter(concurrency=2, clock=clock, sleep=clock.sleep, store=FileStore(path))
+    limiter.acquire(100)
+    assert clock.now == 1000.0  # sent at once: a limit of 0 is no budget
+    # a budget that still allows nothing after a long wait (a stale file, a wrong header): re-probed
+    path.write_text(json.dumps({"requests": {"limit": 100, "remaining": 0, "reset_at": clock.now + 3000,
+                                             "length": 3000}}))
+    limiter = RateLimiter(concurrency=2, clock=clock, sleep=clock.sleep, store=FileStore(path))
+    start = clock.now
+    limiter.acquire(100)
+    from qtgen.llm.ratelimit import PROBE_AFTER
+
+    assert PROBE_AFTER <= clock.now - start <= PROBE_AFTER + 2
+    assert json.loads(path.read_text())["requests"]["limit"] is None  # forgotten: the next answer teaches it
+
+
+def test_a_zero_limit_header_never_stalls_later_runs(tmp_path):
+    with FakeOpenAI() as server:
+        server.answer_headers.append(headers(limit=0, remaining=0, reset="1s"))
+        env = clean_env(tmp_path, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="k")
+        for k in range(2):  # the second run reads the budget the first one stored
+            root = site_with(tmp_path / f"s{k}", 10 * k, 4)
+            r = run_qtgen("batch", "q.csv", "--no-related", cwd=root, env=env, timeout=120)
+            assert r.returncode == 0, r.stderr
+        assert len(server.requests) == 8
+
+
+def test_a_wait_on_the_servers_budget_is_said(tmp_path):
+    with FakeOpenAI() as server:
+        server.answer_headers.append(headers(limit=5, remaining=0, reset="3s"))
+        root = site_with(tmp_path / "s", 0, 3)
+        r = run_qtgen("batch", "q.csv", "--no-related", cwd=root, timeout=120,
+                      env=clean_env(tmp_path, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="k"))
+    assert r.returncode == 0, r.stderr
+    assert "the server's request budget is spent" in r.stderr and len(server.requests) == 3

@@ -149,3 +149,84 @@ def test_katex_first_used_inside_an_event_loop_still_works_after_that_loop_close
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True"
+
+
+# -- a draft is hostile input: the allow-list ------------------------------------------------------------
+OVERLAY = 'x"><button/form="approve-form"/style="position:fixed;inset:0;opacity:0">'
+REFRESH = "<meta http-equiv=refresh content=0;url=http://example.com>"
+SVG = "<svg/onload=window.__pwned=1>"
+HOSTILE = (f"Note[^{OVERLAY}] and[^{REFRESH}] and[^{SVG}].\n\n[^{OVERLAY}]: one\n\n[^{REFRESH}]: two\n\n"
+           f"[^{SVG}]: three\n\nIn summary, text.")
+
+
+def _elements(html: str) -> list[str]:
+    from html.parser import HTMLParser
+
+    seen = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            seen.append(tag)
+            seen.extend(f"{tag}[{k}]" for k, _ in attrs)
+
+    P().feed(html)
+    return seen
+
+
+def test_footnote_labels_cannot_make_elements_or_attributes():
+    from qtgen.site.render import render_markdown
+
+    rendered = render_markdown(HOSTILE)
+    seen = _elements(rendered.html)
+    assert not {"button", "meta", "svg", "button[form]", "a[onload]", "svg[onload]"} & set(seen), seen
+    assert not any(s.endswith(("[style]", "[form]", "[onload]", "[http-equiv]")) for s in seen), seen
+    # labels are percent-encoded into their links, as the site's mdast-util-to-hast does
+    assert 'id="user-content-fnref-x%22%3E%3Cbutton/form=%22approve-form%22/style=%22position:fixed;inset:0;' \
+           'opacity:0%22%3E"' in rendered.html
+    assert rendered.unshown == []  # escaped at the source: nothing left for the allow-list to remove
+
+
+def test_the_allow_list_removes_what_the_site_stack_never_makes():
+    from qtgen.site.sanitise import clean, unshown
+
+    html = ('<p onclick="x()">a<a href="javascript:alert(1)">b</a><form><button form="f">c</button></form>'
+            '<span style="position:fixed;top:0;left:0;width:100vw;height:100vh">d</span>'
+            '<span style="height:1em;margin-right:0.05em">e</span><svg onload="x()"><path d="M0 0"/></svg>'
+            '<iframe src="http://example.com"></iframe><script>x()</script><img src="data:image/png;base64,AA"></p>')
+    out = clean(html)
+    seen = _elements(out)
+    assert {"form", "button", "iframe", "script"} & set(seen) == set()
+    assert "p[onclick]" not in seen and "svg[onload]" not in seen and "javascript:" not in out
+    assert "position:fixed" not in out and 'style="height:1em;margin-right:0.05em"' in out  # KaTeX's own style kept
+    assert "x()" not in out.replace("onclick", "")  # the script's body goes with it
+    found = unshown(html)
+    assert "<form>" in found and "<button>" in found and "<iframe>" in found and "onclick= on <p>" in found
+    assert any("position:fixed" in f for f in found) and "a javascript: URL" in found
+
+
+def test_the_allow_list_keeps_every_fixture_as_the_site_shows_it(fixtures):
+    """Over the 152 fixtures (the full tree: bench/sanitise.py): the allow-list removes nothing the site shows."""
+    changed, flagged = [], []
+    for path in fixtures:
+        rendered = render_answer(read(path).answer)
+        if canonical(rendered.html) != canonical(rendered.raw):
+            changed.append(path.name)
+        if rendered.unshown:
+            flagged.append((path.name, rendered.unshown))
+    assert changed == [] and flagged == []
+
+
+def test_render_full_pages_run_nothing_and_carry_a_policy(tmp_path):
+    from test_index import make_page
+    from qtgen.format.page import RelatedArticle
+    from qtgen.format.writer import render as write
+
+    page = make_page(1, "Physics", "What is energy?", "a, b, c, d, e").model_copy(update={
+        "answer": HOSTILE.replace("\n", "\\n"), "score": -1.0,
+        "related_article1": RelatedArticle(id=2, title="Evil", subject="Physics", url="javascript:alert(1)")})
+    (tmp_path / page.file_name).write_text(write(page))
+    r = run_qtgen("render", "--full", str(tmp_path / page.file_name), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    body = r.stdout.split("<body>", 1)[1]
+    assert {"svg", "meta", "button"} & set(_elements(body)) == set()
+    assert "javascript:" not in body and "Content-Security-Policy" in r.stdout and "default-src 'none'" in r.stdout

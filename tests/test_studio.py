@@ -49,10 +49,23 @@ def site_with_drafts(site) -> Path:
     return site
 
 
+HELD = {"arrived": None, "release": None}  # set both to threading.Events to hold the model's next answers
+
+
+def _held_reply(question, subject, body):
+    from fake_openai import house_answer
+
+    if HELD["arrived"] is not None:
+        HELD["arrived"].set()
+        HELD["release"].wait(60)
+    return house_answer(question, subject)
+
+
 @pytest.fixture
 def model():
-    with FakeOpenAI(latency=0.5) as server:
+    with FakeOpenAI(latency=0.5, reply=_held_reply) as server:
         yield server
+    HELD.update(arrived=None, release=None)
 
 
 @pytest.fixture
@@ -61,11 +74,13 @@ def studio(site_with_drafts, model):
     proc = subprocess.Popen([sys.executable, "-m", "qtgen", "studio", "--no-open", "--port", "0"], cwd=site_with_drafts,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = proc.stdout.readline().strip()
-    assert url.startswith("http://127.0.0.1:") and "?token=" in url, proc.stderr.read() if proc.poll() else url
+    assert url.startswith("http://127.0.0.1:") and "?login=" in url, proc.stderr.read() if proc.poll() else url
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # up once it answers (401 without the cookie); the login stays unused
         try:
-            urllib.request.urlopen(url, timeout=2)
+            urllib.request.urlopen(url.split("?")[0] + "favicon.ico", timeout=2)
+            break
+        except urllib.error.HTTPError:
             break
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
@@ -92,21 +107,45 @@ def browser():
         b.close()
 
 
-def test_every_route_needs_the_token_and_every_action_csrf(studio):
+def _no_redirects():
+    class Keep(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+    return urllib.request.build_opener(Keep)
+
+
+def test_every_route_needs_the_cookie_and_every_action_csrf(studio):
     url, site, _ = studio
     base = url.split("/?")[0]
     for path in ("/", "/draft/x", "/static/studio.js", "/katex/katex.min.css", "/jobs/x"):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(base + path)
         assert err.value.code == 401
-    token = url.split("token=")[1]
-    req = urllib.request.Request(base + "/approve?token=" + token, data=b"id=x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:  # a guessed login code is nothing
+        urllib.request.urlopen(base + "/?login=" + "wrong" + url.split("login=")[1])
+    assert err.value.code == 401
+    # the printed login URL sets the session cookie once; the same URL is worthless afterwards
+    with pytest.raises(urllib.error.HTTPError) as err:
+        _no_redirects().open(url)
+    assert err.value.code == 303
+    cookie = err.value.headers["set-cookie"].split(";")[0]
+    assert "login=" not in err.value.headers["location"] and url.split("login=")[1] not in cookie
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(url)
+    assert err.value.code == 401 and "already used" in err.value.read().decode()
+    assert urllib.request.urlopen(urllib.request.Request(base + "/", headers={"Cookie": cookie})).status == 200
+    req = urllib.request.Request(base + "/approve", data=b"id=x", method="POST", headers={"Cookie": cookie})
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req)
     assert err.value.code == 403
+    # DNS rebinding: another name for the same address is not served, cookie or not
+    port = base.rsplit(":", 1)[1]
+    req = urllib.request.Request(base + "/", headers={"Cookie": cookie, "Host": f"attacker.example:{port}"})
     with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(base + "/?token=" + "wrong" + token)
-    assert err.value.code == 401
+        urllib.request.urlopen(req)
+    assert err.value.code == 421
+    req = urllib.request.Request(base + "/", headers={"Cookie": cookie, "Host": f"localhost:{port}"})
+    assert urllib.request.urlopen(req).status == 200
 
 
 def test_a_non_loopback_host_needs_allow_remote(site):
@@ -123,7 +162,7 @@ def test_review_in_the_browser(studio, browser):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(url)
-    assert "token=" not in page.url  # moved into a cookie
+    assert "login=" not in page.url  # the cookie holds the session; the link is spent
     assert page.locator("tr.row").count() == 4
     # open the draft with math: KaTeX markup, display math, the search preview
     page.get_by_role("link", name="What is kinetic energy?").click()
@@ -208,7 +247,7 @@ def test_bad_tokens_big_bodies_and_injected_lines_are_refused_cleanly(site_with_
 
     config = load(cwd=site_with_drafts, environ={})
     client = TestClient(create_app(config, "tok"), base_url="http://127.0.0.1:9")
-    assert client.get("/?token=%C3%A9").status_code == 401
+    assert client.get("/?login=%C3%A9").status_code == 401
     client.cookies.set("qtgen_studio_9", "tok")
     csrf = client.get("/").text.split('name="csrf-token" content="')[1].split('"')[0]
     assert client.post("/approve", headers={"X-CSRF-Token": b"\xc3\xa9"}, content=b"id=x").status_code == 403
@@ -228,3 +267,90 @@ def test_bad_tokens_big_bodies_and_injected_lines_are_refused_cleanly(site_with_
         page = read(path[name])
         assert "\n" not in page.seo.page_description and "hijacked" not in page.answer
     assert r.status_code in (303, 422)
+
+
+def _login(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    return page
+
+
+def test_a_drafts_markup_cannot_act_on_the_reviewer(studio, browser):
+    from test_render import HOSTILE
+
+    url, site, _ = studio
+    path = site / "drafts/economics/what-is-a-quota.md"
+    path.write_text(render(read(path).model_copy(update={"answer": HOSTILE.replace("\n", "\\n")})))
+    head = git(site, "rev-parse", "HEAD")
+    page = _login(browser, url)
+    page.get_by_role("link", name="What is a quota?").click()
+    page.wait_for_selector("main.draft")
+    draft_url = page.url
+    page.wait_for_timeout(500)  # a refresh with delay 0 would have left by now
+    assert page.url == draft_url  # no <meta http-equiv=refresh> from a footnote label
+    for selector in ("#answer button", "#answer [form]", "#answer meta", "#answer svg[onload]", "#answer [style*=fixed]"):
+        assert page.locator(selector).count() == 0, selector
+    assert page.locator(".findings li.err", has_text="QT023").count() == 1  # the reviewer is told
+    # what lies under the Reject button is the Reject button, not an invisible one of the draft's
+    box = page.get_by_role("button", name="Reject").bounding_box()
+    under = page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('#reject-form') !== null",
+                          [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+    assert under
+    page.get_by_role("button", name="Reject").click()  # with no reason: the browser asks for one; nothing sent
+    assert git(site, "rev-parse", "HEAD") == head and path.is_file()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio-hostile-draft.png"), full_page=True)
+
+
+def test_approve_refuses_a_draft_being_regenerated_then_publishes_what_it_checked(studio, browser):
+    import threading
+
+    url, site, _ = studio
+    HELD.update(arrived=threading.Event(), release=threading.Event())
+    page = _login(browser, url)
+    page.get_by_role("link", name="What is a tariff?").click()
+    page.wait_for_selector("main.draft")
+    page.get_by_placeholder("what should change").fill("Give an example")
+    page.get_by_role("button", name="Regenerate").click()
+    assert HELD["arrived"].wait(30)  # the model is writing the new answer
+    page.get_by_label("allow warnings").check()
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_selector(".flash.err")
+    assert "being regenerated" in page.locator(".flash.err").inner_text()
+    assert not (site / "content/learn/economics/what-is-a-tariff.md").exists()
+    HELD["release"].set()
+    page.wait_for_selector("#job", state="detached", timeout=30000)
+    checked = (site / "drafts/economics/what-is-a-tariff.md").read_bytes()
+    page.get_by_label("allow warnings").check()
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_selector(".flash.ok")
+    assert (site / "content/learn/economics/what-is-a-tariff.md").read_bytes() == checked
+    assert git(site, "show", "HEAD:content/learn/economics/what-is-a-tariff.md").encode() == checked
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(site_with_drafts):
+    import asyncio
+
+    from qtgen.config import load
+    from qtgen.studio.app import MAX_BODY, create_app
+
+    app = create_app(load(cwd=site_with_drafts, environ={}), "tok")
+    sent = {"chunks": 0}
+
+    async def receive():
+        sent["chunks"] += 1
+        return {"type": "http.request", "body": b"x" * 1_000_000, "more_body": sent["chunks"] < 50}
+
+    answers = []
+
+    async def send(message):
+        answers.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/approve", "raw_path": b"/approve", "query_string": b"",
+             "headers": [(b"host", b"127.0.0.1:9"), (b"cookie", b"qtgen_studio_9=tok"),
+                         (b"transfer-encoding", b"chunked")],
+             "scheme": "http", "server": ("127.0.0.1", 9), "client": ("127.0.0.1", 5), "http_version": "1.1",
+             "root_path": "", "asgi": {"version": "3.0"}}
+    asyncio.run(app(scope, receive, send))
+    assert answers[0]["status"] == 413
+    assert sent["chunks"] <= MAX_BODY // 1_000_000 + 1  # it stopped reading at the limit, not after 50 MB

@@ -20,8 +20,24 @@ class Ctx:
         if self._config is None:
             from ..config import load
 
-            self._config = load(self.config_file).with_overrides(**self.overrides)
+            config = load(self.config_file).with_overrides(**self.overrides)
+            from ..work.lint import check_settings
+
+            check_settings(config)
+            self._config = config
+            self._recover(config)
         return self._config
+
+    def _recover(self, config) -> None:
+        """An approval a killed qtgen left half done is finished (or undone) before anything else, saying which."""
+        from ..errors import QtgenError
+        from ..work.approval import recover
+
+        try:
+            for message in recover(config):
+                click.echo(f"qtgen: {message}", err=True)
+        except QtgenError as exc:
+            click.echo(f"qtgen: warning: {exc}", err=True)
 
     @property
     def loaded_config(self):

@@ -11,7 +11,15 @@ def run_with_progress(obj: Ctx, job, prepared, total: int, skipped: int):
 
     console = Console(stderr=True)
     if obj.quiet or not console.is_terminal:
-        return job.run(prepared, notify=obj.info, on_wait=obj.retrying)
+        said = [""]
+
+        def say(runner):  # a wait on the server's budget, said once per reason (no bar to show it on)
+            why = runner.limiter.waiting.split(": ", 1)[-1] if runner.limiter.waiting else ""
+            if why and why != said[0]:
+                obj.info(runner.limiter.waiting)
+            said[0] = why
+
+        return job.run(prepared, tick=say, notify=obj.info, on_wait=obj.retrying)
     columns = [TextColumn("drafting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as bar:
@@ -23,7 +31,8 @@ def run_with_progress(obj: Ctx, job, prepared, total: int, skipped: int):
             bar.update(task, completed=p.done + p.failed,
                        description=f"done {p.done} failed {p.failed} skipped {skipped} · {rate:.0f}/min · "
                                    f"{p.tokens_in + p.tokens_out:,} tok · ${p.cost:.4f}"
-                                   + (f" · {runner.limiter.throttled}x429" if runner.limiter.throttled else ""))
+                                   + (f" · {runner.limiter.throttled}x429" if runner.limiter.throttled else "")
+                                   + (f" · {runner.limiter.waiting}" if runner.limiter.waiting else ""))
 
         return job.run(prepared, tick=tick, notify=obj.info, on_wait=obj.retrying)
 

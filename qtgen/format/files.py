@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import QtgenError
+from ..paths import confined, inside  # noqa: F401 - `inside` is part of this module's API
 
 _umask: int | None = None
 _umask_lock = threading.Lock()
@@ -59,21 +60,17 @@ def new_file_mode() -> int:
     return 0o666 & ~umask()
 
 
-def inside(path: Path, folder: Path) -> bool:
-    """Whether `path` lies inside `folder` once both are resolved (symlinks and `..` followed)."""
-    try:
-        return Path(path).resolve().is_relative_to(Path(folder).resolve())
-    except (OSError, RuntimeError):
-        return False
-
-
-def write_atomic(path: Path, text: str | bytes, *, overwrite: bool = False, mode: int | None = None) -> Path:
+def write_atomic(path: Path, text: str | bytes, *, overwrite: bool = False, mode: int | None = None,
+                 within: Path | None = None) -> Path:
     """Write `text` to `path` through a temp file and a rename in the same folder.
 
     Without `overwrite` the final step is a hard link, which fails if the name is taken; on a
     filesystem without hard links, an exclusive create of the name and then a rename over it.
+    With `within`, the write (and any folder it creates) is refused if `path` resolves outside that folder.
     """
     path = Path(path)
+    if within is not None:
+        confined(path, within)
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
         try:

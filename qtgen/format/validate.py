@@ -69,14 +69,19 @@ class Checker:
 
     # -- per file --------------------------------------------------------------------------------
     def check_file(self, path: Path) -> Page | None:
-        self.report.files += 1
         name = str(path)
         try:
             with open(name, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
+            self.report.files += 1
             self._add(name, "file", ERROR, exc.strerror or str(exc))
             return None
+        return self.check_bytes(data, name)
+
+    def check_bytes(self, data: bytes, name: str) -> Page | None:
+        """A page file's exact bytes (as read once: what is checked is what gets placed)."""
+        self.report.files += 1
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -33,6 +33,8 @@ DEFAULT_429_PAUSE = 1.0  # seconds, when a 429 says nothing of when to come back
 ROLL_SLACK = 0.02  # seconds past a window's reset before its budget is taken as renewed
 MAX_RESET = 3600.0  # a reset further away than this is not a pacing window
 MAX_WAIT = 600.0  # a stored schedule further ahead than this is stale (a clock change, a bad header)
+PROBE_AFTER = 120.0  # waiting this long on a budget that still allows nothing: forget it, one request re-learns it
+SAY_AFTER = 2.0  # a wait on the budget longer than this is said on the progress line
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -92,10 +94,13 @@ def read_limits(headers: Any) -> Limits:
         # an epoch timestamp or days: not a window qtgen can pace by (a 429 still pauses)
         return value if value is not None and value <= MAX_RESET else None
 
-    return Limits(number("x-ratelimit-limit-requests"), number("x-ratelimit-remaining-requests"),
-                  reset("x-ratelimit-reset-requests"),
-                  number("x-ratelimit-limit-tokens"), number("x-ratelimit-remaining-tokens"),
-                  reset("x-ratelimit-reset-tokens"))
+    def triple(kind: str) -> tuple:
+        limit = number(f"x-ratelimit-limit-{kind}")
+        if not limit:  # a limit of 0 would stop all traffic for ever: a gateway's placeholder, not a limit
+            return None, None, None
+        return limit, number(f"x-ratelimit-remaining-{kind}"), reset(f"x-ratelimit-reset-{kind}")
+
+    return Limits(*triple("requests"), *triple("tokens"))
 
 
 @dataclass
@@ -123,7 +128,7 @@ class Window:
         self.remaining = self.limit
 
     def observe(self, limit: float | None, remaining: float | None, reset: float | None, now: float) -> None:
-        if limit is None or remaining is None or reset is None:
+        if limit is None or remaining is None or reset is None or limit <= 0:
             return
         reset_at = now + reset
         self.length = max(self.length or 0.0, reset, 0.001)
@@ -136,9 +141,14 @@ class Window:
             self.remaining = min(self.remaining, remaining)  # the same window: others may have spent some
             self.reset_at = reset_at
 
+    def forget(self) -> None:
+        self.limit = self.remaining = self.reset_at = None
+
     def wait(self, now: float, cost: float, factor: float) -> float:
         """Seconds until `cost` may be spent, spreading what remains evenly up to the reset."""
         if not self.known:
+            return 0.0
+        if self.limit < cost:  # a whole window could never pay for it: not a budget to wait for
             return 0.0
         if self.remaining < cost:
             return max(0.0, self.reset_at + ROLL_SLACK - now)
@@ -178,6 +188,8 @@ class Budget:
             for key in ("limit", "remaining", "reset_at", "length"):
                 v = value.get(key)
                 fields[key] = float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+            if fields["limit"] is not None and fields["limit"] <= 0:
+                return Window()  # a budget that allows nothing (written by an older qtgen): unknown
             return Window(**fields)
 
         if not isinstance(data, dict):
@@ -274,6 +286,8 @@ class RateLimiter:
         self.throttled = 0
         self.paused_until = 0.0
         self.cancelled = False
+        self.waiting = ""  # what a worker waits for now, for the progress line ("" when nothing)
+        self._waiting_since: float | None = None
 
     # -- waiting -------------------------------------------------------------------------------
     def _wait(self, seconds: float) -> None:
@@ -328,13 +342,28 @@ class RateLimiter:
                                 window.reset_at, window.remaining = None, None
                         budget.requests.roll(now)
                         budget.tokens.roll(now)
-                        delay = max(budget.paused_until - now, budget.next_at - now,
-                                    budget.requests.wait(now, 1, budget.factor),
-                                    budget.tokens.wait(now, cost, budget.factor))
+                        windows = max(budget.requests.wait(now, 1, budget.factor),
+                                      budget.tokens.wait(now, cost, budget.factor))
+                        if windows > 0 and self._waiting_since is not None and now - self._waiting_since > PROBE_AFTER:
+                            # still nothing allowed after a long wait: the stored budget is stale or wrong;
+                            # forget it, and the next answer's headers say what the server allows now
+                            budget.requests.forget()
+                            budget.tokens.forget()
+                            windows = 0.0
+                        delay = max(budget.paused_until - now, budget.next_at - now, windows)
                         cap = self._cap(budget)
                         if delay <= 0 and (cap is None or self.in_flight < cap):
                             self._spend(budget, now, cost)
+                            self.waiting, self._waiting_since = "", None
                             return
+                        if delay > SAY_AFTER:
+                            why = ("paused after a 429" if budget.paused_until - now >= delay else
+                                   "the server's request budget is spent" if budget.requests.wait(now, 1, 1.0) >= delay
+                                   else "the server's token budget is spent" if windows >= delay
+                                   else "pacing to the server's limits")
+                            self.waiting = f"waiting {delay:.0f}s: {why}"
+                        if self._waiting_since is None:
+                            self._waiting_since = now
                 if delay <= 0:
                     self._cond.wait(timeout=0.25)  # at the cap: until a request finishes
                     continue

@@ -112,7 +112,7 @@ class RefreshCounts:
 
 
 def default_path(config: Config) -> Path:
-    return config.drafts / ".qtgen" / "index.sqlite"
+    return config.state("index.sqlite")
 
 
 class SiteIndex(Database):

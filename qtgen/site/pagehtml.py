@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..format.page import Page
 from .katex import VENDOR
-from .render import Rendered, render_answer
+from .render import Rendered, render_answer, safe_url
 
 TITLE = "Student Question : {title} | {subject} | QuickTakes"
 DESCRIPTION = "Get the full answer from QuickTakes - {description}"
@@ -30,6 +30,7 @@ body { margin: 0; background: #f6f7fb; color: #1f2933; font: 17px/1.6 system-ui,
 .qt-subject { color: #5b21b6; font-weight: 600; margin: 0; text-transform: uppercase; font-size: 13px; letter-spacing: .06em; }
 .qt-question { font-size: 28px; line-height: 1.25; margin: 6px 0 4px; }
 .qt-date { color: #6b7280; font-size: 14px; margin: 0 0 18px; }
+.qt-answer { position: relative; contain: paint; }
 .qt-answer table { border-collapse: collapse; margin: 12px 0; }
 .qt-answer th, .qt-answer td { border: 1px solid #d1d5db; padding: 4px 10px; }
 .qt-answer pre { background: #f3f4f6; padding: 10px; overflow-x: auto; }
@@ -94,5 +95,5 @@ def page_document(page: Page, rendered: Rendered | None = None, *, fonts_url: st
     date = page.date if isinstance(page.date, dt.date) else dt.date.fromisoformat(str(page.date))
     return _template().render(
         page=page, title=page_title(page), description=meta_description(page), keywords=page.seo.page_keywords,
-        robots=None, date=date.strftime("%b %d, %Y"), answer_html=rendered.html, site_css=SITE_CSS,
+        robots=None, safe_url=safe_url, date=date.strftime("%b %d, %Y"), answer_html=rendered.html, site_css=SITE_CSS,
         katex_css=katex_css(fonts_url or (VENDOR / "fonts").as_uri()))

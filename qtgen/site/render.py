@@ -21,8 +21,19 @@ from .katex import Math, typeset
 
 @dataclass
 class Rendered:
+    """An answer's HTML as the site shows it: `html` has passed the allow-list (`sanitise.clean`); `raw` is
+    the renderer's own output, kept to say what the allow-list removed (`unshown`)."""
+
     html: str
     math: list[Math] = field(default_factory=list)
+    raw: str = ""
+
+    @property
+    def unshown(self) -> list[str]:
+        """Markup in the rendering that the site's stack would not produce (removed from `html`)."""
+        from .sanitise import unshown
+
+        return unshown(self.raw or self.html)
 
     @property
     def errors(self) -> list[str]:
@@ -143,6 +154,8 @@ def _parser():
     default_fence = rules["fence"]
 
     def typeset_into(env, tex: str, display: bool) -> str:
+        if env.get("no_math"):  # the markup around the math only (KaTeX's own output is KaTeX's)
+            return '<span class="katex"></span>'
         m = typeset(tex, display)
         env.setdefault("math", []).append(m)
         return m.html
@@ -229,8 +242,30 @@ def safe_url(url: str) -> str:
 
 
 def _fn_label(meta: dict) -> str:
+    """A footnote's label as it goes into `id` and `href`: lower-cased and percent-encoded as
+    mdast-util-to-hast does (micromark's normalizeUri), then escaped for the attribute."""
     label = meta.get("label")
-    return str(label if label is not None else meta["id"] + 1).lower()
+    return htmlmod.escape(normalize_uri(str(label if label is not None else meta["id"] + 1).lower()), quote=True)
+
+
+_URI_SAFE = re.compile(r"[!#$&-;=?-Z_a-z~]")
+
+
+def normalize_uri(value: str) -> str:
+    """micromark-util-sanitize-uri's normalizeUri: every character outside a safe ASCII set percent-encoded
+    (UTF-8), a valid `%XX` kept as it is."""
+    from urllib.parse import quote
+
+    out, i = [], 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "%" and value[i + 1:i + 3].isascii() and value[i + 1:i + 3].isalnum() and len(value[i + 1:i + 3]) == 2:
+            out.append(value[i:i + 3])
+            i += 3
+            continue
+        out.append(ch if ord(ch) < 128 and _URI_SAFE.match(ch) else quote(ch, safe="", errors="replace"))
+        i += 1
+    return "".join(out)
 
 
 _CHECKBOX = re.compile(r'<input class="task-list-item-checkbox"( checked="checked")? disabled="disabled" type="checkbox">')
@@ -241,12 +276,15 @@ def decode(answer: str) -> str:
     return answer.replace("\\n", "\n")
 
 
-def render_markdown(markdown: str) -> Rendered:
-    """HTML of Markdown as the site renders it, with every math span typeset."""
+def render_markdown(markdown: str, *, math: bool = True) -> Rendered:
+    """HTML of Markdown as the site renders it, with every math span typeset (with math=False, an empty
+    placeholder for each: for checks of the markup around the math, without KaTeX's cost)."""
+    from .sanitise import clean
+
     md = _parser()
-    env: dict = {}
+    env: dict = {} if math else {"no_math": True}
     out = md.render(markdown, env)
-    return Rendered(out, env.get("math", []))
+    return Rendered(clean(out), env.get("math", []), out)
 
 
 def render_answer(answer: str) -> Rendered:

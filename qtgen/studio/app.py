@@ -1,7 +1,10 @@
 """`qtgen studio`: the review queue in a browser, on Starlette.
 
-Every route needs the access token printed at start (given once as `?token=`, then kept in an
-HttpOnly, SameSite=Strict cookie); every action is a POST carrying the CSRF token. Drafts are
+Every route needs the access token, which lives only in an HttpOnly, SameSite=Strict cookie: the studio
+prints (and opens the browser on) a one-time login URL that sets the cookie and stops working once used,
+so no lasting secret reaches browser history or the process list. Only the bound host names are served
+(no DNS rebinding), request bodies are cut off at a limit however they are sent, and every action is a
+POST carrying the CSRF token. Drafts are
 addressed by an opaque id from the queue, never by a path from the request. A draft is shown exactly
 as the site renders it (raw HTML as text, math by the real KaTeX), under a Content-Security-Policy
 that lets no script but the studio's own run, so a draft's content can never execute anything.
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -42,6 +46,9 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 @dataclass
 class Job:
     """A regeneration running in the background."""
@@ -61,6 +68,26 @@ class Studio:
         self.csrf = hmac.new(token.encode(), b"csrf", hashlib.sha256).hexdigest()
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._logins: set[str] = set()
+
+    # -- one-time logins -----------------------------------------------------------------------
+    def new_login(self) -> str:
+        """A code for one login URL: it sets the cookie once, then is worthless."""
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self._logins.add(code)
+        return code
+
+    def use_login(self, code: str) -> bool:
+        with self._lock:
+            if code in self._logins:
+                self._logins.discard(code)
+                return True
+        return False
+
+    def regenerating(self, path: Path) -> bool:
+        draft = self.draft_id(path)
+        return any(j.draft == draft and j.state == "running" for j in list(self.jobs.values()))
 
     # -- drafts by opaque id -------------------------------------------------------------------
     def draft_id(self, path: Path) -> str:
@@ -100,8 +127,10 @@ class Studio:
         return job_id
 
 
-def create_app(config: Config, token: str) -> Starlette:
-    studio = Studio(config, token)
+def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_NAMES,
+               studio: Studio | None = None) -> Starlette:
+    """The studio's ASGI app; `hosts`: the host names it answers to (None: any, for --allow-remote)."""
+    studio = studio or Studio(config, token)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     def page(request: Request, template: str, status_code: int = 200, **context) -> Response:
@@ -122,6 +151,9 @@ def create_app(config: Config, token: str) -> Starlette:
     # -- the queue ------------------------------------------------------------------------------
     async def queue_page(request: Request) -> Response:
         from ..site.index import open_index
+        from ..work.approval import recover
+
+        recovered = await run_in_threadpool(recover, config)
 
         status = request.query_params.get("status") or None
         subject = request.query_params.get("subject") or None
@@ -138,8 +170,9 @@ def create_app(config: Config, token: str) -> Starlette:
                 "question": lambda r: ((r["item"].page.question if r["item"].page else ""), r["name"])}
         rows.sort(key=keys.get(sort, keys["subject"]))
         subjects = sorted({r["item"].page.subject for r in rows if r["item"].page})
+        msg = "; ".join([*recovered, request.query_params.get("msg", "")]).strip("; ")
         return page(request, "queue.html", rows=rows, status=status or "", subject=subject or "", sort=sort,
-                    subjects=subjects, msg=request.query_params.get("msg", ""), err=request.query_params.get("err", ""))
+                    subjects=subjects, msg=msg, err=request.query_params.get("err", ""))
 
     # -- one draft ------------------------------------------------------------------------------
     async def draft_page(request: Request) -> Response:
@@ -184,13 +217,21 @@ def create_app(config: Config, token: str) -> Starlette:
             return back("/", error="a draft you chose is no longer in the queue")
         if not paths:
             return back("/", error="choose the drafts to approve")
+        busy = [p.name for p in paths if studio.regenerating(p)]
+        if busy:
+            return back(f"/draft/{chosen[0]}" if len(chosen) == 1 else "/",
+                        error=f"not approved: {busy[0]} is being regenerated; approve it once the new answer is in")
         from ..site.index import open_index
 
-        try:
+        def run():
             with open_index(config) as index:
                 result = review.approve(config, paths, index=index,
                                         allow_warnings=first(values, "allow_warnings") == "1")
                 index.refresh()
+            return result
+
+        try:
+            result = await run_in_threadpool(run)  # it may wait for another approval: the studio stays responsive
         except QtgenError as exc:
             where = f"/draft/{chosen[0]}" if len(chosen) == 1 else "/"
             return back(where, error=str(exc))
@@ -278,52 +319,79 @@ def create_app(config: Config, token: str) -> Starlette:
         Mount("/katex", StaticFiles(directory=str(VENDOR)), name="katex"),
     ]
     app = Starlette(routes=routes)
-    return Guard(app, studio)
+    return Guard(app, studio, hosts)
 
 
 class Guard:
-    """ASGI middleware: the access token on every route, CSRF on every POST, security headers."""
+    """ASGI middleware: the bound host names only, the access token (a cookie set by a one-time login URL)
+    on every route, a body limit and CSRF on every POST, security headers on every answer."""
 
-    def __init__(self, app, studio: Studio):
+    def __init__(self, app, studio: Studio, hosts: set[str] | frozenset | None = LOOPBACK_NAMES):
         self.app = app
         self.studio = studio
+        self.hosts = hosts
+
+    def _host_ok(self, scope, host_header: str | None) -> bool:
+        if self.hosts is None:
+            return True
+        if not host_header:
+            return False
+        parts = urllib.parse.urlsplit("//" + host_header)
+        try:
+            port = parts.port
+        except ValueError:
+            return False
+        server_port = (scope.get("server") or (None, None))[1]
+        return parts.hostname in self.hosts and (port is None or server_port is None or port == server_port)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         request = Request(scope, receive)
+        if not self._host_ok(scope, request.headers.get("host")):  # DNS rebinding: a name that is not ours
+            return await self._send(PlainTextResponse("421: this studio answers only to its own address",
+                                                      status_code=421), scope, receive, send)
         name = f"{COOKIE}_{(scope.get('server') or ('', 0))[1]}"  # one studio per port: its own cookie
-        token = request.query_params.get("token")
         cookie = request.cookies.get(name)
         good = lambda v: v is not None and hmac.compare_digest(v.encode(), self.studio.token.encode())  # noqa: E731
-        if not (good(token) or good(cookie)):
-            return await self._send(PlainTextResponse("401: open the studio with the URL it printed (with its token)",
+        login = request.query_params.get("login")
+        if login is not None and request.method == "GET":
+            if not self.studio.use_login(login):
+                if good(cookie):  # a used link opened again in the browser that used it
+                    return await self._send(RedirectResponse(request.url.path, status_code=303), scope, receive, send)
+                return await self._send(PlainTextResponse(
+                    "401: this login link was already used (each works once); restart qtgen studio for a new one",
+                    status_code=401), scope, receive, send)
+            # the lasting secret goes into a cookie only this site can send; the link is now worthless
+            query = urllib.parse.urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "login"])
+            response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
+            response.set_cookie(name, self.studio.token, httponly=True, samesite="strict", path="/")
+            return await self._send(response, scope, receive, send)
+        if not good(cookie):
+            return await self._send(PlainTextResponse("401: open the studio with the login URL it printed",
                                                       status_code=401), scope, receive, send)
         if request.method == "POST":
             if int(request.headers.get("content-length") or 0) > MAX_BODY:
                 return await self._send(PlainTextResponse("413: request too large", status_code=413),
                                         scope, receive, send)
+            body = await _body_within(receive, MAX_BODY)  # chunked or not, never more than the limit is read
+            if body is None:
+                return await self._send(PlainTextResponse("413: request too large", status_code=413),
+                                        scope, receive, send)
+
+            async def replay():  # the app reads the body again
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            receive = replay
             sent = request.headers.get("x-csrf-token")
             if sent is None:
-                body = await request.body()
                 sent = (urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("csrf") or [None])[0]
-
-                async def replay():  # the app reads the body again
-                    return {"type": "http.request", "body": body, "more_body": False}
-
-                receive = replay
             if sent is None or not hmac.compare_digest(sent.encode(), self.studio.csrf.encode()):
                 return await self._send(PlainTextResponse("403: missing or wrong CSRF token", status_code=403),
                                         scope, receive, send)
             if request.headers.get("origin") not in (None, f"{scope['scheme']}://{request.headers.get('host')}"):
                 return await self._send(PlainTextResponse("403: cross-origin request", status_code=403),
                                         scope, receive, send)
-        if good(token) and request.method == "GET" and not good(cookie):
-            # the token leaves the address bar: kept in a cookie only this site can send
-            query = urllib.parse.urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
-            response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
-            response.set_cookie(name, self.studio.token, httponly=True, samesite="strict", path="/")
-            return await self._send(response, scope, receive, send)
 
         async def secured(message):
             if message["type"] == "http.response.start":
@@ -348,3 +416,20 @@ class Guard:
 
 def new_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+async def _body_within(receive, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes `limit` bytes (the rest is never read)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)

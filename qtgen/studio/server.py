@@ -8,7 +8,7 @@ from typing import Callable
 
 from ..config import Config
 from ..errors import InputError
-from .app import create_app, new_token
+from .app import LOOPBACK_NAMES, Studio, create_app, new_token
 
 
 def is_loopback(host: str) -> bool:
@@ -35,7 +35,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 8765, *, allow_remote: bool = False,
           on_ready: Callable[[str], None] = print, open_browser: bool = True) -> None:
-    """Run the studio until Ctrl-C; `on_ready` gets the URL with its access token first."""
+    """Run the studio until Ctrl-C; `on_ready` gets a one-time login URL first (the browser, if opened, gets
+    another: each sets the session cookie once and is worthless afterwards)."""
     import uvicorn
 
     if not is_loopback(host) and not allow_remote:
@@ -45,14 +46,16 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8765, *, allow_re
     sock = bind(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{bound}/?token={token}"
-    app = create_app(config, token)
+    studio = Studio(config, token)
+    hosts = (LOOPBACK_NAMES | {host}) if is_loopback(host) else None  # bound to a network: its names are unknown
+    app = create_app(config, token, hosts=hosts, studio=studio)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    on_ready(url)
+    base = f"http://{shown}:{bound}/"
+    on_ready(f"{base}?login={studio.new_login()}")  # each login URL works once: the cookie keeps the session
     if open_browser:
         import webbrowser
 
-        webbrowser.open(url)
+        webbrowser.open(f"{base}?login={studio.new_login()}")
     try:
         server.run(sockets=[sock])
     finally:

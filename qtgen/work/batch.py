@@ -52,7 +52,7 @@ HELD = "held"  # another process holds the question
 
 
 def ledger_path(config: Config) -> Path:
-    return config.drafts / ".qtgen" / "batch.sqlite"
+    return config.state("batch.sqlite")
 
 
 def price_of(config: Config, model: str) -> tuple[float, float] | None:

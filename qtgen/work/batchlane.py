@@ -75,7 +75,7 @@ class LaneProgress:
 
 
 def folder(config) -> Path:
-    return config.drafts / ".qtgen" / "batches"
+    return config.state("batches")
 
 
 @contextlib.contextmanager

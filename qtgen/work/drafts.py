@@ -17,6 +17,8 @@ from pathlib import Path
 from ..config import Config
 from ..errors import InputError, ParseError, QtgenError
 from ..format.files import inside, sweep_temps, write_atomic
+from ..locks import Lock
+from ..paths import confined
 from ..format.reader import read
 from ..format.slug import slug
 from ..format.text import clean_line
@@ -56,9 +58,10 @@ class Revision:
 class History:
     """Every version of one draft, numbered from 1; the last one is the draft as it stands."""
 
-    def __init__(self, folder: Path, draft: Path):
+    def __init__(self, folder: Path, draft: Path, root: Path | None = None):
         self.folder = folder
         self.draft = draft
+        self.root = root  # the drafts folder: nothing is written outside it
 
     def versions(self) -> list[Version]:
         out = []
@@ -89,8 +92,9 @@ class History:
         meta = {"version": number, "saved": saved or now(), "made_by": made_by}
         if feedback:
             meta["feedback"] = feedback
-        write_atomic(page.with_suffix(".json"), json.dumps(meta, indent=1, ensure_ascii=False) + "\n", overwrite=True)
-        write_atomic(page, text)  # never replaces a version: two writers cannot take the same number
+        write_atomic(page.with_suffix(".json"), json.dumps(meta, indent=1, ensure_ascii=False) + "\n", overwrite=True,
+                     within=self.root)
+        write_atomic(page, text, within=self.root)  # never replaces a version: two writers cannot take one number
         return Version(number, page, meta["saved"], made_by, feedback)
 
     def ensure_current(self) -> None:
@@ -107,7 +111,7 @@ class History:
         """Replace the draft with `text`, keeping every earlier version."""
         self.ensure_current()
         version = self.record(text, made_by, feedback)
-        write_atomic(self.draft, text, overwrite=True)
+        write_atomic(self.draft, text, overwrite=True, within=self.root)
         return version
 
 
@@ -123,11 +127,22 @@ class DraftStore:
         self.notes: list[str] = []
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"drafts folder {self.root}: is a file, not a folder (drafts_dir in the config)")
+        config.state()  # qtgen's own files: refused at once if a symlink leads them out of the drafts folder
         if migrate:
             self.notes = self.migrate()
             if self.root not in _swept:
                 sweep_temps(self.root)  # what a killed qtgen was writing when it died
                 _swept.add(self.root)
+
+    def lock(self, notify=None) -> Lock:
+        """Held while a draft is changed, replaced, rejected or approved: regenerate, edit and approve of one
+        draft never overlap (a change that finds the draft gone or different keeps its text as a version)."""
+        return Lock(self.config.state("drafts.lock"), "another qtgen changing drafts",
+                    timeout=self.config.lock_timeout, notify=notify)
+
+    def unsaved_edit(self, path: Path) -> Path:
+        """Where an edit that could not be saved is kept, beside the draft (not a page: `.edit.txt`)."""
+        return confined(path.with_name(path.name + ".edit.txt"), self.root)
 
     @property
     def rejected_root(self) -> Path:
@@ -135,7 +150,7 @@ class DraftStore:
 
     @property
     def history_root(self) -> Path:
-        return self.root / OWN / "history"
+        return self.config.state("history")
 
     def path_for(self, subject_slug: str, file_name: str) -> Path:
         if subject_slug == REJECTED:
@@ -145,7 +160,7 @@ class DraftStore:
             raise InputError(f"{subject_slug}/{file_name}: not a draft's place")
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"drafts folder {self.root}: is a file, not a folder")
-        return self.root / subject_slug / file_name
+        return confined(self.root / subject_slug / file_name, self.root)
 
     def key_of(self, path: Path) -> str:
         """`subject-slug/file_name` of a draft path."""
@@ -153,7 +168,7 @@ class DraftStore:
 
     # -- revisions of published pages ------------------------------------------------------------
     def revision_file(self, path: Path) -> Path:
-        return self.root / OWN / "revisions" / path.parent.name / f"{path.name}.json"
+        return self.config.state("revisions", path.parent.name, f"{path.name}.json")
 
     def revision_of(self, path: Path) -> "Revision | None":
         """What a draft revises, if it is a revision of a published page."""
@@ -167,13 +182,14 @@ class DraftStore:
     def mark_revision(self, path: Path, revision: "Revision") -> None:
         data = {"published": str(revision.published), "sha256": revision.sha256, "reason": revision.reason,
                 "rules": revision.rules, "created": revision.created or now(), "made_by": revision.made_by}
-        write_atomic(self.revision_file(path), json.dumps(data, indent=1, ensure_ascii=False) + "\n", overwrite=True)
+        write_atomic(self.revision_file(path), json.dumps(data, indent=1, ensure_ascii=False) + "\n", overwrite=True,
+                     within=self.root)
 
     def unmark_revision(self, path: Path) -> None:
         self.revision_file(path).unlink(missing_ok=True)
 
     def history(self, path: Path) -> History:
-        return History(self.history_root / path.parent.name / path.name, path)
+        return History(self.history_root / path.parent.name / path.name, path, self.root)
 
     # -- the queue -------------------------------------------------------------------------------
     def drafts(self) -> list[Path]:
@@ -243,13 +259,15 @@ class DraftStore:
         except ParseError:
             about, subject_slug = {}, path.parent.name if path.parent != self.root else "unreadable"
         folder = self.rejected_root / subject_slug
-        target = folder / path.name
+        target = confined(folder / path.name, self.root)
         note = {"reason": reason, "rejected": now(), **about}
-        write_atomic(folder / f"{path.name}.reason.json", json.dumps(note, indent=1, ensure_ascii=False) + "\n",
-                     overwrite=True)
-        write_atomic(target, path.read_bytes(), overwrite=True, mode=path.stat().st_mode & 0o7777)
-        path.unlink()
-        self.unmark_revision(path)
+        with self.lock():
+            data = path.read_bytes()
+            write_atomic(folder / f"{path.name}.reason.json", json.dumps(note, indent=1, ensure_ascii=False) + "\n",
+                         overwrite=True, within=self.root)
+            write_atomic(target, data, overwrite=True, mode=path.stat().st_mode & 0o7777, within=self.root)
+            path.unlink()
+            self.unmark_revision(path)
         return target
 
     def rejection(self, subject_slug: str, file_name: str) -> str | None:
@@ -278,8 +296,9 @@ class DraftStore:
             return notes
         import fcntl
 
-        (self.root / OWN).mkdir(exist_ok=True)
-        with open(self.root / OWN / "migrate.lock", "a") as lock:
+        lock_file = self.config.state("migrate.lock")
+        lock_file.parent.mkdir(exist_ok=True)
+        with open(lock_file, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another qtgen migrating at the same moment waits its turn
             try:
                 self._migrate(notes)
@@ -335,7 +354,7 @@ class DraftStore:
         if reason is not None and reason.is_file():
             moves.append((reason, base / subject_slug / reason.name))
         for source, target in moves:
-            if not _move_no_replace(source, target):
+            if not _move_no_replace(source, confined(target, self.root)):
                 notes.append(f"{source}: kept where it is ({target} already exists)")
                 return
         notes.append(f"{path.name}: moved to {base.name}/{subject_slug}/")

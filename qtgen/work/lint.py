@@ -265,6 +265,29 @@ def _html(page: Page, cfg: Config) -> str | None:
     return f"raw HTML: {m.group(0)!r}" if m else None
 
 
+_FOOTNOTE_LABEL = re.compile(r"\[\^([^\]]*[<>\"'`][^\]]*)\]")
+# what can put an element or attribute value into the rendering: raw HTML, footnotes, links, images, autolinks
+_MARKUP_SOURCES = re.compile(r"<[A-Za-z!/?]|\[\^|\]\(|\]\[|\]:|https?:|www\.|@|&")
+
+
+def _markup(page: Page, cfg: Config) -> str | None:
+    """Markup the site would not show: anything the allow-list removes from the rendering, or a footnote label
+    carrying markup characters into the link the site builds from it."""
+    from ..site.render import render_markdown
+
+    markdown = page.decoded_answer()
+    if not _MARKUP_SOURCES.search(markdown):
+        return None  # plain Markdown and math: nothing in it reaches an attribute or makes an element of its own
+    removed = render_markdown(markdown, math=False).unshown
+    if removed:
+        return f"the rendering holds markup the site would not show ({', '.join(removed[:3])}); qtgen removes it"
+    m = _FOOTNOTE_LABEL.search(markdown)
+    if m:
+        label = m.group(1) if len(m.group(1)) <= 40 else m.group(1)[:37] + "..."
+        return f"footnote label {label!r} carries markup characters into the page's links"
+    return None
+
+
 def _template(page: Page, cfg: Config) -> str | None:
     text = " ".join((page.decoded_answer(), page.seo.page_description, page.seo.page_keywords))
     m = _TEMPLATE.search(_MATH.sub(" ", text))  # LaTeX braces such as \frac{a}{b}} are not template text
@@ -321,11 +344,33 @@ RULES = [
     Rule("QT020", "keyword-junk", ERROR, _keyword_junk),
     Rule("QT021", "description-shape", ERROR, _description_shape),
     Rule("QT022", "off-topic", ERROR, _off_topic),
+    Rule("QT023", "unsafe-markup", ERROR, _markup),
 ]
 DUPLICATE = Rule("QT011", "duplicate-question", WARNING, lambda page, cfg: None)
 
 
+def check_settings(cfg: Config) -> None:
+    """The [lint] settings name known rules (by id or name) and levels; InputError naming the first that does not."""
+    from ..errors import InputError
+
+    known = {r.id for r in RULES + [DUPLICATE]} | {r.name for r in RULES + [DUPLICATE]}
+    disable = cfg.lint.get("disable", [])
+    levels = cfg.lint.get("levels", {})
+    if not isinstance(disable, list) or not all(isinstance(x, str) for x in disable):
+        raise InputError("config: [lint] disable must be a list of rule ids, such as [\"QT002\"]")
+    if not isinstance(levels, dict):
+        raise InputError("config: [lint] levels maps a rule id to \"error\" or \"warning\"")
+    for rule in [*disable, *levels]:
+        if rule not in known:
+            raise InputError(f"config: [lint] names an unknown rule {rule!r} (the rules are QT001..{RULES[-1].id}, "
+                             "by id or name)")
+    for rule, level in levels.items():
+        if level not in (ERROR, WARNING):
+            raise InputError(f"config: [lint] levels.{rule} = {level!r}: use \"error\" or \"warning\"")
+
+
 def active_rules(cfg: Config) -> list[Rule]:
+    check_settings(cfg)
     disabled = set(cfg.lint.get("disable", []))
     levels = cfg.lint.get("levels", {})
     out = []

@@ -100,6 +100,8 @@ def read_questions(path: Path, default_subject: str | None = None) -> tuple[list
         numbered = [(n, line) for n, line in enumerate(lines, 1) if not _skip(line)]
         if not numbered:
             raise InputError(f"{name}: no header line and no questions")
+        # no field is longer than the file: a long one is a bad line (question too long), never the end of the list
+        csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
         reader = csv.reader(io.StringIO("\n".join(line for _, line in numbered)), delimiter="\t" if kind == "tsv" else ",",
                             strict=True)
         try:

@@ -43,8 +43,9 @@ IDENTITY = ("id", "subject", "question", "file_name", "url", "title", "article_t
             *(f"related_article{n}" for n in range(1, 6)), "author", "schema_")
 
 
-def identity_changes(published: Path, revision: Page) -> list[str]:
-    """The identifying fields a revision changed from its published page (seo.title included)."""
+def identity_changes(published: Path, revision: Page, data: bytes | None = None) -> list[str]:
+    """The identifying fields a revision changed from its published page (seo.title included); with the
+    revision's bytes, also its layout: every byte but the answer, description and keywords must stay."""
     try:
         original = read(published)
     except ParseError:
@@ -52,6 +53,11 @@ def identity_changes(published: Path, revision: Page) -> list[str]:
     changed = [k for k in IDENTITY if getattr(original, k) != getattr(revision, k)]
     if original.seo.title != revision.seo.title:
         changed.append("seo.title")
+    if data is not None and not changed:
+        kept = original.model_copy(update={"answer": revision.answer, "seo": original.seo.model_copy(
+            update={"page_description": revision.seo.page_description, "page_keywords": revision.seo.page_keywords})})
+        if render(kept).encode("utf-8") != data:
+            changed.append("layout (the YAML form of the fields it keeps)")
     return changed
 
 

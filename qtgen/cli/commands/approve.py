@@ -23,7 +23,7 @@ def register(cli: click.Group) -> None:
             raise click.UsageError("name the drafts to approve, or use --all-clean")
         with open_index(obj.config) as index:
             result = approve_names(obj.config, list(drafts), all_clean=all_clean, index=index,
-                                   allow_warnings=allow_warnings, commit=not no_commit)
+                                   allow_warnings=allow_warnings, commit=not no_commit, notify=obj.info)
             if result is None:
                 obj.info("nothing to approve")
                 return

@@ -18,11 +18,12 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def studio(obj: Ctx, host, port, no_open, allow_remote):
         """Review drafts in a browser: the site's rendering, search preview, findings, versions; approve,
-        reject, regenerate, edit. Prints the URL (with its access token) first; Ctrl-C stops it."""
+        reject, regenerate, edit. Prints a one-time login URL first (it works once; the browser keeps the
+        session); Ctrl-C stops it."""
         from ...studio.server import serve
 
         def ready(url: str) -> None:
             click.echo(url)
-            obj.info("studio running; Ctrl-C stops it")
+            obj.info("studio running; the login URL above works once; Ctrl-C stops it")
 
         serve(obj.config, host, port, allow_remote=allow_remote, on_ready=ready, open_browser=not no_open)

@@ -1,0 +1,465 @@
+"""Approve: drafts into the site's content tree and its git history, as one transaction.
+
+    from qtgen.work import approval
+    result = approval.approve(config, [Path("drafts/physics/what-is-entropy.md")])
+
+- **What is checked is what is published.** Each draft is read once; those bytes are validated, linted and
+  placed, and approve refuses if the file changed meanwhile.
+- **One at a time.** Approvals of one site take turns (a lock in the repository's git folder, waited for
+  with a message and a timeout), and no regenerate, edit or reject of a draft runs during an approval
+  (the drafts lock): a regeneration that finishes meanwhile finds its draft gone and keeps its answer as
+  a version.
+- **A crash never leaves the site half-changed.** Before it touches the content tree, approve writes a
+  journal (`drafts/.qtgen/approvals/<id>.json`: each draft's and target's sha256, and a copy of every
+  page it replaces); its commit carries the trailer `Qtgen-Approval: <id>`. A process killed at any step
+  leaves the journal behind; the next qtgen command (`recover`) finishes that approval, so the pages are
+  committed exactly once and the drafts leave the queue, or, where a draft or a page changed since,
+  undoes it and keeps the drafts; it says which. Undo never deletes a file it could not unstage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..config import Config
+from ..errors import QtgenError
+from ..format.files import inside, sweep_temps, write_atomic
+from ..format.page import Page
+from ..format.slug import slug
+from ..locks import Lock, try_lock
+from ..site import gitrepo
+from ..site.index import SiteIndex
+from .draft import published_path
+from .drafts import DraftStore, now
+from .queue import OK, QueueItem, assess, queue
+
+JOURNALS = "approvals"
+TRAILER = "Qtgen-Approval"
+
+Notify = Callable[[str], None]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Approval:
+    placed: list[Path]
+    commit: str | None
+    message: str
+    left: list = field(default_factory=list)  # with --all-clean: the drafts not approved (QueueItem)
+    recovered: list[str] = field(default_factory=list)  # what was done about earlier interrupted approvals
+
+
+def commit_message(pages: list[Page], reasons: list[str | None] | None = None) -> str:
+    """One line saying what the commit does, then a line per page; revisions name their reason."""
+    reasons = reasons or [None] * len(pages)
+    revised = [(p, r) for p, r in zip(pages, reasons) if r is not None]
+    new = [p for p, r in zip(pages, reasons) if r is None]
+    if len(pages) == 1:
+        p, reason = pages[0], reasons[0]
+        if reason is not None:
+            return (f"Revise: {p.question} ({reason or 'edited'})\n\nRevised with qtgen; {p.subject}, id {p.id}, "
+                    f"{p.url}\n")
+        return f"Publish: {p.question} ({p.subject})\n\nApproved with qtgen; id {p.id}, {p.url}\n"
+    if not revised:
+        head = f"Publish {len(pages)} QuickTakes pages"
+    elif not new:
+        head = f"Revise {len(pages)} QuickTakes pages"
+    else:
+        head = f"Publish {len(new)} and revise {len(revised)} QuickTakes pages"
+    lines = [f"- {'revise' if r is not None else 'publish'}: {p.question} ({p.subject}, id {p.id})"
+             + (f": {r}" if r else "") for p, r in zip(pages, reasons)]
+    return f"{head}\n\nApproved with qtgen:\n" + "\n".join(lines) + "\n"
+
+
+# -- the journal ------------------------------------------------------------------------------------
+@dataclass
+class Entry:
+    draft: str  # the draft, relative to the drafts folder
+    draft_sha: str  # the bytes that were checked and are placed
+    target: str  # where they go in the content tree
+    original_sha: str | None  # the page replaced (a revision), or None for a new page
+    original: str | None = None  # the file in the journal folder holding that page's bytes
+
+
+class Journal:
+    """What one approval is about to do, written before it touches the content tree."""
+
+    def __init__(self, path: Path, data: dict):
+        self.path = path
+        self.data = data
+
+    @property
+    def id(self) -> str:
+        return self.data["id"]
+
+    @property
+    def repo(self) -> Path | None:
+        return Path(self.data["repo"]) if self.data.get("repo") else None
+
+    @property
+    def commit(self) -> bool:
+        return bool(self.data.get("commit"))
+
+    @property
+    def message(self) -> str:
+        return self.data["message"]
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [Entry(**e) for e in self.data["entries"]]
+
+    @staticmethod
+    def folder(config: Config) -> Path:
+        return config.state(JOURNALS)
+
+    @classmethod
+    def begin(cls, config: Config, repo: Path | None, commit: bool, message: str,
+              pages: list[tuple[str, bytes, Path, bytes | None]]) -> "Journal":
+        """Record an approval before it acts: (draft key, bytes, target, bytes it replaces or None) per page."""
+        folder = cls.folder(config)
+        txid = now().replace(":", "").replace("-", "") + "-" + secrets.token_hex(4)
+        entries = []
+        for n, (key, data, target, original) in enumerate(pages, 1):
+            kept = None
+            if original is not None:
+                kept = f"{txid}.{n}.orig"
+                write_atomic(folder / kept, original, within=config.drafts)
+            entries.append(Entry(key, _sha(data), str(target), _sha(original) if original is not None else None, kept))
+        data = {"id": txid, "started": now(), "pid": os.getpid(), "repo": str(repo) if repo else None,
+                "commit": commit, "message": message, "entries": [e.__dict__ for e in entries]}
+        path = write_atomic(folder / f"{txid}.json", json.dumps(data, indent=1, ensure_ascii=False) + "\n",
+                            within=config.drafts)
+        return cls(path, data)
+
+    @classmethod
+    def pending(cls, config: Config) -> list["Journal"]:
+        folder = cls.folder(config)
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in sorted(folder.glob("*.json")):
+            try:
+                out.append(cls(path, json.loads(path.read_text("utf-8"))))
+            except (OSError, ValueError):
+                continue  # half-written by a process killed mid-write: nothing was done after it
+        return out
+
+    def mark_undo(self) -> None:
+        """From here on this approval is being undone: a recovery finishes the undo, never the approval."""
+        self.data["undo"] = True
+        write_atomic(self.path, json.dumps(self.data, indent=1, ensure_ascii=False) + "\n", overwrite=True)
+
+    @property
+    def undoing(self) -> bool:
+        return bool(self.data.get("undo"))
+
+    def original_bytes(self, entry: Entry) -> bytes | None:
+        return (self.path.parent / entry.original).read_bytes() if entry.original else None
+
+    def close(self) -> None:
+        for entry in self.entries:
+            if entry.original:
+                (self.path.parent / entry.original).unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+
+
+# -- locks ------------------------------------------------------------------------------------------
+def _lock_path(config: Config, repo: Path | None) -> Path:
+    return (gitrepo.git_dir(repo) if repo is not None else config.state()) / "qtgen-approve.lock"
+
+
+def site_lock(config: Config, repo: Path | None, notify: Notify | None = None) -> Lock:
+    """Held for a whole approval: two reviewers (or the CLI and the studio) approve one after the other."""
+    return Lock(_lock_path(config, repo), "another approval of this site", timeout=config.lock_timeout, notify=notify)
+
+
+# -- approve ----------------------------------------------------------------------------------------
+def _id_problems(items: list[QueueItem], index: SiteIndex | None) -> list[str]:
+    """Ids used twice: among the drafts approved together, or by another page or draft of another question."""
+    problems = []
+    by_id: dict[int, QueueItem] = {}
+    for item in items:
+        page = item.page
+        other = by_id.get(page.id)
+        if other is not None and other.page.question != page.question:
+            problems.append(f"{item.path.name}: id {page.id} is also the id of {other.path.name}, approved with it")
+        by_id.setdefault(page.id, item)
+        if index is None:
+            continue
+        for e in index.pages_with_id(page.id):
+            if e.question != page.question and Path(e.path).resolve() != item.path.resolve():
+                problems.append(f"{item.path.name}: id {page.id} is already used by {e.path}")
+                break
+    return problems
+
+
+def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIndex | None,
+             allow_warnings: bool) -> tuple[list[QueueItem], list[Path], list]:
+    """Each draft read once and judged on those bytes; (items, targets, revisions) or QtgenError."""
+    from .revise import identity_changes, sha256_of
+
+    for path in paths:
+        if not path.is_file():
+            raise QtgenError(f"not approved: {path.name} is no longer in the queue (approved, rejected or moved "
+                             "meanwhile)")
+    revisions = [store.revision_of(p) for p in paths]
+    for revision in revisions:  # a published page edited since its revision was taken: refused first
+        if revision is not None and revision.published.is_file() and sha256_of(revision.published) != revision.sha256:
+            raise QtgenError(f"not approved: {revision.published} changed since the revision was taken (someone "
+                             "edited it meanwhile); revise it again")
+    items = [assess(config, p, index, data=p.read_bytes()) for p in paths]
+    problems = []
+    for item in items:
+        if item.page is None or item.errors:
+            problems.append(f"{item.path.name}: {item.errors[0] if item.errors else 'unreadable'}")
+        elif item.warnings and not allow_warnings:
+            problems.append(f"{item.path.name}: {len(item.warnings)} warning(s), first: {item.warnings[0]} "
+                            "(use --allow-warnings)")
+    if problems:
+        raise QtgenError("not approved: " + "; ".join(problems))
+    problems = _id_problems(items, index)
+    if problems:
+        raise QtgenError("not approved: " + "; ".join(problems))
+    targets: list[Path] = []
+    for item, revision in zip(items, revisions):
+        page = item.page
+        target = published_path(config, slug(page.subject, config.slug_style), page.file_name)
+        if not inside(target, config.content):
+            raise QtgenError(f"not approved: {target} lies outside the content tree {config.content}")
+        if target in targets:
+            raise QtgenError(f"not approved: {target} is named twice")
+        if revision is not None:
+            changed = identity_changes(revision.published, page, item.data)
+            if changed:
+                raise QtgenError(f"not approved: {item.path.name} changes what identifies the published page "
+                                 f"({', '.join(changed)}); a revision may change only the answer, description and keywords")
+            if revision.published.resolve() != target.resolve():
+                raise QtgenError(f"not approved: {item.path.name} revises {revision.published}, but its subject and "
+                                 f"question now belong at {target}; a revision cannot move a page")
+            if not target.is_file():
+                raise QtgenError(f"not approved: {target}, which {item.path.name} revises, is gone")
+            if sha256_of(target) != revision.sha256:
+                raise QtgenError(f"not approved: {target} changed since the revision was taken (someone edited it "
+                                 "meanwhile); revise it again")
+        elif target.exists() or target.is_symlink():
+            raise QtgenError(f"not approved: {target} already exists")
+        targets.append(target)
+    return items, targets, revisions
+
+
+def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None, allow_warnings: bool = False,
+            commit: bool = True, notify: Notify | None = None) -> Approval:
+    """Validate, lint, place in the content tree and commit exactly these files, all or nothing.
+
+    The drafts are removed only once the commit succeeded (or, with commit=False, the files are placed).
+    """
+    store = DraftStore(config)
+    paths = [store.resolve(str(p)) for p in paths]
+    repo = gitrepo.toplevel(config.content) if commit else None
+    with site_lock(config, repo, notify):
+        recovered = _recover_held(config, repo)
+        with store.lock(notify):
+            items, targets, revisions = _checked(config, store, paths, index, allow_warnings)
+            message = commit_message([i.page for i in items],
+                                     [None if r is None else (r.reason or "") for r in revisions])
+            for folder in sorted({t.parent for t in targets}):
+                sweep_temps(folder, recursive=False)  # left by an approve killed mid-write
+            originals = [t.read_bytes() if r is not None else None for t, r in zip(targets, revisions)]
+            journal = Journal.begin(config, repo, commit, message,
+                                    [(store.key_of(i.path), i.data, t, o) for i, t, o in zip(items, targets, originals)])
+            message += f"\n{TRAILER}: {journal.id}\n"
+            placed: list[Path] = []
+            try:
+                for item, target, original in zip(items, targets, originals):
+                    write_atomic(target, item.data, overwrite=original is not None, within=config.content)
+                    placed.append(target)
+                def unchanged() -> None:  # an editor outside qtgen saved meanwhile: what was checked is not the draft
+                    for item in items:
+                        if item.path.read_bytes() != item.data:
+                            raise QtgenError(f"not approved: {item.path.name} changed while it was being approved; "
+                                             "nothing published (approve it again)")
+
+                if commit:
+                    sha = gitrepo.commit_only(repo, placed, message, before=unchanged)
+                else:
+                    unchanged()
+                    sha = None
+            except BaseException:
+                journal.mark_undo()
+                left = _undo(config, journal, repo, placed)
+                if not left:
+                    journal.close()
+                raise
+            _finish_drafts(store, journal)
+            journal.close()
+    return Approval(placed, sha, message, recovered=recovered)
+
+
+def approve_names(config: Config, names: list[str], *, all_clean: bool = False, index: SiteIndex | None = None,
+                  allow_warnings: bool = False, commit: bool = True, notify: Notify | None = None) -> Approval | None:
+    """`qtgen approve`: the named drafts and, with all_clean, every draft without a finding."""
+    from .drafts import draft_paths_in
+
+    store = DraftStore(config)
+    paths = draft_paths_in(store, names)
+    left: list[QueueItem] = []
+    if all_clean:
+        waiting = queue(config, index)
+        paths += [i.path for i in waiting if i.status == OK and i.path not in paths]
+        left = [i for i in waiting if i.path not in paths]
+    if not paths:
+        return Approval([], None, "", left) if left else None
+    result = approve(config, paths, index=index, allow_warnings=allow_warnings, commit=commit, notify=notify)
+    result.left = left
+    return result
+
+
+def _finish_drafts(store: DraftStore, journal: Journal) -> int:
+    """The approved drafts leave the queue (their versions stay in the history); one changed since stays."""
+    done = 0
+    for entry in journal.entries:
+        path = store.root / entry.draft
+        try:
+            if _sha(path.read_bytes()) != entry.draft_sha:
+                continue
+        except FileNotFoundError:
+            continue
+        path.unlink()
+        store.unmark_revision(path)
+        store.unsaved_edit(path).unlink(missing_ok=True)
+        done += 1
+    return done
+
+
+def _undo(config: Config, journal: Journal, repo: Path | None, targets: list[Path]) -> list[str]:
+    """Put back what this approval placed: a page it replaced gets its bytes back, a new page goes. A file is
+    touched only if it still holds the approved bytes, and never deleted unless git let it be unstaged."""
+    left = []
+    by_target = {e.target: e for e in journal.entries}
+    for target in targets:
+        entry = by_target[str(target)]
+        try:
+            current = target.read_bytes()
+        except FileNotFoundError:
+            current = None
+        if current is None or _sha(current) != entry.draft_sha:
+            continue  # not ours (any more): left as it is
+        if repo is not None and gitrepo.tracked(repo, target) and not gitrepo.unstage(repo, [target]):
+            left.append(f"{target}: git could not unstage it, so it was left in place (staged)")
+            continue
+        original = journal.original_bytes(entry)
+        if original is not None:
+            write_atomic(target, original, overwrite=True, within=config.content)
+        else:
+            target.unlink(missing_ok=True)
+    return left
+
+
+# -- recovery ---------------------------------------------------------------------------------------
+def recover(config: Config, notify: Notify | None = None) -> list[str]:
+    """Finish or undo approvals that a killed qtgen left half done; a line for each, saying which."""
+    journals = Journal.pending(config)
+    messages = []
+    for repo in sorted({j.data.get("repo") or "" for j in journals}):
+        lock = try_lock(_lock_path(config, Path(repo) if repo else None), "another approval of this site")
+        if lock is None:
+            continue  # an approval is running now: its journal is live
+        try:
+            messages += _recover_held(config, Path(repo) if repo else None)
+        except QtgenError as exc:
+            messages.append(f"an interrupted approval could not be finished yet ({exc}); the next qtgen command "
+                            "tries again")
+        finally:
+            lock.__exit__(None, None, None)
+    for message in messages:
+        if notify is not None:
+            notify(message)
+    return messages
+
+
+def _recover_held(config: Config, repo: Path | None) -> list[str]:
+    """With the site's approval lock held: every journal of this repository belongs to a dead process."""
+    messages = []
+    def same(a: Path | None, b: Path | None) -> bool:
+        return (a is None and b is None) or (a is not None and b is not None and a.resolve() == b.resolve())
+
+    for journal in Journal.pending(config):
+        if not same(journal.repo, repo):
+            continue
+        store = DraftStore(config, migrate=False)
+        with store.lock():
+            messages.append(_recover_one(config, store, journal))
+    return messages
+
+
+def _state(entry: Entry) -> str:
+    """What an interrupted approval left at a target: "placed", "before" (not yet placed) or "changed"."""
+    target = Path(entry.target)
+    try:
+        sha = _sha(target.read_bytes())
+    except FileNotFoundError:
+        return "before" if entry.original_sha is None else "changed"
+    if sha == entry.draft_sha:
+        return "placed"
+    return "before" if sha == entry.original_sha else "changed"
+
+
+def _recover_one(config: Config, store: DraftStore, journal: Journal) -> str:
+    repo = journal.repo if journal.commit else None
+    names = ", ".join(Path(e.draft).name for e in journal.entries)
+    if repo is not None:
+        sha = gitrepo.commit_with(repo, f"{TRAILER}: {journal.id}")
+        if sha:
+            done = _finish_drafts(store, journal)
+            journal.close()
+            return (f"finished an approval interrupted after its commit {sha[:12]} ({names}): "
+                    f"{done} draft(s) left the queue")
+    entries = journal.entries
+    states = [_state(e) for e in entries]
+    changed_drafts = []
+    for e in entries:
+        try:
+            if _sha((store.root / e.draft).read_bytes()) != e.draft_sha:
+                changed_drafts.append(e.draft)
+        except FileNotFoundError:
+            changed_drafts.append(e.draft)
+    why = ("it failed and was being undone when qtgen stopped" if journal.undoing
+           else f"the draft {changed_drafts[0]} changed or went since" if changed_drafts
+           else f"{entries[states.index('changed')].target} changed since" if "changed" in states else "")
+    if not why:
+        placed = []
+        for e, state in zip(entries, states):
+            target = Path(e.target)
+            if state == "before":
+                write_atomic(target, (store.root / e.draft).read_bytes(), overwrite=e.original_sha is not None,
+                             within=config.content)
+            placed.append(target)
+        sha = None
+        if repo is not None:
+            pending = [t for t, e in zip(placed, entries)
+                       if not gitrepo.committed_as(repo, t, (store.root / e.draft).read_bytes())]
+            try:
+                sha = gitrepo.commit_only(repo, pending, journal.message + f"\n{TRAILER}: {journal.id}\n") if pending else None
+            except QtgenError as exc:
+                why = f"its commit failed again ({exc})"
+        if not why:
+            done = _finish_drafts(store, journal)
+            journal.close()
+            where = (f" in commit {sha[:12]}" if sha else " (already committed)" if repo is not None else " (not committed)")
+            return (f"finished an interrupted approval of {names}: {len(placed)} page(s) published{where}, "
+                    f"{done} draft(s) left the queue")
+    journal.mark_undo()
+    left = _undo(config, journal, repo, [Path(e.target) for e in entries])
+    if left:
+        return f"could not wholly undo an interrupted approval of {names} ({why}): {'; '.join(left)}"
+    journal.close()
+    return f"undid an interrupted approval of {names} because {why}; the content tree is as it was and the drafts stay in the queue"

@@ -1,0 +1,84 @@
+"""The review queue: every draft waiting for a decision, validated and linted.
+
+    from qtgen.work import queue
+    for item in queue.queue(config):
+        print(item.path, item.status)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..format.page import Page
+from ..format.slug import slug
+from ..format.validate import Checker
+from ..site.index import SiteIndex
+from . import lint
+from .drafts import DraftStore
+
+OK, WARNINGS, ERRORS = "ok", "warnings", "errors"
+
+
+@dataclass
+class QueueItem:
+    """One draft in the queue, with what a reviewer needs to decide."""
+
+    path: Path
+    page: Page | None
+    status: str
+    words: int = 0
+    validation: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    revises: Path | None = None  # the published page a revision would replace
+    data: bytes | None = None  # the exact bytes that were checked
+
+    @property
+    def errors(self) -> list[str]:
+        return ([f"{v.field}: {v.message}" for v in self.validation if v.level == "error"]
+                + [f"{f.rule} {f.name}: {f.message}" for f in self.findings if f.level == "error"])
+
+    @property
+    def warnings(self) -> list[str]:
+        return ([f"{v.field}: {v.message}" for v in self.validation if v.level == "warning"]
+                + [f"{f.rule} {f.name}: {f.message}" for f in self.findings if f.level == "warning"])
+
+    def as_json(self) -> dict:
+        p = self.page
+        return {"path": str(self.path), "subject": p.subject if p else None, "question": p.question if p else None,
+                "id": p.id if p else None, "words": self.words, "status": self.status,
+                "errors": self.errors, "warnings": self.warnings,
+                "revises": str(self.revises) if self.revises else None}
+
+
+def assess(config: Config, path: Path, index: SiteIndex | None = None, data: bytes | None = None) -> QueueItem:
+    """Validate and lint one draft: the file as it is now, or exactly `data` (the bytes approve will place)."""
+    checker = Checker(config)
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            data = None
+    page = checker.check_file(path) if data is None else checker.check_bytes(data, str(path))
+    validation = checker.report.findings
+    findings = lint.lint_page(page, config, str(path), index) if page is not None else []
+    revision = DraftStore(config, migrate=False).revision_of(path)
+    item = QueueItem(path, page, OK, lint.words(page) if page else 0, validation, findings,
+                     revision.published if revision else None, data)
+    item.status = ERRORS if item.errors else WARNINGS if item.warnings else OK
+    return item
+
+
+def queue(config: Config, index: SiteIndex | None = None, subject: str | None = None,
+          status: str | None = None) -> list[QueueItem]:
+    """The drafts waiting for a decision (rejected ones and qtgen's own files excluded)."""
+    items = []
+    for path in DraftStore(config).drafts():
+        item = assess(config, path, index)
+        if subject and (item.page is None or slug(item.page.subject) != slug(subject)):
+            continue
+        if status and item.status != status:
+            continue
+        items.append(item)
+    return items

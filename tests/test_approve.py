@@ -1,0 +1,324 @@
+"""Approve as a transaction, against real git repositories and real qtgen processes: what is checked is what is
+published, approvals of one site take turns, symlinks in drafts/ never lead into the content tree, and a
+process killed at any step leaves nothing half done (the next qtgen command finishes or undoes it).
+
+Kills happen at real git steps: a `git` on PATH runs the real one and kills the qtgen that called it,
+before or after the step named in KILL_AT/KILL_WHEN (or blocks there until a file appears)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qtgen.format.reader import read
+from qtgen.format.writer import render
+
+from conftest import clean_env, git, init_repo, run_qtgen
+from fake_openai import FakeOpenAI, house_answer
+
+REAL_GIT = shutil.which("git")
+WRAPPER = """#!/bin/sh
+# a git that kills (or holds) the qtgen calling it at one step
+if [ "$3" = "$KILL_AT" ] && [ -n "$HOLD_FILE" ]; then
+  : > "$HOLD_FILE.reached"
+  while [ ! -e "$HOLD_FILE" ]; do sleep 0.05; done
+fi
+if [ "$3" = "$KILL_AT" ] && [ "$KILL_WHEN" = before ]; then kill -9 $PPID; exit 1; fi
+case " $FAIL_AT " in *" $3 "*) echo "fatal: refused by the test" >&2; exit 1;; esac
+"{git}" "$@"
+rc=$?
+if [ "$3" = "$KILL_AT" ] && [ "$KILL_WHEN" = after ]; then kill -9 $PPID; fi
+exit $rc
+"""
+
+
+@pytest.fixture
+def repo(site) -> Path:
+    init_repo(site)
+    return site
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAI() as s:
+        yield s
+
+
+def env(site: Path, server, **extra) -> dict:
+    return clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test", **extra)
+
+
+def wrapped(site: Path, server, **steps) -> dict:
+    """An environment whose `git` kills, fails or holds at the given step."""
+    folder = site.parent / "wrapped-bin"
+    folder.mkdir(exist_ok=True)
+    script = folder / "git"
+    script.write_text(WRAPPER.replace("{git}", REAL_GIT))
+    script.chmod(0o755)
+    return env(site, server, PATH=f"{folder}{os.pathsep}{os.environ['PATH']}", **steps)
+
+
+def draft(site: Path, server, question: str = "What is entropy?", subject: str = "Physics") -> Path:
+    r = run_qtgen("draft", question, "-s", subject, cwd=site, env=env(site, server))
+    assert r.returncode == 0, r.stderr
+    path = site / r.stdout.strip()
+    assert path.is_file()
+    return path
+
+
+def commits_touching(site: Path, rel: str) -> list[str]:
+    return git(site, "log", "--format=%H", "--", rel).split()
+
+
+def journals(site: Path) -> list[Path]:
+    return sorted((site / "drafts/.qtgen/approvals").glob("*")) if (site / "drafts/.qtgen/approvals").is_dir() else []
+
+
+# -- 5. a kill at each step: the next command finishes the approval, committed exactly once -----------------
+@pytest.mark.parametrize("step,when,left", [
+    ("add", "before", "placed, not staged"),
+    ("add", "after", "staged"),
+    ("commit", "before", "staged"),
+    ("commit", "after", "committed, the draft still queued"),
+])
+def test_a_kill_at_any_step_of_approve_is_finished_by_the_next_command(repo, server, step, when, left):
+    path = draft(repo, server)
+    data = path.read_bytes()
+    target = repo / "content/learn/physics/what-is-entropy.md"
+    r = run_qtgen("approve", "what-is-entropy", cwd=repo, env=wrapped(repo, server, KILL_AT=step, KILL_WHEN=when))
+    assert r.returncode == -9, (r.returncode, r.stderr)
+    assert journals(repo), "the journal outlives the kill"
+    assert target.read_bytes() == data and path.is_file()  # the half-done state this step leaves
+    staged = git(repo, "diff", "--cached", "--name-only")
+    assert ("content/learn/physics/what-is-entropy.md" in staged) == (left == "staged")
+
+    r = run_qtgen("review", cwd=repo, env=env(repo, server))  # any next command
+    assert r.returncode == 0, r.stderr
+    assert "finished" in r.stderr and "what-is-entropy.md" in r.stderr
+    assert len(commits_touching(repo, "content/learn/physics/what-is-entropy.md")) == 1
+    assert git(repo, "show", "HEAD:content/learn/physics/what-is-entropy.md").encode() == data
+    assert git(repo, "status", "--porcelain", "--", "content") == "" and not path.exists() and journals(repo) == []
+    assert "Qtgen-Approval:" in git(repo, "log", "-1", "--format=%B")
+    again = run_qtgen("approve", "what-is-entropy", cwd=repo, env=env(repo, server))
+    assert again.returncode == 2 and "no such draft" in again.stderr  # nothing left to approve twice
+
+
+def test_a_kill_before_anything_was_placed_is_finished_too(repo, server):
+    path = draft(repo, server)
+    target = repo / "content/learn/physics/what-is-entropy.md"
+    r = run_qtgen("approve", "what-is-entropy", cwd=repo, env=wrapped(repo, server, KILL_AT="add", KILL_WHEN="before"))
+    assert r.returncode == -9
+    target.unlink()  # the state of a kill between the journal and the first write
+    r = run_qtgen("approve", "--all-clean", "--allow-warnings", cwd=repo, env=env(repo, server))
+    assert "finished an interrupted approval" in r.stderr
+    assert len(commits_touching(repo, "content/learn/physics/what-is-entropy.md")) == 1 and not path.exists()
+
+
+def test_a_draft_changed_after_the_kill_is_undone_not_published(repo, server):
+    path = draft(repo, server)
+    target = repo / "content/learn/physics/what-is-entropy.md"
+    r = run_qtgen("approve", "what-is-entropy", cwd=repo, env=wrapped(repo, server, KILL_AT="commit", KILL_WHEN="before"))
+    assert r.returncode == -9 and target.is_file()
+    path.write_text(path.read_text().replace("answer: >-\n    ", "answer: >-\n    Edited. "))
+    r = run_qtgen("review", cwd=repo, env=env(repo, server))
+    assert "undid an interrupted approval" in r.stderr and "changed" in r.stderr
+    assert not target.exists() and git(repo, "status", "--porcelain", "--", "content") == ""
+    assert path.is_file() and journals(repo) == [] and commits_touching(repo, "content") == []
+
+
+def test_a_revision_killed_mid_approve_is_finished_and_revise_finds_the_page_again(repo, server):
+    draft(repo, server)
+    assert run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo, env=env(repo, server)).returncode == 0
+    published = repo / "content/learn/physics/what-is-entropy.md"
+    r = run_qtgen("revise", str(published), cwd=repo, env=env(repo, server))
+    assert r.returncode == 0, r.stderr
+    revision = repo / "drafts/physics/what-is-entropy.md"
+    revision.write_text(revision.read_text().replace("answer: >-\n    ", "answer: >-\n    Revised. "))
+    r = run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo,
+                  env=wrapped(repo, server, KILL_AT="commit", KILL_WHEN="before"))
+    assert r.returncode == -9
+    r = run_qtgen("revise", str(published), cwd=repo, env=env(repo, server))  # the next command: finished first
+    assert "finished an interrupted approval" in r.stderr, r.stderr
+    assert r.returncode == 0 and "Revised. " in published.read_text()
+    assert len(commits_touching(repo, "content/learn/physics/what-is-entropy.md")) == 2  # publish, revise
+    assert git(repo, "status", "--porcelain", "--", "content") == ""
+
+
+def test_undo_never_deletes_a_page_git_could_not_unstage(repo, server):
+    path = draft(repo, server)
+    target = repo / "content/learn/physics/what-is-entropy.md"
+    r = run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo,
+                  env=wrapped(repo, server, FAIL_AT="commit"))
+    assert r.returncode == 1 and "git commit failed" in r.stderr  # a plain failure is undone at once
+    assert path.is_file() and not target.exists() and journals(repo) == []
+    r = run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo,
+                  env=wrapped(repo, server, FAIL_AT="commit reset rm"))
+    assert r.returncode == 1  # the commit fails and so does every unstage: the staged page stays where it is
+    assert target.is_file() and "content/learn/physics/what-is-entropy.md" in git(repo, "diff", "--cached", "--name-only")
+    assert journals(repo), "what could not be undone is left for the next command"
+    r = run_qtgen("review", cwd=repo, env=env(repo, server))  # git works again: the undo is finished
+    assert "undid an interrupted approval" in r.stderr, r.stderr
+    assert not target.exists() and git(repo, "status", "--porcelain", "--", "content") == "" and path.is_file()
+
+
+# -- 4. two approvals at once take turns ---------------------------------------------------------------------
+def test_two_approvals_at_once_take_turns_and_both_commit(repo, server):
+    first = draft(repo, server, "What is entropy?")
+    second = draft(repo, server, "What is enthalpy?")
+    hold = repo.parent / "hold"
+    a = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", first.stem, "--allow-warnings"], cwd=repo,
+                         env=wrapped(repo, server, KILL_AT="commit", HOLD_FILE=str(hold)),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not Path(f"{hold}.reached").exists():  # A holds the approval lock, stopped at git commit
+        assert a.poll() is None and time.monotonic() < deadline, a.stderr.read() if a.poll() is not None else "slow"
+        time.sleep(0.05)
+    b = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", second.stem, "--allow-warnings"], cwd=repo,
+                         env=env(repo, server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said = b.stderr.readline()
+    assert "waiting for another approval of this site" in said and "pid" in said
+    hold.write_text("")
+    assert a.wait(60) == 0, a.stderr.read()
+    assert b.wait(60) == 0, b.stderr.read()
+    log = git(repo, "log", "--format=%s", "-2").splitlines()
+    assert sorted(log) == ["Publish: What is enthalpy? (Physics)", "Publish: What is entropy? (Physics)"]
+    assert git(repo, "status", "--porcelain", "--", "content") == "" and git(repo, "diff", "--cached", "--name-only") == ""
+
+
+def test_an_approval_waits_no_longer_than_lock_timeout(repo, server):
+    first = draft(repo, server, "What is entropy?")
+    second = draft(repo, server, "What is enthalpy?")
+    hold = repo.parent / "hold"
+    a = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", first.stem, "--allow-warnings"], cwd=repo,
+                         env=wrapped(repo, server, KILL_AT="commit", HOLD_FILE=str(hold)),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not Path(f"{hold}.reached").exists():
+        assert a.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    (repo / "qtgen.toml").write_text((repo / "qtgen.toml").read_text() + "lock_timeout = 0.5\n")
+    r = run_qtgen("approve", second.stem, "--allow-warnings", cwd=repo, env=env(repo, server))
+    hold.write_text("")
+    assert a.wait(60) == 0
+    assert r.returncode == 1 and "still holds" in r.stderr and "nothing was done" in r.stderr
+    assert second.is_file() and not (repo / "content/learn/physics/what-is-enthalpy.md").exists()
+
+
+# -- 2. what is checked is what is published; regenerate and approve never overlap ---------------------------
+def test_a_regeneration_finishing_during_approve_is_kept_as_a_version_never_published(repo):
+    arrived, release = __import__("threading").Event(), __import__("threading").Event()
+    gate = {"on": False}
+
+    def reply(question, subject, body):
+        if gate["on"]:
+            arrived.set()
+            release.wait(60)
+            answer = house_answer(question, subject)
+            answer["answer"] = "REGENERATED " + answer["answer"]
+            return answer
+        return house_answer(question, subject)
+
+    with FakeOpenAI(reply=reply) as server:
+        path = draft(repo, server)
+        checked = path.read_bytes()
+        gate["on"] = True
+        regen = subprocess.Popen([sys.executable, "-m", "qtgen", "regenerate", "what-is-entropy", "--feedback",
+                                  "more detail"], cwd=repo, env=env(repo, server), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        assert arrived.wait(60)  # the model is writing
+        hold = repo.parent / "hold"
+        approve = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", "what-is-entropy", "--allow-warnings"],
+                                   cwd=repo, env=wrapped(repo, server, KILL_AT="add", HOLD_FILE=str(hold)),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not Path(f"{hold}.reached").exists():  # approve has checked and placed the bytes it read
+            assert approve.poll() is None and time.monotonic() < deadline, approve.stderr.read()
+            time.sleep(0.05)
+        release.set()  # the regeneration finishes now, in the middle of the approval
+        time.sleep(0.5)  # give it every chance to write (it must wait for the drafts lock instead)
+        assert path.read_bytes() == checked
+        hold.write_text("")
+        assert approve.wait(60) == 0, approve.stderr.read()
+        out, err = regen.communicate(timeout=60)
+    target = repo / "content/learn/physics/what-is-entropy.md"
+    assert target.read_bytes() == checked and b"REGENERATED" not in target.read_bytes()
+    assert regen.returncode == 1 and "meanwhile" in err and "kept as a version" in err
+    versions = sorted((repo / "drafts/.qtgen/history/physics/what-is-entropy.md").glob("*.md"))
+    assert any(b"REGENERATED" in v.read_bytes() for v in versions)  # the paid-for answer is not lost
+
+
+def test_a_draft_edited_by_hand_while_approve_runs_is_not_published(repo, server):
+    path = draft(repo, server)
+    hold = repo.parent / "hold"
+    approve = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", "what-is-entropy", "--allow-warnings"],
+                               cwd=repo, env=wrapped(repo, server, KILL_AT="add", HOLD_FILE=str(hold)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not Path(f"{hold}.reached").exists():  # checked and placed; about to stage and commit
+        assert approve.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    path.write_text(path.read_text().replace("answer: >-\n    ", "answer: >-\n    Hand edit. "))
+    hold.write_text("")
+    assert approve.wait(60) == 1
+    assert "changed while it was being approved" in approve.stderr.read()
+    assert not (repo / "content/learn/physics/what-is-entropy.md").exists() and "Hand edit." in path.read_text()
+    assert git(repo, "status", "--porcelain", "--", "content") == "" and journals(repo) == []
+
+
+# -- 3. symlinks in drafts/ never lead a write outside it ---------------------------------------------------
+def test_symlinks_in_drafts_never_lead_writes_into_the_content_tree(repo, server):
+    draft(repo, server)
+    assert run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo, env=env(repo, server)).returncode == 0
+    content = repo / "content/learn"
+    before = {p: p.read_bytes() for p in content.rglob("*") if p.is_file()}
+    e = env(repo, server)
+    # a symlinked subject folder: draft would write a page into content/learn/physics
+    (repo / "drafts/physics").rmdir() if (repo / "drafts/physics").is_dir() else None
+    (repo / "drafts/physics").symlink_to(content / "physics")
+    r = run_qtgen("draft", "What is enthalpy?", "-s", "Physics", cwd=repo, env=e)
+    assert r.returncode == 2 and "symlink" in r.stderr and "Traceback" not in r.stderr
+    r = run_qtgen("draft", "What is entropy?", "-s", "Physics", "--force", cwd=repo, env=e)
+    assert r.returncode == 2 and "symlink" in r.stderr
+    (repo / "drafts/physics").unlink()
+    # a symlinked folder of rejected drafts: reject would put the page and its reason into content
+    draft(repo, server, "What is a tariff?", "Economics")
+    (repo / "drafts/rejected").mkdir()
+    (repo / "drafts/rejected/economics").symlink_to(content / "physics", target_is_directory=True)
+    r = run_qtgen("reject", "what-is-a-tariff", "--reason", "no", cwd=repo, env=e)
+    assert r.returncode == 2 and "symlink" in r.stderr and (repo / "drafts/economics/what-is-a-tariff.md").is_file()
+    (repo / "drafts/rejected/economics").unlink()
+    # qtgen's own folder (index, ledger, history, journals, locks) linked into content
+    shutil.rmtree(repo / "drafts/.qtgen")
+    (repo / "drafts/.qtgen").symlink_to(content / "physics", target_is_directory=True)
+    for args in (["draft", "What is heat?", "-s", "Physics"], ["review"], ["history", "what-is-a-tariff"],
+                 ["edit", "what-is-a-tariff"], ["approve", "what-is-a-tariff"]):
+        r = run_qtgen(*args, cwd=repo, env={**e, "EDITOR": "true"})
+        assert r.returncode == 2 and "symlink" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    after = {p: p.read_bytes() for p in content.rglob("*") if p.is_file()}
+    assert after == before and git(repo, "status", "--porcelain", "--", "content") == ""
+
+
+# -- 7. a revision keeps the published page's layout -----------------------------------------------------
+def test_a_revision_that_changes_the_layout_is_refused(repo, server):
+    draft(repo, server)
+    assert run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo, env=env(repo, server)).returncode == 0
+    published = repo / "content/learn/physics/what-is-entropy.md"
+    page = read(published)
+    plain = render(page.model_copy(update={"layout": page.layout.model_copy(update={"title_style": "plain"})}))
+    assert plain != published.read_text()
+    published.write_text(plain)  # a published page with plain titles, as 8,136 of the site's are
+    git(repo, "commit", "-qam", "plain titles")
+    assert run_qtgen("revise", str(published), cwd=repo, env=env(repo, server)).returncode == 0
+    revision = repo / "drafts/physics/what-is-entropy.md"
+    folded = render(read(revision).model_copy(update={"layout": page.layout}))  # same values, `title: >-`
+    revision.write_text(folded.replace("answer: >-\n    ", "answer: >-\n    Revised. "))
+    r = run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo, env=env(repo, server))
+    assert r.returncode == 1 and "layout" in r.stderr
+    assert published.read_text() == plain
