@@ -83,6 +83,19 @@ class Config:
     def prompts(self) -> Path:
         return self.path(self.prompts_dir)
 
+    @property
+    def site_found(self) -> bool:
+        """Whether there is a site here: its content tree (content/learn, or content_dir) exists."""
+        return self.content.is_dir()
+
+    def require_site(self, doing: str) -> None:
+        """InputError, in one line, where there is no site to publish into (approve, revise, fix)."""
+        if not self.site_found:
+            how = (f"content_dir in {self.source}" if self.source is not None
+                   else f"a folder holding content/learn, looked for from {self.root} upwards")
+            raise InputError(f"{doing} no site here ({self.content} does not exist; qtgen uses {how}); run qtgen "
+                             "inside the site's repository, or point it at one with --content PATH")
+
     def state(self, *parts: str) -> Path:
         """A path among qtgen's own files (`drafts/.qtgen/...`), refused if a symlink leads it out of drafts/."""
         from .paths import confined

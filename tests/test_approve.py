@@ -66,7 +66,7 @@ def wrapped(site: Path, server, **steps) -> dict:
 
 
 def draft(site: Path, server, question: str = "What is entropy?", subject: str = "Physics") -> Path:
-    r = run_qtgen("draft", question, "-s", subject, cwd=site, env=env(site, server))
+    r = run_qtgen("draft", question, "-s", subject, "--new-subject", cwd=site, env=env(site, server))
     assert r.returncode == 0, r.stderr
     path = site / r.stdout.strip()
     assert path.is_file()

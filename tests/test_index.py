@@ -166,16 +166,17 @@ def test_draft_adds_related_articles_in_the_site_layout_and_reuses_ids(tree):
         assert validate_paths([path], load(cwd=tree, environ={})).errors == []
 
         # the same question under another subject keeps the id the site gave it
-        r = run_qtgen("draft", "What is a tariff?", "-s", "Politics", cwd=tree, env=env)
+        r = run_qtgen("draft", "What is a tariff?", "-s", "Politics", "--new-subject", cwd=tree, env=env)
         assert r.returncode == 0, r.stderr
         assert read(tree / "drafts" / "politics" / "what-is-a-tariff.md").id == 104
 
         count = len(server.requests)
-        r = run_qtgen("draft", "Can you explain photosynthesis?", "-s", "Physics", "--no-related", cwd=tree, env=env)
+        r = run_qtgen("draft", "Can you explain photosynthesis?", "-s", "Physics", "--no-related", "--new-subject",
+                      cwd=tree, env=env)
         assert r.returncode == 1 and "near-duplicate (100/100) of 'What is photosynthesis?'" in r.stderr
         assert len(server.requests) == count  # refused before any request
         r = run_qtgen("draft", "Can you explain photosynthesis?", "-s", "Physics", "--no-related", "--allow-similar",
-                      cwd=tree, env=env)
+                      "--new-subject", cwd=tree, env=env)
         assert r.returncode == 0, r.stderr
         assert read(tree / "drafts" / "physics" / "can-you-explain-photosynthesis.md").related == []
 

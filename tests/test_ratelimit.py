@@ -63,3 +63,14 @@ def test_a_429_pauses_everyone_lowers_the_rate_then_recovers():
     for _ in range(10):
         limiter.succeeded()
     assert limiter.factor == 1.0
+
+
+def test_rpm_spaces_requests_whatever_the_concurrency():
+    clock = Clock()
+    limiter = RateLimiter(rpm=300, concurrency=6, clock=clock, sleep=clock.sleep)
+    sent = []
+    for _ in range(6):
+        limiter.acquire()
+        sent.append(round(clock.now, 6))
+        limiter.release(0.05, True)
+    assert sent == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]  # 300 a minute: one every 0.2 s, however many may be in flight

@@ -63,7 +63,9 @@ def test_review_lists_the_queue_with_status(repo, server):
     r = run_qtgen("review", "--json", "-s", "Politics", cwd=repo)
     assert json.loads(r.stdout) == []
     r = run_qtgen("review", cwd=repo)
-    assert r.returncode == 0 and "what-is-a-tariff.md" in r.stdout and "3 draft(s) waiting" in r.stdout
+    assert r.returncode == 0 and "What is a tariff?" in r.stdout and "3 draft(s) waiting" in r.stdout
+    r = run_qtgen("review", "--wide", cwd=repo, env={**clean_env(repo), "COLUMNS": "200"})
+    assert "economics/what-is-a-tariff.md" in r.stdout
 
 
 def test_show_renders_the_decoded_answer(repo, server):

@@ -201,6 +201,8 @@ def test_the_studio_marks_revisions(site_repo):
 
     draft = client.get(re.search(r'href="(/draft/[0-9a-f]+)"', queue).group(1)).text
     assert "Revision of the published page" in draft and "no change yet from the published page" in draft
+    nearest = draft.split("Nearest questions")[1]
+    assert "Why is the sky blue?" not in nearest  # the page it revises is not a near-duplicate of itself
 
 
 def test_a_revision_that_changes_what_identifies_the_page_is_refused(site_repo):

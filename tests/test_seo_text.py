@@ -48,7 +48,7 @@ def test_encode_answer_stores_newlines_as_backslash_n_and_strips_what_yaml_canno
 
 def test_description_within_bounds_is_kept():
     d = "A clear description of the answer that is comfortably longer than seventy characters."
-    out = seo.normalise(d, ["a", "b", "c", "d", "e"], "answer", "Physics", "Q?", B)
+    out = seo.normalise(d, ["force", "mass", "motion", "energy", "work"], "answer", "Physics", "Q?", B)
     assert out.description == d and out.notes == []
 
 
@@ -67,7 +67,7 @@ def test_overlong_description_is_cut_at_a_word_boundary_without_dangling_punctua
      "foreign competition in many markets.", "Tariffs are taxes on imports that raise prices for households."),
     ("WTO engagement with NGOs covers briefings and symposia and online consultations and amicus briefs and public "
      "forums in Geneva and more", "WTO engagement with NGOs covers briefings and symposia and online consultations "
-     "and amicus briefs and public forums…"),
+     "and amicus briefs…"),  # the last clause that fits (before "and"), never a dangling "and"
 ])
 def test_a_long_description_ends_on_a_sentence_or_an_ellipsis(text, expected):
     assert seo.cut(text, 117) == expected and len(expected) <= 117

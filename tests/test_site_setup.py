@@ -63,9 +63,11 @@ def test_subjects_take_the_site_spelling_or_name_the_closest(tmp_path):
         r = run_qtgen("draft", "What is a quota?", "-s", "economics", cwd=root, env=env)
         assert r.returncode == 0 and "as the site spells it" in r.stderr
         assert read(Path(r.stdout.strip())).subject == "Economics"
-        r = run_qtgen("draft", "What is an embargo?", "-s", "economy", cwd=root, env=env)
-        assert r.returncode == 0 and "warning: subject 'economy' is not a subject of the site yet" in r.stderr
-        assert "closest existing: Economics" in r.stderr
+        requests = len(server.requests)
+        r = run_qtgen("draft", "What is an embargo?", "-s", "Economcs", cwd=root, env=env)
+        assert r.returncode == 2 and "subject 'Economcs': the site has no such subject" in r.stderr
+        assert "the closest: Economics" in r.stderr and "--new-subject" in r.stderr
+        assert len(server.requests) == requests and not (root / "drafts/economcs").exists()  # nothing asked, nothing written
         r = run_qtgen("draft", "What is a lever?", "-s", "biology", "--new-subject", cwd=root, env=env)
         assert r.returncode == 0 and "warning" not in r.stderr and read(Path(r.stdout.strip())).subject == "biology"
 

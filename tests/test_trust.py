@@ -541,7 +541,7 @@ def test_databases_made_by_the_first_schema_are_migrated(tmp_path):
 
 
 # -- design: one-way layers ------------------------------------------------------------------------
-LAYERS = ["errors", "config", "database", "format", "llm", "site", "work", "studio", "cli"]
+LAYERS = ["errors", "paths", "locks", "config", "database", "format", "llm", "site", "work", "studio", "cli"]
 
 
 def test_imports_only_go_down_the_layers():
@@ -596,7 +596,7 @@ def test_questions_that_only_share_a_file_name_never_share_an_id(repo):
         assert run_qtgen("draft", "What is C?", "-s", "Physics", cwd=repo, env=e).returncode == 0
         assert run_qtgen("approve", "what-is-c", cwd=repo).returncode == 0
         for q, s in (("What is C++?", "Programming"), ("What is C#?", "Music"), ("What is C?", "Chemistry")):
-            r = run_qtgen("draft", q, "-s", s, "--allow-similar", cwd=repo, env=e)
+            r = run_qtgen("draft", q, "-s", s, "--allow-similar", "--new-subject", cwd=repo, env=e)
             assert r.returncode == 0, r.stderr
     ids = {read(p).question + "|" + read(p).subject: read(p).id for p in (repo / "drafts").glob("*/*.md")}
     c = read(repo / "content/learn/physics/what-is-c.md").id

@@ -63,7 +63,34 @@ class Group(click.Group):
             fail(f"internal error: {type(exc).__name__}: {exc} (set QTGEN_DEBUG=1 for the traceback)", 1, ctx.obj)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(Group):
+    """Loads a command's module only when that command runs; `--help` lists them from a table."""
+
+    def list_commands(self, ctx):
+        from .commands import COMMANDS
+
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        import importlib
+
+        from .commands import COMMANDS
+
+        if name not in COMMANDS:
+            return None
+        if name not in self.commands:
+            importlib.import_module(f"qtgen.cli.commands.{name}").register(self)
+            self.commands[name].short_help = COMMANDS[name]
+        return self.commands[name]
+
+    def format_commands(self, ctx, formatter):
+        from .commands import COMMANDS
+
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name]) for name in sorted(COMMANDS)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qtgen")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file (default: nearest qtgen.toml or pyproject.toml [tool.qtgen]).")
@@ -82,14 +109,6 @@ def cli(ctx, config_file, quiet, model, base_url, drafts_dir, content_dir, promp
                                            content_dir=content_dir, prompts_dir=prompts_dir))
 
 
-def _register() -> None:
-    from .commands import COMMANDS
-
-    for module in COMMANDS:
-        module.register(cli)
-
-
-_register()
 
 
 def _on_signal(signum, frame):
@@ -111,9 +130,9 @@ def main() -> None:
 
 def _exit(code: int) -> None:
     """Exit; when the embedded V8 (KaTeX) was started, skip its teardown, which can hang under load."""
-    from ..site import katex
+    katex = sys.modules.get("qtgen.site.katex")  # never imported just to ask
 
-    if katex.started():
+    if katex is not None and katex.started():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -99,3 +99,16 @@ def follow_batches(obj: Ctx, lane, run_id: str, wait: bool):
                                    f"${p.cost:.4f}" + (f" · {p.waiting}" if p.waiting else ""))
 
         return lane.run(run_id, wait=True, tick=tick)
+
+
+def exit_if_interrupted(obj: Ctx, summary, progress, resume: str = "qtgen batch --resume") -> None:
+    """A run stopped by Ctrl-C (or SIGTERM) says so as it is and exits 130 (143), even with nothing left."""
+    import sys
+
+    from .main import exit_code_of_interrupt
+
+    if progress is None or not progress.interrupted:
+        return
+    obj.info(f"stopped by {'Ctrl-C' if exit_code_of_interrupt() == 130 else 'SIGTERM'}: "
+             + (f"{summary.left} left for `{resume}`" if summary.left else "nothing was left; the run is finished"))
+    sys.exit(exit_code_of_interrupt())

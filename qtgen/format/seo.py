@@ -25,6 +25,45 @@ _STOP = set(
     "should that the their them they this to was were what when where which who whom why will with would "
     "you your explain describe define discuss".split()
 )
+# words that frame or size a question without naming its topic: never a keyword on their own
+FILLER = set(
+    "much many per each every some any few lot lots more most less least very quite rather just also even "
+    "make makes made making use uses used using get gets got give gives take takes way ways thing things "
+    "one two three first second kind kinds type types example examples role roles important importance "
+    "difference differences between compare comparison contrast explain describe discuss define definition "
+    "meaning mean means happen happens affect affects effect impact work works year years per annum".split()
+)
+_BAD_KEYWORD = re.compile(r'[{}\[\]"<>|\\;$%€£¥]|:$|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}|^[^\w#(\u201c"\'.+-]|'
+                          r'\b(page[ _](description|keywords|title))\b|^\s*(key\s*)?(points?|keywords?|terms?|examples?|'
+                          r'description|title|answer|topic)\s*\d*\s*:|^keyword\s*\d+$', re.I)
+_STOPWORD_KEYWORD = {"the", "and", "of", "a", "an", "to", "in", "or", "is", "for", "on", "with"}
+# words that size or frame, never a topic alone ("much", "per"); in capitals they are acronyms (PER, GET, WHO)
+_FILLER_KEYWORD = {"much", "many", "per", "each", "every", "some", "any", "few", "more", "most", "less", "least",
+                   "very", "quite", "just", "also", "even", "does", "do", "did", "make", "get", "give", "take", "thing",
+                   "things", "way", "ways", "how", "what", "why", "when", "which", "who"}
+_YEAR = re.compile(r"(1[5-9]|20)\d\d")
+_YEARS = re.compile(r"(1[5-9]|20)\d\d\s*[-\u2013]\s*((1[5-9]|20)?\d\d)")
+
+
+def keyword_problem(term: str) -> str | None:
+    """Why a term is not a keyword (punctuation, code, an amount, a timestamp, over five words...), or None.
+    The lint (QT020) and the derivation of keywords judge by this one rule."""
+    term = term.strip()
+    if not term:
+        return "empty"
+    if _YEAR.fullmatch(term) or _YEARS.fullmatch(term):
+        return None  # a year, or a span of years: a word of its own
+    if term.lower() in _STOPWORD_KEYWORD or re.fullmatch(r"[\d\s.,]+", term) or (
+            term.lower() in _FILLER_KEYWORD and not term.isupper()):
+        return "not a word or short phrase"
+    if "," in term or _BAD_KEYWORD.search(term) or len(term.split()) > 5 or not re.search(r"[A-Za-z\u00c0-\uffff]", term):
+        return "not a word or short phrase"
+    return None
+
+
+def _amount(word: str) -> bool:
+    """A number that is not a year ("$1,200", "1200", "20%", "3.5"): a detail of the question, not its topic."""
+    return bool(re.search(r"\d", word)) and not _YEAR.fullmatch(word.strip("()"))
 
 
 @dataclass
@@ -49,26 +88,29 @@ def plain_text(answer_markdown: str) -> str:
 
 
 def cut(text: str, limit: int, minimum: int = 0) -> str:
-    """A description shortened to `limit` characters the way a reader accepts: at the last sentence end
-    that fits; else at the last clause (comma, semicolon, dash) with an ellipsis; else at a word
-    boundary with an ellipsis. Never a fragment given a full stop, never a dangling joining word."""
+    """A description shortened to `limit` characters the way a reader accepts, never under `minimum`: at the
+    last sentence end that fits; else at the last clause (comma, semicolon, dash) with an ellipsis; else at a
+    word boundary with an ellipsis. Never a fragment given a full stop, never a dangling joining word."""
     if len(text) <= limit:
         return text
     head = text[: limit + 1]
-    ends = [m.end() for m in _SENTENCE_END.finditer(head) if m.end() <= limit]
-    floor = max(minimum, int(0.5 * limit))
-    if ends and ends[-1] >= floor:
+    floor = max(minimum, 1)
+    ends = [m.end() for m in _SENTENCE_END.finditer(head) if floor <= m.end() <= limit]
+    if ends:
         return head[: ends[-1]].rstrip()
     room = limit - 1  # a place for the ellipsis
-    clause = max(head.rfind(", ", 0, room), head.rfind("; ", 0, room), head.rfind(" - ", 0, room),
-                 head.rfind(" – ", 0, room))
-    if clause >= 0.5 * limit:
+    clauses = sorted({m.start() for m in re.finditer(r", |; | - | – | — | (?=(and|or|but|while|which|that|including|"
+                                                      r"such as|as well as|covering|highlighting|emphasizing) )",
+                                                      head[:room])}, reverse=True)
+    for clause in clauses:
         out = _trim_words(head[:clause].split(" "))
-        if out:
+        if out and floor <= len(out) + 1 <= limit:
             return out + "…"
     words = text[: room + 1].split(" ")[:-1]  # the last piece may be a word cut in two
-    out = _trim_words(words) or text[:room].rstrip(_DANGLING)
-    return out + "…"
+    out = _trim_words(words)
+    if out and len(out) + 1 >= floor:
+        return out + "…"
+    return text[:room].rstrip(_DANGLING) + "…"  # one word longer than the room left: cut inside it
 
 
 def _trim_words(words: list[str]) -> str:
@@ -109,7 +151,7 @@ def split_keywords(raw: str | list | None) -> list[str]:
     items = raw if isinstance(raw, list) else [raw]
     out = []
     for item in items:
-        for piece in re.split(r"[,;\n]", str(item)):
+        for piece in re.split(r"(?<!\d),|,(?!\d{3}(?!\d))|[;\n]", str(item)):  # "1,200" is one number
             term = clean_line(piece).strip(" \"'`*#-\u2022.…")
             if term:
                 out.append(term)
@@ -131,18 +173,24 @@ def derived_keywords(answer_markdown: str, subject: str, question: str) -> list[
     """Bold list terms, the subject, the question's content words, then the answer's most frequent ones."""
     bold = [clean_line(t).strip(" :.") for t in _BOLD.findall(answer_markdown)]
     words = [w.strip("?.,:;!()'\"") for w in question.split()]
-    content = [w for w in words if len(w) > 2 and w.lower() not in _STOP]
+    content = [w for w in words if len(w) > 2 and w.lower() not in _STOP and w.lower() not in FILLER
+               and not _amount(w)]
     counts: dict[str, int] = {}
     for w in re.findall(r"[A-Za-z][A-Za-z-]{3,}", plain_text(answer_markdown)):
-        if w.lower() not in _STOP and w.lower() not in _COMMON:
+        if w.lower() not in _STOP and w.lower() not in _COMMON and w.lower() not in FILLER:
             counts[w.lower()] = counts.get(w.lower(), 0) + 1
     frequent = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= 2][:8]
     bold = [t for t in bold if t and len(t.split()) <= 5 and not t.endswith("?") and t.lower() not in _GENERIC]
-    return bold + [subject] + content + frequent
+    return [t for t in bold + [subject] + content + frequent if keyword_problem(t) is None]
 
 
 def keywords(raw: str | list | None, answer_markdown: str, subject: str, question: str, bounds: Bounds, notes: list[str]) -> str:
-    terms = dedupe(split_keywords(raw))
+    given = dedupe(split_keywords(raw))
+    terms = [t for t in given if keyword_problem(t) is None]
+    if len(terms) < len(given):
+        dropped = [t for t in given if t not in terms]
+        notes.append(f"keywords: dropped {len(dropped)} that are not words or short phrases ({dropped[0][:30]!r}"
+                     + (", ..." if len(dropped) > 1 else "") + ")")
     if len(terms) < bounds.kw_min:
         have = len(terms)
         terms = dedupe(terms + derived_keywords(answer_markdown, subject, question))

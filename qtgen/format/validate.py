@@ -21,6 +21,7 @@ from .writer import ENDING, render
 ERROR = "error"
 _GOOD_SHAPES: set = set()
 WARNING = "warning"
+KEPT = "kept"  # a problem of a value a revision keeps as published: shown, never blocking (the fix names it)
 
 
 @dataclass
@@ -59,9 +60,10 @@ class Report:
 class Checker:
     """Validates pages one at a time and keeps what cross-file checks (ids) need."""
 
-    def __init__(self, config: Config, roundtrip: bool = False):
+    def __init__(self, config: Config, roundtrip: bool = False, published: Page | None = None):
         self.config = config
         self.roundtrip = roundtrip
+        self.published = published  # a revision's published page: bounds apply to what the revision changes
         self.report = Report()
         self._ids: dict[int, tuple[str, str, str]] = {}
         self._drafts = _resolved(config.drafts)
@@ -196,13 +198,19 @@ class Checker:
             if "\n" in value:
                 add(key, ERROR, "must be one line")
         desc = page.seo.page_description
+        kept = self.published.seo if self.published is not None else None
+        desc_level = KEPT if kept is not None and kept.page_description == desc else seo_level
+        kept_desc = " (kept from the published page: qtgen fix --rule QT009 repairs it)" if desc_level == KEPT else ""
         if not cfg.desc_min <= len(desc) <= cfg.desc_max:
-            add("seo.page_description", seo_level, f"{len(desc)} characters, outside {cfg.desc_min}..{cfg.desc_max}")
+            add("seo.page_description", desc_level,
+                f"{len(desc)} characters, outside {cfg.desc_min}..{cfg.desc_max}{kept_desc}")
         terms = [t for t in (x.strip() for x in page.seo.page_keywords.split(",")) if t]
+        kw_level = KEPT if kept is not None and kept.page_keywords == page.seo.page_keywords else seo_level
+        kept_kw = " (kept from the published page: qtgen fix repairs repeated keywords)" if kw_level == KEPT else ""
         if not cfg.kw_min <= len(terms) <= cfg.kw_max:
-            add("seo.page_keywords", seo_level, f"{len(terms)} terms, outside {cfg.kw_min}..{cfg.kw_max}")
+            add("seo.page_keywords", kw_level, f"{len(terms)} terms, outside {cfg.kw_min}..{cfg.kw_max}{kept_kw}")
         if len({t.casefold() for t in terms}) != len(terms):
-            add("seo.page_keywords", seo_level, "repeats a keyword")
+            add("seo.page_keywords", kw_level, f"repeats a keyword{kept_kw}")
         for n, art in enumerate(page.related, 1):
             want = url_for(art.title, art.subject, style, cfg.url_pattern)
             if art.url != want:

@@ -75,38 +75,56 @@ def problems(markdown: str) -> list[MathProblem]:
 
 
 def escape_currency(markdown: str) -> tuple[str, int]:
-    """Every currency dollar the site would take for math, escaped as \\$; (text, how many escaped)."""
+    """Every currency dollar the site would take for math, escaped as \\$; (text, how many escaped).
+
+    What is code is what the site's parser says is code: an escape is kept only if every code block and
+    code span of the page reads exactly as before (so `\\$` never lands in indented code, a double-backtick
+    span or a four-backtick fence)."""
     count = 0
+    code = code_of(markdown)
     for _ in range(markdown.count("$") + 1):
-        span = next((s for s in math_spans(markdown) if is_currency(s)), None)
-        if span is None:
+        currency = [s for s in math_spans(markdown) if is_currency(s)]
+        if not currency:
             break
-        at = _find_open(markdown, span.raw)
-        if at < 0:
+        escaped = _escape_first(markdown, currency[0], code, len(currency))
+        if escaped is None:
             break
-        close = at + 1 + len(span.raw)
-        if span.after[:1].isdigit():  # "$5 and $10": the closing dollar is a price too
-            markdown = markdown[:close] + "\\" + markdown[close:]
-            count += 1
-        markdown = markdown[:at] + "\\" + markdown[at:]
-        count += 1
+        markdown, n = escaped
+        count += n
     return markdown, count
 
 
-_CODE = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)|`[^`\n]*`", re.S)
-
-
-def _find_open(markdown: str, raw: str) -> int:
-    """Where the span "$raw$" opens, outside code (a price in a code block is the code's business)."""
-    code = [m.span() for m in _CODE.finditer(markdown)]
-    needle = "$" + raw + "$"
+def _escape_first(markdown: str, span: MathSpan, code: list[str], before: int) -> tuple[str, int] | None:
+    needle = "$" + span.raw + "$"
     start = 0
     while True:
         at = markdown.find(needle, start)
         if at < 0:
-            return -1
-        in_code = any(a <= at < b for a, b in code)
-        if not in_code and (at == 0 or markdown[at - 1] not in "\\$") and \
-                markdown[at + len(needle): at + len(needle) + 1] != "$":
-            return at
+            return None
         start = at + 1
+        if (at > 0 and markdown[at - 1] in "\\$") or markdown[at + len(needle): at + len(needle) + 1] == "$":
+            continue
+        close = at + 1 + len(span.raw)
+        candidate, n = markdown, 1
+        if span.after[:1].isdigit():  # "$5 and $10": the closing dollar is a price too
+            candidate, n = candidate[:close] + "\\" + candidate[close:], 2
+        candidate = candidate[:at] + "\\" + candidate[at:]
+        if code_of(candidate) == code and sum(is_currency(s) for s in math_spans(candidate)) < before:
+            return candidate, n
+
+
+def code_of(markdown: str) -> list[str]:
+    """The text of every code block and code span, in order, as the site's parser finds them."""
+    from .render import _parser
+
+    out: list[str] = []
+
+    def walk(tokens) -> None:
+        for token in tokens:
+            if token.type in ("fence", "code_block", "code_inline"):
+                out.append(token.content)
+            if token.children:
+                walk(token.children)
+
+    walk(_parser().parse(markdown, {}))
+    return out

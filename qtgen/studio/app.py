@@ -200,7 +200,8 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
                     name=studio.name_of(path), rendered=rendered,
                     preview=search_preview(item.page) if item.page else None,
                     title=page_title(item.page) if item.page else "", meta=meta_description(item.page) if item.page else "",
-                    similar=[m for m in similar if Path(m.entry.path).resolve() != path.resolve()],
+                    similar=[m for m in similar if Path(m.entry.path).resolve() not in
+                             {path.resolve(), item.revises.resolve() if item.revises else None}],
                     history=history, diff=diff, against=against or "",
                     prev_id=ids[here - 1] if here > 0 else None, next_id=ids[here + 1] if here + 1 < len(ids) else None,
                     msg=request.query_params.get("msg", ""), err=request.query_params.get("err", ""),

@@ -262,6 +262,7 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
 
     The drafts are removed only once the commit succeeded (or, with commit=False, the files are placed).
     """
+    config.require_site("approve publishes into a site, but there is")
     store = DraftStore(config)
     paths = [store.resolve(str(p)) for p in paths]
     repo = gitrepo.toplevel(config.content) if commit else None
@@ -309,6 +310,7 @@ def approve_names(config: Config, names: list[str], *, all_clean: bool = False, 
     """`qtgen approve`: the named drafts and, with all_clean, every draft without a finding."""
     from .drafts import draft_paths_in
 
+    config.require_site("approve publishes into a site, but there is")
     store = DraftStore(config)
     paths = draft_paths_in(store, names)
     left: list[QueueItem] = []

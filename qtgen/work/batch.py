@@ -99,10 +99,11 @@ class Options:
     rules: tuple = ()  # revisions: the lint rules the pages were chosen for
     via: str = ONLINE  # "online" or "batch-api"
     retry_online: bool = False  # batch-api: a line that failed is tried again online, not in a new batch
+    new_subject: bool = False  # subjects the site does not have yet are taken as written
 
     # what a run remembers for --resume; --limit and --max-cost are budgets of one session
     KEPT = ("subject", "concurrency", "rpm", "tpm", "strict", "allow_similar", "related", "feedback", "rules", "via",
-            "retry_online")
+            "retry_online", "new_subject")
 
     def kept(self) -> dict:
         return {k: getattr(self, k) for k in self.KEPT}
@@ -252,8 +253,16 @@ class Batch:
         spelled: dict[str, str] = {}
         for row in rows:
             if row.subject not in spelled:
-                spelled[row.subject], alerts = drafting.site_subject(self.index, row.subject)
+                try:
+                    spelled[row.subject], alerts = drafting.site_subject(self.index, row.subject, options.new_subject)
+                except InputError as exc:  # a mistyped subject: a bad line, and the rest goes on
+                    spelled[row.subject], alerts = "", [f"{path}: {exc}"]
                 notes += alerts
+            if not spelled[row.subject]:
+                records.append(dict(key=f"line:{row.line}", line=row.line, question=row.question, subject=row.subject,
+                                    state=INVALID, error=f"subject {row.subject!r}: the site has no such subject "
+                                                         "(--new-subject takes it as written)"))
+                continue
             row.subject = spelled[row.subject]
             key = key_of(self.config, row.question, row.subject)
             if not names_something(slug(row.question, self.config.slug_style)):
@@ -268,6 +277,19 @@ class Batch:
             unique.append((key, row))
         near = {} if options.allow_similar else near_duplicates_within(
             [row.question for _, row in unique], self.config.similar_threshold)
+        fresh = [(i, row) for i, (key, row) in enumerate(unique) if key not in known]
+        places: dict[int, object] = {}
+        for i, row in fresh:  # where each would go: refused now if drafted, published or rejected already
+            try:
+                places[i] = drafting.plan(self.config, row.question, row.subject)
+            except QtgenError as exc:
+                places[i] = str(exc)
+            except OSError as exc:
+                places[i] = f"cannot check its place in the drafts folder: {exc.strerror}"
+        planned = [(i, p) for i, p in places.items() if not isinstance(p, str)]
+        asked = {} if options.allow_similar else dict(zip(
+            [i for i, _ in planned], self.index.similar_many([p.question for _, p in planned], self.config.similar_threshold,
+                                                             [p.file_name for _, p in planned])))
         for i, (key, row) in enumerate(unique):
             if key in known:
                 continue  # resumed: the ledger already knows this question and its state
@@ -278,8 +300,12 @@ class Batch:
                 if slug(other.question, self.config.slug_style) != slug(row.question, self.config.slug_style):
                     reason = (f"near-duplicate ({score:.0f}/100) of line {other.line}: {other.question!r} "
                               "(--allow-similar drafts it)")
-            if reason is None:
-                reason = self._skip_reason(row.question, row.subject, options)
+            if reason is None and isinstance(places[i], str):
+                reason = places[i]
+            if reason is None and asked.get(i) is not None:
+                e, score = asked[i].entry, asked[i].score
+                reason = (f"question {row.question!r} is a near-duplicate ({score:.0f}/100) of {e.question!r} "
+                          f"({e.subject}, {e.source}) (--allow-similar drafts it)")
             state = SKIPPED if reason else PENDING
             if state == PENDING and row.page_id is not None:
                 try:  # an id given in the list is reserved now, before any automatic id is handed out
@@ -311,21 +337,6 @@ class Batch:
         added = self.ledger.add_many(run.run_id, records)
         return Prepared(run, resumed, options, [], added, list(self.store.notes))
 
-    def _skip_reason(self, question: str, subject: str, options: Options) -> str | None:
-        """Why a question must not be drafted now: already drafted, published, rejected or asked in other words."""
-        try:
-            p = drafting.plan(self.config, question, subject)
-        except QtgenError as exc:
-            return str(exc)
-        except OSError as exc:
-            return f"cannot check its place in the drafts folder: {exc.strerror}"
-        if not options.allow_similar:
-            try:
-                drafting.check_similar(self.index, p, self.config.similar_threshold)
-            except QtgenError as exc:
-                return str(exc).replace("; use --allow-similar to draft it anyway", " (--allow-similar drafts it)")
-        return None
-
     # -- the requests --------------------------------------------------------------------------
     def run(self, prepared: Prepared, *, tick: Callable[["Runner"], None] = lambda r: None,
             notify: Callable[[str], None] = lambda m: None,
@@ -342,7 +353,7 @@ class Batch:
             client.limiter = RateLimiter(options.rpm, options.tpm, tokens_per_request=self.config.max_tokens + 600,
                                          concurrency=options.concurrency,
                                          store=shared_store(client.server, client.settings.api_key))
-            runner = Runner(self.config, self.ledger, self.index, client, client.limiter, options, self.holder)
+            runner = Runner(self.config, self.ledger, self.index, client, client.limiter, options, self.holder, notify)
             return runner.run(prepared.run_id, lambda: tick(runner))
 
     def close_run(self, run_id: str) -> str:
@@ -407,9 +418,10 @@ class Runner:
     """Daemon worker threads drafting the questions of one run; a lease per question."""
 
     def __init__(self, config: Config, ledger: Ledger, index: SiteIndex, client: ChatClient, limiter: RateLimiter,
-                 options: Options, holder: str):
+                 options: Options, holder: str, notify: Callable[[str], None] = lambda m: None):
         self.config, self.ledger, self.index, self.client = config, ledger, index, client
         self.limiter, self.options, self.holder = limiter, options, holder
+        self.notify = notify
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self.progress = Progress()
@@ -491,9 +503,6 @@ class Runner:
         completion = self.client.complete(prompt.messages())
         new, _ = revise.revised(self.config, page, completion)
         text = render(new)
-        errors = [f for f in drafting.check(self.config, text, draft) if f.level == "error"]
-        if errors:
-            raise QtgenError(f"revision not written: {errors[0].field}: {errors[0].message}")
         chosen = [f for f in findings if f.rule in self.options.rules or f.name in self.options.rules]
         candidate = revise.Candidate(published, page, findings, chosen)
         path = revise.start(self.config, candidate, text, made_by="revise --regenerate",
@@ -552,7 +561,10 @@ class Runner:
                 self.stop.set()
                 self.limiter.cancel()  # workers waiting for their turn send nothing more
                 self.progress.interrupted = True
-                self.progress.stopped = "interrupted: the rest is left for `qtgen batch --resume`"
+                self.progress.stopped = "interrupted (Ctrl-C)"
+                busy = running
+                self.notify(f"stopping: sending nothing more; {busy} worker(s) finish what is in flight "
+                            "(Ctrl-C again abandons it)")
                 try:  # requests in flight finish and are recorded; a second Ctrl-C abandons them
                     while running:
                         if finished.acquire(timeout=0.2):

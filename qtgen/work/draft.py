@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import Config
-from ..errors import ParseError, QtgenError
+from ..errors import InputError, ParseError, QtgenError
 from ..format import seo, slug
 from ..format.files import inside, write_atomic
 from ..format.page import FOLDED, Layout, Page, Seo
@@ -64,6 +64,11 @@ class DraftResult:
     @property
     def warnings(self) -> list[Violation]:
         return [f for f in self.findings if f.level == "warning"]
+
+    @property
+    def errors(self) -> list[Violation]:
+        """What still fails validation: the draft is written all the same, for a reviewer to fix or reject."""
+        return [f for f in self.findings if f.level == "error"]
 
 
 def published_path(config: Config, subject_slug: str, file_name: str) -> Path:
@@ -240,7 +245,9 @@ def check_similar(index: SiteIndex, p: Plan, threshold: float) -> None:
 def write_draft(config: Config, p: Plan, completion: Completion, index: SiteIndex, *, date: dt.date | None = None,
                 page_id: int | None = None, force: bool = False, dry_run: bool = False,
                 related: bool = True) -> DraftResult:
-    """Turn a completion into a written draft; nothing is written unless it validates."""
+    """Turn a completion into a written draft. One that does not validate is written all the same, with its
+    errors (`DraftResult.errors`), for a reviewer to fix or reject: a paid answer is never thrown away
+    because a field qtgen derives from it is out of bounds (derived fields are repaired first)."""
     page_id = allocate_id(config, p, index, page_id, dry_run=dry_run)
     page, notes = compose(config, p, completion, page_id=page_id, date=date or dt.date.today())
     if related:
@@ -250,11 +257,6 @@ def write_draft(config: Config, p: Plan, completion: Completion, index: SiteInde
             notes.append("related: no published page on a close enough topic")
     text = render(page)
     findings = check(config, text, p.draft_path)
-    errors = [f for f in findings if f.level == "error"]
-    if errors:
-        first = errors[0]
-        raise QtgenError(f"draft not written: {first.field}: {first.message}"
-                         + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
     path = None
     if not dry_run:
         if force and p.replaces_draft:
@@ -281,7 +283,8 @@ def draft(config: Config, client: ChatClient, p: Plan, index: SiteIndex, *, date
 
 def site_subject(index: SiteIndex, subject: str, new_subject: bool = False) -> tuple[str, list[str]]:
     """The subject as the site spells it, and warnings: a case-only variant takes the site's spelling
-    ("Computer science" -> "Computer Science"); a subject the site does not have names the closest ones."""
+    ("Computer science" -> "Computer Science"); a subject the site does not have is refused (InputError naming
+    the closest ones) unless `new_subject`. A site with no pages yet takes any subject."""
     from rapidfuzz import fuzz, process
 
     s = normalise_subject(subject)
@@ -292,8 +295,8 @@ def site_subject(index: SiteIndex, subject: str, new_subject: bool = False) -> t
     if same:
         return same[0], [f"subject {s!r} is written {same[0]!r}, as the site spells it (--new-subject keeps yours)"]
     closest = [k for k, score, _ in process.extract(s, known, scorer=fuzz.WRatio, limit=3, score_cutoff=50)]
-    hint = f"; closest existing: {', '.join(closest)}" if closest else ""
-    return s, [f"subject {s!r} is not a subject of the site yet{hint} (--new-subject silences this)"]
+    hint = f"; the closest: {', '.join(closest)}" if closest else ""
+    raise InputError(f"subject {s!r}: the site has no such subject{hint} (--new-subject starts a new one)")
 
 
 def draft_question(config: Config, question: str, subject: str, *, date: dt.date | None = None,

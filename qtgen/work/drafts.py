@@ -179,6 +179,16 @@ class DraftStore:
         return Revision(Path(data["published"]), str(data["sha256"]), str(data.get("reason", "")),
                         list(data.get("rules", [])), str(data.get("created", "")), str(data.get("made_by", "")))
 
+    def published_of(self, path: Path):
+        """The published page a revision keeps its identity and unchanged fields from (None if not a revision)."""
+        revision = self.revision_of(path)
+        if revision is None:
+            return None
+        try:
+            return read(revision.published)
+        except (ParseError, OSError):
+            return None
+
     def mark_revision(self, path: Path, revision: "Revision") -> None:
         data = {"published": str(revision.published), "sha256": revision.sha256, "reason": revision.reason,
                 "rules": revision.rules, "created": revision.created or now(), "made_by": revision.made_by}

@@ -17,6 +17,8 @@ from typing import Callable
 from ..config import Config
 from ..format.page import Page
 from ..format.validate import ERROR, WARNING
+from .gate import LIST as _LIST, MATH as _MATH, WORDS as _WORDS
+from .gate import _cut_off, _debris, _description_shape, _keyword_junk, _markup, _off_topic, _prompt_leak, _repetition
 
 
 
@@ -40,8 +42,6 @@ class Rule:
     check: Callable[[Page, Config], str | None]
 
 
-_WORDS = re.compile(r"[A-Za-z0-9\u00c0-\uffff][\w'\u2019-]*")
-_LIST = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\S", re.M)
 _CHATTER = re.compile(
     r"\b(as an ai\b|as a language model|i cannot\b|i can't\b|i'm sorry\b|i am sorry\b|sure, here is|sure! here|"
     r"here is the json|i hope this helps|let me know if|feel free to ask)", re.I)
@@ -49,7 +49,6 @@ _LATEX_N = re.compile(r"\\n(u|eq|e|abla|ot|otin|eg|ewline|i|less|gtr|leq|geq|mid
                       r"atural|earrow|warrow|ewcommand|oindent|olimits|onumber|ormalsize|exists)(?![A-Za-z])")
 _HTML = re.compile(r"<\s*(script|iframe|style|object|embed|form|input|link|meta)\b|\bon[a-z]+\s*=\s*[\"']", re.I)
 _TEMPLATE = re.compile(r"\{\{-?\s*[A-Za-z_][\w.]*\s*-?\}\}|\{%-?\s*[a-z]+|\{\{\s*$|^\s*\}\}")
-_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 
 
 def words(page: Page) -> int:
@@ -73,165 +72,6 @@ def _no_closing(page: Page, cfg: Config) -> str | None:
     last = blocks[-1]
     if _LIST.match(last) or last.startswith(("#", "```", "|", "$$")):
         return "answer ends without a closing paragraph"
-    return None
-
-
-# -- the quality gate: what a weak model leaves in a page -----------------------------------------------
-_FENCED = re.compile(r"```.*?(```|$)", re.S)
-_INLINE_CODE = re.compile(r"`[^`\n]*`")
-_DEBRIS = re.compile(r'^\s*[\[\]{}(),;:"]+\s*$|\{\s*"|"\s*\}|\[ \]|"\s*:\s|<\|[a-z_]+\|>|'
-                     r'\b(page_keywords|page_description|page_addresses|page_title)\b|"(answer|keywords|description)"|'
-                     r'^\s*(answer|keywords?|description|question|title)\s*:|'
-                     r'\b(short bold term|as a numbered list|one paragraph of three|sums up the answer)\b', re.I)
-_EMPTY_ITEM = re.compile(r"^\s*\d+[.)]\s*$")
-_LABEL_ONLY = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\*\*[^*]+(:\*\*|\*\*:)\s*$")  # "1. **Term**:" and nothing
-_TERMINAL = ".!?)\"'*$`\u201d\u2019\u2026:"
-_JOINING = {"of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "its", "their", "is", "are", "that",
-            "which", "from", "at"}  # a block ending on one of these was cut off ("and"/"or" may end an enumeration)
-_SENT = re.compile(r"(?<=[.!?])\s+")
-_BAD_KEYWORD = re.compile(r'[{}\[\]"<>|\\;$]|:$|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}|^[^\w#(\u201c"\'.+-]|'
-                          r'\b(page[ _](description|keywords|title))\b|^\s*(key\s*)?(points?|keywords?|terms?|examples?|'
-                          r'description|title|answer|topic)\s*\d*\s*:|^keyword\s*\d+$', re.I)
-_STOPWORD_KEYWORD = {"the", "and", "of", "a", "an", "to", "in", "or", "is", "for", "on", "with"}
-
-
-def _without_code(text: str) -> str:
-    return _INLINE_CODE.sub("code", _FENCED.sub("\n\ncode\n\n", text))
-
-
-def _prose(page: Page) -> str:
-    """The decoded answer without code and math, where braces and brackets are legitimate."""
-    return _MATH.sub(" ", _without_code(page.decoded_answer()))
-
-
-def _debris(page: Page, cfg: Config) -> str | None:
-    prose = _prose(page)
-    lines = prose.split("\n")
-    for n, line in enumerate(lines):
-        m = _DEBRIS.search(line)
-        if m:
-            return f"JSON, template or prompt debris {m.group(0).strip() or line.strip()!r} in {line.strip()[:60]!r}"
-        if _LABEL_ONLY.match(line):
-            after = next((x for x in lines[n + 1:] if x.strip()), "")
-            indent = len(line) - len(line.lstrip())
-            if not after or len(after) - len(after.lstrip()) <= indent and _LIST.match(after):
-                return f"a list item with a heading and nothing under it: {line.strip()[:60]!r}"
-    for line in _without_code(page.decoded_answer()).split("\n"):  # math is content: "3. $x$" is an item
-        if _EMPTY_ITEM.match(line):
-            return f"an empty list item: {line.strip()!r}"
-    for block in prose.split("\n\n"):
-        if block.count("**") % 2:
-            return f"unclosed bold (**) in {block.strip()[:60]!r}"
-    return None
-
-
-def _norm(text: str) -> str:
-    return " ".join(_WORDS.findall(text.lower()))
-
-
-def _repetition(page: Page, cfg: Config) -> str | None:
-    text = _without_code(page.decoded_answer())
-    paragraphs = [_norm(b) for b in text.split("\n\n") if len(_norm(b).split()) >= 8]
-    repeated = len(paragraphs) - len(set(paragraphs))
-    if repeated:
-        return f"{repeated} paragraph(s) repeated word for word"
-    sentences = [_norm(x) for x in _SENT.split(text.replace("\n", " ")) if len(_norm(x).split()) >= 5]
-    if len(sentences) >= 4:
-        from rapidfuzz import fuzz
-
-        repeats = sum(1 for i, x in enumerate(sentences)
-                      if any(x == y or len(x.split()) >= 8 and fuzz.ratio(x, y) >= 90 for y in sentences[:i]))
-        ratio = repeats / len(sentences)
-        if ratio >= 0.15:
-            return f"{ratio:.0%} of its sentences repeat an earlier one (or nearly)"
-    return None
-
-
-def _blocks(page: Page) -> list[str]:
-    """Paragraphs and list items (not code, tables, math or headings), in order."""
-    text = _without_code(page.decoded_answer())
-    out = []
-    for block in (b.strip() for b in text.split("\n\n")):
-        if not block or block.startswith(("#", "|", "$$", ">")):
-            continue
-        items = re.split(r"\n(?=\s*(?:\d+[.)]|[-*+])\s)", block)
-        out += [i.strip() for i in items if i.strip() and i.strip() != "code"]  # "code": where code was
-    return out
-
-
-def _cut_off(page: Page, cfg: Config) -> str | None:
-    blocks = _blocks(page)
-    if not blocks:
-        return None
-    last = blocks[-1]
-    if last[-1] not in _TERMINAL:
-        return f"the answer ends mid-sentence: ...{last[-40:]!r}"
-    tail = _WORDS.findall(last[-30:].lower())
-    if last.endswith(".") and tail and tail[-1] in _JOINING - {"is", "are"}:
-        return f"the answer ends on {tail[-1]!r}: a sentence cut off and given a full stop"
-    for block in blocks:
-        tail = _WORDS.findall(block[-30:].lower())
-        if block[-1] not in _TERMINAL and tail and tail[-1] in _JOINING:
-            return f"a paragraph or list item is cut off: ...{block[-40:]!r}"
-    return None
-
-
-def _keyword_junk(page: Page, cfg: Config) -> str | None:
-    for term in (t.strip() for t in page.seo.page_keywords.split(",")):
-        if not term:
-            continue
-        if re.fullmatch(r"(1[5-9]|20)\d\d", term):
-            continue  # a year: a word of its own
-        if re.fullmatch(r"(1[5-9]|20)\d\d\s*[-\u2013]\s*((1[5-9]|20)?\d\d)", term):
-            continue  # a span of years
-        if term.lower() in _STOPWORD_KEYWORD or re.fullmatch(r"[\d\s.,]+", term):
-            return f"keyword {term[:40]!r} is not a word or short phrase"
-        if _BAD_KEYWORD.search(term) or len(term.split()) > 5 or not re.search(r"[A-Za-z\u00c0-\uffff]", term):
-            return f"keyword {term[:40]!r} is not a word or short phrase"
-    return None
-
-
-def _description_shape(page: Page, cfg: Config) -> str | None:
-    d = page.seo.page_description.strip()
-    if not d:
-        return "the description is empty"
-    if not (d[0].isalnum() or d[0] in "\"'(\u201c"):
-        return f"the description starts with {d[0]!r}"
-    if d[-1] not in ".!?\u2026\"')\u201d":
-        return f"the description ends cut off: ...{d[-30:]!r}"
-    last = _WORDS.findall(d.lower())
-    if d.endswith(".") and last and last[-1] in _JOINING:
-        return f"the description ends on {last[-1]!r}: a fragment given a full stop"
-    return None
-
-
-_ACRONYM = re.compile(r"\b[A-Z][A-Za-z]*[A-Z][A-Za-z]*s?\b|\b[A-Z]{2,}s?\b")
-
-
-def _off_topic(page: Page, cfg: Config) -> str | None:
-    from ..site.index import topic
-
-    answer = page.decoded_answer().lower()
-    terms = [t for t in topic(page.question).split() if len(t) >= 3 and not t.isdigit()]
-    if not terms:
-        return None
-
-    def present(term: str) -> bool:  # a crude stem: "movement" is there if "moves" is
-        stem = term[:4] if len(term) >= 5 else term.rstrip("s") or term
-        return stem in answer
-
-    def spelled_out(acronym: str) -> bool:  # "TCP" is there if "Transmission Control Protocol" is
-        letters = [c for c in acronym if c.isupper()]
-        pattern = r"\b" + r"\w*[\s-]+(?:(?:of|and|the|for|to)\s+)?".join(letters) + r"\w*"
-        return len(letters) >= 2 and re.search(pattern, page.decoded_answer(), re.I) is not None
-
-    missing = [t for t in terms if not present(t)]
-    acronyms = {a.lower().rstrip("s"): a for a in _ACRONYM.findall(page.question)}
-    missing = [t for t in missing if not (t.rstrip("s") in acronyms and spelled_out(acronyms[t.rstrip("s")]))]
-    missing_key = [t for t in missing if t.rstrip("s") in acronyms]
-    if missing_key or len(missing) > len(terms) / 3:
-        shown = missing_key or missing
-        return f"the answer never mentions {', '.join(repr(t) for t in shown[:3])} from the question"
     return None
 
 
@@ -263,29 +103,6 @@ def _latex_n(page: Page, cfg: Config) -> str | None:
 def _html(page: Page, cfg: Config) -> str | None:
     m = _HTML.search(page.decoded_answer())
     return f"raw HTML: {m.group(0)!r}" if m else None
-
-
-_FOOTNOTE_LABEL = re.compile(r"\[\^([^\]]*[<>\"'`][^\]]*)\]")
-# what can put an element or attribute value into the rendering: raw HTML, footnotes, links, images, autolinks
-_MARKUP_SOURCES = re.compile(r"<[A-Za-z!/?]|\[\^|\]\(|\]\[|\]:|https?:|www\.|@|&")
-
-
-def _markup(page: Page, cfg: Config) -> str | None:
-    """Markup the site would not show: anything the allow-list removes from the rendering, or a footnote label
-    carrying markup characters into the link the site builds from it."""
-    from ..site.render import render_markdown
-
-    markdown = page.decoded_answer()
-    if not _MARKUP_SOURCES.search(markdown):
-        return None  # plain Markdown and math: nothing in it reaches an attribute or makes an element of its own
-    removed = render_markdown(markdown, math=False).unshown
-    if removed:
-        return f"the rendering holds markup the site would not show ({', '.join(removed[:3])}); qtgen removes it"
-    m = _FOOTNOTE_LABEL.search(markdown)
-    if m:
-        label = m.group(1) if len(m.group(1)) <= 40 else m.group(1)[:37] + "..."
-        return f"footnote label {label!r} carries markup characters into the page's links"
-    return None
 
 
 def _template(page: Page, cfg: Config) -> str | None:
@@ -345,6 +162,7 @@ RULES = [
     Rule("QT021", "description-shape", ERROR, _description_shape),
     Rule("QT022", "off-topic", ERROR, _off_topic),
     Rule("QT023", "unsafe-markup", ERROR, _markup),
+    Rule("QT024", "prompt-leak", ERROR, _prompt_leak),
 ]
 DUPLICATE = Rule("QT011", "duplicate-question", WARNING, lambda page, cfg: None)
 

@@ -86,12 +86,12 @@ def save_checked(config: Config, path: Path, page: Page, made_by: str, feedback:
     overwritten.
     """
     text = render(page)
-    checker = Checker(config)
+    store = DraftStore(config, migrate=False)
+    checker = Checker(config, published=store.published_of(path))
     checker.check_text(text, str(path), path=path)
     errors = [f for f in checker.report.findings if f.level == "error"]
     if errors:
         raise QtgenError(f"not saved: {errors[0].field}: {errors[0].message}")
-    store = DraftStore(config, migrate=False)
     with store.lock():
         if expect is not None and (not path.is_file() or path.read_bytes() != expect):
             history = store.history(path)
@@ -187,12 +187,29 @@ def from_editable(page: Page, text: str) -> Page | None:
         if not m:
             raise InputError(f"edit: unexpected line {line[:60]!r}; nothing saved")
         values[m.group(1)] = clean_line(m.group(2))
-    answer = encode_answer(body)
+    answer = _encode_edit(body, page)
     if not answer:
         raise InputError("edit: the answer is empty; nothing saved")
     seo_fields = Seo(title=page.seo.title, page_description=values.get("description", page.seo.page_description),
                      page_keywords=values.get("keywords", page.seo.page_keywords))
     return page.model_copy(update={"answer": answer, "seo": seo_fields})
+
+
+def _encode_edit(body: str, page: Page) -> str:
+    """The edited answer, stored; every line the user did not change keeps its bytes (a trailing space included),
+    only the lines typed anew are tidied as a model's answer is."""
+    before = page.decoded_answer()
+    if body.endswith("\n"):
+        body = body[:-1]  # the newline to_editable puts after the answer
+    if body == before:
+        return page.answer
+    new = encode_answer(body).split("\\n")
+    old = before.split("\n")
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(a=[line.rstrip() for line in old], b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        out += old[i1:i2] if tag == "equal" else new[j1:j2]
+    return "\\n".join(out) if any(line.strip() for line in out) else ""
 
 
 def env_editor() -> list[str]:

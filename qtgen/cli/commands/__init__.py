@@ -1,7 +1,34 @@
-"""One module per command, each with `register(group)`; `qtgen.cli.main` only dispatches."""
+"""One module per command, each with `register(group)`; `qtgen.cli.main` only dispatches.
 
-from . import (approve, batch, diff, draft, edit, fix, history, index, init, limits, lint, prompt, regenerate, reject, related,
-               render, revert, review, revise, runs, schema, show, similar, studio, validate)
+A command's module is imported only when that command runs (`qtgen --help` lists them from this table),
+so start-up stays the same however many commands there are.
+"""
 
-COMMANDS = (init, draft, prompt, batch, runs, review, studio, show, render, approve, reject, regenerate, diff, history, revert, edit,
-            revise, fix, validate, lint, index, similar, related, limits, schema)
+# name -> the line `qtgen --help` shows (the module of the same name holds the command)
+COMMANDS = {
+    "approve": "Publish drafts in one commit: validate, lint, place, commit.",
+    "batch": "Draft every question of a list, under the rate limit, resumably.",
+    "diff": "Show what changed since a draft's previous version.",
+    "draft": "Draft one QUESTION into drafts/<subject-slug>/<file_name>.",
+    "edit": "Edit a draft's answer and SEO fields in $EDITOR.",
+    "fix": "Repair published pages where the repair is exact.",
+    "history": "List the versions of a draft.",
+    "index": "Build or refresh the index of the content tree and drafts.",
+    "init": "Write a commented qtgen.toml at the site's root.",
+    "limits": "Print the server's request and token limits.",
+    "lint": "Content lint of pages (QT001..QT024).",
+    "prompt": "Print the rendered prompt for QUESTION.",
+    "regenerate": "Ask the model again, with the reviewer's feedback.",
+    "reject": "Move a draft to drafts/rejected with the reason.",
+    "related": "Recompute the related articles of existing pages.",
+    "render": "Render pages as the site does.",
+    "revert": "Restore an earlier version of a draft.",
+    "review": "List the drafts waiting for review.",
+    "revise": "Put revisions of published pages in the review queue.",
+    "runs": "List batch runs with their counts and cost.",
+    "schema": "Print the page model as JSON Schema.",
+    "show": "Show a draft as a reader sees it.",
+    "similar": "Show questions that ask QUESTION in other words.",
+    "studio": "Review drafts in a browser.",
+    "validate": "Check page files against the site's format.",
+}

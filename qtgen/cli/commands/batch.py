@@ -9,7 +9,7 @@ import click
 from click.core import ParameterSource
 
 from ..context import Ctx, command
-from ..progress import print_summary, run_with_progress
+from ..progress import exit_if_interrupted, print_summary, run_with_progress
 
 def register(cli: click.Group) -> None:
     @command(cli)
@@ -26,6 +26,8 @@ def register(cli: click.Group) -> None:
                   "(batch-api: send only what this can pay for, each request counted at its most).")
     @click.option("--strict", is_flag=True, help="Send nothing if any line of the list is bad.")
     @click.option("--allow-similar", is_flag=True, help="Draft questions that pages already ask in other words.")
+    @click.option("--new-subject", is_flag=True, help="Take subjects the site does not have yet as written (else a "
+                  "row with an unknown subject is a bad line).")
     @click.option("--related/--no-related", default=True, help="Add related published pages (default on).")
     @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write one JSON line per question.")
     @click.option("--resume", is_flag=True, help="Resume the latest unfinished run (QUESTIONS may be left out).")
@@ -41,7 +43,7 @@ def register(cli: click.Group) -> None:
                   "exported requests, made elsewhere.")
     @click.pass_context
     def batch(ctx: click.Context, questions, subject, concurrency, rpm, tpm, limit, max_cost, strict, allow_similar,
-              related, report, resume, via, wait, retry_online, cancel_run, export_jsonl, import_results):
+              new_subject, related, report, resume, via, wait, retry_online, cancel_run, export_jsonl, import_results):
         """Draft every question of a CSV, TSV, JSONL or text file, under the rate limit, resumably.
 
         Rerunning the same command (or --resume) drafts only what is left, with the options the run
@@ -50,7 +52,6 @@ def register(cli: click.Group) -> None:
         or add --wait.
         """
         from ...work.batch import Batch, Options
-        from ..main import exit_code_of_interrupt
 
         obj: Ctx = ctx.obj
         if sum(x is not None and x != () for x in (cancel_run, export_jsonl, import_results)) > 1:
@@ -67,7 +68,7 @@ def register(cli: click.Group) -> None:
             return _import(obj, import_results[0], Path(import_results[1]), report)
         values = dict(subject=subject, concurrency=concurrency, rpm=rpm, tpm=tpm, strict=strict,
                       allow_similar=allow_similar, related=related, via=via or obj.config.batch_lane,
-                      retry_online=retry_online)
+                      retry_online=retry_online, new_subject=new_subject)
         given = {k: v for k, v in values.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
         options = Options(**values, limit=limit, max_cost=max_cost)
         if export_jsonl:
@@ -90,8 +91,7 @@ def register(cli: click.Group) -> None:
             summary = job.summary(prepared.run_id, status)
             print_summary(obj, summary, progress)
             _awaited_hint(obj, job, prepared.run_id, status)
-        if progress is not None and progress.interrupted and summary.left:
-            sys.exit(exit_code_of_interrupt())
+        exit_if_interrupted(obj, summary, progress)
         sys.exit(1 if summary.failed or prepared.bad else 0)
 
 

@@ -37,13 +37,21 @@ def register(cli: click.Group) -> None:
             obj.info(f"note: {note}")
         for w in result.warnings:
             obj.info(f"warning: {w.field}: {w.message}")
+        for e in result.errors:
+            obj.info(f"error: {e.field}: {e.message}")
         c = result.completion
         if dry_run:
             click.echo(result.text)
             obj.info(f"dry run: nothing written, no id reserved (would write {config.drafts}/{_place(config, result.page)})")
         else:
             click.echo(str(result.path))
+            if not config.site_found:
+                obj.info(f"note: no site here ({config.content} does not exist): the draft went to "
+                         f"{result.path.resolve()}; approve it from inside a site, or pass --content PATH")
         status = "valid" if not result.warnings else f"valid with {len(result.warnings)} warning(s)"
+        if result.errors:
+            status = (f"{'would be ' if dry_run else ''}kept for review with {len(result.errors)} error(s) (the answer "
+                      "is kept; fix them with qtgen edit, or reject it)")
         obj.info(f"{status}; id {result.page.id}; {c.usage.total} tokens ({c.usage.prompt_tokens} in, "
                  f"{c.usage.completion_tokens} out); model {c.model}; {c.latency:.1f}s")
 

@@ -27,7 +27,7 @@ def register(cli: click.Group) -> None:
         from ...site.index import open_index
         from ...work.lint import ERROR, lint_paths
 
-        with (nullcontext(None) if no_index else open_index(obj.config)) as index:
+        with (nullcontext(None) if no_index else open_index(obj.config, create=False)) as index:
             count, findings = lint_paths(list(paths), obj.config, index)
         errors = sum(1 for f in findings if f.level == ERROR)
         if as_json:

@@ -14,30 +14,48 @@ def register(cli: click.Group) -> None:
     @click.option("-s", "--subject", help="Only drafts of this subject.")
     @click.option("--status", type=click.Choice(["ok", "warnings", "errors"]), help="Only drafts with this status.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable queue.")
+    @click.option("--wide", is_flag=True, help="Also the draft's path and its word count.")
     @click.pass_obj
-    def review(obj: Ctx, subject, status, as_json):
+    def review(obj: Ctx, subject, status, as_json, wide):
         """List the drafts waiting for review, with validation status and lint findings."""
         from ...site.index import open_index
         from ...work.review import queue
 
-        with open_index(obj.config) as index:
-            items = queue(obj.config, index, subject=subject, status=status)
+        config = obj.config
+        if not config.drafts.is_dir():  # a read-only command creates nothing
+            obj.info(f"no drafts folder at {config.drafts}" + ("" if config.site_found else
+                     " and no site here (no content/learn from this folder upwards)") + ": nothing to review")
+            if as_json:
+                click.echo("[]")
+            return
+        with open_index(config, create=False) as index:
+            items = queue(config, index, subject=subject, status=status)
         if as_json:
             click.echo(json.dumps([i.as_json() for i in items], indent=1, ensure_ascii=False))
             return
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"{len(items)} draft(s) waiting", show_lines=False)
-        table.add_column("draft", no_wrap=True)
-        for col in ("subject", "question", "words", "status", "lint"):
-            table.add_column(col, overflow="fold")
+        console = Console()
+        table = Table(title=f"{len(items)} draft(s) waiting", show_lines=False, expand=False)
+        # at 80 columns every row still shows its question, subject, status and findings
+        table.add_column("question", ratio=3, overflow="fold", min_width=20)
+        table.add_column("subject", ratio=1, overflow="ellipsis", no_wrap=True, max_width=22)
+        table.add_column("status", no_wrap=True)
+        table.add_column("findings", justify="right", no_wrap=True)
+        if wide:
+            table.add_column("words", justify="right", no_wrap=True)
+            table.add_column("draft", overflow="fold")
         style = {"ok": "green", "warnings": "yellow", "errors": "red"}
-        drafts = obj.config.drafts
         for i in items:
             p = i.page
-            table.add_row(str(i.path.relative_to(drafts)) if i.path.is_relative_to(drafts) else str(i.path),
-                          p.subject if p else "?", p.question if p else "(unreadable)", str(i.words),
-                          f"[{style[i.status]}]{i.status}[/]" + (" [cyan]revision[/]" if i.revises else ""),
-                          str(len(i.findings)))
-        Console().print(table)
+            row = [p.question if p else f"(unreadable: {i.path.name})", p.subject if p else "?",
+                   f"[{style[i.status]}]{i.status}[/]" + (" [cyan]rev[/]" if i.revises else ""),
+                   str(len(i.errors) + len(i.warnings))]
+            if wide:
+                row += [str(i.words), str(i.path.relative_to(config.drafts)) if i.path.is_relative_to(config.drafts)
+                        else str(i.path)]
+            table.add_row(*row)
+        console.print(table)
+        if items and not wide:
+            obj.info("qtgen show DRAFT for a draft's findings; --wide adds paths, --json everything")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..context import Ctx, command
-from ..progress import print_summary, run_with_progress
+from ..progress import exit_if_interrupted, print_summary, run_with_progress
 
 
 def register(cli: click.Group) -> None:
@@ -75,8 +75,5 @@ def register(cli: click.Group) -> None:
             for item in job.ledger.items(prepared.run_id, ("done",)):
                 click.echo(item.path)
         print_summary(obj, summary, progress, resume="run the same qtgen revise command again")
-        if progress is not None and progress.interrupted and summary.left:
-            from ..main import exit_code_of_interrupt
-
-            sys.exit(exit_code_of_interrupt())
+        exit_if_interrupted(obj, summary, progress, "the same qtgen revise command, run again")
         sys.exit(1 if summary.failed else 0)

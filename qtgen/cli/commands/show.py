@@ -24,7 +24,7 @@ def register(cli: click.Group) -> None:
         from ...work.review import assess
 
         path = DraftStore(obj.config).resolve(draft_name)
-        with open_index(obj.config) as index:
+        with open_index(obj.config, create=False) as index:
             item = assess(obj.config, path, index)
         console = Console()
         p = item.page
@@ -41,3 +41,5 @@ def register(cli: click.Group) -> None:
         console.print(f"[bold]status[/]: {item.status}, {item.words} words")
         for line in item.errors + item.warnings:
             console.print(f"  - {line}", markup=False)
+        for line in item.kept:
+            console.print(f"  - kept: {line}", markup=False)

@@ -21,7 +21,7 @@ def register(cli: click.Group) -> None:
         from ...site.index import open_index
 
         q = normalise_question(question)
-        with open_index(obj.config) as index:
+        with open_index(obj.config, create=False) as index:
             matches = index.similar(q, limit=limit)
         rows = [{"score": round(m.score, 1), "question": m.entry.question, "subject": m.entry.subject,
                  "source": m.entry.source, "url": m.entry.url, "path": m.entry.path} for m in matches]

@@ -26,4 +26,8 @@ def register(cli: click.Group) -> None:
             click.echo(url)
             obj.info("studio running; the login URL above works once; Ctrl-C stops it")
 
-        serve(obj.config, host, port, allow_remote=allow_remote, on_ready=ready, open_browser=not no_open)
+        try:
+            serve(obj.config, host, port, allow_remote=allow_remote, on_ready=ready, open_browser=not no_open)
+        except KeyboardInterrupt:  # Ctrl-C is how a studio is stopped: not an error
+            pass
+        obj.info("studio stopped")

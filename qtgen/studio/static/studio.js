@@ -44,8 +44,14 @@
       if (!ticked.length) rows[at].querySelector('input[name="id"]').checked = true;
       document.getElementById("queue-form").submit();
     }
-    else if (e.key === "r" || e.key === "e") location.href = rows[at].dataset.href + (e.key === "e" ? "?edit=1" : "");
+    else if (e.key === "r" || e.key === "e") location.href = rows[at].dataset.href + (e.key === "e" ? "?edit=1" : "?reject=1");
   });
+
+  // -- opened with r from the queue: the reject box of this draft, ready for the reason
+  if (draft && new URLSearchParams(location.search).get("reject") === "1") {
+    var reason = document.getElementById("reason");
+    if (reason) { reason.scrollIntoView({block: "center"}); reason.focus(); }
+  }
 
   // -- edit with a live preview (rendered by the server exactly as the site does)
   var panel = document.getElementById("edit-panel");

@@ -1,0 +1,290 @@
+"""The quality gate: what a weak model leaves in a page, each an error that blocks approve (rules QT017-QT024).
+
+Debris of JSON, templates or prompts; repetition; an answer, paragraph or list item cut off; keywords that
+are not words; a description cut off; an answer that never mentions what the question asks; markup the site
+would not show. Each check takes a page and the config and returns a message or None; `lint` runs them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from ..config import Config
+from ..format.page import Page
+
+WORDS = re.compile(r"[A-Za-z0-9\u00c0-\uffff][\w'\u2019-]*")
+LIST = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\S", re.M)
+MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
+
+
+_FENCED = re.compile(r"```.*?(```|$)", re.S)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+_DEBRIS = re.compile(r'^\s*[\[\]{}(),;:"]+\s*$|\{\s*"|"\s*\}|\[ \]|"\s*:\s|<\|[a-z_]+\|>|'
+                     r'\b(page_keywords|page_description|page_addresses|page_title)\b|"(answer|keywords|description)"|'
+                     r'^\s*(answer|keywords?|description|question|title)\s*:|'
+                     r'\b(short bold term|as a numbered list|one paragraph of three|sums up the answer)\b', re.I)
+_EMPTY_ITEM = re.compile(r"^\s*\d+[.)]\s*$")
+_LABEL_ONLY = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\*\*[^*]+(:\*\*|\*\*:)\s*$")  # "1. **Term**:" and nothing
+_TERMINAL = ".!?)\"'*$`\u201d\u2019\u2026:"
+_JOINING = {"of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "its", "their", "is", "are", "that",
+            "which", "from", "at"}  # a block ending on one of these was cut off ("and"/"or" may end an enumeration)
+_SENT = re.compile(r"(?<=[.!?])\s+")
+
+
+def _without_code(text: str) -> str:
+    return _INLINE_CODE.sub("code", _FENCED.sub("\n\ncode\n\n", text))
+
+
+def _prose(page: Page) -> str:
+    """The decoded answer without code and math, where braces and brackets are legitimate."""
+    return MATH.sub(" ", _without_code(page.decoded_answer()))
+
+
+def _debris(page: Page, cfg: Config) -> str | None:
+    prose = _prose(page)
+    lines = prose.split("\n")
+    for n, line in enumerate(lines):
+        m = _DEBRIS.search(line)
+        if m:
+            return f"JSON, template or prompt debris {m.group(0).strip() or line.strip()!r} in {line.strip()[:60]!r}"
+        if _LABEL_ONLY.match(line):
+            after = next((x for x in lines[n + 1:] if x.strip()), "")
+            indent = len(line) - len(line.lstrip())
+            if not after or len(after) - len(after.lstrip()) <= indent and LIST.match(after):
+                return f"a list item with a heading and nothing under it: {line.strip()[:60]!r}"
+    for line in _without_code(page.decoded_answer()).split("\n"):  # math is content: "3. $x$" is an item
+        if _EMPTY_ITEM.match(line):
+            return f"an empty list item: {line.strip()!r}"
+    for block in prose.split("\n\n"):
+        if block.count("**") % 2:
+            return f"unclosed bold (**) in {block.strip()[:60]!r}"
+    return None
+
+
+def _norm(text: str) -> str:
+    return " ".join(WORDS.findall(text.lower()))
+
+
+def _repetition(page: Page, cfg: Config) -> str | None:
+    text = _without_code(page.decoded_answer())
+    paragraphs = [_norm(b) for b in text.split("\n\n") if len(_norm(b).split()) >= 8]
+    repeated = len(paragraphs) - len(set(paragraphs))
+    if repeated:
+        return f"{repeated} paragraph(s) repeated word for word"
+    sentences = [_norm(x) for x in _SENT.split(text.replace("\n", " ")) if len(_norm(x).split()) >= 5]
+    if len(sentences) >= 4:
+        from rapidfuzz import fuzz
+
+        repeats = sum(1 for i, x in enumerate(sentences)
+                      if any(x == y or len(x.split()) >= 8 and fuzz.ratio(x, y) >= 90 for y in sentences[:i]))
+        ratio = repeats / len(sentences)
+        if ratio >= 0.15:
+            return f"{ratio:.0%} of its sentences repeat an earlier one (or nearly)"
+    return None
+
+
+_LEADS_INTO = {"math_block", "fence", "code_block", "table_open", "bullet_list_open", "ordered_list_open",
+               "blockquote_open"}  # what a paragraph may introduce with an unfinished sentence ("... is" + formula)
+_BLOCK_OPENS = {"paragraph_open", "heading_open", *_LEADS_INTO}
+
+
+def _flow(markdown: str) -> list[tuple[str, str, str | None]]:
+    """Every paragraph (list items' included) as the site's parser finds it, in order: (text, what kind of
+    block comes next or None at the end, ...). Code, math, tables and headings are not paragraphs."""
+    from ..site.render import _parser
+
+    tokens = _parser().parse(markdown, {})
+
+    def kind(i: int) -> str:  # a paragraph of math alone ("$$x$$" on one line) is display math too
+        t = tokens[i]
+        if t.type == "paragraph_open" and i + 1 < len(tokens):
+            children = [c for c in (tokens[i + 1].children or []) if not (c.type == "text" and not c.content.strip())
+                        and c.type not in ("softbreak", "hardbreak")]
+            if children and all(c.type == "math_inline" for c in children):
+                return "math_block"
+        return t.type
+
+    starts = [(i, kind(i)) for i, t in enumerate(tokens) if t.type in _BLOCK_OPENS]
+    out = []
+    for i, token in enumerate(tokens):
+        if token.type != "inline" or i == 0 or tokens[i - 1].type != "paragraph_open":
+            continue
+        following = next((kind for j, kind in starts if j > i), None)
+        out.append((token.content.strip(), following))
+    return out
+
+
+def _cut_off(page: Page, cfg: Config) -> str | None:
+    """An answer, paragraph or list item that stops mid-sentence. A paragraph that leads into display math, a
+    table, code or a list ("the area under $y = x^2$ is" + a formula) is not cut off."""
+    markdown = page.decoded_answer()
+    flow = [(text, following) for text, following in _flow(markdown) if text]
+    if not flow:
+        return None
+    tokens_end = _ends_with_block(markdown)
+    last, following = flow[-1]
+    if following is None and not tokens_end:
+        if last[-1] not in _TERMINAL:
+            return f"the answer ends mid-sentence: ...{last[-40:]!r}"
+        tail = WORDS.findall(last[-30:].lower())
+        if last.endswith(".") and tail and tail[-1] in _JOINING - {"is", "are"}:
+            return f"the answer ends on {tail[-1]!r}: a sentence cut off and given a full stop"
+    for text, following in flow:
+        if following in _LEADS_INTO:
+            continue
+        tail = WORDS.findall(text[-30:])
+        if text[-1] not in _TERMINAL and tail and tail[-1].lower() in _JOINING and tail[-1] != "A":  # "→ A": a letter
+            return f"a paragraph or list item is cut off: ...{text[-40:]!r}"
+    return None
+
+
+def _ends_with_block(markdown: str) -> bool:
+    """Whether the answer's last block is not a paragraph (math, code, a table): the lint's QT003 says so."""
+    from ..site.render import _parser
+
+    closing = [t for t in _parser().parse(markdown, {}) if t.level == 0 and t.nesting != 1]
+    return bool(closing) and closing[-1].type in ("math_block", "fence", "code_block", "table_close")
+
+
+def _keyword_junk(page: Page, cfg: Config) -> str | None:
+    from ..format.seo import keyword_problem
+
+    for term in (t.strip() for t in page.seo.page_keywords.split(",")):
+        if term and keyword_problem(term):
+            return f"keyword {term[:40]!r} is not a word or short phrase"
+    return None
+
+
+def _description_shape(page: Page, cfg: Config) -> str | None:
+    d = page.seo.page_description.strip()
+    if not d:
+        return "the description is empty"
+    if not (d[0].isalnum() or d[0] in "\"'(\u201c"):
+        return f"the description starts with {d[0]!r}"
+    if d[-1] not in ".!?\u2026\"')\u201d":
+        return f"the description ends cut off: ...{d[-30:]!r}"
+    last = WORDS.findall(d.lower())
+    if d.endswith(".") and last and last[-1] in _JOINING:
+        return f"the description ends on {last[-1]!r}: a fragment given a full stop"
+    return None
+
+
+_ACRONYM = re.compile(r"\b[A-Z][A-Za-z]*[A-Z][A-Za-z]*s?\b|\b[A-Z]{2,}s?\b")
+
+
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉", "01234567890123456789")
+# words that frame what is asked (compare, explain, the role of...), not what it is about: an answer need not say them
+_FRAMING = set(
+    "difference differences differ between compare compared comparing comparison contrast contrasting versus "
+    "similarities similarity distinguish distinguishing explain explained describe discuss outline summarize "
+    "summarise illustrate identify analyze analyse evaluate assess examine role roles significance significant "
+    "importance important impact impacts influence influences affect affects relationship relate related "
+    "factors features characteristics advantages disadvantages benefits drawbacks purpose purposes "
+    "used using use uses happen happens mean means meaning definition define defines defined general overview "
+    "aspects common primary major various several".split()
+)
+
+
+def _off_topic(page: Page, cfg: Config) -> str | None:
+    from ..site.index import topic
+
+    answer = page.decoded_answer().lower().translate(_SUPERSCRIPTS)
+    answer = re.sub(r"[\^{}_$]", "", answer)  # "sp^2", "sp²" and "$sp_{2}$" all say sp2
+    terms = [t for t in topic(page.question).split() if len(t) >= 3 and not t.isdigit() and t not in _FRAMING]
+    if not terms:
+        return None
+
+    def present(term: str) -> bool:  # a crude stem: "movement" is there if "moves" is
+        stem = term[:4] if len(term) >= 5 else term.rstrip("s") or term
+        return stem in answer
+
+    def spelled_out(acronym: str) -> bool:  # "TCP" is there if "Transmission Control Protocol" is
+        letters = [c for c in acronym if c.isupper()]
+        pattern = r"\b" + r"\w*[\s-]+(?:(?:of|and|the|for|to)\s+)?".join(letters) + r"\w*"
+        return len(letters) >= 2 and re.search(pattern, page.decoded_answer(), re.I) is not None
+
+    missing = [t for t in terms if not present(t)]
+    acronyms = {a.lower().rstrip("s"): a for a in _ACRONYM.findall(page.question)}
+    missing = [t for t in missing if not (t.rstrip("s") in acronyms and spelled_out(acronyms[t.rstrip("s")]))]
+    missing_key = [t for t in missing if t.rstrip("s") in acronyms]
+    if missing_key or len(missing) > len(terms) / 3:
+        shown = missing_key or missing
+        return f"the answer never mentions {', '.join(repr(t) for t in shown[:3])} from the question"
+    return None
+
+
+_FOOTNOTE_LABEL = re.compile(r"\[\^([^\]]*[<>\"'`][^\]]*)\]")
+# what can put an element or attribute value into the rendering: raw HTML, footnotes, links, images, autolinks
+_MARKUP_SOURCES = re.compile(r"<[A-Za-z!/?]|\[\^|\]\(|\]\[|\]:|https?:|www\.|@|&")
+
+
+def _markup(page: Page, cfg: Config) -> str | None:
+    """Markup the site would not show: anything the allow-list removes from the rendering, or a footnote label
+    carrying markup characters into the link the site builds from it."""
+    from ..site.render import render_markdown
+
+    markdown = page.decoded_answer()
+    if not _MARKUP_SOURCES.search(markdown):
+        return None  # plain Markdown and math: nothing in it reaches an attribute or makes an element of its own
+    removed = render_markdown(markdown, math=False).unshown
+    if removed:
+        return f"the rendering holds markup the site would not show ({', '.join(removed[:3])}); qtgen removes it"
+    m = _FOOTNOTE_LABEL.search(markdown)
+    if m:
+        label = m.group(1) if len(m.group(1)) <= 40 else m.group(1)[:37] + "..."
+        return f"footnote label {label!r} carries markup characters into the page's links"
+    return None
+
+
+
+
+# -- prompt text in the answer ----------------------------------------------------------------------------
+_STOPWORDS = set("a an the of to in on for and or is are be it its as at by with from this that these those "
+                 "each which what how one your you".split())
+_TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_SENTENCES = re.compile(r"(?<=[.!?:])\s+|\n+")
+
+
+def _grams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+@lru_cache(maxsize=16)
+def _prompt_grams(folders: tuple[str, ...]) -> tuple[frozenset, frozenset]:
+    """The 3-word and 6-word runs of the prompt templates' own text (what they say whatever the question)."""
+    three: set = set()
+    six: set = set()
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*.j2")):
+            try:
+                literal = _TEMPLATE_SYNTAX.sub("\n", path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in literal.splitlines():
+                words = [w.lower() for w in WORDS.findall(line)]
+                three |= {g for g in _grams(words, 3) if sum(w not in _STOPWORDS for w in g) >= 2}
+                six |= _grams(words, 6)
+    return frozenset(three), frozenset(six)
+
+
+def _prompt_leak(page: Page, cfg: Config) -> str | None:
+    """The model repeating the instructions it was given ("2. Explanation in a numbered list with bold text...
+    followed by three key points"): a sentence holding a 6-word run of a prompt template, or two of its
+    3-word phrases. Words of the question and subject are not the prompt's."""
+    from ..llm.prompts import packaged_prompts
+
+    folders = tuple(str(f) for f in (cfg.prompts, packaged_prompts()) if f.is_dir())
+    three, six = _prompt_grams(folders)
+    asked = {w.lower() for w in WORDS.findall(f"{page.question} {page.subject}")}
+    for sentence in _SENTENCES.split(MATH.sub(" ", _without_code(page.decoded_answer()))):
+        words = [w.lower() for w in WORDS.findall(sentence)]
+        if len(words) < 3:
+            continue
+        found = sorted(g for g in _grams(words, 3) & three if not set(g) <= asked | _STOPWORDS)
+        long = _grams(words, 6) & six
+        if long or len({w for g in found for w in g} - _STOPWORDS) >= 4 and len(found) >= 2:
+            shown = " ".join(sorted(long)[0]) if long else "; ".join(" ".join(g) for g in found[:2])
+            return f"the answer repeats the prompt's instructions ({shown!r}) in {sentence.strip()[:70]!r}"
+    return None
