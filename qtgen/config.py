@@ -7,6 +7,7 @@ The API key is held in memory only; it is never written, logged or printed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -121,9 +122,10 @@ class Config:
         self._check_ranges()
         if self.batch_lane not in ("online", "batch-api"):
             raise InputError(f"config: batch_lane {self.batch_lane!r}: use \"online\" or \"batch-api\"")
-        for key in ("batch_api_max_requests", "batch_api_max_bytes"):
-            if getattr(self, key) < 1:
-                raise InputError(f"config: {key} must be at least 1")
+        within_limits = {"batch_api_max_requests": 50_000, "batch_api_max_bytes": 200_000_000}
+        for key, most in within_limits.items():
+            if not 1 <= getattr(self, key) <= most:
+                raise InputError(f"config: {key} = {getattr(self, key)} is out of range: 1 to {most} (the Batch API's limit)")
         if self.batch_api_token_cap is not None and self.batch_api_token_cap < 1:
             raise InputError("config: batch_api_token_cap must be at least 1 (or left out)")
         if not 0 <= self.batch_api_poll <= 3600:
@@ -148,6 +150,9 @@ class Config:
         if drafts == content or drafts.is_relative_to(content):
             raise InputError(f"config: drafts_dir {self.drafts} lies inside the content tree {self.content}; qtgen "
                              "never writes its own files there (use a folder beside it, such as drafts/)")
+        if content.is_relative_to(drafts):
+            raise InputError(f"config: drafts_dir {self.drafts} holds the content tree {self.content}; drafts need a "
+                             "folder of their own (such as drafts/ beside content/)")
         return self
 
 
@@ -214,21 +219,46 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "lint_words":
         if not (isinstance(value, (list, tuple)) and len(value) == 2):
             raise InputError("config: lint_words must be [min, max]")
-        return tuple(int(v) for v in value)
+        return tuple(_whole(key, v) for v in value)
     default = _FIELDS[key].default
     kind = type(default) if default is not None and not isinstance(default, Path) else None
     if key in ("id_start", "local_threads", "batch_api_token_cap"):
         kind = int
     if key == "structured":
         kind = bool
-    try:
-        if kind is bool:
-            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-        if kind in (int, float):
-            return kind(value)
-    except (TypeError, ValueError):
-        raise InputError(f"config: {key} must be a {kind.__name__}, got {value!r}") from None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise InputError(f"config: {key} must be true or false, got {value!r}")
+    if kind is int:
+        return _whole(key, value)
+    if kind is float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"config: {key} must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise InputError(f"config: {key} must be a finite number, got {value!r}")
+        return number
     return value if value is None or isinstance(value, (str, Path)) else str(value)
+
+
+def _whole(key: str, value: Any) -> int:
+    """A whole number from TOML, an environment variable or a flag; InputError for anything else (1.5, inf, 'a')."""
+    if isinstance(value, bool):
+        raise InputError(f"config: {key} must be a whole number, got {value!r}")
+    try:
+        number = float(value) if not isinstance(value, int) else value
+    except (TypeError, ValueError):
+        raise InputError(f"config: {key} must be a whole number, got {value!r}") from None
+    if isinstance(number, float) and (not math.isfinite(number) or not number.is_integer() or abs(number) > 2**63):
+        raise InputError(f"config: {key} must be a whole number, got {value!r}")
+    return int(number)
 
 
 def find_config(start: Path) -> tuple[Path | None, dict]:

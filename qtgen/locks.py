@@ -11,9 +11,11 @@ kill -9 never leaves one behind.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import stat
 import socket
 import sys
 import threading
@@ -21,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .errors import QtgenError
+from .errors import InputError, QtgenError
 
 _held: dict[str, tuple[int, int]] = {}  # path -> (thread id, depth), for re-entry by the holding thread
 _held_lock = threading.Lock()
@@ -52,8 +54,7 @@ class Lock:
             if holder and holder[0] == me:
                 _held[key] = (me, holder[1] + 1)
                 return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+", encoding="utf-8")
+        fh = open_lock_file(self.path)
         start, told = self.clock(), False
         while True:
             try:
@@ -109,6 +110,24 @@ class Lock:
         with _held_lock:
             holder = _held.get(str(path))
         return bool(holder and holder[0] == threading.get_ident())
+
+
+def open_lock_file(path: Path):
+    """A lock file opened for reading and writing, never through a symlink and never a file with other names
+    (a hard link to a page): writing who holds the lock must not overwrite anything else."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"{path}: a symlink where qtgen keeps a lock; remove it") from None
+        raise InputError(f"{path}: cannot open the lock file ({exc.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise InputError(f"{path}: not a lock file of qtgen's own (it is linked to another file); remove it")
+    return os.fdopen(fd, "r+", encoding="utf-8")
 
 
 def try_lock(path: Path, what: str) -> Lock | None:

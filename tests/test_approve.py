@@ -28,7 +28,8 @@ WRAPPER = """#!/bin/sh
 # a git that kills (or holds) the qtgen calling it at one step
 if [ "$3" = "$KILL_AT" ] && [ -n "$HOLD_FILE" ]; then
   : > "$HOLD_FILE.reached"
-  while [ ! -e "$HOLD_FILE" ]; do sleep 0.05; done
+  n=0
+  while [ ! -e "$HOLD_FILE" ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done  # at most 2 min
 fi
 if [ "$3" = "$KILL_AT" ] && [ "$KILL_WHEN" = before ]; then kill -9 $PPID; exit 1; fi
 case " $FAIL_AT " in *" $3 "*) echo "fatal: refused by the test" >&2; exit 1;; esac
@@ -71,6 +72,18 @@ def draft(site: Path, server, question: str = "What is entropy?", subject: str =
     path = site / r.stdout.strip()
     assert path.is_file()
     return path
+
+
+def _held(site: Path, server, *args, step: str) -> tuple[subprocess.Popen, Path]:
+    hold = site.parent / f"hold-{step}"
+    proc = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", *args, "--allow-warnings"], cwd=site,
+                            env=wrapped(site, server, KILL_AT=step, HOLD_FILE=str(hold)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not Path(f"{hold}.reached").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(0.05)
+    return proc, hold
 
 
 def commits_touching(site: Path, rel: str) -> list[str]:
@@ -172,14 +185,7 @@ def test_undo_never_deletes_a_page_git_could_not_unstage(repo, server):
 def test_two_approvals_at_once_take_turns_and_both_commit(repo, server):
     first = draft(repo, server, "What is entropy?")
     second = draft(repo, server, "What is enthalpy?")
-    hold = repo.parent / "hold"
-    a = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", first.stem, "--allow-warnings"], cwd=repo,
-                         env=wrapped(repo, server, KILL_AT="commit", HOLD_FILE=str(hold)),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not Path(f"{hold}.reached").exists():  # A holds the approval lock, stopped at git commit
-        assert a.poll() is None and time.monotonic() < deadline, a.stderr.read() if a.poll() is not None else "slow"
-        time.sleep(0.05)
+    a, hold = _held(repo, server, first.stem, step="commit")  # A holds the approval lock, stopped at git commit
     b = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", second.stem, "--allow-warnings"], cwd=repo,
                          env=env(repo, server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     said = b.stderr.readline()
@@ -195,14 +201,7 @@ def test_two_approvals_at_once_take_turns_and_both_commit(repo, server):
 def test_an_approval_waits_no_longer_than_lock_timeout(repo, server):
     first = draft(repo, server, "What is entropy?")
     second = draft(repo, server, "What is enthalpy?")
-    hold = repo.parent / "hold"
-    a = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", first.stem, "--allow-warnings"], cwd=repo,
-                         env=wrapped(repo, server, KILL_AT="commit", HOLD_FILE=str(hold)),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not Path(f"{hold}.reached").exists():
-        assert a.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    a, hold = _held(repo, server, first.stem, step="commit")
     (repo / "qtgen.toml").write_text((repo / "qtgen.toml").read_text() + "lock_timeout = 0.5\n")
     r = run_qtgen("approve", second.stem, "--allow-warnings", cwd=repo, env=env(repo, server))
     hold.write_text("")
@@ -233,14 +232,7 @@ def test_a_regeneration_finishing_during_approve_is_kept_as_a_version_never_publ
                                   "more detail"], cwd=repo, env=env(repo, server), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
         assert arrived.wait(60)  # the model is writing
-        hold = repo.parent / "hold"
-        approve = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", "what-is-entropy", "--allow-warnings"],
-                                   cwd=repo, env=wrapped(repo, server, KILL_AT="add", HOLD_FILE=str(hold)),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while not Path(f"{hold}.reached").exists():  # approve has checked and placed the bytes it read
-            assert approve.poll() is None and time.monotonic() < deadline, approve.stderr.read()
-            time.sleep(0.05)
+        approve, hold = _held(repo, server, "what-is-entropy", step="add")  # checked and placed the bytes it read
         release.set()  # the regeneration finishes now, in the middle of the approval
         time.sleep(0.5)  # give it every chance to write (it must wait for the drafts lock instead)
         assert path.read_bytes() == checked
@@ -256,14 +248,7 @@ def test_a_regeneration_finishing_during_approve_is_kept_as_a_version_never_publ
 
 def test_a_draft_edited_by_hand_while_approve_runs_is_not_published(repo, server):
     path = draft(repo, server)
-    hold = repo.parent / "hold"
-    approve = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", "what-is-entropy", "--allow-warnings"],
-                               cwd=repo, env=wrapped(repo, server, KILL_AT="add", HOLD_FILE=str(hold)),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not Path(f"{hold}.reached").exists():  # checked and placed; about to stage and commit
-        assert approve.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    approve, hold = _held(repo, server, "what-is-entropy", step="add")  # checked and placed; about to commit
     path.write_text(path.read_text().replace("answer: >-\n    ", "answer: >-\n    Hand edit. "))
     hold.write_text("")
     assert approve.wait(60) == 1
@@ -322,3 +307,116 @@ def test_a_revision_that_changes_the_layout_is_refused(repo, server):
     r = run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo, env=env(repo, server))
     assert r.returncode == 1 and "layout" in r.stderr
     assert published.read_text() == plain
+
+
+# -- found by the hostile review of this change ---------------------------------------------------------------
+def test_the_users_own_commit_during_an_approval_never_loses_the_page(repo, server):
+    path = draft(repo, server)
+    (repo / "notes.txt").write_text("mine\n")
+    git(repo, "add", "notes.txt")
+    proc, hold = _held(repo, server, "what-is-entropy", step="commit")  # placed and staged, about to commit
+    git(repo, "commit", "-qm", "mine")  # the user commits what is staged: the page goes with it
+    hold.write_text("")
+    assert proc.wait(60) == 0, proc.stderr.read()
+    target = "content/learn/physics/what-is-entropy.md"
+    assert (repo / target).is_file() and git(repo, "status", "--porcelain", "--", "content") == ""
+    assert len(commits_touching(repo, target)) == 1 and not path.exists() and journals(repo) == []
+
+
+def test_a_revision_committed_by_the_user_meanwhile_is_not_reverted(repo, server):
+    draft(repo, server)
+    assert run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo, env=env(repo, server)).returncode == 0
+    published = repo / "content/learn/physics/what-is-entropy.md"
+    assert run_qtgen("revise", str(published), cwd=repo, env=env(repo, server)).returncode == 0
+    revision = repo / "drafts/physics/what-is-entropy.md"
+    revision.write_text(revision.read_text().replace("answer: >-\n    ", "answer: >-\n    Revised. "))
+    proc, hold = _held(repo, server, "what-is-entropy", step="add")  # placed, about to stage
+    git(repo, "commit", "-qam", "everything modified")
+    hold.write_text("")
+    assert proc.wait(60) == 0, proc.stderr.read()
+    assert "Revised. " in published.read_text() and git(repo, "status", "--porcelain", "--", "content") == ""
+    assert not revision.exists()
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_a_lock_file_linked_to_a_page_is_refused_not_written_through(repo, server, link):
+    draft(repo, server, "What is heat?")
+    assert run_qtgen("approve", "what-is-heat", "--allow-warnings", cwd=repo, env=env(repo, server)).returncode == 0
+    page = repo / "content/learn/physics/what-is-heat.md"
+    before = page.read_bytes()
+    draft(repo, server)
+    lock = repo / "drafts/.qtgen/drafts.lock"
+    lock.unlink(missing_ok=True)
+    (lock.symlink_to(page) if link == "symlink" else os.link(page, lock))
+    r = run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo, env=env(repo, server))
+    assert r.returncode == 2 and "lock" in r.stderr and "Traceback" not in r.stderr
+    assert page.read_bytes() == before and git(repo, "status", "--porcelain", "--", "content") == ""
+
+
+def test_a_planted_journal_is_never_acted_on(repo, server):
+    draft(repo, server, "What is heat?")
+    assert run_qtgen("approve", "what-is-heat", "--allow-warnings", cwd=repo, env=env(repo, server)).returncode == 0
+    page = repo / "content/learn/physics/what-is-heat.md"
+    before = page.read_bytes()
+    folder = repo / "drafts/.qtgen/approvals"
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = __import__("hashlib").sha256(before).hexdigest()
+    for draft_name, target in (("../content/learn/physics/what-is-heat.md", "physics/what-is-heat.md"),
+                               ("physics/x.md", "../../../etc/passwd"), ("/etc/passwd", "physics/what-is-heat.md")):
+        (folder / "x.json").write_text(json.dumps({"id": "x", "commit": False, "message": "m", "entries": [
+            {"draft": draft_name, "draft_sha": digest, "target": target, "original_sha": None}]}))
+        r = run_qtgen("review", cwd=repo)
+        assert r.returncode == 0 and "not acted on" in r.stderr, r.stderr
+        assert page.read_bytes() == before
+
+
+def test_an_undo_of_a_page_changed_since_unstages_it_and_says_so(repo, server):
+    path = draft(repo, server)
+    r = run_qtgen("approve", "what-is-entropy", cwd=repo, env=wrapped(repo, server, KILL_AT="commit", KILL_WHEN="before"))
+    assert r.returncode == -9
+    target = repo / "content/learn/physics/what-is-entropy.md"
+    target.write_text(target.read_text() + "\nmine")
+    r = run_qtgen("review", cwd=repo, env=env(repo, server))
+    assert "undid" in r.stderr and "changed since and was left as it is (unstaged)" in r.stderr
+    assert git(repo, "diff", "--cached", "--name-only") == "" and target.read_text().endswith("\nmine")
+    assert path.is_file() and journals(repo) == []
+
+
+def test_a_site_moved_after_a_kill_still_recovers(repo, server):
+    draft(repo, server)
+    r = run_qtgen("approve", "what-is-entropy", cwd=repo, env=wrapped(repo, server, KILL_AT="commit", KILL_WHEN="before"))
+    assert r.returncode == -9
+    moved = repo.parent / "moved"
+    repo.rename(moved)
+    r = run_qtgen("review", cwd=moved, env=env(moved, server))
+    assert "finished an interrupted approval" in r.stderr, r.stderr
+    assert len(commits_touching(moved, "content/learn/physics/what-is-entropy.md")) == 1
+    assert not (moved / "drafts/physics/what-is-entropy.md").exists() and journals(moved) == []
+
+
+def test_a_loose_draft_leaves_the_queue_once_approved(repo, server):
+    path = draft(repo, server)
+    loose = repo / "drafts/what-is-entropy.md"  # a migration leaves it where it is: its place is taken
+    loose.write_text(path.read_text().replace("answer: >-\n    ", "answer: >-\n    Older. "))
+    r = run_qtgen("approve", "drafts/what-is-entropy.md", "--allow-warnings", cwd=repo, env=env(repo, server))
+    assert r.returncode == 0, r.stderr
+    assert "Older. " in (repo / "content/learn/physics/what-is-entropy.md").read_text()
+    assert not loose.exists() and path.is_file()  # the approved one left the queue, the other stays
+
+
+def test_a_failure_after_the_commit_is_said_not_an_error(repo, server, tmp_path):
+    path = draft(repo, server)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not qtgen's")
+    path.with_name(path.name + ".edit.txt").symlink_to(outside)
+    r = run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo, env=env(repo, server))
+    assert r.returncode == 0, r.stderr
+    assert outside.read_text() == "not qtgen's" and not path.exists() and journals(repo) == []
+
+
+def test_git_says_why_it_refused(repo, server):
+    draft(repo, server)
+    (repo / ".gitignore").write_text("drafts/\n.cache/\ncontent/\n")
+    r = run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo, env=env(repo, server))
+    assert r.returncode == 1 and "git add failed" in r.stderr and "hint:" not in r.stderr
+    assert "ignored" in r.stderr

@@ -40,7 +40,7 @@ def test_bad_config_is_one_clear_error(tmp_path):
     with pytest.raises(InputError, match="unknown setting 'modle'"):
         load(cwd=tmp_path, environ={})
     (tmp_path / "qtgen.toml").write_text("temperature = 'hot'\n")
-    with pytest.raises(InputError, match="temperature must be a float"):
+    with pytest.raises(InputError, match="temperature must be a number"):
         load(cwd=tmp_path, environ={})
 
 
@@ -142,6 +142,14 @@ def test_the_readme_config_block_is_a_config_qtgen_loads(tmp_path):
     ("timeout = 0", "timeout = 0 is out of range"),
     ("lint_words = [500, 100]", "lint_words = [500, 100] is out of range"),
     ("lock_timeout = -1", "lock_timeout = -1 is out of range"),
+    ("max_tokens = inf", "max_tokens must be a whole number"),
+    ("max_tokens = 1e400", "max_tokens must be a whole number"),
+    ("max_tokens = 1.5", "max_tokens must be a whole number"),
+    ("lint_words = ['a', 2]", "lint_words must be a whole number"),
+    ("batch_api_max_requests = 60000", "batch_api_max_requests = 60000 is out of range"),
+    ("structured = 'abc'", "structured must be true or false"),
+    ("temperature = nan", "temperature must be a finite number"),
+    ('drafts_dir = "."', "holds the content tree"),
     ("[lint]\ndisable = [\"QT999\"]", "unknown rule 'QT999'"),
     ("[lint]\nlevels = { QT001 = \"fatal\" }", "levels.QT001 = 'fatal'"),
 ])

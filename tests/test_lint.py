@@ -188,3 +188,8 @@ def test_markup_the_site_would_not_show_is_an_error():
     assert len(found) == 1 and found[0].level == "error" and "footnote label" in found[0].message
     plain = GOOD_ANSWER + "\n\nSee [the guide](https://example.com/guide) and <https://example.com>.[^1]\n\n[^1]: a note"
     assert "QT023" not in rules(page(plain))
+
+
+def test_a_name_with_an_apostrophe_as_a_footnote_label_is_fine():
+    text = GOOD_ANSWER + "\n\nAs O'Brien showed.[^o'brien]\n\n[^o'brien]: O'Brien, 1999."
+    assert "QT023" not in rules(page(text))

@@ -230,3 +230,15 @@ def test_render_full_pages_run_nothing_and_carry_a_policy(tmp_path):
     body = r.stdout.split("<body>", 1)[1]
     assert {"svg", "meta", "button"} & set(_elements(body)) == set()
     assert "javascript:" not in body and "Content-Security-Policy" in r.stdout and "default-src 'none'" in r.stdout
+
+
+@pytest.mark.parametrize("tex", [r"\boxed{42}", r"\fcolorbox{red}{yellow}{x}", r"\colorbox{yellow}{x}", r"\pmb{x}",
+                                 r"\rule{1em}{2em}", r"\cancel{x}", r"\sqrt[3]{x}", r"\color{red} x", r"\hspace{1em}x",
+                                 r"\begin{array}{|c|c|}\hline a & b \\ \hline\end{array}", r"\xrightarrow[x]{y}",
+                                 r"\raisebox{0.25em}{x}", r"\begin{pmatrix}1&2\\3&4\end{pmatrix}"])
+def test_the_allow_list_keeps_every_style_katex_writes(tex):
+    from qtgen.site.render import render_markdown
+
+    for markdown in (f"${tex}$", f"$${tex}$$"):
+        rendered = render_markdown(markdown)
+        assert rendered.unshown == [] and canonical(rendered.html) == canonical(rendered.raw), markdown

@@ -390,3 +390,50 @@ def test_keys_buttons_and_panels_a_reviewer_can_use(studio, browser):
     assert page.eval_on_selector("pre.diff", "e => e.scrollWidth <= e.clientWidth + 1")  # long lines wrap
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "studio-restyled.png"), full_page=False)
+
+
+def test_a_request_waiting_for_a_lock_never_stalls_the_others(studio, tmp_path):
+    import re
+    import threading
+
+    from test_approve import WRAPPER, REAL_GIT
+
+    url, site, _ = studio
+    base = url.split("/?")[0]
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    queue = opener.open(url).read().decode()  # the login sets the cookie
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', queue).group(1)
+    quota = re.search(r'href="/draft/([0-9a-f]+)">What is a quota\?', queue).group(1)
+    # a CLI approval holds the site's locks, stopped at git commit
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(WRAPPER.replace("{git}", REAL_GIT))
+    (bin_dir / "git").chmod(0o755)
+    hold = tmp_path / "hold"
+    with FakeOpenAI() as server:
+        env = clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test", KILL_AT="commit",
+                        HOLD_FILE=str(hold), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        cli = subprocess.Popen([sys.executable, "-m", "qtgen", "approve", "what-is-a-tariff", "--allow-warnings"],
+                               cwd=site, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not Path(f"{hold}.reached").exists():
+                assert cli.poll() is None and time.monotonic() < deadline, cli.stderr.read() if cli.poll() else ""
+                time.sleep(0.05)
+            done = {}
+
+            def reject():  # waits for the drafts lock the CLI holds
+                req = urllib.request.Request(f"{base}/draft/{quota}/reject", data=f"csrf={csrf}&reason=dup".encode(),
+                                             method="POST")
+                done["status"] = opener.open(req, timeout=120).status
+
+            waiting = threading.Thread(target=reject)
+            waiting.start()
+            for _ in range(3):  # meanwhile every other page answers
+                assert opener.open(base + "/", timeout=30).status == 200
+            assert "status" not in done and cli.poll() is None  # the reject is still waiting for its turn
+        finally:
+            hold.write_text("")
+        assert cli.wait(60) == 0, cli.stderr.read()
+        waiting.join(60)
+    assert done.get("status") == 200 and (site / "drafts/rejected/economics/what-is-a-quota.md").is_file()

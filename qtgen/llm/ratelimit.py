@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..errors import QtgenError
+from ..locks import open_lock_file
+
 DEFAULT_429_PAUSE = 1.0  # seconds, when a 429 says nothing of when to come back
 ROLL_SLACK = 0.02  # seconds past a window's reset before its budget is taken as renewed
 MAX_RESET = 3600.0  # a reset further away than this is not a pacing window
@@ -230,10 +233,9 @@ class FileStore:
     @contextlib.contextmanager
     def update(self) -> Iterator[Budget]:
         with self._lock:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fh = open(self.path, "a+", encoding="utf-8")
-            except OSError:  # the cache is unusable: pace this process alone rather than fail
+            try:  # never through a symlink or a hard link: the budget is written into this file
+                fh = open_lock_file(self.path)
+            except (OSError, QtgenError):  # the cache is unusable: pace this process alone rather than fail
                 yield self._fallback
                 return
             with fh:

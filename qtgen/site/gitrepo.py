@@ -34,8 +34,11 @@ def _git_retrying(repo: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _last_line(r: subprocess.CompletedProcess) -> str:
-    detail = (r.stderr.strip() or r.stdout.strip()).splitlines()
-    return detail[-1] if detail else str(r.returncode)
+    """What went wrong, in git's words: its `fatal:`/`error:` line, else its first line that is not a hint."""
+    lines = [line.strip() for line in (r.stderr.strip() or r.stdout.strip()).splitlines() if line.strip()]
+    told = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    plain = [line for line in lines if not line.startswith("hint:")]
+    return (told or plain or [str(r.returncode)])[0]
 
 
 def toplevel(folder: Path) -> Path:
@@ -120,3 +123,12 @@ def tracked(repo: Path, path: Path) -> bool:
     """Whether the index or HEAD knows `path`."""
     rel = _rel(repo, [path])[0]
     return bool(_git(repo, "ls-files", "--", rel).stdout.strip())
+
+
+def staged_sha256(repo: Path, path: Path) -> str | None:
+    """The sha256 of what the index holds for `path` (None if it holds nothing)."""
+    import hashlib
+
+    rel = _rel(repo, [path])[0]
+    r = subprocess.run(["git", "-C", str(repo), "cat-file", "blob", f":{rel}"], capture_output=True)
+    return hashlib.sha256(r.stdout).hexdigest() if r.returncode == 0 else None

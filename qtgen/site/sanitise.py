@@ -60,19 +60,19 @@ ATTRIBUTES = {
 }
 # presentation attributes KaTeX writes on MathML elements: inert values (lengths, colours, keywords)
 _MATHML_ATTRIBUTES = {"mathvariant", "mathcolor", "mathbackground", "mathsize", "displaystyle", "scriptlevel",
-                      "width", "height", "depth", "lspace", "voffset", "linebreak", "dir"}
+                      "width", "height", "depth", "lspace", "voffset", "linebreak", "dir", "style"}
 for _tag in _MATHML_TAGS - {"math", "annotation"}:
     ATTRIBUTES[_tag] = ATTRIBUTES.get(_tag, set()) | _MATHML_ATTRIBUTES
 # react-markdown's defaultUrlTransform keeps relative URLs and these protocols
 URL_SCHEMES = frozenset({"http", "https", "irc", "ircs", "mailto", "xmpp"})
 # the CSS properties KaTeX and GFM table alignment write (KaTeX's values only: `\htmlStyle` is off, as on
 # the site); the studio also clips the answer to its own box
-STYLE_PROPERTIES = frozenset({
-    "height", "width", "min-width", "max-width", "vertical-align", "top", "bottom", "left", "right",
-    "margin", "margin-left", "margin-right", "margin-top", "margin-bottom", "padding-left", "padding-right",
-    "border-bottom-width", "border-top-width", "border-right-width", "border-left-width", "border-style",
-    "border-color", "border-right-style", "border-top-style", "border-bottom-style", "color", "background-color",
-    "text-align", "font-size", "position",
+STYLE_PROPERTIES = frozenset({  # every property KaTeX 0.16.21 sets (its `style.*` assignments, and `border` on
+    # MathML for \fcolorbox), and text-align
+    "height", "width", "min-width", "vertical-align", "top", "bottom", "left", "position",
+    "margin", "margin-left", "margin-right", "margin-top", "padding-left", "border",
+    "border-width", "border-style", "border-color", "border-top-width", "border-right-width", "border-bottom-width",
+    "border-right-style", "color", "background-color", "text-shadow", "text-align",
 })
 
 

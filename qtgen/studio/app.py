@@ -149,11 +149,12 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         return RedirectResponse(url + (("?" + query) if query else ""), status_code=303)
 
     # -- the queue ------------------------------------------------------------------------------
-    async def queue_page(request: Request) -> Response:
+    # pages are plain functions: Starlette runs them in its thread pool, so a slow one never stalls the others
+    def queue_page(request: Request) -> Response:
         from ..site.index import open_index
         from ..work.approval import recover
 
-        recovered = await run_in_threadpool(recover, config)
+        recovered = recover(config)
 
         status = request.query_params.get("status") or None
         subject = request.query_params.get("subject") or None
@@ -175,7 +176,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
                     subjects=subjects, msg=msg, err=request.query_params.get("err", ""))
 
     # -- one draft ------------------------------------------------------------------------------
-    async def draft_page(request: Request) -> Response:
+    def draft_page(request: Request) -> Response:
         from ..site.index import open_index
 
         try:
@@ -243,7 +244,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         values = await form(request)
         try:
             path = studio.path_of(request.path_params["draft_id"])
-            target = review.reject(config, studio.name_of(path), first(values, "reason"))
+            target = await run_in_threadpool(review.reject, config, studio.name_of(path), first(values, "reason"))
         except LookupError:
             return back("/", error="that draft is no longer in the queue")
         except QtgenError as exc:
@@ -279,7 +280,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
             return PlainTextResponse("that draft is no longer in the queue", status_code=404)
         except QtgenError as exc:
             return JSONResponse({"html": "", "error": str(exc)})
-        rendered = render_answer(page_.answer)
+        rendered = await run_in_threadpool(render_answer, page_.answer)
         return JSONResponse({"html": rendered.html, "errors": rendered.errors,
                              "meta": meta_description(page_), "chars": len(page_.seo.page_description)})
 
@@ -291,7 +292,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
             current, new = edited(path, values)
             if new is None or new == current:
                 return back(f"/draft/{draft_id}", message="no change")
-            review.save_checked(config, path, new, "edit (studio)")
+            await run_in_threadpool(review.save_checked, config, path, new, "edit (studio)")
         except LookupError:
             return back("/", error="that draft is no longer in the queue")
         except QtgenError as exc:  # not saved: show the form again with what the reviewer typed

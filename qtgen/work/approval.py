@@ -19,10 +19,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -36,17 +32,14 @@ from ..locks import Lock, try_lock
 from ..site import gitrepo
 from ..site.index import SiteIndex
 from .draft import published_path
-from .drafts import DraftStore, now
+from .drafts import DraftStore
+from .journal import Entry, Journal
+from .journal import sha as _sha
 from .queue import OK, QueueItem, assess, queue
 
-JOURNALS = "approvals"
 TRAILER = "Qtgen-Approval"
 
 Notify = Callable[[str], None]
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -78,98 +71,6 @@ def commit_message(pages: list[Page], reasons: list[str | None] | None = None) -
     lines = [f"- {'revise' if r is not None else 'publish'}: {p.question} ({p.subject}, id {p.id})"
              + (f": {r}" if r else "") for p, r in zip(pages, reasons)]
     return f"{head}\n\nApproved with qtgen:\n" + "\n".join(lines) + "\n"
-
-
-# -- the journal ------------------------------------------------------------------------------------
-@dataclass
-class Entry:
-    draft: str  # the draft, relative to the drafts folder
-    draft_sha: str  # the bytes that were checked and are placed
-    target: str  # where they go in the content tree
-    original_sha: str | None  # the page replaced (a revision), or None for a new page
-    original: str | None = None  # the file in the journal folder holding that page's bytes
-
-
-class Journal:
-    """What one approval is about to do, written before it touches the content tree."""
-
-    def __init__(self, path: Path, data: dict):
-        self.path = path
-        self.data = data
-
-    @property
-    def id(self) -> str:
-        return self.data["id"]
-
-    @property
-    def repo(self) -> Path | None:
-        return Path(self.data["repo"]) if self.data.get("repo") else None
-
-    @property
-    def commit(self) -> bool:
-        return bool(self.data.get("commit"))
-
-    @property
-    def message(self) -> str:
-        return self.data["message"]
-
-    @property
-    def entries(self) -> list[Entry]:
-        return [Entry(**e) for e in self.data["entries"]]
-
-    @staticmethod
-    def folder(config: Config) -> Path:
-        return config.state(JOURNALS)
-
-    @classmethod
-    def begin(cls, config: Config, repo: Path | None, commit: bool, message: str,
-              pages: list[tuple[str, bytes, Path, bytes | None]]) -> "Journal":
-        """Record an approval before it acts: (draft key, bytes, target, bytes it replaces or None) per page."""
-        folder = cls.folder(config)
-        txid = now().replace(":", "").replace("-", "") + "-" + secrets.token_hex(4)
-        entries = []
-        for n, (key, data, target, original) in enumerate(pages, 1):
-            kept = None
-            if original is not None:
-                kept = f"{txid}.{n}.orig"
-                write_atomic(folder / kept, original, within=config.drafts)
-            entries.append(Entry(key, _sha(data), str(target), _sha(original) if original is not None else None, kept))
-        data = {"id": txid, "started": now(), "pid": os.getpid(), "repo": str(repo) if repo else None,
-                "commit": commit, "message": message, "entries": [e.__dict__ for e in entries]}
-        path = write_atomic(folder / f"{txid}.json", json.dumps(data, indent=1, ensure_ascii=False) + "\n",
-                            within=config.drafts)
-        return cls(path, data)
-
-    @classmethod
-    def pending(cls, config: Config) -> list["Journal"]:
-        folder = cls.folder(config)
-        if not folder.is_dir():
-            return []
-        out = []
-        for path in sorted(folder.glob("*.json")):
-            try:
-                out.append(cls(path, json.loads(path.read_text("utf-8"))))
-            except (OSError, ValueError):
-                continue  # half-written by a process killed mid-write: nothing was done after it
-        return out
-
-    def mark_undo(self) -> None:
-        """From here on this approval is being undone: a recovery finishes the undo, never the approval."""
-        self.data["undo"] = True
-        write_atomic(self.path, json.dumps(self.data, indent=1, ensure_ascii=False) + "\n", overwrite=True)
-
-    @property
-    def undoing(self) -> bool:
-        return bool(self.data.get("undo"))
-
-    def original_bytes(self, entry: Entry) -> bytes | None:
-        return (self.path.parent / entry.original).read_bytes() if entry.original else None
-
-    def close(self) -> None:
-        for entry in self.entries:
-            if entry.original:
-                (self.path.parent / entry.original).unlink(missing_ok=True)
-        self.path.unlink(missing_ok=True)
 
 
 # -- locks ------------------------------------------------------------------------------------------
@@ -275,22 +176,23 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
             for folder in sorted({t.parent for t in targets}):
                 sweep_temps(folder, recursive=False)  # left by an approve killed mid-write
             originals = [t.read_bytes() if r is not None else None for t, r in zip(targets, revisions)]
-            journal = Journal.begin(config, repo, commit, message,
-                                    [(store.key_of(i.path), i.data, t, o) for i, t, o in zip(items, targets, originals)])
+            journal = Journal.begin(config, commit, message,
+                                    [(i.path, i.data, t, o) for i, t, o in zip(items, targets, originals)])
             message += f"\n{TRAILER}: {journal.id}\n"
             placed: list[Path] = []
+
+            def unchanged() -> None:  # an editor outside qtgen saved meanwhile: what was checked is not the draft
+                for item in items:
+                    if item.path.read_bytes() != item.data:
+                        raise QtgenError(f"not approved: {item.path.name} changed while it was being approved; "
+                                         "nothing published (approve it again)")
+
             try:
                 for item, target, original in zip(items, targets, originals):
                     write_atomic(target, item.data, overwrite=original is not None, within=config.content)
                     placed.append(target)
-                def unchanged() -> None:  # an editor outside qtgen saved meanwhile: what was checked is not the draft
-                    for item in items:
-                        if item.path.read_bytes() != item.data:
-                            raise QtgenError(f"not approved: {item.path.name} changed while it was being approved; "
-                                             "nothing published (approve it again)")
-
                 if commit:
-                    sha = gitrepo.commit_only(repo, placed, message, before=unchanged)
+                    sha = _commit(repo, placed, [i.data for i in items], message, unchanged)
                 else:
                     unchanged()
                     sha = None
@@ -300,9 +202,23 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
                 if not left:
                     journal.close()
                 raise
-            _finish_drafts(store, journal)
+            notes = _finish_drafts(store, journal)
             journal.close()
-    return Approval(placed, sha, message, recovered=recovered)
+    return Approval(placed, sha, message, recovered=recovered + notes)
+
+
+def _commit(repo: Path, placed: list[Path], data: list[bytes], message: str, before: Callable[[], None]) -> str:
+    """Commit the placed pages. If another commit took some meanwhile (the user's own `git commit` of what was
+    staged), those are published already: only the rest is committed, and none is ever undone."""
+    try:
+        return gitrepo.commit_only(repo, placed, message, before=before)
+    except QtgenError:
+        pending = [t for t, d in zip(placed, data) if not gitrepo.committed_as(repo, t, d)]
+        if len(pending) == len(placed):
+            raise
+        if not pending:
+            return gitrepo.head(repo) or ""
+        return gitrepo.commit_only(repo, pending, message)
 
 
 def approve_names(config: Config, names: list[str], *, all_clean: bool = False, index: SiteIndex | None = None,
@@ -325,39 +241,50 @@ def approve_names(config: Config, names: list[str], *, all_clean: bool = False, 
     return result
 
 
-def _finish_drafts(store: DraftStore, journal: Journal) -> int:
-    """The approved drafts leave the queue (their versions stay in the history); one changed since stays."""
-    done = 0
+def _finish_drafts(store: DraftStore, journal: Journal) -> list[str]:
+    """The approved drafts leave the queue (their versions stay in the history); one changed since stays.
+    Runs after the commit, so it never raises: what it cannot do is said."""
+    notes = []
     for entry in journal.entries:
-        path = store.root / entry.draft
         try:
+            path = journal.draft_path(entry)
             if _sha(path.read_bytes()) != entry.draft_sha:
+                notes.append(f"{entry.draft} changed after it was approved: kept in the queue")
                 continue
+            path.unlink()
+            store.unmark_revision(path)
+            # unlinking a symlink removes the link, never what it points to
+            path.with_name(path.name + ".edit.txt").unlink(missing_ok=True)
         except FileNotFoundError:
             continue
-        path.unlink()
-        store.unmark_revision(path)
-        store.unsaved_edit(path).unlink(missing_ok=True)
-        done += 1
-    return done
+        except (OSError, QtgenError) as exc:
+            notes.append(f"{entry.draft}: approved, but could not be taken out of the queue ({exc})")
+    return notes
 
 
 def _undo(config: Config, journal: Journal, repo: Path | None, targets: list[Path]) -> list[str]:
-    """Put back what this approval placed: a page it replaced gets its bytes back, a new page goes. A file is
-    touched only if it still holds the approved bytes, and never deleted unless git let it be unstaged."""
+    """Put back what this approval placed: a page it replaced gets its bytes back, a new page goes. A page that
+    HEAD holds with the approved bytes (committed meanwhile by another commit) is published and stays; a file
+    that changed since is left as it is, but unstaged; nothing is deleted that git could not unstage.
+    Returns what could not be undone."""
     left = []
-    by_target = {e.target: e for e in journal.entries}
+    by_target = {journal.target_path(e): e for e in journal.entries}
     for target in targets:
-        entry = by_target[str(target)]
+        entry = by_target[target]
         try:
             current = target.read_bytes()
         except FileNotFoundError:
             current = None
-        if current is None or _sha(current) != entry.draft_sha:
-            continue  # not ours (any more): left as it is
-        if repo is not None and gitrepo.tracked(repo, target) and not gitrepo.unstage(repo, [target]):
-            left.append(f"{target}: git could not unstage it, so it was left in place (staged)")
-            continue
+        ours = current is not None and _sha(current) == entry.draft_sha
+        if repo is not None and gitrepo.tracked(repo, target):
+            if ours and gitrepo.committed_as(repo, target, current):
+                continue  # published by another commit meanwhile: nothing to undo
+            staged_ours = gitrepo.staged_sha256(repo, target) == entry.draft_sha
+            if (ours or staged_ours) and not gitrepo.unstage(repo, [target]):
+                left.append(f"{target}: git could not unstage it, so it was left in place (staged)")
+                continue
+        if not ours:
+            continue  # changed since: left as it is
         original = journal.original_bytes(entry)
         if original is not None:
             write_atomic(target, original, overwrite=True, within=config.content)
@@ -370,13 +297,20 @@ def _undo(config: Config, journal: Journal, repo: Path | None, targets: list[Pat
 def recover(config: Config, notify: Notify | None = None) -> list[str]:
     """Finish or undo approvals that a killed qtgen left half done; a line for each, saying which."""
     journals = Journal.pending(config)
+    if not journals:
+        return []
     messages = []
-    for repo in sorted({j.data.get("repo") or "" for j in journals}):
-        lock = try_lock(_lock_path(config, Path(repo) if repo else None), "another approval of this site")
+    for commit in sorted({j.commit for j in journals}):
+        try:
+            repo = gitrepo.toplevel(config.content) if commit else None
+        except QtgenError as exc:
+            messages.append(f"an interrupted approval cannot be finished here ({exc}); it is kept")
+            continue
+        lock = try_lock(_lock_path(config, repo), "another approval of this site")
         if lock is None:
             continue  # an approval is running now: its journal is live
         try:
-            messages += _recover_held(config, Path(repo) if repo else None)
+            messages += _recover_held(config, repo, commit)
         except QtgenError as exc:
             messages.append(f"an interrupted approval could not be finished yet ({exc}); the next qtgen command "
                             "tries again")
@@ -388,49 +322,49 @@ def recover(config: Config, notify: Notify | None = None) -> list[str]:
     return messages
 
 
-def _recover_held(config: Config, repo: Path | None) -> list[str]:
-    """With the site's approval lock held: every journal of this repository belongs to a dead process."""
+def _recover_held(config: Config, repo: Path | None, commit: bool | None = None) -> list[str]:
+    """With the site's approval lock held: every journal of this kind (committing or not) is a dead process's."""
+    commit = repo is not None if commit is None else commit
     messages = []
-    def same(a: Path | None, b: Path | None) -> bool:
-        return (a is None and b is None) or (a is not None and b is not None and a.resolve() == b.resolve())
-
     for journal in Journal.pending(config):
-        if not same(journal.repo, repo):
+        if journal.commit != commit:
+            continue
+        why = journal.valid()
+        if why is not None:
+            messages.append(f"{journal.path}: not acted on: {why} (remove it if it is not qtgen's)")
             continue
         store = DraftStore(config, migrate=False)
         with store.lock():
-            messages.append(_recover_one(config, store, journal))
+            messages.append(_recover_one(config, store, journal, repo if commit else None))
     return messages
 
 
-def _state(entry: Entry) -> str:
+def _state(journal: Journal, entry: Entry) -> str:
     """What an interrupted approval left at a target: "placed", "before" (not yet placed) or "changed"."""
-    target = Path(entry.target)
     try:
-        sha = _sha(target.read_bytes())
+        digest = _sha(journal.target_path(entry).read_bytes())
     except FileNotFoundError:
         return "before" if entry.original_sha is None else "changed"
-    if sha == entry.draft_sha:
+    if digest == entry.draft_sha:
         return "placed"
-    return "before" if sha == entry.original_sha else "changed"
+    return "before" if digest == entry.original_sha else "changed"
 
 
-def _recover_one(config: Config, store: DraftStore, journal: Journal) -> str:
-    repo = journal.repo if journal.commit else None
-    names = ", ".join(Path(e.draft).name for e in journal.entries)
+def _recover_one(config: Config, store: DraftStore, journal: Journal, repo: Path | None) -> str:
+    entries = journal.entries
+    names = ", ".join(Path(e.draft).name for e in entries)
     if repo is not None:
         sha = gitrepo.commit_with(repo, f"{TRAILER}: {journal.id}")
         if sha:
-            done = _finish_drafts(store, journal)
+            notes = _finish_drafts(store, journal)
             journal.close()
-            return (f"finished an approval interrupted after its commit {sha[:12]} ({names}): "
-                    f"{done} draft(s) left the queue")
-    entries = journal.entries
-    states = [_state(e) for e in entries]
+            return (f"finished an approval interrupted after its commit {sha[:12]} ({names}): the drafts left the "
+                    "queue" + (f"; {'; '.join(notes)}" if notes else ""))
+    states = [_state(journal, e) for e in entries]
     changed_drafts = []
     for e in entries:
         try:
-            if _sha((store.root / e.draft).read_bytes()) != e.draft_sha:
+            if _sha(journal.draft_path(e).read_bytes()) != e.draft_sha:
                 changed_drafts.append(e.draft)
         except FileNotFoundError:
             changed_drafts.append(e.draft)
@@ -440,28 +374,32 @@ def _recover_one(config: Config, store: DraftStore, journal: Journal) -> str:
     if not why:
         placed = []
         for e, state in zip(entries, states):
-            target = Path(e.target)
+            target = journal.target_path(e)
             if state == "before":
-                write_atomic(target, (store.root / e.draft).read_bytes(), overwrite=e.original_sha is not None,
+                write_atomic(target, journal.draft_path(e).read_bytes(), overwrite=e.original_sha is not None,
                              within=config.content)
             placed.append(target)
         sha = None
         if repo is not None:
-            pending = [t for t, e in zip(placed, entries)
-                       if not gitrepo.committed_as(repo, t, (store.root / e.draft).read_bytes())]
+            data = [journal.draft_path(e).read_bytes() for e in entries]
+            pending = [t for t, d in zip(placed, data) if not gitrepo.committed_as(repo, t, d)]
             try:
                 sha = gitrepo.commit_only(repo, pending, journal.message + f"\n{TRAILER}: {journal.id}\n") if pending else None
             except QtgenError as exc:
                 why = f"its commit failed again ({exc})"
         if not why:
-            done = _finish_drafts(store, journal)
+            notes = _finish_drafts(store, journal)
             journal.close()
             where = (f" in commit {sha[:12]}" if sha else " (already committed)" if repo is not None else " (not committed)")
-            return (f"finished an interrupted approval of {names}: {len(placed)} page(s) published{where}, "
-                    f"{done} draft(s) left the queue")
+            return (f"finished an interrupted approval of {names}: {len(placed)} page(s) published{where}, the drafts "
+                    "left the queue" + (f"; {'; '.join(notes)}" if notes else ""))
     journal.mark_undo()
-    left = _undo(config, journal, repo, [Path(e.target) for e in entries])
+    targets = [journal.target_path(e) for e in entries]
+    left = _undo(config, journal, repo, targets)
     if left:
-        return f"could not wholly undo an interrupted approval of {names} ({why}): {'; '.join(left)}"
+        return f"could not wholly undo an interrupted approval of {names} ({why}): {'; '.join(left)}; tried again next time"
     journal.close()
-    return f"undid an interrupted approval of {names} because {why}; the content tree is as it was and the drafts stay in the queue"
+    kept = [str(t.relative_to(config.content)) for t, st in zip(targets, states) if st == "changed"]
+    return (f"undid an interrupted approval of {names} because {why}; the drafts stay in the queue"
+            + (f"; {', '.join(kept)} changed since and was left as it is (unstaged)" if kept
+               else "; the content tree is as it was"))

@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 
 from ..errors import InputError, QtgenError
 from ..format.files import write_atomic
+from ..locks import open_lock_file
 from ..llm.batchapi import ENDPOINT, TERMINAL, ApiBatchError, BatchApi, BatchState, FileTooLarge
 from ..llm.client import ChatClient, Retryable, shorten
 from ..llm.prompts import Prompts
@@ -81,9 +82,7 @@ def folder(config) -> Path:
 @contextlib.contextmanager
 def run_lock(config, run_id: str) -> Iterator[None]:
     """This process alone works on the run's batches (a second one is told, not blocked)."""
-    path = folder(config) / f"{run_id}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
+    with open_lock_file(folder(config) / f"{run_id}.lock") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

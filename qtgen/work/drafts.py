@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import InputError, ParseError, QtgenError
 from ..format.files import inside, sweep_temps, write_atomic
-from ..locks import Lock
+from ..locks import Lock, open_lock_file
 from ..paths import confined
 from ..format.reader import read
 from ..format.slug import slug
@@ -306,9 +306,7 @@ class DraftStore:
             return notes
         import fcntl
 
-        lock_file = self.config.state("migrate.lock")
-        lock_file.parent.mkdir(exist_ok=True)
-        with open(lock_file, "a") as lock:
+        with open_lock_file(self.config.state("migrate.lock")) as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another qtgen migrating at the same moment waits its turn
             try:
                 self._migrate(notes)

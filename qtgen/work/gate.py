@@ -215,7 +215,7 @@ def _off_topic(page: Page, cfg: Config) -> str | None:
     return None
 
 
-_FOOTNOTE_LABEL = re.compile(r"\[\^([^\]]*[<>\"'`][^\]]*)\]")
+_FOOTNOTE_LABEL = re.compile(r"\[\^([^\]]*[<>\"`][^\]]*)\]")  # an apostrophe is a name's ([^o'brien])
 # what can put an element or attribute value into the rendering: raw HTML, footnotes, links, images, autolinks
 _MARKUP_SOURCES = re.compile(r"<[A-Za-z!/?]|\[\^|\]\(|\]\[|\]:|https?:|www\.|@|&")
 

@@ -28,6 +28,8 @@ def register(cli: click.Group) -> None:
                 obj.info("nothing to approve")
                 return
             index.refresh()
+        for line in result.recovered:
+            obj.info(line)
         for path in result.placed:
             click.echo(str(path))
         if result.placed:
