@@ -50,7 +50,7 @@ class Config:
     kw_min: int = 5
     kw_max: int = 15
     id_start: int | None = None
-    similar_threshold: float = 90.0
+    similar_threshold: float = 80.0  # site-weighted similarity (qtgen.site.similarity) at which a question is refused
     structured: bool | None = None  # one JSON request per draft; None: yes, but plain Markdown for the offline model
     lint_words: tuple = (150, 650)
     lint: dict = field(default_factory=dict)  # {"disable": [...], "levels": {rule: level}}

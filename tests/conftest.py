@@ -98,3 +98,23 @@ def init_repo(site: Path, *tracked: str) -> Path:
     git(site, "add", ".gitignore", *(tracked or ("qtgen.toml",)))
     git(site, "commit", "-qm", "site")
     return site
+
+
+@pytest.fixture(scope="session")
+def site_questions() -> dict[str, str]:
+    """Every question of the full site tree, by the first 16 hex digits of the sha256 of its path below
+    content/learn (read from ../shared/corpus/learn-full.tar.xz, never copied)."""
+    import hashlib
+    import tarfile
+
+    tarball = need(CORPUS / "learn-full.tar.xz")
+    out: dict[str, str] = {}
+    with tarfile.open(tarball) as tar:
+        for member in tar:
+            if not member.isfile() or not member.name.endswith(".md"):
+                continue
+            rel = member.name.split("content/learn/", 1)[-1]
+            text = tar.extractfile(member).read().decode("utf-8")
+            start = text.index("\nquestion: >-\n    ") + len("\nquestion: >-\n    ")
+            out[hashlib.sha256(rel.encode()).hexdigest()[:16]] = text[start:text.index("\n", start)]
+    return out

@@ -530,8 +530,10 @@ def test_databases_made_by_the_first_schema_are_migrated(tmp_path):
         assert ledger.claim("r1", item.key, new_holder())  # its old holder is long gone
     config = Config(root=tmp_path, drafts_dir=tmp_path / "drafts", content_dir=tmp_path / "content")
     with SiteIndex(config, index_file) as index:
-        assert index.schema_version == 3
+        assert index.schema_version == len(index.migrations.steps) == 4  # m004: each question's similarity terms
         assert index.reserve_id("economics/what-is-a-quota.md") == 41 and index.reserve_id("x/new.md") == 42
+        index.entries()  # rows of the old schema get their terms once, then keep them
+        assert index.db.execute("SELECT COUNT(*) FROM pages WHERE terms IS NULL").fetchone()[0] == 0
     db = sqlite3.connect(ledger_file)
     db.execute("PRAGMA user_version = 99")
     db.close()

@@ -61,6 +61,13 @@ def print_summary(obj: Ctx, summary, progress, resume: str = "qtgen batch --resu
                  f"{progress.throttled} rate-limit answer(s)"
                  + (f"; {progress.held} held by another run" if progress.held else "")
                  + (f"; stopped: {progress.stopped}" if progress.stopped else ""))
+    if summary.similar:
+        obj.info(f"skipped as near-duplicates: {len(summary.similar)} (each asks what another question asks; "
+                 "--allow-similar drafts them)")
+        for item in summary.similar[:10]:
+            obj.info(f"  line {item.line}: {item.question!r}: {item.error}")
+    for item in summary.invalid[:10]:
+        obj.info(f"not drafted: line {item.line}: {item.question}: {item.error}")
     for item in summary.failed[:10]:
         obj.info(f"failed: line {item.line}: {item.question}: {item.error}")
     if summary.status == "running":

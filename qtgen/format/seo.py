@@ -91,13 +91,35 @@ def cut(text: str, limit: int, minimum: int = 0) -> str:
     """A description shortened to `limit` characters the way a reader accepts, never under `minimum`: at the
     last sentence end that fits; else at the last clause (comma, semicolon, dash) with an ellipsis; else at a
     word boundary with an ellipsis. Never a fragment given a full stop, never a dangling joining word."""
+    return cut_where(text, limit, minimum)[0]
+
+
+def shortened(text: str, answer_markdown: str, bounds: Bounds) -> str:
+    """An over-long description repaired to end a sentence or a clause: cut; and where the only cut that fits
+    ends at a bare word, the answer's own opening sentence(s) instead, if they fit the bounds."""
+    out, where = cut_where(text, bounds.desc_max, bounds.desc_min)
+    if where != "word":
+        return out
+    opening = ""
+    for sentence in (x for x in _SENTENCE.split(plain_text(answer_markdown)) if x):
+        longer = f"{opening} {sentence}".strip()
+        if len(longer) > bounds.desc_max:
+            break
+        opening = longer
+    if bounds.desc_min <= len(opening) <= bounds.desc_max and opening.endswith((".", "!", "?")):
+        return opening
+    return out
+
+
+def cut_where(text: str, limit: int, minimum: int = 0) -> tuple[str, str]:
+    """`cut`, and where it cut: "sentence", "clause", "word" (or "none" when the text fits)."""
     if len(text) <= limit:
-        return text
+        return text, "none"
     head = text[: limit + 1]
     floor = max(minimum, 1)
     ends = [m.end() for m in _SENTENCE_END.finditer(head) if floor <= m.end() <= limit]
     if ends:
-        return head[: ends[-1]].rstrip()
+        return head[: ends[-1]].rstrip(), "sentence"
     room = limit - 1  # a place for the ellipsis
     clauses = sorted({m.start() for m in re.finditer(r", |; | - | – | — | (?=(and|or|but|while|which|that|including|"
                                                       r"such as|as well as|covering|highlighting|emphasizing) )",
@@ -105,12 +127,12 @@ def cut(text: str, limit: int, minimum: int = 0) -> str:
     for clause in clauses:
         out = _trim_words(head[:clause].split(" "))
         if out and floor <= len(out) + 1 <= limit:
-            return out + "…"
+            return out + "…", "clause"
     words = text[: room + 1].split(" ")[:-1]  # the last piece may be a word cut in two
     out = _trim_words(words)
     if out and len(out) + 1 >= floor:
-        return out + "…"
-    return text[:room].rstrip(_DANGLING) + "…"  # one word longer than the room left: cut inside it
+        return out + "…", "word"
+    return text[:room].rstrip(_DANGLING) + "…", "word"  # one word longer than the room left: cut inside it
 
 
 def _trim_words(words: list[str]) -> str:

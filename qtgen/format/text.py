@@ -84,6 +84,11 @@ def clean_line(text: str) -> str:
     return collapse_spaces(_NON_PRINTABLE.sub("", _BREAKS.sub("\n", text)))
 
 
+def printable(text: str) -> str:
+    """The text without control and other non-printable characters (tabs and newlines kept)."""
+    return _NON_PRINTABLE.sub("", text)
+
+
 def encode_answer(markdown: str) -> str:
     """Model Markdown to the stored answer: real newlines become the two characters \\n."""
     text = _BREAKS.sub("\n", markdown).replace("\t", "    ")

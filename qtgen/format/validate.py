@@ -206,11 +206,12 @@ class Checker:
                 f"{len(desc)} characters, outside {cfg.desc_min}..{cfg.desc_max}{kept_desc}")
         terms = [t for t in (x.strip() for x in page.seo.page_keywords.split(",")) if t]
         kw_level = KEPT if kept is not None and kept.page_keywords == page.seo.page_keywords else seo_level
-        kept_kw = " (kept from the published page: qtgen fix repairs repeated keywords)" if kw_level == KEPT else ""
+        kept_kw = " (kept from the published page; a revision need not fix it)" if kw_level == KEPT else ""
         if not cfg.kw_min <= len(terms) <= cfg.kw_max:
             add("seo.page_keywords", kw_level, f"{len(terms)} terms, outside {cfg.kw_min}..{cfg.kw_max}{kept_kw}")
         if len({t.casefold() for t in terms}) != len(terms):
-            add("seo.page_keywords", kw_level, f"repeats a keyword{kept_kw}")
+            add("seo.page_keywords", kw_level, "repeats a keyword" + (
+                " (kept from the published page; qtgen fix repairs it)" if kw_level == KEPT else ""))
         for n, art in enumerate(page.related, 1):
             want = url_for(art.title, art.subject, style, cfg.url_pattern)
             if art.url != want:

@@ -21,6 +21,7 @@ from ..errors import ParseError, QtgenError
 from ..format.files import page_files
 from ..format.reader import load_meta
 from ..format.slug import slug
+from . import similarity
 
 SESSION_SPAN = 30
 CONTENT = "content"
@@ -53,8 +54,15 @@ def m003_reservations_name_their_question(db) -> None:
     db.execute("ALTER TABLE reservations ADD COLUMN question TEXT")
 
 
+@migrations
+def m004_question_terms(db) -> None:
+    """What each question is about, as similarity terms (stems, numbers) and names, computed once per file."""
+    db.execute("ALTER TABLE pages ADD COLUMN terms TEXT")
+    db.execute("ALTER TABLE pages ADD COLUMN names TEXT")
+
+
 PAGE_COLUMNS = ("path", "source", "mtime_ns", "size", "id", "subject", "subject_slug", "file_name", "url", "question",
-                "keywords")
+                "keywords", "terms", "names")
 ENTRY_COLUMNS = ("path", "source", "id", "subject", "subject_slug", "file_name", "url", "question", "keywords")
 
 
@@ -73,10 +81,6 @@ def topic(question: str) -> str:
     """A question reduced to what it is about: lowercase content words, framing words dropped."""
     words = [w for w in _WORD.findall(question.lower()) if w not in _FRAMING]
     return " ".join(words)
-
-
-def _numbers(topic_text: str) -> set[str]:
-    return {w for w in topic_text.split() if w.isdigit()}
 
 
 @dataclass
@@ -123,6 +127,10 @@ class SiteIndex(Database):
         self.config = config
         self._lock = threading.RLock()  # batch workers share one index
         self._entries: list[Entry] | None = None
+        self._terms: list[list[str]] = []
+        self._names: list[frozenset] = []
+        self._model: similarity.Model | None = None
+        self._about_cache: list[str] | None = None
 
     # -- building ------------------------------------------------------------------------------
     def _sources(self) -> Iterable[tuple[str, Path]]:
@@ -175,20 +183,49 @@ class SiteIndex(Database):
         seo = meta.get("seo") if isinstance(meta.get("seo"), dict) else {}
         subject = str(meta.get("subject", ""))
         page_id = meta.get("id") if isinstance(meta.get("id"), int) else None
+        question = str(meta.get("question", ""))
         return (str(path), source, st.st_mtime_ns, st.st_size, page_id, subject,
                 slug(subject, self.config.slug_style), str(meta.get("file_name", path.name)),
-                str(meta.get("url", "")), str(meta.get("question", "")), str(seo.get("page_keywords", "")))
+                str(meta.get("url", "")), question, str(seo.get("page_keywords", "")),
+                " ".join(similarity.terms(question)), " ".join(sorted(similarity.names(question))))
 
     # -- reading -------------------------------------------------------------------------------
     def entries(self) -> list[Entry]:
         with self._lock:
             if self._entries is None:
-                cur = self.db.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM pages ORDER BY path")
-                entries = [Entry(**{k: row[k] for k in ENTRY_COLUMNS}) for row in cur]
-                self._topics = [topic(e.question) for e in entries]
-                self._about = [topic(e.question + " " + e.keywords.replace(",", " ")) for e in entries]
-                self._entries = entries
+                rows = self.db.execute(f"SELECT {', '.join(ENTRY_COLUMNS)}, terms, names FROM pages ORDER BY path").fetchall()
+                self._entries = [Entry(**{k: row[k] for k in ENTRY_COLUMNS}) for row in rows]
+                missing = [(row["question"], row["path"]) for row in rows if row["terms"] is None]
+                if missing:  # rows of an index made before terms were kept: computed once, then stored
+                    filled = {path: (" ".join(similarity.terms(q)), " ".join(sorted(similarity.names(q))))
+                              for q, path in missing}
+                    with self.db:
+                        self.db.execute("BEGIN IMMEDIATE")
+                        self.db.executemany("UPDATE pages SET terms = ?, names = ? WHERE path = ?",
+                                            [(t, n, p) for p, (t, n) in filled.items()])
+                else:
+                    filled = {}
+                self._terms = [(filled[r["path"]][0] if r["terms"] is None else r["terms"]).split() for r in rows]
+                self._names = [frozenset((filled[r["path"]][1] if r["names"] is None else r["names"]).split())
+                               for r in rows]
+                self._model = None
+                self._about_cache = None
             return self._entries
+
+    def model(self) -> similarity.Model:
+        """The similarity model of every published and drafted question (built once per refresh)."""
+        entries = self.entries()
+        with self._lock:
+            if self._model is None or self._model.n != len(entries):
+                self._model = similarity.Model(self._terms, self._names)
+            return self._model
+
+    @property
+    def _about(self) -> list[str]:
+        with self._lock:
+            if self._about_cache is None:
+                self._about_cache = [topic(e.question + " " + e.keywords.replace(",", " ")) for e in self.entries()]
+            return self._about_cache
 
     def count(self) -> dict[str, int]:
         return {row["source"]: row["n"] for row in self.db.execute("SELECT source, COUNT(*) AS n FROM pages GROUP BY source")}
@@ -254,6 +291,17 @@ class SiteIndex(Database):
             for row in self.db.execute("SELECT path, file_name, question FROM pages WHERE id = ?", (page_id,)):
                 if other(row["question"], row["file_name"]):
                     raise QtgenError(f"id {page_id} is already used by {row['path']}")
+            if question is not None:  # one question, one id: under another subject it has one already
+                subject_slug = key.rsplit("/", 1)[0]
+                row = self.db.execute(
+                    "SELECT id, path AS at FROM pages WHERE file_name = ? AND question = ? AND id IS NOT NULL "
+                    "AND id != ? AND subject_slug != ? UNION ALL SELECT id, key AS at FROM reservations WHERE "
+                    "question = ? AND id != ? AND substr(key, -length(?)) = ? AND key != ? LIMIT 1",
+                    (file_name, question, page_id, subject_slug, question, page_id, "/" + file_name, "/" + file_name,
+                     key)).fetchone()
+                if row is not None:
+                    raise QtgenError(f"id {page_id}: the same question already has id {row['id']} ({row['at']}); "
+                                     "one question keeps one id under every subject")
             row = self.db.execute("SELECT key, question FROM reservations WHERE id = ?", (page_id,)).fetchone()
             if row is not None and row["key"] == key:
                 return page_id
@@ -269,50 +317,84 @@ class SiteIndex(Database):
     # -- similarity ----------------------------------------------------------------------------
     def similar(self, question: str, limit: int = 5, threshold: float = 0.0,
                 exclude_file: str | None = None) -> list[Match]:
-        """Published and drafted questions that ask the same thing, best first (score 0..100)."""
-        from rapidfuzz import fuzz, process
-
+        """Published and drafted questions that ask the same thing, best first (score 0..100): `similarity`."""
         entries = self.entries()
-        target = topic(question)
-        if not target:
-            return []
-        found = process.extract(target, self._topics, scorer=fuzz.token_sort_ratio, limit=limit * 4 + 4,
-                                score_cutoff=threshold)
+        model = self.model()
+        skip = [i for i, e in enumerate(entries) if e.file_name == exclude_file] if exclude_file else []
         out, seen = [], set()
-        numbers = _numbers(target)
-        for _, score, i in found:
-            e = entries[i]
-            if _numbers(self._topics[i]) != numbers:
-                continue  # "Article 5" and "Article 6" are different questions, however alike the words
-            if e.file_name == exclude_file or (e.subject_slug, e.file_name) in seen:
+        for hit in model.search(question, limit=limit * 4 + 4, threshold=threshold, exclude=skip):
+            e = entries[hit.index]
+            if (e.subject_slug, e.file_name) in seen:
                 continue
             seen.add((e.subject_slug, e.file_name))
-            out.append(Match(e, score))
+            out.append(Match(e, hit.score))
         return out[:limit]
 
     def similar_many(self, questions: list[str], threshold: float, exclude_files: list[str | None]) -> list[Match | None]:
         """For each question, the best published or drafted question asking the same (as `similar` finds it), or
-        None: all of them in one call of rapidfuzz's C loop, on every core, instead of one search each."""
-        from rapidfuzz import fuzz, process
-
+        None: all of them in one sparse matrix product, not one search each."""
         entries = self.entries()
-        targets = [topic(q) for q in questions]
+        model = self.model()
         out: list[Match | None] = [None] * len(questions)
-        if not entries or not questions:
-            return out
-        scores = process.cdist([t or "\0" for t in targets], self._topics, scorer=fuzz.token_sort_ratio,
-                               score_cutoff=threshold, workers=-1)
-        for r, target in enumerate(targets):
-            if not target:
+        term_lists = [similarity.terms(q) for q in questions]
+        vectors = [model.vector(ts) for ts in term_lists]
+        best: dict[int, tuple[float, int]] = {}
+        for r, i, score in model.cross(vectors, model.vectors, threshold):
+            if entries[i].file_name == exclude_files[r]:
                 continue
-            numbers = _numbers(target)
-            row = scores[r]
-            for i in sorted(row.nonzero()[0], key=lambda i: -row[i]):
-                e = entries[int(i)]
-                if e.file_name == exclude_files[r] or _numbers(self._topics[int(i)]) != numbers:
-                    continue
-                out[r] = Match(e, float(row[i]))
-                break
+            if not model.agree(vectors[r], similarity.numbers(term_lists[r]), similarity.names(questions[r]), i):
+                continue
+            if r not in best or (score, -i) > (best[r][0], -best[r][1]):
+                best[r] = (score, i)
+        for r, (score, i) in best.items():
+            out[r] = Match(entries[i], score)
+        return out
+
+    def matches_of(self, paths: list[str], threshold: float, limit: int = 3) -> dict[str, list[Match]]:
+        """For the pages at these paths that the index holds, the other questions asking the same, best first (as
+        `similar` finds them for each): all at once, in one sparse matrix product."""
+        entries = self.entries()
+        model = self.model()
+        row_of = {e.path: i for i, e in enumerate(entries)}
+        rows = [row_of[p] for p in paths if p in row_of]
+        if not rows:
+            return {}
+        found: dict[int, list[tuple[float, int]]] = {r: [] for r in rows}
+        for a, i, score in model.cross([model.vectors[r] for r in rows], model.vectors, threshold):
+            r = rows[a]
+            if i != r and model.agree(model.vectors[r], model.numbers[r], model.names[r], i):
+                found[r].append((score, i))
+        out = {}
+        for r, hits in found.items():
+            seen, matches = set(), []
+            for score, i in sorted(hits, key=lambda h: (-h[0], h[1])):
+                e = entries[i]
+                if (e.subject_slug, e.file_name) not in seen:
+                    seen.add((e.subject_slug, e.file_name))
+                    matches.append(Match(e, score))
+            out[entries[r].path] = matches[:limit]
+        return out
+
+    def near_duplicates_within(self, questions: list[str], threshold: float) -> dict[int, tuple[int, float]]:
+        """For each question that asks what an earlier one of the list asks in other words: i -> (j, score), j < i
+        (scored as `similar` scores, with the site's weights; the same question under another subject is not one)."""
+        model = self.model()
+        term_lists = [similarity.terms(q) for q in questions]
+        vectors = [model.vector(ts) for ts in term_lists]
+        same = [q.casefold() for q in questions]
+        first = {}
+        for i, q in enumerate(same):
+            first.setdefault(q, i)
+        out: dict[int, tuple[int, float]] = {}
+        for j, i, score in sorted(model.cross(vectors, vectors, threshold, upper=True), key=lambda x: (x[1], -x[2], x[0])):
+            if i in out or first[same[i]] != i:
+                continue  # the same question under another subject (as the site allows) is not a rewording
+            if similarity.numbers(term_lists[i]) != similarity.numbers(term_lists[j]):
+                continue
+            names_i, names_j = model.rare(similarity.names(questions[i])), model.rare(similarity.names(questions[j]))
+            if not (all(t in vectors[j] for t in names_i) and all(t in vectors[i] for t in names_j)):
+                continue
+            out[i] = (j, score)
         return out
 
     def related(self, question: str, subject: str, keywords: str = "", file_name: str | None = None,
@@ -350,39 +432,6 @@ class SiteIndex(Database):
                 if len(out) == limit:
                     return out
         return out
-
-
-def near_duplicates_within(questions: list[str], threshold: float, chunk: int = 512) -> dict[int, tuple[int, float]]:
-    """For each question that asks what an earlier one of the list asks in other words: i -> (j, score), j < i.
-
-    Scored like `SiteIndex.similar` (token sort ratio of the topics; numbers must agree), all pairs at
-    once in rapidfuzz's C loop, a block of rows at a time to bound memory.
-    """
-    import numpy as np
-    from rapidfuzz import fuzz, process
-
-    topics = [topic(q) for q in questions]
-    same = [q.casefold() for q in questions]
-    out: dict[int, tuple[int, float]] = {}
-    for begin in range(0, len(topics), chunk):
-        block = topics[begin: begin + chunk]
-        scores = process.cdist(block, topics[: begin + len(block)], scorer=fuzz.token_sort_ratio,
-                               score_cutoff=threshold, dtype=np.uint8, workers=-1)
-        for r in range(len(block)):
-            i = begin + r
-            if not topics[i]:
-                continue
-            found = None
-            for j in np.nonzero(scores[r, :i])[0]:
-                j = int(j)
-                if same[j] == same[i]:
-                    found = None  # the same question (under another subject, as the site allows)
-                    break
-                if found is None and _numbers(topics[i]) == _numbers(topics[j]):
-                    found = (j, float(scores[r, j]))
-            if found is not None:
-                out[i] = found
-    return out
 
 
 def open_index(config: Config, refresh: bool = True, *, create: bool = True) -> SiteIndex:

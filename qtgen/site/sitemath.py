@@ -79,38 +79,38 @@ def escape_currency(markdown: str) -> tuple[str, int]:
 
     What is code is what the site's parser says is code: an escape is kept only if every code block and
     code span of the page reads exactly as before (so `\\$` never lands in indented code, a double-backtick
-    span or a four-backtick fence)."""
+    span or a four-backtick fence). A span the parser joined across a list item's or a quote's lines is found
+    in the text with its indentation or `>` markers."""
     count = 0
     code = code_of(markdown)
+    given_up: set[str] = set()
     for _ in range(markdown.count("$") + 1):
-        currency = [s for s in math_spans(markdown) if is_currency(s)]
+        currency = [s for s in math_spans(markdown) if is_currency(s) and s.raw not in given_up]
         if not currency:
             break
-        escaped = _escape_first(markdown, currency[0], code, len(currency))
+        escaped = _escape_first(markdown, currency[0], code)
         if escaped is None:
-            break
+            given_up.add(currency[0].raw)  # not to be found as the parser reads it: the others still are
+            continue
         markdown, n = escaped
         count += n
     return markdown, count
 
 
-def _escape_first(markdown: str, span: MathSpan, code: list[str], before: int) -> tuple[str, int] | None:
-    needle = "$" + span.raw + "$"
-    start = 0
-    while True:
-        at = markdown.find(needle, start)
-        if at < 0:
-            return None
-        start = at + 1
-        if (at > 0 and markdown[at - 1] in "\\$") or markdown[at + len(needle): at + len(needle) + 1] == "$":
-            continue
-        close = at + 1 + len(span.raw)
+def _escape_first(markdown: str, span: MathSpan, code: list[str]) -> tuple[str, int] | None:
+    before = sum(is_currency(s) for s in math_spans(markdown))
+    lines = span.raw.split("\n")
+    pattern = re.compile(r"(?<![\\$])\$" + r"\n[ \t>]*".join(re.escape(line.lstrip(" \t>")) if i else re.escape(line)
+                                                       for i, line in enumerate(lines)) + r"\$(?!\$)")
+    for m in pattern.finditer(markdown):
+        at, close = m.start(), m.end() - 1
         candidate, n = markdown, 1
         if span.after[:1].isdigit():  # "$5 and $10": the closing dollar is a price too
             candidate, n = candidate[:close] + "\\" + candidate[close:], 2
         candidate = candidate[:at] + "\\" + candidate[at:]
         if code_of(candidate) == code and sum(is_currency(s) for s in math_spans(candidate)) < before:
             return candidate, n
+    return None
 
 
 def code_of(markdown: str) -> list[str]:

@@ -33,7 +33,7 @@ from ..format.reader import read
 from ..format.slug import names_something, slug
 from ..llm.client import ChatClient
 from ..llm.ratelimit import Cancelled, RateLimiter, shared_store
-from ..site.index import SiteIndex, near_duplicates_within, open_index
+from ..site.index import SiteIndex, open_index
 from . import draft as drafting
 from .drafts import DraftStore
 from .ledger import (BATCH_API, DONE, FAILED, HEARTBEAT_SECONDS, INVALID, LEFT, ONLINE, OPEN, PENDING, REVISE,
@@ -165,6 +165,16 @@ class Summary:
     tokens_out: int
     cost: float
     failed: list[BatchItem]
+    similar: list[BatchItem] = field(default_factory=list)  # skipped as asking what another question asks
+    invalid: list[BatchItem] = field(default_factory=list)  # refused before any request (an id taken, no name)
+
+
+def _shown_path(config: Config, path: str) -> str:
+    """A page's path as a reader finds it: below the site's root where it lies there."""
+    try:
+        return str(Path(path).relative_to(config.root))
+    except ValueError:
+        return path
 
 
 def key_of(config: Config, question: str, subject: str) -> str:
@@ -240,6 +250,7 @@ class Batch:
         else:
             options = base
         rows, bad = read_questions(path, options.subject)
+        rows = self._site_subjects(path, rows, bad, options, notes)
         if options.strict and bad:
             shown = "; ".join(b.text() for b in bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
             raise InputError(f"--strict: {len(bad)} bad line(s), nothing sent: {shown}")
@@ -250,20 +261,7 @@ class Batch:
         records = [dict(key=f"line:{b.line}", line=b.line, state=INVALID, error=b.message) for b in bad]
         seen: dict[str, int] = {}
         unique = []
-        spelled: dict[str, str] = {}
         for row in rows:
-            if row.subject not in spelled:
-                try:
-                    spelled[row.subject], alerts = drafting.site_subject(self.index, row.subject, options.new_subject)
-                except InputError as exc:  # a mistyped subject: a bad line, and the rest goes on
-                    spelled[row.subject], alerts = "", [f"{path}: {exc}"]
-                notes += alerts
-            if not spelled[row.subject]:
-                records.append(dict(key=f"line:{row.line}", line=row.line, question=row.question, subject=row.subject,
-                                    state=INVALID, error=f"subject {row.subject!r}: the site has no such subject "
-                                                         "(--new-subject takes it as written)"))
-                continue
-            row.subject = spelled[row.subject]
             key = key_of(self.config, row.question, row.subject)
             if not names_something(slug(row.question, self.config.slug_style)):
                 records.append(dict(key=f"line:{row.line}", line=row.line, question=row.question, subject=row.subject,
@@ -275,7 +273,7 @@ class Batch:
                 continue
             seen[key] = row.line
             unique.append((key, row))
-        near = {} if options.allow_similar else near_duplicates_within(
+        near = {} if options.allow_similar else self.index.near_duplicates_within(
             [row.question for _, row in unique], self.config.similar_threshold)
         fresh = [(i, row) for i, (key, row) in enumerate(unique) if key not in known]
         places: dict[int, object] = {}
@@ -299,13 +297,13 @@ class Batch:
                 other = unique[j][1]
                 if slug(other.question, self.config.slug_style) != slug(row.question, self.config.slug_style):
                     reason = (f"near-duplicate ({score:.0f}/100) of line {other.line}: {other.question!r} "
-                              "(--allow-similar drafts it)")
+                              f"({other.subject}) (--allow-similar drafts it)")
             if reason is None and isinstance(places[i], str):
                 reason = places[i]
             if reason is None and asked.get(i) is not None:
                 e, score = asked[i].entry, asked[i].score
-                reason = (f"question {row.question!r} is a near-duplicate ({score:.0f}/100) of {e.question!r} "
-                          f"({e.subject}, {e.source}) (--allow-similar drafts it)")
+                reason = (f"near-duplicate ({score:.0f}/100) of {e.question!r} ({e.subject}, {e.source} "
+                          f"{_shown_path(self.config, e.path)}) (--allow-similar drafts it)")
             state = SKIPPED if reason else PENDING
             if state == PENDING and row.page_id is not None:
                 try:  # an id given in the list is reserved now, before any automatic id is handed out
@@ -317,6 +315,28 @@ class Batch:
                                 date=row.date.isoformat() if row.date else None))
         added = self.ledger.add_many(run.run_id, records)
         return Prepared(run, resumed, options, bad, added, notes + self.store.notes)
+
+    def _site_subjects(self, path: Path, rows: list, bad: list, options: Options, notes: list[str]) -> list:
+        """Rows with subjects as the site spells them; a row whose subject the site lacks is a bad line (unless
+        --new-subject), reported like any other and refused with --strict."""
+        from .questions import BadLine
+
+        spelled: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        kept = []
+        for row in rows:
+            if row.subject not in spelled and row.subject not in refused:
+                try:
+                    spelled[row.subject], alerts = drafting.site_subject(self.index, row.subject, options.new_subject)
+                    notes += alerts
+                except InputError as exc:
+                    refused[row.subject] = f"{exc} (qtgen batch --new-subject takes it as written)"
+            if row.subject in refused:
+                bad.append(BadLine(str(path), row.line, refused[row.subject]))
+                continue
+            row.subject = spelled[row.subject]
+            kept.append(row)
+        return kept
 
     def prepare_revisions(self, candidates: list, options: Options, label: str) -> Prepared:
         """Record revisions of published pages as one run; the same pages, rules and feedback resume it."""
@@ -364,8 +384,10 @@ class Batch:
         tokens_in, tokens_out = self.ledger.totals(run_id)
         done = self.ledger.items(run_id, (DONE,))
         spent = sum(cost(self.config, i.model or "", i.tokens_in, i.tokens_out, i.lane) for i in done)
+        similar = [i for i in self.ledger.items(run_id, (SKIPPED,)) if "near-duplicate" in (i.error or "")]
         return Summary(run_id, status or self.ledger.run(run_id).status, counts, left_of(counts), tokens_in,
-                       tokens_out, spent, self.ledger.items(run_id, (FAILED,)))
+                       tokens_out, spent, self.ledger.items(run_id, (FAILED,)), similar,
+                       [i for i in self.ledger.items(run_id, (INVALID,)) if i.question])
 
     def overview(self) -> list[dict]:
         """Every run with its counts, lane, cost and (Batch API, export) batches, oldest first."""
@@ -562,9 +584,8 @@ class Runner:
                 self.limiter.cancel()  # workers waiting for their turn send nothing more
                 self.progress.interrupted = True
                 self.progress.stopped = "interrupted (Ctrl-C)"
-                busy = running
-                self.notify(f"stopping: sending nothing more; {busy} worker(s) finish what is in flight "
-                            "(Ctrl-C again abandons it)")
+                self.notify(f"stopping: sending nothing more; {self.limiter.in_flight} request(s) in flight finish "
+                            "first (Ctrl-C again abandons them)")
                 try:  # requests in flight finish and are recorded; a second Ctrl-C abandons them
                     while running:
                         if finished.acquire(timeout=0.2):

@@ -239,7 +239,7 @@ def check_similar(index: SiteIndex, p: Plan, threshold: float) -> None:
     for match in index.similar(p.question, limit=1, threshold=threshold, exclude_file=p.file_name):
         e = match.entry
         raise QtgenError(f"question {p.question!r} is a near-duplicate ({match.score:.0f}/100) of {e.question!r} "
-                         f"({e.subject}, {e.source}); use --allow-similar to draft it anyway")
+                         f"({e.subject}, {e.source} {e.path}); use --allow-similar to draft it anyway")
 
 
 def write_draft(config: Config, p: Plan, completion: Completion, index: SiteIndex, *, date: dt.date | None = None,
@@ -291,7 +291,9 @@ def site_subject(index: SiteIndex, subject: str, new_subject: bool = False) -> t
     known = sorted({e.subject for e in index.entries() if e.source == "content" and e.subject})
     if not known or s in known or new_subject:
         return s, []
-    same = [k for k in known if k.casefold() == s.casefold() or slug.site_slug(k) == slug.site_slug(s)]
+    folder = s.casefold()  # typed as the site's folder: "accounting-and-finance"
+    same = [k for k in known if k.casefold() == s.casefold() or slug.site_slug(k) == slug.site_slug(s)
+            or slug.site_slug(k) == folder or k.casefold().replace(" ", "-") == folder]
     if same:
         return same[0], [f"subject {s!r} is written {same[0]!r}, as the site spells it (--new-subject keeps yours)"]
     closest = [k for k, score, _ in process.extract(s, known, scorer=fuzz.WRatio, limit=3, score_cutoff=50)]
@@ -309,7 +311,7 @@ def draft_question(config: Config, question: str, subject: str, *, date: dt.date
 
     DraftStore(config)  # an older flat drafts folder is migrated before anything looks at it
     plan(config, question, subject, force=force)  # bad input fails before any server starts
-    with open_index(config) as index:
+    with open_index(config, create=not dry_run) as index:  # a dry run writes nothing, not even the index
         subject, alerts = site_subject(index, subject, new_subject)
         p = plan(config, question, subject, force=force)
         if not allow_similar:

@@ -128,6 +128,8 @@ def _cut_off(page: Page, cfg: Config) -> str | None:
     if following is None and not tokens_end:
         if last[-1] not in _TERMINAL:
             return f"the answer ends mid-sentence: ...{last[-40:]!r}"
+        if last.endswith(":"):
+            return f"the answer ends on a colon, and what it introduces is missing: ...{last[-40:]!r}"
         tail = WORDS.findall(last[-30:].lower())
         if last.endswith(".") and tail and tail[-1] in _JOINING - {"is", "are"}:
             return f"the answer ends on {tail[-1]!r}: a sentence cut off and given a full stop"
@@ -183,7 +185,8 @@ _FRAMING = set(
     "importance important impact impacts influence influences affect affects relationship relate related "
     "factors features characteristics advantages disadvantages benefits drawbacks purpose purposes "
     "used using use uses happen happens mean means meaning definition define defines defined general overview "
-    "aspects common primary major various several".split()
+    "aspects common primary major various several much many per step steps present exist exists typically "
+    "usually often commonly certain specific particular generally".split()
 )
 
 

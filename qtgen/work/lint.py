@@ -200,12 +200,16 @@ def active_rules(cfg: Config) -> list[Rule]:
     return out
 
 
-def lint_page(page: Page, cfg: Config, path: str = "", index=None) -> list[Finding]:
-    """Every finding for one page; with an index, also a question another published page asks."""
+_UNKNOWN = object()
+
+
+def lint_page(page: Page, cfg: Config, path: str = "", index=None, similar=_UNKNOWN) -> list[Finding]:
+    """Every finding for one page; with an index, also a question another published page asks (`similar`: the
+    matches found already for many pages at once, by `lint_paths`)."""
     out = []
     for rule in active_rules(cfg):
         if rule.id == DUPLICATE.id:
-            message = _duplicate(page, cfg, index) if index is not None else None
+            message = _duplicate(page, cfg, index, similar) if index is not None else None
         else:
             message = rule.check(page, cfg)
         if message:
@@ -213,8 +217,10 @@ def lint_page(page: Page, cfg: Config, path: str = "", index=None) -> list[Findi
     return out
 
 
-def _duplicate(page: Page, cfg: Config, index) -> str | None:
-    for match in index.similar(page.question, limit=3, threshold=cfg.similar_threshold):
+def _duplicate(page: Page, cfg: Config, index, similar=_UNKNOWN) -> str | None:
+    if similar is _UNKNOWN:
+        similar = index.similar(page.question, limit=3, threshold=cfg.similar_threshold)
+    for match in similar:
         e = match.entry
         if e.source == "content" and not (e.file_name == page.file_name and e.subject == page.subject):
             return f"the published page {e.url} asks the same ({match.score:.0f}/100): {e.question!r}"
@@ -231,13 +237,15 @@ def lint_paths(paths: list[Path], cfg: Config, index=None) -> tuple[int, list[Fi
     files = expand(paths)
     findings: list[Finding] = []
     long_descriptions: list[tuple[int, str]] = []
+    # a question another page asks: for the pages the index knows, every match at once (one sparse product)
+    known = index.matches_of([str(p) for p in files], cfg.similar_threshold) if index is not None else {}
     for path in files:
         try:
             page = read(path)
         except ParseError as exc:
             findings.append(Finding(str(path), "QT000", "unreadable", ERROR, str(exc).removeprefix(f"{path}: ")))
             continue
-        found = lint_page(page, cfg, str(path), index)
+        found = lint_page(page, cfg, str(path), index, known.get(str(path), _UNKNOWN))
         if inside(path, cfg.content):  # the site's many long descriptions: one summary, not a warning each
             long_descriptions += [(len(page.seo.page_description), str(path)) for f in found if f.rule == "QT009"]
             found = [f for f in found if f.rule != "QT009"]

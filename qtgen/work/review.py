@@ -26,7 +26,7 @@ from ..errors import InputError, QtgenError
 from ..format.files import write_atomic
 from ..format.page import Page, Seo
 from ..format.reader import parse, read
-from ..format.text import clean_line, encode_answer
+from ..format.text import clean_line, printable
 from ..format.validate import Checker
 from ..format.writer import render
 from ..llm.client import Completion
@@ -78,8 +78,9 @@ def diff(config: Config, name: str, against: int | None = None) -> str:
 
 
 def save_checked(config: Config, path: Path, page: Page, made_by: str, feedback: str | None = None,
-                 *, expect: bytes | None = None) -> list:
-    """Write a changed draft only if it validates; every earlier version is kept.
+                 *, expect: bytes | None = None, keep_errors: bool = False) -> list:
+    """Write a changed draft only if it validates (with keep_errors: a paid answer is saved all the same, its
+    errors shown in the queue); every earlier version is kept.
 
     With `expect`, only if the draft still holds those bytes (under the drafts lock, so an approval or
     another change cannot slip in between): otherwise the new text is kept as a version and nothing is
@@ -90,7 +91,7 @@ def save_checked(config: Config, path: Path, page: Page, made_by: str, feedback:
     checker = Checker(config, published=store.published_of(path))
     checker.check_text(text, str(path), path=path)
     errors = [f for f in checker.report.findings if f.level == "error"]
-    if errors:
+    if errors and not keep_errors:
         raise QtgenError(f"not saved: {errors[0].field}: {errors[0].message}")
     with store.lock():
         if expect is not None and (not path.is_file() or path.read_bytes() != expect):
@@ -155,7 +156,9 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
                               previous_answer=page.decoded_answer(), **strategy(client))
         completion = client.complete(prompt.messages())
     new, notes = regenerated(config, page, completion)
-    save_checked(config, path, new, "regenerate", feedback, expect=before)  # not if edited, approved or rejected
+    findings = save_checked(config, path, new, "regenerate", feedback, expect=before, keep_errors=True)
+    notes += [f"saved with an error, for review (qtgen edit fixes it, qtgen revert restores the previous version): "
+              f"{f.field}: {f.message}" for f in findings if f.level == "error"]
     return Regeneration(path, new, completion, notes)
 
 
@@ -196,20 +199,19 @@ def from_editable(page: Page, text: str) -> Page | None:
 
 
 def _encode_edit(body: str, page: Page) -> str:
-    """The edited answer, stored; every line the user did not change keeps its bytes (a trailing space included),
-    only the lines typed anew are tidied as a model's answer is."""
-    before = page.decoded_answer()
+    """The edited answer, stored exactly as typed: the user's spaces (a trailing one, or two for a hard line
+    break) are theirs to keep or remove; only real newlines become the two characters \\n, tabs four spaces,
+    control characters go, and blank lines at the very start and end are dropped."""
     if body.endswith("\n"):
         body = body[:-1]  # the newline to_editable puts after the answer
-    if body == before:
+    if body == page.decoded_answer():
         return page.answer
-    new = encode_answer(body).split("\\n")
-    old = before.split("\n")
-    out: list[str] = []
-    matcher = difflib.SequenceMatcher(a=[line.rstrip() for line in old], b=new, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        out += old[i1:i2] if tag == "equal" else new[j1:j2]
-    return "\\n".join(out) if any(line.strip() for line in out) else ""
+    lines = printable(body.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")).split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\\n".join(lines)
 
 
 def env_editor() -> list[str]:

@@ -170,7 +170,8 @@ class Repair:
 
 def repaired(config: Config, page: Page) -> Repair:
     """The page with every exact repair applied: currency dollars escaped, \\n-commands replaced by the
-    symbols KaTeX renders the same, an over-long description cut at a word boundary, keywords deduplicated."""
+    symbols KaTeX renders the same, an over-long description cut to end a sentence or a clause (or replaced by the
+    answer's opening sentences), keywords deduplicated."""
     changes = []
     answer, replaced = _fix_stored_latex(page.answer)
     if replaced:
@@ -182,7 +183,7 @@ def repaired(config: Config, page: Page) -> Repair:
         changes.append(f"QT012: escaped {dollars} dollar sign(s) as \\$")
     description = page.seo.page_description
     if len(description) > config.desc_max:
-        description = seo.cut(description, config.desc_max, config.desc_min)
+        description = seo.shortened(description, decoded, seo.Bounds(config.desc_min, config.desc_max))
         changes.append(f"QT009: description cut from {len(page.seo.page_description)} to {len(description)} characters")
     terms = [t.strip() for t in re.split(r",\s+|,(?![^\s\d])", page.seo.page_keywords) if t.strip()]
     unique = seo.dedupe(terms)

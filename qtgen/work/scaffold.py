@@ -19,7 +19,7 @@ drafts_dir = "drafts"               # the review queue (never inside content_dir
 # model = "gpt-4o-mini"             # default; a key or a base URL selects the server, none starts the offline model
 # structured = true                 # one JSON request per draft; false: plain Markdown, SEO derived from it
 # desc_max = 117                    # the site prints 38 characters before the description; results show ~155
-# similar_threshold = 90            # a question this close (0-100) to a published one is refused
+# similar_threshold = 80            # a question this close (0-100) to a published one is refused
 # batch_lane = "batch-api"          # qtgen batch through the Batch API: within 24 h, half the price
 
 # [lint]

@@ -21,6 +21,7 @@ def register(cli: click.Group) -> None:
 
         if not drafts and not all_clean:
             raise click.UsageError("name the drafts to approve, or use --all-clean")
+        obj.config.require_site("approve publishes into a site, but there is")  # before anything is opened
         with open_index(obj.config) as index:
             result = approve_names(obj.config, list(drafts), all_clean=all_clean, index=index,
                                    allow_warnings=allow_warnings, commit=not no_commit, notify=obj.info)

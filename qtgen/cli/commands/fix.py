@@ -18,9 +18,10 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def fix(obj: Ctx, paths, rules, limit, dry_run):
         """Repair what has an exact fix: currency dollars escaped as \\$ (QT012), LaTeX commands starting
-        with \\n replaced by the symbols KaTeX renders the same (QT006), an over-long description cut at a
-        word boundary (QT009), repeated keywords removed. Each repaired page becomes a revision in the
-        review queue (approve it to publish); --dry-run prints the diffs instead."""
+        with \\n replaced by the symbols KaTeX renders the same (QT006), an over-long description cut to 70..117
+        characters at a sentence end, else a clause, else a word (QT009), repeated keywords removed. Each
+        repaired page becomes a revision in the review queue (approve it to publish); --dry-run prints the
+        diffs instead."""
         from ...work import revise
 
         skipped: list[str] = []

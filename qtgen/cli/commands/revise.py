@@ -36,6 +36,7 @@ def register(cli: click.Group) -> None:
         if feedback and not regenerate:
             raise click.UsageError("--feedback goes with --regenerate")
         config = obj.config
+        config.require_site("revise works on published pages, but there is")  # before anything is opened
         if not regenerate:
             from ...site.index import open_index
 
