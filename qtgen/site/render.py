@@ -292,6 +292,13 @@ def render_answer(answer: str) -> Rendered:
     return render_markdown(decode(answer))
 
 
+@lru_cache(maxsize=16)
+def tokens(markdown: str) -> tuple:
+    """The site parser's token stream of a Markdown text, parsed once for all the checks that read it (read-only:
+    callers never change the tokens)."""
+    return tuple(_parser().parse(markdown, {}))
+
+
 @dataclass
 class MathSpan:
     """A math span as the site's parser finds it (before KaTeX)."""
@@ -319,7 +326,7 @@ def math_spans(markdown: str) -> list[MathSpan]:
             if token.children:
                 walk(token.children)
 
-    walk(_parser().parse(markdown, {}))
+    walk(tokens(markdown))
     return spans
 
 

@@ -115,7 +115,7 @@ def _escape_first(markdown: str, span: MathSpan, code: list[str]) -> tuple[str, 
 
 def code_of(markdown: str) -> list[str]:
     """The text of every code block and code span, in order, as the site's parser finds them."""
-    from .render import _parser
+    from .render import tokens
 
     out: list[str] = []
 
@@ -126,5 +126,5 @@ def code_of(markdown: str) -> list[str]:
             if token.children:
                 walk(token.children)
 
-    walk(_parser().parse(markdown, {}))
+    walk(tokens(markdown))
     return out
