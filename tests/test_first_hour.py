@@ -213,7 +213,9 @@ LONG = ("This content explains what a tariff is in economics, how governments us
         "protect domestic industries, and what effects they have on prices and on trade partners.")
 
 
-def test_a_one_word_edit_of_a_revision_with_a_long_published_description_is_saved_and_approved(site, tmp_path):
+def revised_and_edited(site: Path, tmp_path: Path, editor_body: str):
+    """A published page with a 200-character description, its revision, and `qtgen edit` of it with an editor
+    script that runs `editor_body` on `t` (the editable text) and writes back `t`; the edit's result."""
     content = site / "content/learn/economics"
     content.mkdir(parents=True)
     answer = house_answer("What is a tariff?", "Economics")["answer"]
@@ -223,9 +225,14 @@ def test_a_one_word_edit_of_a_revision_with_a_long_published_description_is_save
     init_repo(site, ".")
     assert run_qtgen("revise", str(content / "what-is-a-tariff.md"), cwd=site).returncode == 0
     script = tmp_path / "editor.py"
-    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
-                      "p.write_text(p.read_text().replace('central question', 'key question', 1))\n")
-    r = run_qtgen("edit", "what-is-a-tariff", cwd=site, env={**clean_env(site), "EDITOR": f"{sys.executable} {script}"})
+    script.write_text(f"import sys, pathlib\np = pathlib.Path(sys.argv[1])\nt = p.read_text()\n{editor_body}\n"
+                      "p.write_text(t)\n")
+    return content, run_qtgen("edit", "what-is-a-tariff", cwd=site,
+                              env={**clean_env(site), "EDITOR": f"{sys.executable} {script}"})
+
+
+def test_a_one_word_edit_of_a_revision_with_a_long_published_description_is_saved_and_approved(site, tmp_path):
+    content, r = revised_and_edited(site, tmp_path, "t = t.replace('central question', 'key question', 1)")
     assert r.returncode == 0, r.stderr
     shown = run_qtgen("show", "what-is-a-tariff", cwd=site).stdout
     assert "kept from the published page" in shown and "qtgen fix" in shown
@@ -300,19 +307,8 @@ def test_help_loads_no_command_module_and_lists_every_command(tmp_path):
 
 # -- found by the review of these changes --------------------------------------------------------------------
 def test_a_kept_finding_never_covers_a_field_the_revision_changed(site, tmp_path):
-    content = site / "content/learn/economics"
-    content.mkdir(parents=True)
-    answer = house_answer("What is a tariff?", "Economics")["answer"]
-    published = page(answer, description=LONG).model_copy(update={
-        "file_name": "what-is-a-tariff.md", "url": "/learn/economics/questions/what-is-a-tariff"})
-    (content / "what-is-a-tariff.md").write_text(render(published))
-    init_repo(site, ".")
-    assert run_qtgen("revise", str(content / "what-is-a-tariff.md"), cwd=site).returncode == 0
-    script = tmp_path / "editor.py"
-    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\nt = p.read_text()\n"
-                      "p.write_text(t.replace(t.split('\\n')[2], 'description: Tariffs and exemptions in {{ country }}, "
-                      "and what importers still owe on them.'))\n")
-    r = run_qtgen("edit", "what-is-a-tariff", cwd=site, env={**clean_env(site), "EDITOR": f"{sys.executable} {script}"})
+    content, r = revised_and_edited(site, tmp_path, "t = t.replace(t.split('\\n')[2], 'description: Tariffs and "
+                                    "exemptions in {{ country }}, and what importers still owe on them.')")
     assert r.returncode == 0, r.stderr
     r = run_qtgen("approve", "what-is-a-tariff", "--allow-warnings", cwd=site)
     assert r.returncode == 1 and "QT008" in r.stderr
