@@ -437,3 +437,39 @@ def test_a_request_waiting_for_a_lock_never_stalls_the_others(studio, tmp_path):
         assert cli.wait(60) == 0, cli.stderr.read()
         waiting.join(60)
     assert done.get("status") == 200 and (site / "drafts/rejected/economics/what-is-a-quota.md").is_file()
+
+
+def test_a_long_queue_comes_in_pages_with_its_counts(studio, browser):
+    url, site, _ = studio
+    from qtgen.format.slug import file_name_for, url_for
+
+    template = read(site / "drafts/economics/what-is-a-tariff.md")
+    for n in range(120):  # 124 drafts in all: two pages of the queue
+        question = f"What shaped world trade in the year {1800 + n}?"
+        page = template.model_copy(update={"id": 500 + n, "question": question, "title": question,
+                                           "article_title": question, "subject": "History",
+                                           "seo": template.seo.model_copy(update={"title": "QuickTakes | History"}),
+                                           "file_name": file_name_for(question), "url": url_for(question, "History")})
+        path = site / "drafts" / "history" / page.file_name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(render(page))
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    tab.goto(url)
+    assert tab.locator("h1").inner_text() == "124 draft(s) waiting"
+    assert tab.locator("tr.row").count() == 100 and "showing 1–100" in tab.locator(".counts").inner_text()
+    assert tab.locator(".pager").inner_text().count("page 1 of 2") == 1 and tab.locator("a[rel=prev]").count() == 0
+    tab.locator("a[rel=next]").click()
+    tab.wait_for_url("**page=2**")
+    assert tab.locator("tr.row").count() == 24 and "page 2 of 2" in tab.locator(".pager").inner_text()
+    # the filters stay with the pages: only Economics fits on one page
+    tab.goto(url.split("/?")[0] + "/?subject=Economics&page=2")
+    assert tab.locator("h1").inner_text() == "3 draft(s) waiting" and tab.locator(".pager").count() == 0
+    assert tab.locator("tr.row").count() == 3
+    tab.goto(url.split("/?")[0] + "/?page=99")  # past the end: the last page
+    assert tab.locator("tr.row").count() == 24
+    tab.locator("tr.row a").first.click()
+    tab.wait_for_selector("main.draft")
+    assert tab.locator("h1").first.inner_text().startswith("What shaped world trade in the year")
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.goto(url.split("/?")[0] + "/?page=2")
+    tab.screenshot(path=str(ARTIFACTS / "studio-queue-pages.png"), full_page=True)

@@ -28,13 +28,19 @@ _umask_lock = threading.Lock()
 
 def page_files(folder: Path) -> Iterator[Path]:
     """Every .md page below `folder` (hidden files and folders, such as temp files, excluded)."""
-    if not folder.is_dir():
+    for name in page_file_names(folder):
+        yield Path(name)
+
+
+def page_file_names(folder: Path | str) -> Iterator[str]:
+    """`page_files` as plain strings (a site holds tens of thousands: no Path object each)."""
+    if not os.path.isdir(folder):
         return
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.endswith(".md") and not name.startswith("."):
-                yield Path(dirpath) / name
+                yield os.path.join(dirpath, name)
 
 
 def expand(paths: Iterable[Path]) -> list[Path]:

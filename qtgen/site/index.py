@@ -18,7 +18,7 @@ from typing import Iterable
 from ..config import Config
 from ..database import Database, Migrations
 from ..errors import ParseError, QtgenError
-from ..format.files import page_files
+from ..format.files import page_file_names
 from ..format.reader import load_meta
 from ..format.slug import slug
 from . import similarity
@@ -127,16 +127,20 @@ class SiteIndex(Database):
         self.config = config
         self._lock = threading.RLock()  # batch workers share one index
         self._entries: list[Entry] | None = None
+        self._version = None  # PRAGMA data_version when the entries were read
+        self._matches: tuple = (None, None, {})  # matches_of, kept for one model
+        self._row_of: tuple = (None, {})
         self._terms: list[list[str]] = []
         self._names: list[frozenset] = []
         self._model: similarity.Model | None = None
         self._about_cache: list[str] | None = None
 
     # -- building ------------------------------------------------------------------------------
-    def _sources(self) -> Iterable[tuple[str, Path]]:
+    def _sources(self) -> Iterable[tuple[str, str]]:
         for source, folder in ((CONTENT, self.config.content), (DRAFT, self.config.drafts)):
-            for path in page_files(folder):
-                if source == DRAFT and "rejected" in path.relative_to(folder).parts[:-1]:
+            folder_name = str(folder)
+            for path in page_file_names(folder_name):
+                if source == DRAFT and "rejected" in Path(os.path.relpath(path, folder_name)).parts[:-1]:
                     continue
                 yield source, path
 
@@ -148,31 +152,34 @@ class SiteIndex(Database):
                  for row in self.db.execute("SELECT path, mtime_ns, size FROM pages")}
         seen = set()
         rows = []
-        for source, path in self._sources():
-            key = str(path)
+        for source, key in self._sources():
             seen.add(key)
             try:
-                st = path.stat()
+                st = os.stat(key)
             except OSError:
                 continue
             if known.get(key) == (st.st_mtime_ns, st.st_size):
                 counts.unchanged += 1
                 continue
-            row = self._read(path, source, st)
+            row = self._read(Path(key), source, st)
             if row is None:
                 counts.unreadable += 1
                 continue
             rows.append(row)
             counts.read += 1
         gone = [p for p in known if p not in seen]
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(f"INSERT OR REPLACE INTO pages ({', '.join(PAGE_COLUMNS)}) "
-                                f"VALUES ({', '.join('?' * len(PAGE_COLUMNS))})", rows)
-            self.db.executemany("DELETE FROM pages WHERE path = ?", [(p,) for p in gone])
+        changed = self.db.execute("PRAGMA data_version").fetchone()[0] != self._version  # another process wrote
+        if rows or gone:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany(f"INSERT OR REPLACE INTO pages ({', '.join(PAGE_COLUMNS)}) "
+                                    f"VALUES ({', '.join('?' * len(PAGE_COLUMNS))})", rows)
+                self.db.executemany("DELETE FROM pages WHERE path = ?", [(p,) for p in gone])
+        if rows or gone or changed:
+            with self._lock:
+                self._entries = None  # what was read from it is out of date; unchanged, it is kept (the studio)
         counts.removed = len(gone)
         counts.seconds = time.perf_counter() - started
-        self._entries = None
         return counts
 
     def _read(self, path: Path, source: str, st: os.stat_result) -> tuple | None:
@@ -193,6 +200,7 @@ class SiteIndex(Database):
     def entries(self) -> list[Entry]:
         with self._lock:
             if self._entries is None:
+                self._version = self.db.execute("PRAGMA data_version").fetchone()[0]
                 rows = self.db.execute(f"SELECT {', '.join(ENTRY_COLUMNS)}, terms, names FROM pages ORDER BY path").fetchall()
                 self._entries = [Entry(**{k: row[k] for k in ENTRY_COLUMNS}) for row in rows]
                 missing = [(row["question"], row["path"]) for row in rows if row["terms"] is None]
@@ -220,6 +228,11 @@ class SiteIndex(Database):
                 self._model = similarity.Model(self._terms, self._names)
             return self._model
 
+    def snapshot(self) -> tuple[list[Entry], similarity.Model]:
+        """The entries and their similarity model, taken together (a refresh in another thread may replace both)."""
+        with self._lock:
+            return self.entries(), self.model()
+
     @property
     def _about(self) -> list[str]:
         with self._lock:
@@ -236,6 +249,10 @@ class SiteIndex(Database):
             row = self.db.execute("SELECT id FROM pages WHERE file_name = ? AND question = ? AND id IS NOT NULL "
                                   "ORDER BY source LIMIT 1", (file_name, question)).fetchone()
         return row["id"] if row else None
+
+    def pages_at(self, path: str) -> list[Entry]:
+        rows = self.db.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM pages WHERE path = ?", (path,))
+        return [Entry(**{k: row[k] for k in ENTRY_COLUMNS}) for row in rows]
 
     def pages_with_id(self, page_id: int) -> list[Entry]:
         rows = self.db.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM pages WHERE id = ? ORDER BY path", (page_id,))
@@ -318,8 +335,7 @@ class SiteIndex(Database):
     def similar(self, question: str, limit: int = 5, threshold: float = 0.0,
                 exclude_file: str | None = None) -> list[Match]:
         """Published and drafted questions that ask the same thing, best first (score 0..100): `similarity`."""
-        entries = self.entries()
-        model = self.model()
+        entries, model = self.snapshot()
         skip = [i for i, e in enumerate(entries) if e.file_name == exclude_file] if exclude_file else []
         out, seen = [], set()
         for hit in model.search(question, limit=limit * 4 + 4, threshold=threshold, exclude=skip):
@@ -333,8 +349,7 @@ class SiteIndex(Database):
     def similar_many(self, questions: list[str], threshold: float, exclude_files: list[str | None]) -> list[Match | None]:
         """For each question, the best published or drafted question asking the same (as `similar` finds it), or
         None: all of them in one sparse matrix product, not one search each."""
-        entries = self.entries()
-        model = self.model()
+        entries, model = self.snapshot()
         out: list[Match | None] = [None] * len(questions)
         term_lists = [similarity.terms(q) for q in questions]
         vectors = [model.vector(ts) for ts in term_lists]
@@ -352,28 +367,37 @@ class SiteIndex(Database):
 
     def matches_of(self, paths: list[str], threshold: float, limit: int = 3) -> dict[str, list[Match]]:
         """For the pages at these paths that the index holds, the other questions asking the same, best first (as
-        `similar` finds them for each): all at once, in one sparse matrix product."""
-        entries = self.entries()
-        model = self.model()
-        row_of = {e.path: i for i, e in enumerate(entries)}
-        rows = [row_of[p] for p in paths if p in row_of]
-        if not rows:
-            return {}
-        found: dict[int, list[tuple[float, int]]] = {r: [] for r in rows}
-        for a, i, score in model.cross([model.vectors[r] for r in rows], model.vectors, threshold):
-            r = rows[a]
-            if i != r and model.agree(model.vectors[r], model.numbers[r], model.names[r], i):
-                found[r].append((score, i))
-        out = {}
-        for r, hits in found.items():
-            seen, matches = set(), []
-            for score, i in sorted(hits, key=lambda h: (-h[0], h[1])):
-                e = entries[i]
-                if (e.subject_slug, e.file_name) not in seen:
-                    seen.add((e.subject_slug, e.file_name))
-                    matches.append(Match(e, score))
-            out[entries[r].path] = matches[:limit]
-        return out
+        `similar` finds them for each): all at once, in one sparse matrix product. Kept until the index changes
+        (the studio lists its queue again and again)."""
+        entries, model = self.snapshot()
+        with self._lock:
+            memo = self._matches if self._matches[0] is model and self._matches[1] == (threshold, limit) else None
+            if memo is None:
+                memo = self._matches = (model, (threshold, limit), {})
+        known = memo[2]
+        row_of = self._rows_of(entries)
+        rows = [row_of[p] for p in paths if p in row_of and p not in known]
+        if rows:
+            found: dict[int, list[tuple[float, int]]] = {r: [] for r in rows}
+            for a, i, score in model.cross([model.vectors[r] for r in rows], model.vectors, threshold):
+                r = rows[a]
+                if i != r and model.agree(model.vectors[r], model.numbers[r], model.names[r], i):
+                    found[r].append((score, i))
+            for r, hits in found.items():
+                seen, matches = set(), []
+                for score, i in sorted(hits, key=lambda h: (-h[0], h[1])):
+                    e = entries[i]
+                    if (e.subject_slug, e.file_name) not in seen:
+                        seen.add((e.subject_slug, e.file_name))
+                        matches.append(Match(e, score))
+                known[entries[r].path] = matches[:limit]
+        return {p: known[p] for p in paths if p in known}
+
+    def _rows_of(self, entries: list[Entry]) -> dict[str, int]:
+        with self._lock:
+            if self._row_of[0] is not entries:
+                self._row_of = (entries, {e.path: i for i, e in enumerate(entries)})
+            return self._row_of[1]
 
     def near_duplicates_within(self, questions: list[str], threshold: float) -> dict[int, tuple[int, float]]:
         """For each question that asks what an earlier one of the list asks in other words: i -> (j, score), j < i

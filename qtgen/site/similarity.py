@@ -100,6 +100,7 @@ class Model:
             for t in vector:
                 self.postings.setdefault(t, []).append(i)
         self._common = max(50, int(self.COMMON * self.n))
+        self._own_matrix = None
 
     def vector(self, term_list: Sequence[str]) -> dict[str, float]:
         counts = Counter(term_list)
@@ -154,36 +155,27 @@ class Model:
               upper: bool = False) -> list[tuple[int, int, float]]:
         """Pairs (a, b) of a vector of `left` and one of `right` scoring at least `threshold`, in sparse matrix
         products: candidates share a rare term (as `search` finds them), their score is the whole cosine.
-        `upper`: left and right are the same list; only a < b. Numbers and names are the caller's to check."""
+        `upper`: left and right are the same list; only a < b. `right` may be the model's own vectors, whose
+        matrix is built once. Numbers and names are the caller's to check."""
         import numpy as np
-        from scipy import sparse
 
-        vocabulary: dict[str, int] = {}
-        for vectors in (left, right):
-            for vector in vectors:
-                for t in vector:
-                    vocabulary.setdefault(t, len(vocabulary))
-
-        def matrix(vectors: Sequence[dict]):
-            indptr, indices, data = [0], [], []
-            for vector in vectors:
-                indices.extend(vocabulary[t] for t in vector)
-                data.extend(vector.values())
-                indptr.append(len(indices))
-            return sparse.csr_matrix((np.array(data, dtype=np.float64), np.array(indices, dtype=np.int64),
-                                      np.array(indptr, dtype=np.int64)), shape=(len(vectors), len(vocabulary)))
-
-        if not left or not right or not vocabulary:
+        if not left or not right:
             return []
-        a_matrix = matrix(left)
-        b_matrix = a_matrix if upper else matrix(right)
-        rare = np.array([self.df.get(t, 0) <= self._common for t in vocabulary])
-        columns = np.nonzero(rare)[0]
-        a_key = a_matrix[:, columns]
-        a_key.data[:] = 1.0
-        b_key = a_key if upper else b_matrix[:, columns]
-        if not upper:
-            b_key.data[:] = 1.0
+        if right is self.vectors:
+            vocabulary, b_matrix, b_key = self._own()
+            a_matrix = _matrix(left, vocabulary, grow=False)
+            a_key = _keys(a_matrix, self._rare_columns(vocabulary))
+        else:
+            vocabulary = {}
+            a_matrix = _matrix(left, vocabulary)
+            b_matrix = a_matrix if upper else _matrix(right, vocabulary)
+            a_matrix.resize(a_matrix.shape[0], len(vocabulary))
+            b_matrix.resize(b_matrix.shape[0], len(vocabulary))
+            rare = self._rare_columns(vocabulary)
+            a_key = _keys(a_matrix, rare)
+            b_key = a_key if upper else _keys(b_matrix, rare)
+        if not vocabulary:
+            return []
         shared = (a_key @ b_key.T).tocoo()
         keep = shared.row < shared.col if upper else np.ones(len(shared.row), dtype=bool)
         rows, cols = shared.row[keep], shared.col[keep]
@@ -195,3 +187,44 @@ class Model:
             good = scores + 1e-9 >= threshold
             out += [(int(x), int(y), min(100.0, round(float(z), 1))) for x, y, z in zip(ra[good], rb[good], scores[good])]
         return out
+
+    def _rare_columns(self, vocabulary: dict[str, int]):
+        import numpy as np
+
+        rare = np.zeros(len(vocabulary), dtype=bool)
+        for t, column in vocabulary.items():
+            rare[column] = self.df.get(t, 0) <= self._common
+        return np.nonzero(rare)[0]
+
+    def _own(self):
+        """The model's own vectors as a sparse matrix, with their rare-term key matrix (built once)."""
+        if self._own_matrix is None:
+            vocabulary: dict[str, int] = {}
+            matrix = _matrix(self.vectors, vocabulary)
+            self._own_matrix = (vocabulary, matrix, _keys(matrix, self._rare_columns(vocabulary)))
+        return self._own_matrix
+
+
+def _matrix(vectors: Sequence[dict], vocabulary: dict[str, int], grow: bool = True):
+    """Rows of `vectors` over `vocabulary` (grown with their terms, or, with grow=False, terms outside it
+    dropped: they match nothing there)."""
+    import numpy as np
+    from scipy import sparse
+
+    indptr, indices, data = [0], [], []
+    for vector in vectors:
+        for t, w in vector.items():
+            column = vocabulary.setdefault(t, len(vocabulary)) if grow else vocabulary.get(t)
+            if column is not None:
+                indices.append(column)
+                data.append(w)
+        indptr.append(len(indices))
+    return sparse.csr_matrix((np.array(data, dtype=np.float64), np.array(indices, dtype=np.int64),
+                              np.array(indptr, dtype=np.int64)), shape=(len(vectors), max(1, len(vocabulary))))
+
+
+def _keys(matrix, columns):
+    """The rare-term columns of `matrix`, as ones: which rows share a rare term."""
+    key = matrix[:, columns]
+    key.data[:] = 1.0
+    return key

@@ -13,7 +13,9 @@ The studio only parses requests, calls the library (`qtgen.work.review`) and pre
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import hmac
 import secrets
 import threading
@@ -42,6 +44,7 @@ from ..work.drafts import DraftStore
 HERE = Path(__file__).resolve().parent
 COOKIE = "qtgen_studio"
 MAX_BODY = 2_000_000  # bytes: an edited answer is a few kilobytes
+PAGE_SIZE = 100  # drafts on one page of the queue
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
@@ -62,6 +65,8 @@ class Job:
 class Studio:
     """The state of one studio process: its config, token, draft ids and background jobs."""
 
+    INDEX_AGE = 5.0  # seconds a refresh of the site index serves the pages that read it
+
     def __init__(self, config: Config, token: str):
         self.config = config
         self.token = token
@@ -69,6 +74,9 @@ class Studio:
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._logins: set[str] = set()
+        self._index = None
+        self._index_lock = threading.Lock()
+        self._index_at = float("-inf")
 
     # -- one-time logins -----------------------------------------------------------------------
     def new_login(self) -> str:
@@ -89,13 +97,37 @@ class Studio:
         draft = self.draft_id(path)
         return any(j.draft == draft and j.state == "running" for j in list(self.jobs.values()))
 
+    # -- the site index, kept for the studio's life --------------------------------------------
+    def index(self):
+        """The site index, brought up to date at most INDEX_AGE seconds ago (only changed files are read; its
+        similarity model is rebuilt only when something changed). Pages read it; approve opens its own."""
+        from ..site.index import SiteIndex
+
+        with self._index_lock:
+            if self._index is None:
+                self._index = SiteIndex(self.config)
+            if time.monotonic() - self._index_at >= self.INDEX_AGE:
+                self._index.refresh()
+                self._index_at = time.monotonic()
+            return self._index
+
+    def index_changed(self) -> None:
+        """Something this studio did changed the site or the drafts: the next page refreshes the index."""
+        self._index_at = float("-inf")
+
+    def close(self) -> None:
+        with self._index_lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
     # -- drafts by opaque id -------------------------------------------------------------------
-    def draft_id(self, path: Path) -> str:
-        key = str(path.resolve().relative_to(self.config.drafts.resolve()))
-        return hmac.new(self.token.encode(), key.encode(), hashlib.sha256).hexdigest()[:16]
+    def draft_id(self, path: Path | str) -> str:
+        """An opaque id for a draft (its name below the drafts folder, as DraftStore.drafts lists it, under HMAC)."""
+        return hmac.new(self.token.encode(), self.name_of(path).encode(), hashlib.sha256).hexdigest()[:16]
 
     def drafts(self) -> dict[str, Path]:
-        return {self.draft_id(p): p for p in DraftStore(self.config).drafts()}
+        return {self.draft_id(name): Path(name) for name in DraftStore(self.config).draft_names()}
 
     def path_of(self, draft_id: str) -> Path:
         path = self.drafts().get(draft_id)
@@ -103,9 +135,12 @@ class Studio:
             raise LookupError(draft_id)
         return path
 
-    def name_of(self, path: Path) -> str:
+    def name_of(self, path: Path | str) -> str:
         """The draft's name for the library: subject-slug/file_name below the drafts folder."""
-        return str(path.resolve().relative_to(self.config.drafts.resolve()))
+        root, name = str(self.config.drafts) + os.sep, str(path)
+        if name.startswith(root) and ".." not in name[len(root):].split(os.sep):  # as DraftStore lists drafts
+            return name[len(root):]
+        return str(Path(path).resolve().relative_to(self.config.drafts.resolve()))
 
     # -- background regeneration ---------------------------------------------------------------
     def regenerate(self, path: Path, feedback: str) -> str:
@@ -117,6 +152,7 @@ class Studio:
         def work() -> None:
             try:
                 result = review.regenerate(self.config, self.name_of(path), feedback)
+                self.index_changed()
                 job.state, job.message = "done", f"regenerated; {result.completion.usage.total} tokens"
             except QtgenError as exc:
                 job.state, job.message = "failed", str(exc)
@@ -151,7 +187,6 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
     # -- the queue ------------------------------------------------------------------------------
     # pages are plain functions: Starlette runs them in its thread pool, so a slow one never stalls the others
     def queue_page(request: Request) -> Response:
-        from ..site.index import open_index
         from ..work.approval import recover
 
         recovered = recover(config)
@@ -159,35 +194,50 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         status = request.query_params.get("status") or None
         subject = request.query_params.get("subject") or None
         sort = request.query_params.get("sort") or "subject"
-        with open_index(config) as index:
-            items = review.queue(config, index, subject=subject, status=status if status in
-                                 (review.OK, review.WARNINGS, review.ERRORS) else None)
-        rows = [{"id": studio.draft_id(i.path), "item": i, "name": studio.name_of(i.path),
-                 "revision": i.revises is not None} for i in items]
+        try:
+            number = max(1, int(request.query_params.get("page") or 1))
+        except ValueError:
+            number = 1
+        items = review.queue(config, studio.index(), subject=subject,
+                             status=status if status in (review.OK, review.WARNINGS, review.ERRORS) else None)
+        rows = [{"item": i, "name": studio.name_of(i.path), "revision": i.revises is not None} for i in items]
         order = {"errors": 0, "warnings": 1, "ok": 2}
-        keys = {"subject": lambda r: ((r["item"].page.subject if r["item"].page else ""), r["name"]),
+        keys = {"subject": lambda r: (r["item"].subject or "", r["name"]),
                 "status": lambda r: (order[r["item"].status], r["name"]),
                 "words": lambda r: (r["item"].words, r["name"]),
-                "question": lambda r: ((r["item"].page.question if r["item"].page else ""), r["name"])}
+                "question": lambda r: (r["item"].question or "", r["name"])}
         rows.sort(key=keys.get(sort, keys["subject"]))
-        subjects = sorted({r["item"].page.subject for r in rows if r["item"].page})
+        subjects = sorted({r["item"].subject for r in rows if r["item"].subject})
+        pages = max(1, -(-len(rows) // PAGE_SIZE))
+        number = min(number, pages)
+        shown = rows[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
+        for r in shown:  # ids for the rows shown only
+            r["id"] = studio.draft_id(r["item"].path)
+        counts = {k: sum(1 for r in rows if r["item"].status == k) for k in order}
         msg = "; ".join([*recovered, request.query_params.get("msg", "")]).strip("; ")
-        return page(request, "queue.html", rows=rows, status=status or "", subject=subject or "", sort=sort,
-                    subjects=subjects, msg=msg, err=request.query_params.get("err", ""))
+
+        def link(n: int) -> str:
+            query = {k: v for k, v in (("status", status), ("subject", subject), ("sort", sort)) if v}
+            return "/?" + urllib.parse.urlencode({**query, "page": n})
+
+        return page(request, "queue.html", rows=shown, total=len(rows), counts=counts, status=status or "",
+                    subject=subject or "", sort=sort, subjects=subjects, msg=msg, err=request.query_params.get("err", ""),
+                    number=number, pages=pages, first=(number - 1) * PAGE_SIZE + 1 if rows else 0,
+                    last=(number - 1) * PAGE_SIZE + len(shown),
+                    prev_link=link(number - 1) if number > 1 else None,
+                    next_link=link(number + 1) if number < pages else None)
 
     # -- one draft ------------------------------------------------------------------------------
     def draft_page(request: Request) -> Response:
-        from ..site.index import open_index
-
-        try:
-            path = studio.path_of(request.path_params["draft_id"])
-        except LookupError:
+        drafts = studio.drafts()
+        path = drafts.get(request.path_params["draft_id"])
+        if path is None:
             return page(request, "gone.html", status_code=404)
-        ids = [studio.draft_id(p) for p in DraftStore(config, migrate=False).drafts()]
+        ids = list(drafts)
         here = ids.index(request.path_params["draft_id"])
-        with open_index(config) as index:
-            item = review.assess(config, path, index)
-            similar = index.similar(item.page.question, limit=5) if item.page else []
+        index = studio.index()
+        item = review.assess(config, path, index)
+        similar = index.similar(item.page.question, limit=5) if item.page else []
         history = DraftStore(config, migrate=False).history(path).versions()
         against = request.query_params.get("against")
         diff = ""
@@ -230,6 +280,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
                 result = review.approve(config, paths, index=index,
                                         allow_warnings=first(values, "allow_warnings") == "1")
                 index.refresh()
+            studio.index_changed()
             return result
 
         try:
@@ -245,6 +296,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         try:
             path = studio.path_of(request.path_params["draft_id"])
             target = await run_in_threadpool(review.reject, config, studio.name_of(path), first(values, "reason"))
+            studio.index_changed()
         except LookupError:
             return back("/", error="that draft is no longer in the queue")
         except QtgenError as exc:
@@ -293,6 +345,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
             if new is None or new == current:
                 return back(f"/draft/{draft_id}", message="no change")
             await run_in_threadpool(review.save_checked, config, path, new, "edit (studio)")
+            studio.index_changed()
         except LookupError:
             return back("/", error="that draft is no longer in the queue")
         except QtgenError as exc:  # not saved: show the form again with what the reviewer typed
@@ -320,7 +373,12 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         Mount("/katex", StaticFiles(directory=str(VENDOR)), name="katex"),
     ]
-    app = Starlette(routes=routes)
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        studio.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     return Guard(app, studio, hosts)
 
 

@@ -125,6 +125,7 @@ class DraftStore:
         self.config = config
         self.root = config.drafts
         self.notes: list[str] = []
+        self._revision_folders: dict[str, Path] = {}
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"drafts folder {self.root}: is a file, not a folder (drafts_dir in the config)")
         config.state()  # qtgen's own files: refused at once if a symlink leads them out of the drafts folder
@@ -168,7 +169,10 @@ class DraftStore:
 
     # -- revisions of published pages ------------------------------------------------------------
     def revision_file(self, path: Path) -> Path:
-        return self.config.state("revisions", path.parent.name, f"{path.name}.json")
+        folder = self._revision_folders.get(path.parent.name)
+        if folder is None:  # confined once per subject folder (a queue asks for thousands)
+            folder = self._revision_folders[path.parent.name] = self.config.state("revisions", path.parent.name)
+        return folder / f"{path.name}.json"
 
     def revision_of(self, path: Path) -> "Revision | None":
         """What a draft revises, if it is a revision of a published page."""
@@ -204,18 +208,27 @@ class DraftStore:
     # -- the queue -------------------------------------------------------------------------------
     def drafts(self) -> list[Path]:
         """Every draft waiting for review (loose files an older layout left behind included)."""
-        if not self.root.is_dir():
-            return []
-        def pages(folder: Path) -> list[Path]:
-            return [p for p in folder.glob("*.md")
-                    if not p.name.startswith(".") and p.is_file() and not p.is_symlink()]
+        return [Path(name) for name in self.draft_names()]
 
-        found = pages(self.root)
-        for folder in sorted(self.root.iterdir()):
+    def draft_names(self) -> list[str]:
+        """`drafts` as plain strings, read with scandir (no stat a file: a queue may hold tens of thousands)."""
+        root = str(self.root)
+        if not os.path.isdir(root):
+            return []
+
+        def pages(folder: str) -> list[str]:
             # a symlinked folder or file could lead into the content tree: never a draft
-            if folder.is_dir() and not folder.is_symlink() and not folder.name.startswith(".") and folder.name != REJECTED:
-                found += pages(folder)
-        return sorted(found)
+            with os.scandir(folder) as found:
+                return [e.path for e in found if e.name.endswith(".md") and not e.name.startswith(".")
+                        and e.is_file(follow_symlinks=False)]
+
+        out = pages(root)
+        with os.scandir(root) as found:
+            folders = sorted(e.name for e in found if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+                             and e.name != REJECTED)
+        for name in folders:
+            out += pages(os.path.join(root, name))
+        return sorted(out, key=lambda name: name.split(os.sep))  # as Paths sort
 
     def resolve(self, name: str) -> Path:
         """A draft named as a path, `subject-slug/file_name`, or a file name (with or without `.md`).

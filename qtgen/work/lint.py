@@ -220,9 +220,14 @@ def lint_page(page: Page, cfg: Config, path: str = "", index=None, similar=_UNKN
 def _duplicate(page: Page, cfg: Config, index, similar=_UNKNOWN) -> str | None:
     if similar is _UNKNOWN:
         similar = index.similar(page.question, limit=3, threshold=cfg.similar_threshold)
+    return duplicate_message(page.subject, page.file_name, similar)
+
+
+def duplicate_message(subject: str, file_name: str, similar) -> str | None:
+    """QT011's message for a page of `subject` and `file_name`, given the questions found asking the same."""
     for match in similar:
         e = match.entry
-        if e.source == "content" and not (e.file_name == page.file_name and e.subject == page.subject):
+        if e.source == "content" and not (e.file_name == file_name and e.subject == subject):
             return f"the published page {e.url} asks the same ({match.score:.0f}/100): {e.question!r}"
     return None
 

@@ -14,7 +14,9 @@ from pathlib import Path
 from ..config import Config
 from ..format.page import Page
 from ..format.slug import slug
-from ..format.validate import KEPT, Checker
+from ..errors import ParseError
+from ..format.reader import parse
+from ..format.validate import KEPT, Checker, Violation
 from ..site.index import SiteIndex
 from . import lint
 from .drafts import DraftStore
@@ -22,18 +24,38 @@ from .drafts import DraftStore
 OK, WARNINGS, ERRORS = "ok", "warnings", "errors"
 
 
+_UNPARSED = object()
+
+
 @dataclass
 class QueueItem:
     """One draft in the queue, with what a reviewer needs to decide."""
 
     path: Path
-    page: Page | None
     status: str
     words: int = 0
     validation: list = field(default_factory=list)
     findings: list = field(default_factory=list)
     revises: Path | None = None  # the published page a revision would replace
     data: bytes | None = None  # the exact bytes that were checked
+    subject: str | None = None
+    question: str | None = None
+    id: int | None = None
+    readable: bool = True  # whether the bytes hold a page at all
+    _page: object = field(default=_UNPARSED, repr=False)
+
+    @property
+    def page(self) -> Page | None:
+        """The draft as a Page (parsed from the checked bytes when first asked: a listing from stored assessments
+        parses nothing); None if it holds no page."""
+        if self._page is _UNPARSED:
+            self._page = None
+            if self.readable and self.data is not None:
+                try:
+                    self._page = parse(self.data.decode("utf-8"))
+                except (UnicodeDecodeError, ParseError):
+                    self._page = None
+        return self._page  # type: ignore[return-value]
 
     @property
     def errors(self) -> list[str]:
@@ -51,33 +73,60 @@ class QueueItem:
         return ([f"{v.field}: {v.message}" for v in self.validation if v.level == KEPT]
                 + [f"{f.rule} {f.name}: {f.message}" for f in self.findings if f.level == KEPT])
 
+    def settle(self) -> None:
+        self.status = ERRORS if self.errors else WARNINGS if self.warnings else OK
+
     def as_json(self) -> dict:
-        p = self.page
-        return {"path": str(self.path), "subject": p.subject if p else None, "question": p.question if p else None,
-                "id": p.id if p else None, "words": self.words, "status": self.status,
+        return {"path": str(self.path), "subject": self.subject, "question": self.question,
+                "id": self.id, "words": self.words, "status": self.status,
                 "errors": self.errors, "warnings": self.warnings, "kept": self.kept,
                 "revises": str(self.revises) if self.revises else None}
 
+    # -- stored assessments -------------------------------------------------------------------
+    def stored(self) -> dict:
+        """What a stored assessment keeps (never QT011: it depends on the other pages)."""
+        return {"status": self.status, "words": self.words, "readable": self.page is not None,
+                "subject": self.subject, "question": self.question, "id": self.id,
+                "validation": [[v.field, v.level, v.message] for v in self.validation],
+                "findings": [[f.rule, f.name, f.level, f.message] for f in self.findings if f.rule != lint.DUPLICATE.id]}
 
-def assess(config: Config, path: Path, index: SiteIndex | None = None, data: bytes | None = None) -> QueueItem:
-    """Validate and lint one draft: the file as it is now, or exactly `data` (the bytes approve will place)."""
-    store = DraftStore(config, migrate=False)
-    checker = Checker(config, published=store.published_of(path))
+    @classmethod
+    def from_stored(cls, path: Path, data: bytes, revises: Path | None, stored: dict) -> "QueueItem":
+        name = str(path)
+        return cls(path, stored["status"], stored["words"],
+                   [Violation(name, f, level, m) for f, level, m in stored["validation"]],
+                   [lint.Finding(name, r, n, level, m) for r, n, level, m in stored["findings"]],
+                   revises, data, stored["subject"], stored["question"], stored["id"], stored["readable"])
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
+def assess(config: Config, path: Path, index: SiteIndex | None = None, data: bytes | None = None,
+           *, store: DraftStore | None = None, published: Page | None | object = _UNPARSED) -> QueueItem:
+    """Validate and lint one draft: the file as it is now, or exactly `data` (the bytes approve will place).
+    Without an index, QT011 (a question another page asks) is not checked."""
+    store = store or DraftStore(config, migrate=False)
+    revision = store.revision_of(path)
+    if published is _UNPARSED:
+        published = store.published_of(path)
+    checker = Checker(config, published=published)  # type: ignore[arg-type]
     if data is None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError:
-            data = None
+        data = _read(path)
     page = checker.check_file(path) if data is None else checker.check_bytes(data, str(path))
     validation = checker.report.findings
     findings = lint.lint_page(page, config, str(path), index) if page is not None else []
-    published = checker.published
-    if page is not None and published is not None:
-        findings = [_kept(f, page, published) for f in findings]
-    revision = store.revision_of(path)
-    item = QueueItem(path, page, OK, lint.words(page) if page else 0, validation, findings,
-                     revision.published if revision else None, data)
-    item.status = ERRORS if item.errors else WARNINGS if item.warnings else OK
+    if page is not None and checker.published is not None:
+        findings = [_kept(f, page, checker.published) for f in findings]
+    item = QueueItem(path, OK, lint.words(page) if page else 0, validation, findings,
+                     revision.published if revision else None, data,
+                     page.subject if page else None, page.question if page else None, page.id if page else None,
+                     page is not None, page)
+    item.settle()
     return item
 
 
@@ -103,13 +152,73 @@ def _kept(finding, page: Page, published: Page):
 
 def queue(config: Config, index: SiteIndex | None = None, subject: str | None = None,
           status: str | None = None) -> list[QueueItem]:
-    """The drafts waiting for a decision (rejected ones and qtgen's own files excluded)."""
-    items = []
-    for path in DraftStore(config).drafts():
-        item = assess(config, path, index)
-        if subject and (item.page is None or slug(item.page.subject) != slug(subject)):
-            continue
-        if status and item.status != status:
-            continue
-        items.append(item)
+    """The drafts waiting for a decision (rejected ones and qtgen's own files excluded).
+
+    Each draft is assessed once per content: a stored assessment is used while its bytes, its published page,
+    the settings and the rules are the same (`assessments`). QT011 is then checked for all of them at once."""
+    from .assessments import Assessments, fingerprint, key_of
+
+    store = DraftStore(config)
+    paths = store.drafts()
+    if not paths:
+        return []
+    stamp = fingerprint(config)
+    wanted: list[tuple[Path, bytes | None, Path | None, str | None]] = []
+    for path in paths:
+        data = _read(path)
+        revision = store.revision_of(path)
+        published = _read(revision.published) if revision else None
+        key = key_of(stamp, str(path), data, published) if data is not None else None
+        wanted.append((path, data, revision.published if revision else None, key))
+    with Assessments(config) as cache:
+        stored = cache.get_many([k for *_, k in wanted if k])
+        items, fresh = [], {}
+        for path, data, revises, key in wanted:
+            if key in stored:
+                items.append(QueueItem.from_stored(path, data, revises, stored[key]))
+                continue
+            item = assess(config, path, None, data, store=store)
+            if key is not None:
+                fresh[key] = item.stored()
+            items.append(item)
+        cache.put_many(fresh)
+        cache.touch([k for k in stored])
+    if subject:
+        items = [i for i in items if i.subject is not None and slug(i.subject) == slug(subject)]
+    if index is not None:
+        _duplicates(config, index, items)
+    if status:
+        items = [i for i in items if i.status == status]
     return items
+
+
+def _duplicates(config: Config, index: SiteIndex, items: list[QueueItem]) -> None:
+    """QT011 for every item at once (one sparse product over the index), as `lint_page` would find it."""
+    rule = next((r for r in lint.active_rules(config) if r.id == lint.DUPLICATE.id), None)
+    if rule is None:
+        return
+    readable = [i for i in items if i.readable and i.question is not None]
+    known = index.matches_of([str(i.path) for i in readable], config.similar_threshold)
+    for item in readable:
+        matches = known.get(str(item.path))
+        if matches is None:  # not (yet) in the index: searched alone
+            matches = index.similar(item.question, limit=3, threshold=config.similar_threshold)
+        message = lint.duplicate_message(item.subject, item.path.name, matches)
+        if not message:
+            continue
+        finding = lint.Finding(str(item.path), rule.id, rule.name, rule.level, message)
+        if item.revises is not None and _published_question(index, item) == item.question:
+            finding = dataclasses.replace(finding, level=KEPT, message=f"{message} (kept from the published page; "
+                                          f"{_FIXED_BY.get(rule.id, 'a revision need not fix it')})")  # as `_kept`
+        item.findings.append(finding)
+        item.settle()
+
+
+def _published_question(index: SiteIndex, item: QueueItem) -> str | None:
+    """The question of the page a revision replaces, as the index holds it (read from the file if it does not)."""
+    for entry in index.pages_at(str(item.revises)):
+        return entry.question
+    try:
+        return parse(Path(item.revises).read_bytes().decode("utf-8")).question
+    except (OSError, UnicodeDecodeError, ParseError):
+        return None

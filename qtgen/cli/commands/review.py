@@ -48,8 +48,7 @@ def register(cli: click.Group) -> None:
             table.add_column("draft", overflow="fold")
         style = {"ok": "green", "warnings": "yellow", "errors": "red"}
         for i in items:
-            p = i.page
-            row = [p.question if p else f"(unreadable: {i.path.name})", p.subject if p else "?",
+            row = [i.question if i.readable else f"(unreadable: {i.path.name})", i.subject if i.readable else "?",
                    f"[{style[i.status]}]{i.status}[/]" + (" [cyan]rev[/]" if i.revises else ""),
                    str(len(i.errors) + len(i.warnings))]
             if wide:
