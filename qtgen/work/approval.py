@@ -106,6 +106,7 @@ def _id_problems(items: list[QueueItem], index: SiteIndex | None) -> list[str]:
 def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIndex | None,
              allow_warnings: bool) -> tuple[list[QueueItem], list[Path], list]:
     """Each draft read once and judged on those bytes; (items, targets, revisions) or QtgenError."""
+    from .duplicates import DUPLICATES
     from .revise import identity_changes, sha256_of
 
     for path in paths:
@@ -139,7 +140,8 @@ def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIn
         if target in targets:
             raise QtgenError(f"not approved: {target} is named twice")
         if revision is not None:
-            changed = identity_changes(revision.published, page, item.data)
+            changed = identity_changes(revision.published, page, item.data,
+                                       may_mark_no_index=DUPLICATES in revision.rules)
             if changed:
                 raise QtgenError(f"not approved: {item.path.name} changes what identifies the published page "
                                  f"({', '.join(changed)}); a revision may change only the answer, description and keywords")

@@ -43,13 +43,17 @@ IDENTITY = ("id", "subject", "question", "file_name", "url", "title", "article_t
             *(f"related_article{n}" for n in range(1, 6)), "author", "schema_")
 
 
-def identity_changes(published: Path, revision: Page, data: bytes | None = None) -> list[str]:
+def identity_changes(published: Path, revision: Page, data: bytes | None = None,
+                     may_mark_no_index: bool = False) -> list[str]:
     """The identifying fields a revision changed from its published page (seo.title included); with the
-    revision's bytes, also its layout: every byte but the answer, description and keywords must stay."""
+    revision's bytes, also its layout: every byte but the answer, description and keywords must stay
+    (`may_mark_no_index`: a duplicate's revision may also set no_index to True, and nothing else)."""
     try:
         original = read(published)
     except ParseError:
         return []
+    if may_mark_no_index and revision.no_index is True:
+        original = original.model_copy(update={"no_index": True})
     changed = [k for k in IDENTITY if getattr(original, k) != getattr(revision, k)]
     if original.seo.title != revision.seo.title:
         changed.append("seo.title")
@@ -129,14 +133,17 @@ def place(config: Config, store: DraftStore, page: Page) -> Path:
     return draft
 
 
-def start(config: Config, candidate: Candidate, text: str, *, made_by: str, source_sha: str | None = None) -> Path:
+def start(config: Config, candidate: Candidate, text: str, *, made_by: str, source_sha: str | None = None,
+          reason: str | None = None, rules: list[str] | None = None) -> Path:
     """Put a revision of a published page in the review queue (the draft, its first version, its mark)."""
     store = DraftStore(config, migrate=False)
     draft = place(config, store, candidate.page)
     write_atomic(draft, text)
     store.history(draft).record(text, made_by)
     store.mark_revision(draft, Revision(candidate.path.resolve(), source_sha or sha256_of(candidate.path),
-                                        candidate.reason, [f.rule for f in candidate.chosen_for], made_by=made_by))
+                                        candidate.reason if reason is None else reason,
+                                        [f.rule for f in candidate.chosen_for] if rules is None else rules,
+                                        made_by=made_by))
     return draft
 
 

@@ -10,6 +10,7 @@ COMMANDS = {
     "batch": "Draft every question of a list, under the rate limit, resumably.",
     "diff": "Show what changed since a draft's previous version.",
     "draft": "Draft one QUESTION into drafts/<subject-slug>/<file_name>.",
+    "duplicates": "Group published pages that ask the same thing, with what to keep.",
     "edit": "Edit a draft's answer and SEO fields in $EDITOR.",
     "fix": "Repair published pages where the repair is exact.",
     "history": "List the versions of a draft.",

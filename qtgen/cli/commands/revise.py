@@ -13,7 +13,7 @@ from ..progress import exit_if_interrupted, print_summary, run_with_progress
 
 def register(cli: click.Group) -> None:
     @command(cli)
-    @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+    @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
     @click.option("--rule", "rules", multiple=True, help="Only pages with this lint finding (QT004, chatter...); repeatable.")
     @click.option("--limit", type=click.IntRange(min=1), help="At most N pages.")
     @click.option("--regenerate", is_flag=True, help="The model writes a new answer, with the page's answer and findings.")
@@ -23,8 +23,15 @@ def register(cli: click.Group) -> None:
     @click.option("--rpm", type=click.FloatRange(min=0.1), help="With --regenerate: never more requests per minute.")
     @click.option("--tpm", type=click.FloatRange(min=1), help="With --regenerate: never more tokens per minute.")
     @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write one JSON line per page.")
+    @click.option("--duplicates", "cluster", metavar="CLUSTER",
+                  help="Mark the extra pages of this duplicate cluster (an id from qtgen duplicates) no_index, as "
+                       "revisions for review.")
+    @click.option("--min-score", type=click.FloatRange(1, 100), help="With --duplicates: as given to qtgen duplicates.")
+    @click.option("--keep", type=click.Choice(["linked", "oldest"]), default="linked",
+                  help="With --duplicates: as given to qtgen duplicates.")
     @click.pass_obj
-    def revise(obj: Ctx, paths, rules, limit, regenerate, feedback, concurrency, rpm, tpm, report):
+    def revise(obj: Ctx, paths, rules, limit, regenerate, feedback, concurrency, rpm, tpm, report, cluster, min_score,
+               keep):
         """Put revisions of published pages (files or folders) in the review queue.
 
         Without --regenerate a revision starts as the published text, to be edited; with it, the model
@@ -35,8 +42,31 @@ def register(cli: click.Group) -> None:
 
         if feedback and not regenerate:
             raise click.UsageError("--feedback goes with --regenerate")
+        if cluster is not None and (regenerate or rules or limit or report):
+            raise click.UsageError("--duplicates takes no --regenerate, --rule, --limit or --report")
+        if cluster is None and (min_score is not None or keep != "linked"):
+            raise click.UsageError("--min-score and --keep go with --duplicates")
+        if cluster is None and not paths:
+            raise click.UsageError("name the published pages (files or folders), or --duplicates CLUSTER")
         config = obj.config
         config.require_site("revise works on published pages, but there is")  # before anything is opened
+        if cluster is not None:
+            from ...site.index import open_index
+            from ...work import duplicates as dup
+
+            with open_index(config) as index:
+                found = dup.find(config, index, list(paths) or None, min_score, keep)
+            chosen = dup.chosen(found, cluster)
+            result = dup.mark(config, chosen)
+            for line in result.skipped:
+                obj.info(line)
+            for path in result.made:
+                click.echo(str(path))
+            obj.info(f"{len(result.made)} revision(s) marking no_index waiting for review (keeping "
+                     f"{chosen.keeper.path})" if result.made else "nothing marked")
+            if result.made:
+                obj.info("note: " + found.note)
+            return
         if not regenerate:
             from ...site.index import open_index
 
