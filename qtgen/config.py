@@ -51,6 +51,8 @@ class Config:
     kw_max: int = 15
     id_start: int | None = None
     similar_threshold: float = 80.0  # site-weighted similarity (qtgen.site.similarity) at which a question is refused
+    similar_check: bool = False  # put pairs scoring inside similar_band to the model (never with the offline model)
+    similar_band: tuple = (70.0, 90.0)  # with similar_check: below, never a duplicate; above, always; inside, the model says
     structured: bool | None = None  # one JSON request per draft; None: yes, but plain Markdown for the offline model
     lint_words: tuple = (150, 650)
     lint: dict = field(default_factory=dict)  # {"disable": [...], "levels": {rule: level}}
@@ -182,6 +184,9 @@ class Config:
         within("local_ctx", 256, 1_000_000, "tokens,")
         within("local_threads", 1, 1024)
         within("lock_timeout", 0, 86_400, "seconds,")
+        low, high = self.similar_band
+        if not (0 <= low <= high <= 100):
+            raise InputError(f"config: similar_band = [{_num(low)}, {_num(high)}]: two scores with 0 <= low <= high <= 100")
         low, high = self.lint_words
         if not 0 <= low <= high:
             raise InputError(f"config: lint_words = [{low}, {high}] is out of range: [min, max] with 0 <= min <= max")
@@ -220,6 +225,12 @@ def _coerce(key: str, value: Any) -> Any:
         if not (isinstance(value, (list, tuple)) and len(value) == 2):
             raise InputError("config: lint_words must be [min, max]")
         return tuple(_whole(key, v) for v in value)
+    if key == "similar_band":
+        try:
+            low, high = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise InputError("config: similar_band must be [low, high], two scores from 0 to 100") from None
+        return (low, high)
     default = _FIELDS[key].default
     kind = type(default) if default is not None and not isinstance(default, Path) else None
     if key in ("id_start", "local_threads", "batch_api_token_cap"):

@@ -193,3 +193,65 @@ def test_markup_the_site_would_not_show_is_an_error():
 def test_a_name_with_an_apostrophe_as_a_footnote_label_is_fine():
     text = GOOD_ANSWER + "\n\nAs O'Brien showed.[^o'brien]\n\n[^o'brien]: O'Brien, 1999."
     assert "QT023" not in rules(page(text))
+
+
+def _tree(root, n: int):
+    """n pages of our own under root/content/learn/economics, some with findings (QT004 chatter, QT012 currency)."""
+    from qtgen.format.slug import file_name_for, url_for
+    from qtgen.format.writer import render
+
+    folder = root / "content" / "learn" / "economics"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        question = f"What did tariff schedule number {i} change?"
+        extra = " I cannot answer that." if i % 7 == 0 else (" It cost $5 and $10 a ton." if i % 11 == 0 else "")
+        p = page(GOOD_ANSWER.replace("\n", "\\n") + extra).model_copy(update={
+            "question": question, "title": question, "article_title": question, "id": 1000 + i,
+            "file_name": file_name_for(question), "url": url_for(question, "Economics")})
+        (folder / p.file_name).write_text(render(p))
+    return folder
+
+
+def test_lint_shared_among_processes_finds_what_one_process_finds(tmp_path):
+    from qtgen.work import lint
+
+    folder = _tree(tmp_path, lint.PARALLEL_FROM + 20)
+    names = sorted(str(p) for p in folder.glob("*.md"))
+    cfg = Config(root=tmp_path)
+    alone = lint._lint_fresh(names, cfg, workers=1)
+    shared = lint._lint_fresh(names, cfg, workers=2)
+    assert shared == alone and len(alone) == len(names)
+    rules = {row[0] for _, rows, _ in alone for row in rows}
+    assert {"QT004", "QT012"} <= rules
+
+
+def test_lint_keeps_findings_by_bytes_and_rereads_a_changed_file(site):
+    import sqlite3
+
+    folder = _tree(site, 30)
+    first = run_qtgen("lint", "content/learn", "--json", "--no-index", cwd=site)
+    again = run_qtgen("lint", "content/learn", "--json", "--no-index", cwd=site)
+    assert first.returncode == again.returncode == 1 and first.stdout == again.stdout
+    found = json.loads(first.stdout)
+    assert found["files"] == 30 and any(f["rule"] == "QT004" for f in found["findings"])
+    store = site / "drafts" / ".qtgen" / "assessments.sqlite"
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*) FROM assessments").fetchone()[0] == 30
+        # a kept result is what lint reports: change one, and lint says it
+        key, data = next((k, json.loads(d)) for k, d in db.execute("SELECT key, data FROM assessments")
+                         if any(r[0] == "QT004" for r in json.loads(d)["findings"]))
+        data["findings"] = [r for r in data["findings"] if r[0] != "QT004"]
+        db.execute("UPDATE assessments SET data = ? WHERE key = ?", (json.dumps(data), key))
+    planted = json.loads(run_qtgen("lint", "content/learn", "--json", "--no-index", cwd=site).stdout)
+    assert sum(f["rule"] == "QT004" for f in planted["findings"]) == sum(
+        f["rule"] == "QT004" for f in found["findings"]) - 1
+    # any edit of a file is another key: it is checked afresh
+    fixed = next(p for p in folder.glob("*.md") if "I cannot answer" in p.read_text())
+    fixed.write_text(fixed.read_text().replace(" I cannot answer that.", ""))
+    after = json.loads(run_qtgen("lint", "content/learn", "--json", "--no-index", cwd=site).stdout)
+    assert not [f for f in after["findings"] if f["path"].endswith(fixed.name) and f["rule"] == "QT004"]
+    # a read-only lint where there is no drafts folder stores nothing and creates nothing
+    bare = site.parent / "bare"
+    _tree(bare, 3)
+    r = run_qtgen("lint", "content/learn", "--no-index", cwd=bare)
+    assert r.returncode == 1 and not (bare / "drafts").exists()

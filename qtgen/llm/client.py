@@ -309,10 +309,10 @@ class ChatClient:
             return self._read_plain(response)
         return self._read(response, mode)
 
-    def _request(self, messages: list[dict], mode: str):
+    def _request(self, messages: list[dict], mode: str, kwargs: dict | None = None):
         import openai
 
-        kwargs = self._kwargs(messages, mode)
+        kwargs = kwargs if kwargs is not None else self._kwargs(messages, mode)
         try:
             return self._send(kwargs)
         except openai.RateLimitError as exc:
@@ -511,6 +511,51 @@ class ChatClient:
         completion = Completion(answer.strip(), desc, kws, response.model or self.settings.model, mode, usage)
         completion.notes.append(f"answer: cut off at max_tokens={self.settings.max_tokens}; kept whole sentences")
         return completion
+
+    # -- a small structured question (not a page) ----------------------------------------------
+    def ask_json(self, messages: list[dict], name: str, schema: dict, max_tokens: int = 200) -> tuple[dict, Usage]:
+        """One short request whose reply is a JSON object of `schema` (json_schema, else json_object, else the
+        instruction alone, as the server takes them), retried like `complete`; (the object, its usage)."""
+        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
+
+        formats = [(JSON_SCHEMA, {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}),
+                   (JSON_OBJECT, {"type": "json_object"}), (INSTRUCTIONS, None)]
+
+        def once() -> tuple[dict, Usage]:
+            last = ""
+            for mode, fmt in formats:
+                kwargs: dict[str, Any] = dict(model=self.settings.model, messages=messages, temperature=0,
+                                              max_tokens=max_tokens)
+                if fmt is not None:
+                    kwargs["response_format"] = fmt
+                if self.settings.extra_body:
+                    kwargs["extra_body"] = self.settings.extra_body
+                try:
+                    response = self._request(messages, mode, kwargs)
+                except _Rejected as rej:
+                    last = rej.detail
+                    continue
+                if not getattr(response, "choices", None):
+                    raise Retryable("the server answered 200 without a chat completion")
+                usage = Usage()
+                if getattr(response, "usage", None) is not None:
+                    usage = Usage(tokens(response.usage.prompt_tokens), tokens(response.usage.completion_tokens))
+                try:
+                    data = parse_json_reply(response.choices[0].message.content)
+                except ValueError as exc:
+                    raise Unparseable(f"the reply is not the JSON asked for ({shorten(self.mask(str(exc)), 80)})") from None
+                return data, usage
+            raise LLMError(f"{self.public_url} rejected every request format: {last}")
+
+        retrying = Retrying(retry=retry_if_exception_type(Retryable), stop=stop_after_attempt(self.settings.retries + 1),
+                            wait=self._wait, before_sleep=self._before_sleep, reraise=False)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    result = once()
+        except RetryError as exc:
+            raise LLMError(f"the request failed: {exc.last_attempt.exception()}") from None
+        return result
 
     # -- with retries --------------------------------------------------------------------------
     def complete(self, messages: list[dict]) -> Completion:

@@ -346,23 +346,27 @@ class SiteIndex(Database):
             out.append(Match(e, hit.score))
         return out[:limit]
 
-    def similar_many(self, questions: list[str], threshold: float, exclude_files: list[str | None]) -> list[Match | None]:
+    def similar_many(self, questions: list[str], threshold: float, exclude_files: list[str | None],
+                     accept=None) -> list[Match | None]:
         """For each question, the best published or drafted question asking the same (as `similar` finds it), or
-        None: all of them in one sparse matrix product, not one search each."""
+        None: all of them in one sparse matrix product, not one search each. `accept(question, other, score)`,
+        if given, has the last word on each candidate, best first (the model's check of the uncertain band)."""
         entries, model = self.snapshot()
         out: list[Match | None] = [None] * len(questions)
         term_lists = [similarity.terms(q) for q in questions]
         vectors = [model.vector(ts) for ts in term_lists]
-        best: dict[int, tuple[float, int]] = {}
+        found: dict[int, list[tuple[float, int]]] = {}
         for r, i, score in model.cross(vectors, model.vectors, threshold):
             if entries[i].file_name == exclude_files[r]:
                 continue
             if not model.agree(vectors[r], similarity.numbers(term_lists[r]), similarity.names(questions[r]), i):
                 continue
-            if r not in best or (score, -i) > (best[r][0], -best[r][1]):
-                best[r] = (score, i)
-        for r, (score, i) in best.items():
-            out[r] = Match(entries[i], score)
+            found.setdefault(r, []).append((score, i))
+        for r, hits in found.items():
+            for score, i in sorted(hits, key=lambda h: (-h[0], h[1])):
+                if accept is None or accept(questions[r], entries[i].question, score):
+                    out[r] = Match(entries[i], score)
+                    break
         return out
 
     def matches_of(self, paths: list[str], threshold: float, limit: int = 3) -> dict[str, list[Match]]:
@@ -399,9 +403,10 @@ class SiteIndex(Database):
                 self._row_of = (entries, {e.path: i for i, e in enumerate(entries)})
             return self._row_of[1]
 
-    def near_duplicates_within(self, questions: list[str], threshold: float) -> dict[int, tuple[int, float]]:
+    def near_duplicates_within(self, questions: list[str], threshold: float, accept=None) -> dict[int, tuple[int, float]]:
         """For each question that asks what an earlier one of the list asks in other words: i -> (j, score), j < i
-        (scored as `similar` scores, with the site's weights; the same question under another subject is not one)."""
+        (scored as `similar` scores, with the site's weights; the same question under another subject is not one).
+        `accept(question, other, score)`, if given, has the last word on each candidate."""
         model = self.model()
         term_lists = [similarity.terms(q) for q in questions]
         vectors = [model.vector(ts) for ts in term_lists]
@@ -417,6 +422,8 @@ class SiteIndex(Database):
                 continue
             names_i, names_j = model.rare(similarity.names(questions[i])), model.rare(similarity.names(questions[j]))
             if not (all(t in vectors[j] for t in names_i) and all(t in vectors[i] for t in names_j)):
+                continue
+            if accept is not None and not accept(questions[i], questions[j], score):
                 continue
             out[i] = (j, score)
         return out

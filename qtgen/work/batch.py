@@ -55,6 +55,11 @@ def ledger_path(config: Config) -> Path:
     return config.state("batch.sqlite")
 
 
+def _judged(score: float, config: Config) -> str:
+    """Said of a near-duplicate scoring under the threshold: the model's check found it."""
+    return " (the model: the same question)" if score + 1e-9 < config.similar_threshold else ""
+
+
 def price_of(config: Config, model: str) -> tuple[float, float] | None:
     table = {**PRICES, **{k: tuple(v) for k, v in config.prices.items()}}
     if model in table:
@@ -199,8 +204,12 @@ class Batch:
             self.ledger.close()
             raise
         self.holder = new_holder()
+        from .duplicate_check import DuplicateCheck
+
+        self.duplicate_check = DuplicateCheck.open(config)  # the model's word on uncertain near-duplicates, if on
 
     def close(self) -> None:
+        self.duplicate_check.close()
         self.index.close()
         self.ledger.close()
 
@@ -213,7 +222,8 @@ class Batch:
     # -- before any request --------------------------------------------------------------------
     def prepare(self, path: Path | None, options: Options | None = None, *, given: dict | None = None,
                 resume: bool = False) -> Prepared:
-        """Read, check and deduplicate the list, and record it in the ledger; no request is made here.
+        """Read, check and deduplicate the list, and record it in the ledger; no request is made here (but the
+        model's check of uncertain near-duplicates, when `similar_check` is on).
 
         `given` are the options set explicitly now: on a resumed run they override what it stored,
         the rest comes from the run.
@@ -273,8 +283,10 @@ class Batch:
                 continue
             seen[key] = row.line
             unique.append((key, row))
+        check = self.duplicate_check
+        accept = check.same if check.enabled else None
         near = {} if options.allow_similar else self.index.near_duplicates_within(
-            [row.question for _, row in unique], self.config.similar_threshold)
+            [row.question for _, row in unique], check.floor, accept)
         fresh = [(i, row) for i, (key, row) in enumerate(unique) if key not in known]
         places: dict[int, object] = {}
         for i, row in fresh:  # where each would go: refused now if drafted, published or rejected already
@@ -286,8 +298,8 @@ class Batch:
                 places[i] = f"cannot check its place in the drafts folder: {exc.strerror}"
         planned = [(i, p) for i, p in places.items() if not isinstance(p, str)]
         asked = {} if options.allow_similar else dict(zip(
-            [i for i, _ in planned], self.index.similar_many([p.question for _, p in planned], self.config.similar_threshold,
-                                                             [p.file_name for _, p in planned])))
+            [i for i, _ in planned], self.index.similar_many([p.question for _, p in planned], check.floor,
+                                                             [p.file_name for _, p in planned], accept)))
         for i, (key, row) in enumerate(unique):
             if key in known:
                 continue  # resumed: the ledger already knows this question and its state
@@ -296,13 +308,13 @@ class Batch:
                 j, score = near[i]
                 other = unique[j][1]
                 if slug(other.question, self.config.slug_style) != slug(row.question, self.config.slug_style):
-                    reason = (f"near-duplicate ({score:.0f}/100) of line {other.line}: {other.question!r} "
+                    reason = (f"near-duplicate ({score:.0f}/100{_judged(score, self.config)}) of line {other.line}: {other.question!r} "
                               f"({other.subject}) (--allow-similar drafts it)")
             if reason is None and isinstance(places[i], str):
                 reason = places[i]
             if reason is None and asked.get(i) is not None:
                 e, score = asked[i].entry, asked[i].score
-                reason = (f"near-duplicate ({score:.0f}/100) of {e.question!r} ({e.subject}, {e.source} "
+                reason = (f"near-duplicate ({score:.0f}/100{_judged(score, self.config)}) of {e.question!r} ({e.subject}, {e.source} "
                           f"{_shown_path(self.config, e.path)}) (--allow-similar drafts it)")
             state = SKIPPED if reason else PENDING
             if state == PENDING and row.page_id is not None:
@@ -314,7 +326,8 @@ class Batch:
                                 state=state, error=reason, page_id=row.page_id,
                                 date=row.date.isoformat() if row.date else None))
         added = self.ledger.add_many(run.run_id, records)
-        return Prepared(run, resumed, options, bad, added, notes + self.store.notes)
+        checked = [self.duplicate_check.summary()] if self.duplicate_check.summary() else []
+        return Prepared(run, resumed, options, bad, added, notes + self.store.notes + checked)
 
     def _site_subjects(self, path: Path, rows: list, bad: list, options: Options, notes: list[str]) -> list:
         """Rows with subjects as the site spells them; a row whose subject the site lacks is a bad line (unless

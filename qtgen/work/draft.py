@@ -234,12 +234,18 @@ def allocate_id(config: Config, p: Plan, index: SiteIndex, page_id: int | None =
     return index.peek_id(config.id_start) if dry_run else index.reserve_id(p.key, config.id_start, p.question)
 
 
-def check_similar(index: SiteIndex, p: Plan, threshold: float) -> None:
-    """Refuse a question that a published or drafted page already asks in other words."""
-    for match in index.similar(p.question, limit=1, threshold=threshold, exclude_file=p.file_name):
+def check_similar(index: SiteIndex, p: Plan, threshold: float, check=None) -> None:
+    """Refuse a question that a published or drafted page already asks in other words (`check`: a
+    DuplicateCheck, whose model has the last word on scores in its uncertain band)."""
+    floor = check.floor if check is not None else threshold
+    for match in index.similar(p.question, limit=5, threshold=floor, exclude_file=p.file_name):
         e = match.entry
-        raise QtgenError(f"question {p.question!r} is a near-duplicate ({match.score:.0f}/100) of {e.question!r} "
-                         f"({e.subject}, {e.source} {e.path}); use --allow-similar to draft it anyway")
+        same = check.same(p.question, e.question, match.score) if check is not None else True
+        if not same:
+            continue
+        judged = " (the model: the same question)" if match.score < threshold else ""
+        raise QtgenError(f"question {p.question!r} is a near-duplicate ({match.score:.0f}/100{judged}) of "
+                         f"{e.question!r} ({e.subject}, {e.source} {e.path}); use --allow-similar to draft it anyway")
 
 
 def write_draft(config: Config, p: Plan, completion: Completion, index: SiteIndex, *, date: dt.date | None = None,
@@ -315,7 +321,15 @@ def draft_question(config: Config, question: str, subject: str, *, date: dt.date
         subject, alerts = site_subject(index, subject, new_subject)
         p = plan(config, question, subject, force=force)
         if not allow_similar:
-            check_similar(index, p, config.similar_threshold)
+            from .duplicate_check import DuplicateCheck
+
+            check = DuplicateCheck.open(config)
+            try:
+                check_similar(index, p, config.similar_threshold, check)
+            finally:
+                if check.summary():
+                    notify(check.summary())
+                check.close()
         if page_id is not None and not dry_run:
             index.claim_id(p.key, page_id, p.question)  # an id another question holds is refused before any request
         with open_client(config, notify=notify, on_wait=on_wait) as client:

@@ -93,9 +93,9 @@ _BLOCK_OPENS = {"paragraph_open", "heading_open", *_LEADS_INTO}
 def _flow(markdown: str) -> list[tuple[str, str, str | None]]:
     """Every paragraph (list items' included) as the site's parser finds it, in order: (text, what kind of
     block comes next or None at the end, ...). Code, math, tables and headings are not paragraphs."""
-    from ..site.render import tokens as parsed
+    from ..site.render import block_tokens
 
-    tokens = parsed(markdown)
+    tokens = block_tokens(markdown)  # a paragraph of math alone needs the inline parse: given where "$" is
 
     def kind(i: int) -> str:  # a paragraph of math alone ("$$x$$" on one line) is display math too
         t = tokens[i]
@@ -144,9 +144,9 @@ def _cut_off(page: Page, cfg: Config) -> str | None:
 
 def _ends_with_block(markdown: str) -> bool:
     """Whether the answer's last block is not a paragraph (math, code, a table): the lint's QT003 says so."""
-    from ..site.render import tokens
+    from ..site.render import block_tokens
 
-    closing = [t for t in tokens(markdown) if t.level == 0 and t.nesting != 1]
+    closing = [t for t in block_tokens(markdown) if t.level == 0 and t.nesting != 1]
     return bool(closing) and closing[-1].type in ("math_block", "fence", "code_block", "table_close")
 
 

@@ -232,27 +232,105 @@ def duplicate_message(subject: str, file_name: str, similar) -> str | None:
     return None
 
 
-def lint_paths(paths: list[Path], cfg: Config, index=None) -> tuple[int, list[Finding]]:
+PARALLEL_FROM = 400  # pages to lint afresh before the work is shared among the machine's cores
+
+
+def _lint_files(names: list[str], cfg: Config) -> list[tuple[str, list | None, str | None]]:
+    """Every finding but QT011 for these files: (name, [rule, name, level, message]..., or the parse error)."""
     from ..errors import ParseError
-    from ..format.files import expand
     from ..format.reader import read
 
-    from ..format.files import inside
+    out = []
+    for name in names:
+        try:
+            page = read(Path(name))
+        except ParseError as exc:
+            out.append((name, None, str(exc).removeprefix(f"{name}: ")))
+            continue
+        found = lint_page(page, cfg, name, None)
+        out.append((name, [[f.rule, f.name, f.level, f.message] for f in found], None))
+    return out
+
+
+def _lint_fresh(names: list[str], cfg: Config, workers: int | None = None) -> list[tuple[str, list | None, str | None]]:
+    """`_lint_files`, shared among processes when there are many (each page's checks are its own)."""
+    import os
+
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if workers < 2 or len(names) < PARALLEL_FROM:
+        return _lint_files(names, cfg)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = max(50, len(names) // (workers * 8))
+    chunks = [names[i:i + size] for i in range(0, len(names), size)]
+    out: list = []
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for part in pool.map(_lint_files, chunks, [cfg] * len(chunks)):
+            out += part
+    return out
+
+
+def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[int, list[Finding]]:
+    """Lint files and folders. Each file's findings (all but QT011, which depends on the other pages and is found
+    for all at once) are kept in `store` (an `Assessments`) by the file's bytes and the settings, so linting an
+    unchanged tree again reads and hashes it, and re-checks nothing; files to check afresh are shared among
+    the machine's cores."""
+    from ..format.files import expand, inside
+    from .assessments import fingerprint, key_of
 
     files = expand(paths)
+    names = [str(p) for p in files]
     findings: list[Finding] = []
     long_descriptions: list[tuple[int, str]] = []
-    # a question another page asks: for the pages the index knows, every match at once (one sparse product)
-    known = index.matches_of([str(p) for p in files], cfg.similar_threshold) if index is not None else {}
-    for path in files:
+    stamp = fingerprint(cfg)
+    keys: dict[str, str] = {}
+    for name in names:
         try:
-            page = read(path)
-        except ParseError as exc:
-            findings.append(Finding(str(path), "QT000", "unreadable", ERROR, str(exc).removeprefix(f"{path}: ")))
+            with open(name, "rb") as fh:
+                keys[name] = key_of(stamp, "lint\0" + name, fh.read(), None)
+        except OSError:
+            pass
+    stored = store.get_many(list(keys.values())) if store is not None else {}
+    fresh = _lint_fresh([n for n in names if keys.get(n) not in stored], cfg)
+    found_by_name = {name: (rows, error) for name, rows, error in fresh}
+    if store is not None:
+        store.put_many({keys[n]: {"findings": rows, "error": error} for n, rows, error in fresh if n in keys})
+        store.touch(list(stored))
+    for name in names:
+        if name in found_by_name:
             continue
-        found = lint_page(page, cfg, str(path), index, known.get(str(path), _UNKNOWN))
-        if inside(path, cfg.content):  # the site's many long descriptions: one summary, not a warning each
-            long_descriptions += [(len(page.seo.page_description), str(path)) for f in found if f.rule == "QT009"]
+        data = stored[keys[name]]
+        found_by_name[name] = (data["findings"], data["error"])
+    # a question another page asks: for the pages the index knows, every match at once (one sparse product)
+    duplicate = next((r for r in active_rules(cfg) if r.id == DUPLICATE.id), None) if index is not None else None
+    import os
+
+    indexed = {name: os.path.abspath(name) for name in names}  # as the index names its files
+    known = index.matches_of(list(indexed.values()), cfg.similar_threshold) if duplicate is not None else {}
+    in_content: dict[str, bool] = {}
+    for path, name in zip(files, names):
+        rows, error = found_by_name[name]
+        if rows is None:
+            findings.append(Finding(name, "QT000", "unreadable", ERROR, error or "cannot be read"))
+            continue
+        found = [Finding(name, *row) for row in rows]
+        if duplicate is not None:
+            page = None
+            if indexed[name] in known:
+                message = _duplicate_of(indexed[name], known[indexed[name]])
+            else:  # not in the index (a file outside the site): searched alone
+                from ..format.reader import read
+
+                page = read(path)
+                message = _duplicate(page, cfg, index)
+            if message:
+                found.append(Finding(name, duplicate.id, duplicate.name, duplicate.level, message))
+        folder = os.path.dirname(name)
+        if folder not in in_content:  # asked once per folder, not per file
+            in_content[folder] = inside(Path(folder or "."), cfg.content)
+        if in_content[folder]:  # the site's many long descriptions: one summary, not a warning each
+            long_descriptions += [(_described(f.message), name) for f in found if f.rule == "QT009"]
             found = [f for f in found if f.rule != "QT009"]
         findings.extend(found)
     if long_descriptions:
@@ -263,3 +341,19 @@ def lint_paths(paths: list[Path], cfg: Config, index=None) -> tuple[int, list[Fi
                                 f"{cfg.desc_min}..{cfg.desc_max} characters (longest {longest[0]}: {longest[1]}); "
                                 "qtgen fix --rule QT009 cuts the long ones"))
     return len(files), findings
+
+
+def _duplicate_of(name: str, matches) -> str | None:
+    """QT011's message for the indexed page at `name`, from its matches (its own subject and file name: the
+    index's row of it)."""
+    for match in matches:
+        e = match.entry
+        if e.source == "content" and e.path != name:
+            return f"the published page {e.url} asks the same ({match.score:.0f}/100): {e.question!r}"
+    return None
+
+
+def _described(message: str) -> int:
+    """The description's length a QT009 message gives."""
+    m = re.search(r"description has (\d+) characters", message)
+    return int(m.group(1)) if m else 0

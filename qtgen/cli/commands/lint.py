@@ -25,10 +25,14 @@ def register(cli: click.Group) -> None:
         Exit 1 if any finding is an error.
         """
         from ...site.index import open_index
+        from ...work.assessments import Assessments
         from ...work.lint import ERROR, lint_paths
 
-        with (nullcontext(None) if no_index else open_index(obj.config, create=False)) as index:
-            count, findings = lint_paths(list(paths), obj.config, index)
+        config = obj.config
+        # findings are kept by each file's bytes where there is a drafts folder (a read-only command creates none)
+        with (nullcontext(None) if no_index else open_index(config, create=False)) as index, \
+                (Assessments(config) if config.drafts.is_dir() else nullcontext(None)) as store:
+            count, findings = lint_paths(list(paths), config, index, store)
         errors = sum(1 for f in findings if f.level == ERROR)
         if as_json:
             click.echo(json.dumps({"files": count, "errors": errors, "findings": [asdict(f) for f in findings]},
