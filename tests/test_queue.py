@@ -139,3 +139,18 @@ def test_review_filters_by_subject_and_status_after_the_stored_assessments(queue
     assert "broken.md" in [Path(i["path"]).name for i in failing]
     r = run_qtgen("review", "--json", "--status", "ok", cwd=queued)
     assert r.returncode == 0 and json.loads(r.stdout) == [i for i in everything if i["status"] == "ok"]
+
+
+def test_drafts_assessed_on_several_cores_are_assessed_as_on_one(site):
+    from qtgen.work import queue as queueing
+
+    drafts = site / "drafts"
+    for n in range(queueing.PARALLEL_FROM + 10):
+        put(drafts, make(f"What did the tariff of {1700 + n} change?", "Economics", 100 + n,
+                         ANSWER if n % 3 else ANSWER + " I cannot answer that."))
+    config = load(cwd=site)
+    missing = [(str(p), p.read_bytes()) for p in sorted(drafts.glob("*/*.md"))]
+    alone = queueing._assess_fresh(config, missing, workers=1)
+    shared = queueing._assess_fresh(config, missing, workers=2)
+    assert shared == alone and len(alone) == len(missing)
+    assert sum(any(f[0] == "QT004" for f in a["findings"]) for a in alone) == len(range(0, len(missing), 3))

@@ -415,7 +415,15 @@ class SiteIndex(Database):
         for i, q in enumerate(same):
             first.setdefault(q, i)
         out: dict[int, tuple[int, float]] = {}
-        for j, i, score in sorted(model.cross(vectors, vectors, threshold, upper=True), key=lambda x: (x[1], -x[2], x[0])):
+        blocks: dict[frozenset, list[int]] = {}  # numbers must agree: only questions with the same ones are compared
+        for k, ts in enumerate(term_lists):
+            blocks.setdefault(similarity.numbers(ts), []).append(k)
+        pairs = []
+        for members in blocks.values():
+            if len(members) > 1:
+                sub = [vectors[k] for k in members]
+                pairs += [(members[a], members[b], score) for a, b, score in model.cross(sub, sub, threshold, upper=True)]
+        for j, i, score in sorted(pairs, key=lambda x: (x[1], -x[2], x[0])):
             if i in out or first[same[i]] != i:
                 continue  # the same question under another subject (as the site allows) is not a rewording
             if similarity.numbers(term_lists[i]) != similarity.numbers(term_lists[j]):

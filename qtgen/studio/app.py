@@ -375,6 +375,13 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        def warm() -> None:  # the index and its similarity model, built before the first page asks for them
+            try:
+                studio.index().model()
+            except Exception:  # noqa: BLE001 - the first page will build it and say what is wrong
+                pass
+
+        threading.Thread(target=warm, daemon=True, name="qtgen-studio-index").start()
         yield
         studio.close()
 

@@ -172,15 +172,17 @@ def queue(config: Config, index: SiteIndex | None = None, subject: str | None = 
         wanted.append((path, data, revision.published if revision else None, key))
     with Assessments(config) as cache:
         stored = cache.get_many([k for *_, k in wanted if k])
+        missing = [(str(path), data) for path, data, _, key in wanted if key not in stored]
+        assessed = dict(zip((name for name, _ in missing), _assess_fresh(config, missing)))
         items, fresh = [], {}
         for path, data, revises, key in wanted:
             if key in stored:
                 items.append(QueueItem.from_stored(path, data, revises, stored[key]))
                 continue
-            item = assess(config, path, None, data, store=store)
+            found = assessed[str(path)]
             if key is not None:
-                fresh[key] = item.stored()
-            items.append(item)
+                fresh[key] = found
+            items.append(QueueItem.from_stored(path, data, revises, found))
         cache.put_many(fresh)
         cache.touch([k for k in stored])
     if subject:
@@ -190,6 +192,33 @@ def queue(config: Config, index: SiteIndex | None = None, subject: str | None = 
     if status:
         items = [i for i in items if i.status == status]
     return items
+
+
+PARALLEL_FROM = 200  # drafts to assess afresh before the work is shared among the machine's cores
+
+
+def _assess_stored(config: Config, missing: list[tuple[str, bytes | None]]) -> list[dict]:
+    store = DraftStore(config, migrate=False)
+    return [assess(config, Path(name), None, data, store=store).stored() for name, data in missing]
+
+
+def _assess_fresh(config: Config, missing: list[tuple[str, bytes | None]], workers: int | None = None) -> list[dict]:
+    """What `assess` finds in each of these drafts (as stored), shared among processes when there are many."""
+    import os
+
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if workers < 2 or len(missing) < PARALLEL_FROM:
+        return _assess_stored(config, missing)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = max(25, len(missing) // (workers * 8))
+    chunks = [missing[i:i + size] for i in range(0, len(missing), size)]
+    out: list[dict] = []
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for part in pool.map(_assess_stored, [config] * len(chunks), chunks):
+            out += part
+    return out
 
 
 def _duplicates(config: Config, index: SiteIndex, items: list[QueueItem]) -> None:
