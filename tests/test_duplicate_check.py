@@ -124,3 +124,24 @@ def test_the_offline_model_never_judges_and_bad_bands_are_refused(site):
     r = run_qtgen("similar", "What is a tariff?", cwd=site)
     assert r.returncode == 2 and "similar_band" in r.stderr
     assert load(cwd=site.parent).similar_check is False
+
+
+def test_duplicates_asks_the_model_before_marking_a_page(site):
+    from conftest import init_repo
+
+    publish(site, "Why would you use a try/except statement in Python?", page_id=7)
+    publish(site, PUBLISHED, page_id=8)
+    publish(site, "What is the try/except statement used for in Python?", page_id=9)
+    init_repo(site, ".")
+    configure(site, "similar_check = true", "similar_band = [10, 100]")
+    with FakeOpenAI(reply=judge({"purpose"})) as server:  # only questions both saying "purpose" are the same
+        r = run_qtgen("duplicates", "--json", cwd=site, env=env(site, server))
+        assert r.returncode == 0, r.stderr
+        report = json.loads(r.stdout)
+        assert report["to_mark_no_index"] == 0 and len(checks(server)) >= 1
+        assert "put to the model" in r.stderr
+    configure(site)
+    r = run_qtgen("duplicates", "--json", cwd=site)  # the score alone marks them
+    assert json.loads(r.stdout)["to_mark_no_index"] >= 1
+    r = run_qtgen("duplicates", cwd=site)
+    assert "similar_check = true" in r.stderr

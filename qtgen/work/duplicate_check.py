@@ -92,7 +92,7 @@ class DuplicateCheck:
         if not self.enabled:
             return score + 1e-9 >= self.config.similar_threshold
         low, high = self.band
-        if score + 1e-9 >= high:
+        if score > high + 1e-9:  # the band is [low, high]: with high = 100 every candidate is asked
             return True
         if score + 1e-9 < low:
             return False

@@ -165,8 +165,10 @@ def cluster_id(config: Config, paths: list[str]) -> str:
 
 
 def find(config: Config, index: SiteIndex, paths: list[Path] | None = None, min_score: float | None = None,
-         keep: str = "linked") -> Report:
-    """The duplicate clusters among the published pages below `paths` (default: the whole content tree)."""
+         keep: str = "linked", accept=None) -> Report:
+    """The duplicate clusters among the published pages below `paths` (default: the whole content tree).
+    `accept(kept question, other question, score)`, if given, has the last word on each page to mark (the model's
+    check of the uncertain band): a page it declines is listed, not marked."""
     if keep not in KEEP_RULES:
         raise InputError(f"--keep {keep}: use one of {', '.join(KEEP_RULES)}")
     threshold = config.similar_threshold if min_score is None else float(min_score)
@@ -205,18 +207,19 @@ def find(config: Config, index: SiteIndex, paths: list[Path] | None = None, min_
         pairs_of.setdefault(sets.find(a), []).append((a, b))
     for group in groups:
         report.clusters += _split(config, model, {i: members[i] for i in group}, pairs_of.get(sets.find(group[0]), []),
-                                  keep, threshold)
+                                  keep, threshold, accept)
     report.clusters.sort(key=lambda c: (c.kind != "rewording", -len(c.members), c.keeper.path))
     return report
 
 
-def _split(config: Config, model, members: dict[int, Member], pairs: list, keep: str, threshold: float) -> list[Cluster]:
+def _split(config: Config, model, members: dict[int, Member], pairs: list, keep: str, threshold: float,
+           accept=None) -> list[Cluster]:
     """Clusters of a connected group: a kept question and the pages asking what it asks (directly, never only
     through another page); what is left forms clusters of its own, the same way."""
     out = []
     left = dict(members)
     while len(left) > 1:
-        cluster = _decide(config, model, left, keep, threshold)
+        cluster = _decide(config, model, left, keep, threshold, accept)
         taken = {i for i, m in left.items() if m.action != NEAR}
         left = {i: m for i, m in left.items() if i not in taken}
         if len(taken) > 1:
@@ -238,13 +241,13 @@ def _split(config: Config, model, members: dict[int, Member], pairs: list, keep:
         groups = sets.groups()
         if len(groups) > 1:
             for g in groups:
-                out += _split(config, model, {i: left[i] for i in g}, pairs, keep, threshold)
+                out += _split(config, model, {i: left[i] for i in g}, pairs, keep, threshold, accept)
             break
         left = {i: left[i] for i in groups[0]} if groups else {}
     return out
 
 
-def _decide(config: Config, model, members: dict, keep: str, threshold: float) -> Cluster:
+def _decide(config: Config, model, members: dict, keep: str, threshold: float, accept=None) -> Cluster:
     for m in members.values():
         m.action, m.score = NEAR, None
     by_question: dict[str, list[int]] = {}
@@ -269,7 +272,8 @@ def _decide(config: Config, model, members: dict, keep: str, threshold: float) -
             score = _score(model, keeper_row, i)
             members[i].score = score
             if score + 1e-9 >= threshold and model.agree(model.vectors[keeper_row], model.numbers[keeper_row],
-                                                          model.names[keeper_row], i):
+                                                          model.names[keeper_row], i) and \
+                    (accept is None or accept(keeper.question, members[i].question, score)):
                 members[i].action = MARKED if members[i].no_index else MARK
             else:
                 members[i].action = NEAR

@@ -36,8 +36,17 @@ def register(cli: click.Group) -> None:
 
         config = obj.config
         config.require_site("duplicates reads the published pages, but there is")
-        with open_index(config) as index:
-            report = dup.find(config, index, list(paths) or None, min_score, keep)
+        from ...work.duplicate_check import DuplicateCheck
+
+        check = DuplicateCheck.open(config)
+        try:
+            with open_index(config) as index:
+                report = dup.find(config, index, list(paths) or None, min_score, keep,
+                                  check.same if check.enabled else None)
+        finally:
+            if check.summary():
+                obj.info(check.summary())
+            check.close()
         if as_json:
             click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
             return
@@ -61,4 +70,8 @@ def register(cli: click.Group) -> None:
                  + (")" if show_all else "; --all lists them)"))
         if report.rewordings:
             obj.info("qtgen revise --duplicates CLUSTER puts a cluster's no_index marks in the review queue")
+            if not check.enabled:
+                low, high = config.similar_band
+                obj.info(f"scores from {c['min_score']:g} to {high:g} are the least certain: with similar_check = true "
+                         "the model judges each of those pages before it is marked")
             obj.info("note: " + report.note)

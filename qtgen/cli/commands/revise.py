@@ -54,8 +54,15 @@ def register(cli: click.Group) -> None:
             from ...site.index import open_index
             from ...work import duplicates as dup
 
-            with open_index(config) as index:
-                found = dup.find(config, index, list(paths) or None, min_score, keep)
+            from ...work.duplicate_check import DuplicateCheck
+
+            check = DuplicateCheck.open(config)  # the same word on uncertain pages as qtgen duplicates had
+            try:
+                with open_index(config) as index:
+                    found = dup.find(config, index, list(paths) or None, min_score, keep,
+                                     check.same if check.enabled else None)
+            finally:
+                check.close()
             chosen = dup.chosen(found, cluster)
             result = dup.mark(config, chosen)
             for line in result.skipped:
