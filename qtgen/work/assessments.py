@@ -21,7 +21,7 @@ from ..config import Config
 from ..database import Database, Migrations
 
 # Raise when a rule or a validation changes what it finds for the same bytes and settings.
-RULES_VERSION = "2026-12-01.1"
+RULES_VERSION = "2026-12-01.2"
 
 migrations = Migrations()
 

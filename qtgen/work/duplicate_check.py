@@ -140,8 +140,8 @@ class DuplicateCheck:
         return self._client.ask_json([{"role": "user", "content": text}], "same_question", SCHEMA)  # type: ignore[attr-defined]
 
     def _open_store(self) -> CheckStore:
-        if self._store is None:
-            self._store = CheckStore(self.config)
+        if self._store is None:  # without a drafts folder (a read-only command), kept for this command only
+            self._store = CheckStore(self.config, None if self.config.drafts.is_dir() else Path(":memory:"))
         return self._store
 
     def cost(self) -> float | None:

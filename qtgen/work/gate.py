@@ -33,13 +33,22 @@ _JOINING = {"of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "its"
 _SENT = re.compile(r"(?<=[.!?])\s+")
 
 
+@lru_cache(maxsize=8)
 def _without_code(text: str) -> str:
+    """The text with code replaced by the word "code" (kept for the few rules of one page that ask)."""
+    if "`" not in text and "~~~" not in text:
+        return text
     return _INLINE_CODE.sub("code", _FENCED.sub("\n\ncode\n\n", text))
+
+
+@lru_cache(maxsize=8)
+def _prose_of(text: str) -> str:
+    return MATH.sub(" ", _without_code(text)) if ("$" in text or "\\" in text) else _without_code(text)
 
 
 def _prose(page: Page) -> str:
     """The decoded answer without code and math, where braces and brackets are legitimate."""
-    return MATH.sub(" ", _without_code(page.decoded_answer()))
+    return _prose_of(page.decoded_answer())
 
 
 def _debris(page: Page, cfg: Config) -> str | None:
@@ -69,11 +78,11 @@ def _norm(text: str) -> str:
 
 def _repetition(page: Page, cfg: Config) -> str | None:
     text = _without_code(page.decoded_answer())
-    paragraphs = [_norm(b) for b in text.split("\n\n") if len(_norm(b).split()) >= 8]
+    paragraphs = [n for n in map(_norm, text.split("\n\n")) if n.count(" ") >= 7]  # 8 words or more
     repeated = len(paragraphs) - len(set(paragraphs))
     if repeated:
         return f"{repeated} paragraph(s) repeated word for word"
-    sentences = [_norm(x) for x in _SENT.split(text.replace("\n", " ")) if len(_norm(x).split()) >= 5]
+    sentences = [n for n in map(_norm, _SENT.split(text.replace("\n", " "))) if n.count(" ") >= 4]
     if len(sentences) >= 4:
         from rapidfuzz import fuzz
 
@@ -261,6 +270,8 @@ def _prompt_grams(folders: tuple[str, ...]) -> tuple[frozenset, frozenset]:
     six: set = set()
     for folder in folders:
         for path in sorted(Path(folder).rglob("*.j2")):
+            if path.name in NOT_DRAFTING:
+                continue
             try:
                 literal = _TEMPLATE_SYNTAX.sub("\n", path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError):
@@ -272,14 +283,21 @@ def _prompt_grams(folders: tuple[str, ...]) -> tuple[frozenset, frozenset]:
     return frozenset(three), frozenset(six)
 
 
+NOT_DRAFTING = frozenset({"same_question.j2"})  # templates that never write an answer: not a prompt an answer repeats
+
+
+@lru_cache(maxsize=16)
+def _prompt_folders(site_prompts: str) -> tuple[str, ...]:
+    from ..llm.prompts import packaged_prompts
+
+    return tuple(str(f) for f in (Path(site_prompts), packaged_prompts()) if f.is_dir())
+
+
 def _prompt_leak(page: Page, cfg: Config) -> str | None:
     """The model repeating the instructions it was given ("2. Explanation in a numbered list with bold text...
     followed by three key points"): a sentence holding a 6-word run of a prompt template, or two of its
     3-word phrases. Words of the question and subject are not the prompt's."""
-    from ..llm.prompts import packaged_prompts
-
-    folders = tuple(str(f) for f in (cfg.prompts, packaged_prompts()) if f.is_dir())
-    three, six = _prompt_grams(folders)
+    three, six = _prompt_grams(_prompt_folders(str(cfg.prompts)))
     asked = {w.lower() for w in WORDS.findall(f"{page.question} {page.subject}")}
     for sentence in _SENTENCES.split(MATH.sub(" ", _without_code(page.decoded_answer()))):
         words = [w.lower() for w in WORDS.findall(sentence)]

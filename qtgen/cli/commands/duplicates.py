@@ -40,7 +40,7 @@ def register(cli: click.Group) -> None:
 
         check = DuplicateCheck.open(config)
         try:
-            with open_index(config) as index:
+            with open_index(config, create=False) as index:  # a read-only command creates nothing
                 report = dup.find(config, index, list(paths) or None, min_score, keep,
                                   check.same if check.enabled else None)
         finally:
