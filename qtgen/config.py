@@ -226,6 +226,8 @@ def _coerce(key: str, value: Any) -> Any:
             raise InputError("config: lint_words must be [min, max]")
         return tuple(_whole(key, v) for v in value)
     if key == "similar_band":
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise InputError("config: similar_band must be [low, high], two scores from 0 to 100")
         try:
             low, high = (float(v) for v in value)
         except (TypeError, ValueError):

@@ -216,11 +216,11 @@ def test_lint_shared_among_processes_finds_what_one_process_finds(tmp_path):
     from qtgen.work import lint
 
     folder = _tree(tmp_path, lint.PARALLEL_FROM + 20)
-    names = sorted(str(p) for p in folder.glob("*.md"))
+    files = [(str(p), p.read_bytes()) for p in sorted(folder.glob("*.md"))]
     cfg = Config(root=tmp_path)
-    alone = lint._lint_fresh(names, cfg, workers=1)
-    shared = lint._lint_fresh(names, cfg, workers=2)
-    assert shared == alone and len(alone) == len(names)
+    alone = lint._lint_fresh(files, cfg, workers=1)
+    shared = lint._lint_fresh(files, cfg, workers=2)
+    assert shared == alone and len(alone) == len(files)
     rules = {row[0] for _, rows, _ in alone for row in rows}
     assert {"QT004", "QT012"} <= rules
 

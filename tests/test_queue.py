@@ -149,8 +149,23 @@ def test_drafts_assessed_on_several_cores_are_assessed_as_on_one(site):
         put(drafts, make(f"What did the tariff of {1700 + n} change?", "Economics", 100 + n,
                          ANSWER if n % 3 else ANSWER + " I cannot answer that."))
     config = load(cwd=site)
-    missing = [(str(p), p.read_bytes()) for p in sorted(drafts.glob("*/*.md"))]
+    missing = [(str(p), p.read_bytes(), None) for p in sorted(drafts.glob("*/*.md"))]
     alone = queueing._assess_fresh(config, missing, workers=1)
     shared = queueing._assess_fresh(config, missing, workers=2)
     assert shared == alone and len(alone) == len(missing)
     assert sum(any(f[0] == "QT004" for f in a["findings"]) for a in alone) == len(range(0, len(missing), 3))
+
+
+def test_a_damaged_store_is_set_aside_and_a_prompt_change_is_a_new_key(queued):
+    first = listing(queued)
+    store = queued / "drafts" / ".qtgen" / "assessments.sqlite"
+    for extra in ("-wal", "-shm"):
+        Path(str(store) + extra).unlink(missing_ok=True)
+    store.write_bytes(b"SQLite format 3\x00" + b"\x13" * 4000)  # a header, then garbage
+    assert listing(queued) == first  # assessed afresh; the damaged file is kept aside, not deleted
+    assert list(store.parent.glob("assessments.sqlite.damaged-*")) and len(stored_rows(queued)) == 5
+    # the prompt templates are part of every key (QT024 compares answers with them)
+    (queued / "prompts").mkdir(exist_ok=True)
+    (queued / "prompts" / "extra.j2").write_text("Answer in the voice of a pirate captain on the open sea.\n")
+    listing(queued)
+    assert len(stored_rows(queued)) == 10

@@ -241,3 +241,31 @@ def test_fix_over_a_tree_skips_pages_already_waiting(site_repo):
     assert len(r.stdout.split()) == 3
     r = run_qtgen("fix", "content/learn", cwd=site_repo)  # everything fixable is waiting now
     assert r.returncode == 0 and r.stdout.strip() == "" and r.stderr.count("already waiting") >= 3
+
+
+def test_revisions_follow_a_site_that_is_moved_or_copied(site_repo, tmp_path):
+    import shutil
+
+    r = run_qtgen("revise", SKY, cwd=site_repo)
+    assert r.returncode == 0, r.stderr
+    mark = next((site_repo / "drafts" / ".qtgen" / "revisions").rglob("*.json"))
+    assert json.loads(mark.read_text())["published"] == "physics/why-is-the-sky-blue.md"  # below the content tree
+    moved = tmp_path / "moved"
+    shutil.move(str(site_repo), str(moved))
+    shown = json.loads(run_qtgen("review", "--json", cwd=moved).stdout)
+    assert shown[0]["revises"] == str(moved / SKY)
+    draft = moved / "drafts" / "physics" / "why-is-the-sky-blue.md"
+    fixed = ("Sunlight is scattered by the molecules of the air, and blue light, with its short wavelength, is scattered "
+             "far more than red.\\n\\n1. **Rayleigh scattering**: shorter wavelengths scatter more.\\n\\nIn summary, "
+             "the sky looks blue because air scatters blue light most.")
+    draft.write_text(draft.read_text().replace(REFUSAL, fixed))
+    r = run_qtgen("approve", str(draft), "--allow-warnings", cwd=moved)
+    assert r.returncode == 0, r.stderr
+    assert "Rayleigh" in (moved / SKY).read_text()
+    # a mark an older qtgen wrote with the full path of where the site was is read from the site where it is now
+    r = run_qtgen("revise", "content/learn/economics/what-is-a-tariff.md", cwd=moved)
+    mark = next(m for m in (moved / "drafts" / ".qtgen" / "revisions").rglob("*.json") if "tariff" in m.name)
+    data = json.loads(mark.read_text())
+    mark.write_text(json.dumps({**data, "published": str(site_repo / "content/learn/economics/what-is-a-tariff.md")}))
+    shown = json.loads(run_qtgen("review", "--json", cwd=moved).stdout)
+    assert [i["revises"] for i in shown] == [str(moved / "content/learn/economics/what-is-a-tariff.md")]

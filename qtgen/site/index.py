@@ -397,6 +397,12 @@ class SiteIndex(Database):
                 known[entries[r].path] = matches[:limit]
         return {p: known[p] for p in paths if p in known}
 
+    def question_at(self, path: str) -> str | None:
+        """The question of the page the index holds at `path`."""
+        entries, _ = self.snapshot()
+        row = self._rows_of(entries).get(path)
+        return None if row is None else entries[row].question
+
     def _rows_of(self, entries: list[Entry]) -> dict[str, int]:
         with self._lock:
             if self._row_of[0] is not entries:

@@ -321,8 +321,8 @@ def blocks(markdown: str) -> tuple:
 
 def block_tokens(markdown: str) -> tuple:
     """`blocks` where that is exact, else the full `tokens`."""
-    if "$" in markdown or "[^" in markdown:
-        return tokens(markdown)
+    if "$" in markdown or "[^" in markdown or "[ ]" in markdown or "[x]" in markdown or "[X]" in markdown:
+        return tokens(markdown)  # inline math, footnotes and task-list boxes can change what the blocks hold
     return blocks(markdown)
 
 

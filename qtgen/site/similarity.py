@@ -83,6 +83,7 @@ class Model:
     """TF-IDF vectors of a set of questions, with an inverted index over their terms."""
 
     COMMON = 0.02  # a term in more than this share of questions finds no candidates on its own
+    ROWS_AT_ONCE = 4000  # left rows whose candidate pairs `cross` holds at once
 
     def __init__(self, term_lists: Sequence[Sequence[str]], name_sets: Sequence[frozenset] | None = None):
         self.n = len(term_lists)
@@ -176,16 +177,41 @@ class Model:
             b_key = a_key if upper else _keys(b_matrix, rare)
         if not vocabulary:
             return []
-        shared = (a_key @ b_key.T).tocoo()
-        keep = shared.row < shared.col if upper else np.ones(len(shared.row), dtype=bool)
-        rows, cols = shared.row[keep], shared.col[keep]
         out: list[tuple[int, int, float]] = []
-        step = 200_000
-        for start in range(0, len(rows), step):
-            ra, rb = rows[start:start + step], cols[start:start + step]
-            scores = 100.0 * np.asarray(a_matrix[ra].multiply(b_matrix[rb]).sum(axis=1)).ravel()
-            good = scores + 1e-9 >= threshold
-            out += [(int(x), int(y), min(100.0, round(float(z), 1))) for x, y, z in zip(ra[good], rb[good], scores[good])]
+        band = self.ROWS_AT_ONCE  # candidates of so many left rows at a time: memory stays bounded on any list
+        b_key_t = b_key.T.tocsc()
+        # a question with no rare term finds its candidates by all its terms, as `search` does
+        bare = np.nonzero((np.diff(a_key.indptr) == 0) & (np.diff(a_matrix.indptr) > 0))[0]
+        b_all_t = None
+        if len(bare):
+            b_all = b_matrix.copy()
+            b_all.data[:] = 1.0
+            b_all_t = b_all.T.tocsc()
+        for first in range(0, a_key.shape[0], band):
+            shared = (a_key[first:first + band] @ b_key_t).tocoo()
+            rows, cols = shared.row.astype(np.int64) + first, shared.col.astype(np.int64)
+            here = bare[(bare >= first) & (bare < first + band)]
+            if len(here):
+                a_all = a_matrix[here].copy()
+                a_all.data[:] = 1.0
+                extra = (a_all @ b_all_t).tocoo()
+                er, ec = here[extra.row].astype(np.int64), extra.col.astype(np.int64)
+                if upper:  # a pair with a bare question may come from either side: as (smaller, larger), once
+                    er, ec = np.minimum(er, ec), np.maximum(er, ec)
+                rows, cols = np.concatenate([rows, er]), np.concatenate([cols, ec])
+            if upper:
+                keep = rows < cols
+                rows, cols = rows[keep], cols[keep]
+                if len(here):
+                    pairs = np.unique(np.stack([rows, cols]), axis=1)
+                    rows, cols = pairs[0], pairs[1]
+            step = 200_000
+            for start in range(0, len(rows), step):
+                ra, rb = rows[start:start + step], cols[start:start + step]
+                scores = 100.0 * np.asarray(a_matrix[ra].multiply(b_matrix[rb]).sum(axis=1)).ravel()
+                good = scores + 1e-9 >= threshold
+                out += [(int(x), int(y), min(100.0, round(float(z), 1)))
+                        for x, y, z in zip(ra[good], rb[good], scores[good])]
         return out
 
     def _rare_columns(self, vocabulary: dict[str, int]):

@@ -200,7 +200,8 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
             number = 1
         items = review.queue(config, studio.index(), subject=subject,
                              status=status if status in (review.OK, review.WARNINGS, review.ERRORS) else None)
-        rows = [{"item": i, "name": studio.name_of(i.path), "revision": i.revises is not None} for i in items]
+        rows = [{"item": i, "name": studio.name_of(i.path), "revision": i.revises is not None,
+                 "no_index": i.no_index} for i in items]
         order = {"errors": 0, "warnings": 1, "ok": 2}
         keys = {"subject": lambda r: (r["item"].subject or "", r["name"]),
                 "status": lambda r: (order[r["item"].status], r["name"]),

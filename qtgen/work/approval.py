@@ -106,7 +106,7 @@ def _id_problems(items: list[QueueItem], index: SiteIndex | None) -> list[str]:
 def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIndex | None,
              allow_warnings: bool) -> tuple[list[QueueItem], list[Path], list]:
     """Each draft read once and judged on those bytes; (items, targets, revisions) or QtgenError."""
-    from .duplicates import DUPLICATES
+    from .duplicates import DUPLICATES, marks_only_no_index
     from .revise import identity_changes, sha256_of
 
     for path in paths:
@@ -145,6 +145,10 @@ def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIn
             if changed:
                 raise QtgenError(f"not approved: {item.path.name} changes what identifies the published page "
                                  f"({', '.join(changed)}); a revision may change only the answer, description and keywords")
+            if DUPLICATES in revision.rules and not marks_only_no_index(revision.published, item.data):
+                raise QtgenError(f"not approved: {item.path.name} marks a duplicate no_index and changes more; a "
+                                 "duplicate's revision adds no_index: True and nothing else (revert it, or reject it "
+                                 "and make a plain revision for other edits)")
             if revision.published.resolve() != target.resolve():
                 raise QtgenError(f"not approved: {item.path.name} revises {revision.published}, but its subject and "
                                  f"question now belong at {target}; a revision cannot move a page")

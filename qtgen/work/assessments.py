@@ -11,6 +11,9 @@ pages (QT011, a question another page asks) is never stored: the queue runs it f
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
+import sqlite3
 import hashlib
 import json
 import time
@@ -19,9 +22,10 @@ from pathlib import Path
 from .. import __version__
 from ..config import Config
 from ..database import Database, Migrations
+from ..errors import QtgenError
 
 # Raise when a rule or a validation changes what it finds for the same bytes and settings.
-RULES_VERSION = "2026-12-01.2"
+RULES_VERSION = "2026-12-01.3"
 
 migrations = Migrations()
 
@@ -35,11 +39,46 @@ def m001_assessments(db) -> None:
 _SECRET = {"api_key", "base_url", "source", "root"}  # never hashed: secrets, and what says nothing of the rules
 
 
+# the modules whose code decides what a page's checks find: their source is part of every key
+_RULE_MODULES = ("format/validate.py", "format/page.py", "format/reader.py", "work/lint.py", "work/gate.py",
+                 "work/queue.py", "site/sitemath.py", "site/render.py", "site/sanitise.py", "format/seo.py")
+
+
+@functools.lru_cache(maxsize=1)
+def _rules_source() -> str:
+    package = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for name in _RULE_MODULES:
+        try:
+            h.update((package / name).read_bytes())
+        except OSError:
+            h.update(name.encode())
+    return h.hexdigest()
+
+
+def _templates(config: Config) -> str:
+    """The prompt templates' names and text (QT024 compares answers with them), site's and packaged."""
+    from ..llm.prompts import packaged_prompts
+
+    h = hashlib.sha256()
+    for folder in (config.prompts, packaged_prompts()):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*.j2")):
+            try:
+                h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+            except OSError:
+                continue
+    return h.hexdigest()
+
+
 def fingerprint(config: Config) -> str:
-    """Every setting a check could read (not the key, not the server), as one hash."""
+    """Every setting a check could read (not the key, not the server), the prompt templates and the rules'
+    code, as one hash."""
     values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in _SECRET}
     text = json.dumps(values, sort_keys=True, default=str)
-    return hashlib.sha256(f"{__version__}\0{RULES_VERSION}\0{text}".encode()).hexdigest()
+    return hashlib.sha256(f"{__version__}\0{RULES_VERSION}\0{_rules_source()}\0{_templates(config)}\0{text}"
+                          .encode()).hexdigest()
 
 
 def key_of(fingerprint_: str, name: str, data: bytes, published: bytes | None) -> str:
@@ -58,31 +97,71 @@ class Assessments(Database):
 
     def __init__(self, config: Config, path: Path | None = None):
         super().__init__(path or config.state("assessments.sqlite"))
-        self._used: list[str] = []
+        self.broken = False  # the file failed under us: the rest of this command runs without it
+
+    @classmethod
+    def opened(cls, config: Config) -> "Assessments":
+        """The store of this drafts folder; only a store, so a damaged file is moved aside and started afresh, and
+        one a newer qtgen made (or one that cannot be opened at all) is left alone for a store in memory."""
+        path = config.state("assessments.sqlite")  # refused if a symlink leads it out of the drafts folder
+        try:
+            store = cls(config, path)
+            store.db.execute("SELECT COUNT(*) FROM assessments").fetchone()
+            return store
+        except QtgenError as exc:
+            if "newer qtgen" in str(exc):
+                return cls(config, Path(":memory:"))
+        except sqlite3.DatabaseError:
+            pass
+        aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+        try:
+            os.replace(path, aside)
+            for extra in ("-wal", "-shm"):
+                Path(str(path) + extra).unlink(missing_ok=True)
+            return cls(config, path)
+        except (OSError, QtgenError, sqlite3.DatabaseError):
+            return cls(config, Path(":memory:"))
+
+    def _safely(self, work, default):
+        if self.broken:
+            return default
+        try:
+            return work()
+        except sqlite3.DatabaseError:
+            self.broken = True  # damaged while in use: the findings are computed, only not kept
+            return default
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
-        out = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(f"SELECT key, data FROM assessments WHERE key IN ({marks})", chunk):
-                out[row["key"]] = json.loads(row["data"])
-        return out
+        def work():
+            out = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self.db.execute(f"SELECT key, data FROM assessments WHERE key IN ({marks})", chunk):
+                    out[row["key"]] = json.loads(row["data"])
+            return out
+        return self._safely(work, {})
 
     def put_many(self, found: dict[str, dict]) -> None:
         if not found:
             return
         now = time.time()
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO assessments (key, data, used) VALUES (?, ?, ?)",
-                                [(k, json.dumps(v, ensure_ascii=False), now) for k, v in found.items()])
+
+        def work():
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("INSERT OR REPLACE INTO assessments (key, data, used) VALUES (?, ?, ?)",
+                                    [(k, json.dumps(v, ensure_ascii=False), now) for k, v in found.items()])
+        self._safely(work, None)
 
     def touch(self, keys: list[str]) -> None:
         """Mark these as in use, and drop what has not been used for KEEP_DAYS."""
         now = time.time()
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("UPDATE assessments SET used = ? WHERE key = ? AND used < ?",
-                                [(now, k, now - 86400) for k in keys])
-            self.db.execute("DELETE FROM assessments WHERE used < ?", (now - self.KEEP_DAYS * 86400,))
+
+        def work():
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("UPDATE assessments SET used = ? WHERE key = ? AND used < ?",
+                                    [(now, k, now - 86400) for k in keys])
+                self.db.execute("DELETE FROM assessments WHERE used < ?", (now - self.KEEP_DAYS * 86400,))
+        self._safely(work, None)

@@ -180,8 +180,26 @@ class DraftStore:
             data = json.loads(self.revision_file(path).read_text("utf-8"))
         except (OSError, ValueError):
             return None
-        return Revision(Path(data["published"]), str(data["sha256"]), str(data.get("reason", "")),
+        return Revision(self._published_path(str(data["published"])), str(data["sha256"]), str(data.get("reason", "")),
                         list(data.get("rules", [])), str(data.get("created", "")), str(data.get("made_by", "")))
+
+    def _published_name(self, published: Path) -> str:
+        """How a revision names its published page: below the content tree (so a moved or copied site keeps its
+        revisions), or as it is if it lies elsewhere."""
+        content = self.config.content.resolve()
+        real = Path(published).resolve()
+        return real.relative_to(content).as_posix() if real.is_relative_to(content) else str(published)
+
+    def _published_path(self, name: str) -> Path:
+        """The published page a revision names: below this site's content tree; a path an older qtgen wrote in
+        full is taken from this site's tree when the site was moved or copied since (its bytes are checked)."""
+        path = Path(name)
+        if not path.is_absolute():
+            return self.config.content / path
+        if path.is_relative_to(self.config.content) or path.resolve().is_relative_to(self.config.content.resolve()):
+            return path
+        here = self.config.content / path.parent.name / path.name
+        return here if here.is_file() else path
 
     def published_of(self, path: Path):
         """The published page a revision keeps its identity and unchanged fields from (None if not a revision)."""
@@ -194,7 +212,7 @@ class DraftStore:
             return None
 
     def mark_revision(self, path: Path, revision: "Revision") -> None:
-        data = {"published": str(revision.published), "sha256": revision.sha256, "reason": revision.reason,
+        data = {"published": self._published_name(revision.published), "sha256": revision.sha256, "reason": revision.reason,
                 "rules": revision.rules, "created": revision.created or now(), "made_by": revision.made_by}
         write_atomic(self.revision_file(path), json.dumps(data, indent=1, ensure_ascii=False) + "\n", overwrite=True,
                      within=self.root)

@@ -28,6 +28,8 @@ from ..format.files import page_file_names
 from ..site.index import CONTENT, SiteIndex
 
 KEEP, SAME, MARK, MARKED, NEAR = "keep", "keep (same question)", "no_index", "already no_index", "none"
+UNCERTAIN = "uncertain"  # scored inside similar_band with no model to judge: read both; marked only if asked
+ORDER = [KEEP, SAME, MARK, UNCERTAIN, MARKED, NEAR]
 KEEP_RULES = ("linked", "oldest")
 DUPLICATES = "duplicates"  # the rule a duplicate's revision is made for (approve lets it change no_index)
 
@@ -69,6 +71,11 @@ class Cluster:
         """The pages to mark no_index."""
         return [m for m in self.members if m.action == MARK]
 
+    @property
+    def uncertain(self) -> list[Member]:
+        """The pages that may ask the same, scored inside similar_band with no model to judge them."""
+        return [m for m in self.members if m.action == UNCERTAIN]
+
     def as_json(self) -> dict:
         return {"id": self.id, "kind": self.kind, "keep": self.keeper.path, "why": self.why,
                 "members": [asdict(m) for m in self.members]}
@@ -100,6 +107,7 @@ class Report:
                 "rewording_clusters": len(self.rewordings),
                 "pages_in_rewording_clusters": sum(len(c.members) for c in self.rewordings),
                 "to_mark_no_index": sum(len(c.extras) for c in self.rewordings),
+                "uncertain": sum(len(c.uncertain) for c in self.rewordings),
                 "already_no_index": sum(1 for c in self.rewordings for m in c.members if m.action == MARKED),
                 "no_index_pages_in_tree": self.no_index_pages}
 
@@ -172,8 +180,8 @@ def find(config: Config, index: SiteIndex, paths: list[Path] | None = None, min_
     if keep not in KEEP_RULES:
         raise InputError(f"--keep {keep}: use one of {', '.join(KEEP_RULES)}")
     threshold = config.similar_threshold if min_score is None else float(min_score)
-    if not 0 < threshold <= 100:
-        raise InputError(f"--min-score {min_score}: use a score from 1 to 100")
+    if not 50 <= threshold <= 100:
+        raise InputError(f"--min-score {min_score}: use a score from 50 to 100 (below 50 most of the site is joined)")
     entries, model = index.snapshot()
     content = os.path.abspath(config.content)
     folders = [os.path.abspath(p) for p in (paths or [config.content])]
@@ -255,14 +263,15 @@ def _decide(config: Config, model, members: dict, keep: str, threshold: float, a
         by_question.setdefault(m.question.strip().casefold(), []).append(i)
 
     def rank(rows: list[int]) -> tuple:
+        hidden = all(members[i].no_index for i in rows)  # a question whose pages are all no_index is never kept
         oldest = min((members[i].date or "9999", members[i].id or 0) for i in rows)
         linked = sum(members[i].links for i in rows)
-        return (-linked, *oldest) if keep == "linked" else oldest
+        return (hidden, -linked, *oldest) if keep == "linked" else (hidden, *oldest)
 
     questions = sorted(by_question.values(), key=rank)
     kept = questions[0]
-    keeper_row = min(kept, key=lambda i: (-members[i].links, members[i].date or "9999", members[i].id or 0,
-                                          members[i].path))
+    keeper_row = min(kept, key=lambda i: (members[i].no_index, -members[i].links, members[i].date or "9999",
+                                          members[i].id or 0, members[i].path))
     keeper = members[keeper_row]
     for i in kept:
         members[i].action = KEEP if i == keeper_row else SAME
@@ -274,11 +283,12 @@ def _decide(config: Config, model, members: dict, keep: str, threshold: float, a
             if score + 1e-9 >= threshold and model.agree(model.vectors[keeper_row], model.numbers[keeper_row],
                                                           model.names[keeper_row], i) and \
                     (accept is None or accept(keeper.question, members[i].question, score)):
-                members[i].action = MARKED if members[i].no_index else MARK
+                certain = accept is not None or score > config.similar_band[1] + 1e-9
+                members[i].action = MARKED if members[i].no_index else MARK if certain else UNCERTAIN
             else:
                 members[i].action = NEAR
     kind = "same-question" if len(questions) == 1 else "rewording"
-    ordered = sorted(members.values(), key=lambda m: ([KEEP, SAME, MARK, MARKED, NEAR].index(m.action), m.path))
+    ordered = sorted(members.values(), key=lambda m: (ORDER.index(m.action), m.path))
     if kind == "same-question":
         why = f"one question under {len(ordered)} subjects, as the site does on purpose: nothing to do"
     elif keep == "linked" and sum(members[i].links for i in kept):
@@ -304,13 +314,26 @@ def chosen(report: Report, wanted: str) -> Cluster:
                      "id changes when its pages change)")
 
 
+def marks_only_no_index(published: Path, data: bytes | None) -> bool:
+    """Whether `data` is the published page's bytes with `no_index: True`, and nothing else changed."""
+    from ..errors import ParseError
+    from ..format.reader import read
+    from ..format.writer import render
+
+    try:
+        page = read(published)
+    except (ParseError, OSError):
+        return False
+    return data == render(page.model_copy(update={"no_index": True})).encode("utf-8")
+
+
 @dataclass
 class Marked:
     made: list[Path] = field(default_factory=list)  # revisions put in the queue
     skipped: list[str] = field(default_factory=list)  # pages not marked, and why
 
 
-def mark(config: Config, cluster: Cluster) -> Marked:
+def mark(config: Config, cluster: Cluster, uncertain: bool = False) -> Marked:
     """A revision for each page the cluster marks: the published bytes with `no_index: True` (nothing else
     changed), waiting for review like any revision. Never deletes or moves a page."""
     from ..errors import ParseError, QtgenError
@@ -322,13 +345,20 @@ def mark(config: Config, cluster: Cluster) -> Marked:
     DraftStore(config)
     out = Marked()
     keeper = os.path.relpath(cluster.keeper.path, config.content)
-    if not cluster.extras:
+    chosen = cluster.extras + (cluster.uncertain if uncertain else [])
+    if cluster.uncertain and not uncertain:
+        out.skipped.append(f"{len(cluster.uncertain)} uncertain page(s) left as they are (read them; --uncertain marks "
+                           "them too, or similar_check = true lets the model judge)")
+    if not chosen:
         out.skipped.append(f"{cluster.id}: nothing to mark ({cluster.why})")
-    for member in cluster.extras:
+    from .revise import published_pages
+
+    for member in chosen:
         path = Path(member.path)
         try:
+            published_pages(config, [path])  # a page of the content tree, not a link out of it
             page = read(path)
-        except ParseError as exc:
+        except (ParseError, QtgenError) as exc:
             out.skipped.append(f"skipped {exc}")
             continue
         if page.no_index:

@@ -220,14 +220,17 @@ def lint_page(page: Page, cfg: Config, path: str = "", index=None, similar=_UNKN
 def _duplicate(page: Page, cfg: Config, index, similar=_UNKNOWN) -> str | None:
     if similar is _UNKNOWN:
         similar = index.similar(page.question, limit=3, threshold=cfg.similar_threshold)
-    return duplicate_message(page.subject, page.file_name, similar)
+    return duplicate_message(page.question, similar)
 
 
-def duplicate_message(subject: str, file_name: str, similar) -> str | None:
-    """QT011's message for a page of `subject` and `file_name`, given the questions found asking the same."""
+def duplicate_message(question: str | None, similar, path: str | None = None) -> str | None:
+    """QT011's message for a page asking `question` (at `path`, if indexed), given the questions found asking
+    the same: another published page asking it in other words. The very same question under another subject is
+    the site's own design (one intended group, as `qtgen duplicates` shows it), not a finding."""
+    own = (question or "").strip().casefold()
     for match in similar:
         e = match.entry
-        if e.source == "content" and not (e.file_name == file_name and e.subject == subject):
+        if e.source == "content" and e.path != path and e.question.strip().casefold() != own:
             return f"the published page {e.url} asks the same ({match.score:.0f}/100): {e.question!r}"
     return None
 
@@ -235,39 +238,43 @@ def duplicate_message(subject: str, file_name: str, similar) -> str | None:
 PARALLEL_FROM = 400  # pages to lint afresh before the work is shared among the machine's cores
 
 
-def _lint_files(names: list[str], cfg: Config) -> list[tuple[str, list | None, str | None]]:
-    """Every finding but QT011 for these files: (name, [rule, name, level, message]..., or the parse error)."""
+def _lint_files(cfg: Config, files: list[tuple[str, bytes | None]]) -> list[tuple[str, list | None, str | None]]:
+    """Every finding but QT011 for these files, judged on exactly the bytes given (those whose hash keys the
+    stored result): (name, [rule, name, level, message]..., or the reason it holds no page)."""
     from ..errors import ParseError
-    from ..format.reader import read
+    from ..format.reader import parse
 
     out = []
-    for name in names:
+    for name, data in files:
+        if data is None:
+            out.append((name, None, "cannot be read"))
+            continue
         try:
-            page = read(Path(name))
+            page = parse(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            out.append((name, None, f"not UTF-8 ({exc.reason} at byte {exc.start})"))
+            continue
         except ParseError as exc:
-            out.append((name, None, str(exc).removeprefix(f"{name}: ")))
+            out.append((name, None, str(exc)))
             continue
         found = lint_page(page, cfg, name, None)
         out.append((name, [[f.rule, f.name, f.level, f.message] for f in found], None))
     return out
 
 
-def _lint_fresh(names: list[str], cfg: Config, workers: int | None = None) -> list[tuple[str, list | None, str | None]]:
+def _lint_fresh(files: list[tuple[str, bytes | None]], cfg: Config,
+                workers: int | None = None) -> list[tuple[str, list | None, str | None]]:
     """`_lint_files`, shared among processes when there are many (each page's checks are its own)."""
-    import os
+    from . import pool
 
-    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    if workers < 2 or len(names) < PARALLEL_FROM:
-        return _lint_files(names, cfg)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    size = max(50, len(names) // (workers * 8))
-    chunks = [names[i:i + size] for i in range(0, len(names), size)]
+    workers = pool.workers() if workers is None else workers
+    if workers < 2 or len(files) < PARALLEL_FROM:
+        return _lint_files(cfg, files)
+    size = max(50, len(files) // (workers * 8))
     out: list = []
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for part in pool.map(_lint_files, chunks, [cfg] * len(chunks)):
-            out += part
+    for part in pool.map_chunks(_lint_files, [files[i:i + size] for i in range(0, len(files), size)], cfg,
+                                processes=workers):
+        out += part
     return out
 
 
@@ -285,14 +292,17 @@ def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[
     long_descriptions: list[tuple[int, str]] = []
     stamp = fingerprint(cfg)
     keys: dict[str, str] = {}
+    contents: dict[str, bytes | None] = {}
     for name in names:
         try:
             with open(name, "rb") as fh:
-                keys[name] = key_of(stamp, "lint\0" + name, fh.read(), None)
+                contents[name] = fh.read()
+            keys[name] = key_of(stamp, "lint\0" + name, contents[name], None)
         except OSError:
-            pass
+            contents[name] = None
     stored = store.get_many(list(keys.values())) if store is not None else {}
-    fresh = _lint_fresh([n for n in names if keys.get(n) not in stored], cfg)
+    fresh = _lint_fresh([(n, contents[n]) for n in names if keys.get(n) not in stored], cfg)
+    contents.clear()
     found_by_name = {name: (rows, error) for name, rows, error in fresh}
     if store is not None:
         store.put_many({keys[n]: {"findings": rows, "error": error} for n, rows, error in fresh if n in keys})
@@ -318,7 +328,7 @@ def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[
         if duplicate is not None:
             page = None
             if indexed[name] in known:
-                message = _duplicate_of(indexed[name], known[indexed[name]])
+                message = duplicate_message(index.question_at(indexed[name]), known[indexed[name]], indexed[name])
             else:  # not in the index (a file outside the site): searched alone
                 from ..format.reader import read
 
@@ -341,16 +351,6 @@ def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[
                                 f"{cfg.desc_min}..{cfg.desc_max} characters (longest {longest[0]}: {longest[1]}); "
                                 "qtgen fix --rule QT009 cuts the long ones"))
     return len(files), findings
-
-
-def _duplicate_of(name: str, matches) -> str | None:
-    """QT011's message for the indexed page at `name`, from its matches (its own subject and file name: the
-    index's row of it)."""
-    for match in matches:
-        e = match.entry
-        if e.source == "content" and e.path != name:
-            return f"the published page {e.url} asks the same ({match.score:.0f}/100): {e.question!r}"
-    return None
 
 
 def _described(message: str) -> int:

@@ -42,6 +42,7 @@ class QueueItem:
     question: str | None = None
     id: int | None = None
     readable: bool = True  # whether the bytes hold a page at all
+    no_index: bool = False  # the page asks search engines not to index it
     _page: object = field(default=_UNPARSED, repr=False)
 
     @property
@@ -86,7 +87,7 @@ class QueueItem:
     def stored(self) -> dict:
         """What a stored assessment keeps (never QT011: it depends on the other pages)."""
         return {"status": self.status, "words": self.words, "readable": self.page is not None,
-                "subject": self.subject, "question": self.question, "id": self.id,
+                "subject": self.subject, "question": self.question, "id": self.id, "no_index": self.no_index,
                 "validation": [[v.field, v.level, v.message] for v in self.validation],
                 "findings": [[f.rule, f.name, f.level, f.message] for f in self.findings if f.rule != lint.DUPLICATE.id]}
 
@@ -96,7 +97,8 @@ class QueueItem:
         return cls(path, stored["status"], stored["words"],
                    [Violation(name, f, level, m) for f, level, m in stored["validation"]],
                    [lint.Finding(name, r, n, level, m) for r, n, level, m in stored["findings"]],
-                   revises, data, stored["subject"], stored["question"], stored["id"], stored["readable"])
+                   revises, data, stored["subject"], stored["question"], stored["id"], stored["readable"],
+                   bool(stored.get("no_index")))
 
 
 def _read(path: Path) -> bytes | None:
@@ -125,7 +127,7 @@ def assess(config: Config, path: Path, index: SiteIndex | None = None, data: byt
     item = QueueItem(path, OK, lint.words(page) if page else 0, validation, findings,
                      revision.published if revision else None, data,
                      page.subject if page else None, page.question if page else None, page.id if page else None,
-                     page is not None, page)
+                     page is not None, bool(page and page.no_index), page)
     item.settle()
     return item
 
@@ -163,19 +165,20 @@ def queue(config: Config, index: SiteIndex | None = None, subject: str | None = 
     if not paths:
         return []
     stamp = fingerprint(config)
-    wanted: list[tuple[Path, bytes | None, Path | None, str | None]] = []
+    wanted: list[tuple[Path, bytes | None, Path | None, str | None, bytes | None]] = []
     for path in paths:
         data = _read(path)
         revision = store.revision_of(path)
         published = _read(revision.published) if revision else None
         key = key_of(stamp, str(path), data, published) if data is not None else None
-        wanted.append((path, data, revision.published if revision else None, key))
-    with Assessments(config) as cache:
-        stored = cache.get_many([k for *_, k in wanted if k])
-        missing = [(str(path), data) for path, data, _, key in wanted if key not in stored]
-        assessed = dict(zip((name for name, _ in missing), _assess_fresh(config, missing)))
+        wanted.append((path, data, revision.published if revision else None, key, published))
+    with Assessments.opened(config) as cache:
+        stored = cache.get_many([w[3] for w in wanted if w[3]])
+        # what is assessed afresh is exactly what was hashed: the draft's bytes and its published page's
+        missing = [(str(path), data, published) for path, data, _, key, published in wanted if key not in stored]
+        assessed = dict(zip((m[0] for m in missing), _assess_fresh(config, missing)))
         items, fresh = [], {}
-        for path, data, revises, key in wanted:
+        for path, data, revises, key, _ in wanted:
             if key in stored:
                 items.append(QueueItem.from_stored(path, data, revises, stored[key]))
                 continue
@@ -197,27 +200,33 @@ def queue(config: Config, index: SiteIndex | None = None, subject: str | None = 
 PARALLEL_FROM = 200  # drafts to assess afresh before the work is shared among the machine's cores
 
 
-def _assess_stored(config: Config, missing: list[tuple[str, bytes | None]]) -> list[dict]:
+def _assess_stored(config: Config, missing: list[tuple[str, bytes | None, bytes | None]]) -> list[dict]:
     store = DraftStore(config, migrate=False)
-    return [assess(config, Path(name), None, data, store=store).stored() for name, data in missing]
+    out = []
+    for name, data, published in missing:
+        page = None
+        if published is not None:
+            try:
+                page = parse(published.decode("utf-8"))
+            except (UnicodeDecodeError, ParseError):
+                page = None
+        out.append(assess(config, Path(name), None, data, store=store, published=page).stored())
+    return out
 
 
-def _assess_fresh(config: Config, missing: list[tuple[str, bytes | None]], workers: int | None = None) -> list[dict]:
+def _assess_fresh(config: Config, missing: list[tuple[str, bytes | None, bytes | None]],
+                  workers: int | None = None) -> list[dict]:
     """What `assess` finds in each of these drafts (as stored), shared among processes when there are many."""
-    import os
+    from . import pool
 
-    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    workers = pool.workers() if workers is None else workers
     if workers < 2 or len(missing) < PARALLEL_FROM:
         return _assess_stored(config, missing)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     size = max(25, len(missing) // (workers * 8))
-    chunks = [missing[i:i + size] for i in range(0, len(missing), size)]
     out: list[dict] = []
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for part in pool.map(_assess_stored, [config] * len(chunks), chunks):
-            out += part
+    for part in pool.map_chunks(_assess_stored, [missing[i:i + size] for i in range(0, len(missing), size)], config,
+                                processes=workers):
+        out += part
     return out
 
 
@@ -232,7 +241,7 @@ def _duplicates(config: Config, index: SiteIndex, items: list[QueueItem]) -> Non
         matches = known.get(str(item.path))
         if matches is None:  # not (yet) in the index: searched alone
             matches = index.similar(item.question, limit=3, threshold=config.similar_threshold)
-        message = lint.duplicate_message(item.subject, item.path.name, matches)
+        message = lint.duplicate_message(item.question, matches)
         if not message:
             continue
         finding = lint.Finding(str(item.path), rule.id, rule.name, rule.level, message)

@@ -212,7 +212,9 @@ class Fix:
 
 
 def readable(page: Page) -> list[str]:
-    return [f"description: {page.seo.page_description}", f"keywords: {page.seo.page_keywords}", "",
+    """What a reviewer compares between versions: no_index (when set), description, keywords and the answer."""
+    marked = [f"no_index: {page.no_index} (search engines are asked not to index the page)"] if page.no_index else []
+    return [*marked, f"description: {page.seo.page_description}", f"keywords: {page.seo.page_keywords}", "",
             *page.decoded_answer().split("\n")]
 
 

@@ -14,8 +14,8 @@ from ..context import Ctx, command
 def register(cli: click.Group) -> None:
     @command(cli)
     @click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
-    @click.option("--min-score", type=click.FloatRange(1, 100),
-                  help="Join questions scoring at least this (0-100; default: similar_threshold, 80).")
+    @click.option("--min-score", type=click.FloatRange(50, 100),
+                  help="Join questions scoring at least this (50-100; default: similar_threshold, 80).")
     @click.option("--keep", type=click.Choice(["linked", "oldest"]), default="linked", show_default=True,
                   help="Which question a cluster keeps: the most linked by related articles (then the oldest), "
                        "or the oldest.")
@@ -65,13 +65,14 @@ def register(cli: click.Group) -> None:
         c = report.counts()
         obj.info(f"{c['pages']} published page(s) at score {c['min_score']:g}: {c['rewording_clusters']} cluster(s) of "
                  f"rewordings ({c['pages_in_rewording_clusters']} pages; {c['to_mark_no_index']} to mark no_index, "
-                 f"{c['already_no_index']} marked already); {c['same_question_groups']} question(s) under several "
+                 f"{c['uncertain']} uncertain, {c['already_no_index']} marked already); {c['same_question_groups']} "
+                 "question(s) under several "
                  f"subjects on purpose ({c['pages_in_same_question_groups']} pages"
                  + (")" if show_all else "; --all lists them)"))
         if report.rewordings:
             obj.info("qtgen revise --duplicates CLUSTER puts a cluster's no_index marks in the review queue")
-            if not check.enabled:
-                low, high = config.similar_band
-                obj.info(f"scores from {c['min_score']:g} to {high:g} are the least certain: with similar_check = true "
-                         "the model judges each of those pages before it is marked")
+            if not check.enabled and c["uncertain"]:
+                obj.info(f"{c['uncertain']} page(s) scoring up to {config.similar_band[1]:g} are listed as uncertain, not "
+                         "marked: read them (revise --duplicates CLUSTER --uncertain marks them too), or set "
+                         "similar_check = true and the model judges each one")
             obj.info("note: " + report.note)

@@ -31,7 +31,7 @@ def register(cli: click.Group) -> None:
         config = obj.config
         # findings are kept by each file's bytes where there is a drafts folder (a read-only command creates none)
         with (nullcontext(None) if no_index else open_index(config, create=False)) as index, \
-                (Assessments(config) if config.drafts.is_dir() else nullcontext(None)) as store:
+                (Assessments.opened(config) if config.drafts.is_dir() else nullcontext(None)) as store:
             count, findings = lint_paths(list(paths), config, index, store)
         errors = sum(1 for f in findings if f.level == ERROR)
         if as_json:

@@ -26,12 +26,13 @@ def register(cli: click.Group) -> None:
     @click.option("--duplicates", "cluster", metavar="CLUSTER",
                   help="Mark the extra pages of this duplicate cluster (an id from qtgen duplicates) no_index, as "
                        "revisions for review.")
-    @click.option("--min-score", type=click.FloatRange(1, 100), help="With --duplicates: as given to qtgen duplicates.")
+    @click.option("--min-score", type=click.FloatRange(50, 100), help="With --duplicates: as given to qtgen duplicates.")
     @click.option("--keep", type=click.Choice(["linked", "oldest"]), default="linked",
                   help="With --duplicates: as given to qtgen duplicates.")
+    @click.option("--uncertain", is_flag=True, help="With --duplicates: mark the cluster's uncertain pages too.")
     @click.pass_obj
     def revise(obj: Ctx, paths, rules, limit, regenerate, feedback, concurrency, rpm, tpm, report, cluster, min_score,
-               keep):
+               keep, uncertain):
         """Put revisions of published pages (files or folders) in the review queue.
 
         Without --regenerate a revision starts as the published text, to be edited; with it, the model
@@ -44,8 +45,8 @@ def register(cli: click.Group) -> None:
             raise click.UsageError("--feedback goes with --regenerate")
         if cluster is not None and (regenerate or rules or limit or report):
             raise click.UsageError("--duplicates takes no --regenerate, --rule, --limit or --report")
-        if cluster is None and (min_score is not None or keep != "linked"):
-            raise click.UsageError("--min-score and --keep go with --duplicates")
+        if cluster is None and (min_score is not None or keep != "linked" or uncertain):
+            raise click.UsageError("--min-score, --keep and --uncertain go with --duplicates")
         if cluster is None and not paths:
             raise click.UsageError("name the published pages (files or folders), or --duplicates CLUSTER")
         config = obj.config
@@ -64,7 +65,7 @@ def register(cli: click.Group) -> None:
             finally:
                 check.close()
             chosen = dup.chosen(found, cluster)
-            result = dup.mark(config, chosen)
+            result = dup.mark(config, chosen, uncertain)
             for line in result.skipped:
                 obj.info(line)
             for path in result.made:

@@ -36,6 +36,9 @@ def register(cli: click.Group) -> None:
         console.print(Markdown(p.decoded_answer()))
         console.print(f"\n[bold]description[/] ({len(p.seo.page_description)} chars): {p.seo.page_description}")
         console.print(f"[bold]keywords[/]: {p.seo.page_keywords}")
+        if p.no_index:
+            console.print("[bold]no_index[/]: True (the page asks search engines not to index it; the site must read "
+                          "the files' no_index for that to happen: see qtgen duplicates)")
         for n, art in enumerate(p.related, 1):
             console.print(f"[bold]related {n}[/]: {art.title} ({art.subject}) {art.url}")
         console.print(f"[bold]status[/]: {item.status}, {item.words} words")
