@@ -474,3 +474,22 @@ def test_a_long_queue_comes_in_pages_with_its_counts(studio, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     tab.goto(url.split("/?")[0] + "/?page=2")
     tab.screenshot(path=str(ARTIFACTS / "studio-queue-pages.png"), full_page=True)
+
+
+def test_the_studio_keeps_one_index_and_its_own_actions_refresh_it(site_with_drafts):
+    from qtgen.config import load
+    from qtgen.studio.app import Studio
+
+    studio = Studio(load(cwd=site_with_drafts), "token")
+    try:
+        index = studio.index()
+        before = len(index.entries())
+        assert studio.index() is index  # one index for the studio's life
+        source = site_with_drafts / "drafts/economics/what-is-a-tariff.md"
+        copy = site_with_drafts / "drafts/economics/what-is-a-quota-rent.md"
+        copy.write_text(source.read_text().replace("What is a tariff?", "What is a quota rent?"))
+        studio.index_changed()  # as an action does: refreshed before the page it leads to
+        assert len(studio.index().entries()) == before + 1
+        assert any(e.question == "What is a quota rent?" for e in studio.index().entries())
+    finally:
+        studio.close()

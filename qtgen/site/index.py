@@ -170,7 +170,7 @@ class SiteIndex(Database):
         gone = [p for p in known if p not in seen]
         changed = self.db.execute("PRAGMA data_version").fetchone()[0] != self._version  # another process wrote
         if rows or gone:
-            with self.db:
+            with self._lock, self.db:  # one transaction at a time on this connection (the studio reads meanwhile)
                 self.db.execute("BEGIN IMMEDIATE")
                 self.db.executemany(f"INSERT OR REPLACE INTO pages ({', '.join(PAGE_COLUMNS)}) "
                                     f"VALUES ({', '.join('?' * len(PAGE_COLUMNS))})", rows)

@@ -77,6 +77,8 @@ class Studio:
         self._index = None
         self._index_lock = threading.Lock()
         self._index_at = float("-inf")
+        self._refreshing = False
+        self._refresh_lock = threading.Lock()
 
     # -- one-time logins -----------------------------------------------------------------------
     def new_login(self) -> str:
@@ -99,24 +101,46 @@ class Studio:
 
     # -- the site index, kept for the studio's life --------------------------------------------
     def index(self):
-        """The site index, brought up to date at most INDEX_AGE seconds ago (only changed files are read; its
-        similarity model is rebuilt only when something changed). Pages read it; approve opens its own."""
+        """The site index (only changed files are read; its similarity model is rebuilt only when something
+        changed). A page never waits for a refresh: one older than INDEX_AGE seconds is refreshed in the
+        background, and the studio's own actions refresh it before they answer. Approve opens its own."""
         from ..site.index import SiteIndex
 
         with self._index_lock:
             if self._index is None:
                 self._index = SiteIndex(self.config)
-            if time.monotonic() - self._index_at >= self.INDEX_AGE:
                 self._index.refresh()
                 self._index_at = time.monotonic()
-            return self._index
+                return self._index
+            index = self._index
+            stale = time.monotonic() - self._index_at >= self.INDEX_AGE and not self._refreshing
+            if stale:
+                self._refreshing = True
+        if stale:
+            threading.Thread(target=self._refresh, daemon=True, name="qtgen-studio-refresh").start()
+        return index
+
+    def _refresh(self) -> None:
+        try:
+            with self._refresh_lock:
+                if self._index is not None:
+                    self._index.refresh()
+        except Exception:  # noqa: BLE001 - the next page tries again
+            pass
+        finally:
+            self._index_at = time.monotonic()
+            self._refreshing = False
 
     def index_changed(self) -> None:
-        """Something this studio did changed the site or the drafts: the next page refreshes the index."""
-        self._index_at = float("-inf")
+        """Something this studio did changed the site or the drafts: refreshed now, in the action's own thread,
+        so the page it leads to shows it."""
+        with self._refresh_lock:
+            if self._index is not None:
+                self._index.refresh()
+        self._index_at = time.monotonic()
 
     def close(self) -> None:
-        with self._index_lock:
+        with self._refresh_lock, self._index_lock:
             if self._index is not None:
                 self._index.close()
                 self._index = None
@@ -265,7 +289,8 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         values = await form(request)
         chosen = values.get("id", [])
         try:
-            paths = [studio.path_of(i) for i in chosen]
+            known = await run_in_threadpool(studio.drafts)  # one listing for all the chosen, off the event loop
+            paths = [known[i] for i in chosen]
         except LookupError:
             return back("/", error="a draft you chose is no longer in the queue")
         if not paths:
@@ -295,9 +320,9 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
     async def reject(request: Request) -> Response:
         values = await form(request)
         try:
-            path = studio.path_of(request.path_params["draft_id"])
+            path = await run_in_threadpool(studio.path_of, request.path_params["draft_id"])
             target = await run_in_threadpool(review.reject, config, studio.name_of(path), first(values, "reason"))
-            studio.index_changed()
+            await run_in_threadpool(studio.index_changed)
         except LookupError:
             return back("/", error="that draft is no longer in the queue")
         except QtgenError as exc:
@@ -311,7 +336,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         if not feedback:
             return back(f"/draft/{draft_id}", error="say what should change")
         try:
-            path = studio.path_of(draft_id)
+            path = await run_in_threadpool(studio.path_of, draft_id)
         except LookupError:
             return back("/", error="that draft is no longer in the queue")
         studio.regenerate(path, feedback)
@@ -327,7 +352,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
     async def preview(request: Request) -> Response:
         values = await form(request)
         try:
-            path = studio.path_of(request.path_params["draft_id"])
+            path = await run_in_threadpool(studio.path_of, request.path_params["draft_id"])
             _, page_ = edited(path, values)
         except LookupError:
             return PlainTextResponse("that draft is no longer in the queue", status_code=404)
@@ -341,12 +366,12 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         values = await form(request)
         draft_id = request.path_params["draft_id"]
         try:
-            path = studio.path_of(draft_id)
+            path = await run_in_threadpool(studio.path_of, draft_id)
             current, new = edited(path, values)
             if new is None or new == current:
                 return back(f"/draft/{draft_id}", message="no change")
             await run_in_threadpool(review.save_checked, config, path, new, "edit (studio)")
-            studio.index_changed()
+            await run_in_threadpool(studio.index_changed)
         except LookupError:
             return back("/", error="that draft is no longer in the queue")
         except QtgenError as exc:  # not saved: show the form again with what the reviewer typed
