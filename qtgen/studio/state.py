@@ -1,0 +1,153 @@
+"""The state of one studio process: its config, token, one-time logins, draft ids, the site index it keeps,
+and the regenerations running in the background. The app (`app.py`) only parses requests and presents."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..errors import QtgenError
+from ..work import review
+from ..work.drafts import DraftStore
+
+
+@dataclass
+class Job:
+    """A regeneration running in the background."""
+
+    draft: str
+    state: str = "running"  # running, done, failed
+    message: str = ""
+    started: float = field(default_factory=time.time)
+
+
+class Studio:
+    """The state of one studio process: its config, token, draft ids and background jobs."""
+
+    INDEX_AGE = 5.0  # seconds a refresh of the site index serves the pages that read it
+
+    def __init__(self, config: Config, token: str):
+        self.config = config
+        self.token = token
+        self.csrf = hmac.new(token.encode(), b"csrf", hashlib.sha256).hexdigest()
+        self.jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._logins: set[str] = set()
+        self._index = None
+        self._index_lock = threading.Lock()
+        self._index_at = float("-inf")
+        self._refreshing = False
+        self._refresh_lock = threading.Lock()
+
+    # -- one-time logins -----------------------------------------------------------------------
+    def new_login(self) -> str:
+        """A code for one login URL: it sets the cookie once, then is worthless."""
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self._logins.add(code)
+        return code
+
+    def use_login(self, code: str) -> bool:
+        with self._lock:
+            if code in self._logins:
+                self._logins.discard(code)
+                return True
+        return False
+
+    def regenerating(self, path: Path) -> bool:
+        draft = self.draft_id(path)
+        return any(j.draft == draft and j.state == "running" for j in list(self.jobs.values()))
+
+    # -- the site index, kept for the studio's life --------------------------------------------
+    def index(self):
+        """The site index (only changed files are read; its similarity model is rebuilt only when something
+        changed). A page never waits for a refresh: one older than INDEX_AGE seconds is refreshed in the
+        background, and the studio's own actions refresh it before they answer. Approve opens its own."""
+        from ..site.index import SiteIndex
+
+        with self._index_lock:
+            if self._index is None:
+                self._index = SiteIndex(self.config)
+                self._index.refresh()
+                self._index_at = time.monotonic()
+                return self._index
+            index = self._index
+            stale = time.monotonic() - self._index_at >= self.INDEX_AGE and not self._refreshing
+            if stale:
+                self._refreshing = True
+        if stale:
+            threading.Thread(target=self._refresh, daemon=True, name="qtgen-studio-refresh").start()
+        return index
+
+    def _refresh(self) -> None:
+        try:
+            with self._refresh_lock:
+                if self._index is not None:
+                    self._index.refresh()
+        except Exception:  # noqa: BLE001 - the next page tries again
+            pass
+        finally:
+            self._index_at = time.monotonic()
+            self._refreshing = False
+
+    def index_changed(self) -> None:
+        """Something this studio did changed the site or the drafts: refreshed now, in the action's own thread,
+        so the page it leads to shows it."""
+        with self._refresh_lock:
+            if self._index is not None:
+                self._index.refresh()
+        self._index_at = time.monotonic()
+
+    def close(self) -> None:
+        with self._refresh_lock, self._index_lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+    # -- drafts by opaque id -------------------------------------------------------------------
+    def draft_id(self, path: Path | str) -> str:
+        """An opaque id for a draft (its name below the drafts folder, as DraftStore.drafts lists it, under HMAC)."""
+        return hmac.new(self.token.encode(), self.name_of(path).encode(), hashlib.sha256).hexdigest()[:16]
+
+    def drafts(self) -> dict[str, Path]:
+        return {self.draft_id(name): Path(name) for name in DraftStore(self.config).draft_names()}
+
+    def path_of(self, draft_id: str) -> Path:
+        path = self.drafts().get(draft_id)
+        if path is None:
+            raise LookupError(draft_id)
+        return path
+
+    def name_of(self, path: Path | str) -> str:
+        """The draft's name for the library: subject-slug/file_name below the drafts folder."""
+        root, name = str(self.config.drafts) + os.sep, str(path)
+        if name.startswith(root) and ".." not in name[len(root):].split(os.sep):  # as DraftStore lists drafts
+            return name[len(root):]
+        return str(Path(path).resolve().relative_to(self.config.drafts.resolve()))
+
+    # -- background regeneration ---------------------------------------------------------------
+    def regenerate(self, path: Path, feedback: str) -> str:
+        job_id = secrets.token_hex(8)
+        job = Job(self.draft_id(path))
+        with self._lock:
+            self.jobs[job_id] = job
+
+        def work() -> None:
+            try:
+                result = review.regenerate(self.config, self.name_of(path), feedback)
+                self.index_changed()
+                job.state, job.message = "done", f"regenerated; {result.completion.usage.total} tokens"
+            except QtgenError as exc:
+                job.state, job.message = "failed", str(exc)
+            except Exception as exc:  # noqa: BLE001 - shown to the reviewer, never a traceback
+                job.state, job.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
+
+        threading.Thread(target=work, daemon=True, name=f"qtgen-regenerate-{job_id}").start()
+        return job_id
