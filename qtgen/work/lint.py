@@ -267,15 +267,7 @@ def _lint_fresh(files: list[tuple[str, bytes | None]], cfg: Config,
     """`_lint_files`, shared among processes when there are many (each page's checks are its own)."""
     from . import pool
 
-    workers = pool.workers() if workers is None else workers
-    if workers < 2 or len(files) < PARALLEL_FROM:
-        return _lint_files(cfg, files)
-    size = max(50, len(files) // (workers * 8))
-    out: list = []
-    for part in pool.map_chunks(_lint_files, [files[i:i + size] for i in range(0, len(files), size)], cfg,
-                                processes=workers):
-        out += part
-    return out
+    return pool.map_items(_lint_files, cfg, files, least=PARALLEL_FROM, smallest=50, processes=workers)
 
 
 def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[int, list[Finding]]:

@@ -42,3 +42,16 @@ def map_chunks(fn: Callable, chunks: Sequence, *args, processes: int | None = No
             return list(pool.map(fn, *([a] * len(chunks) for a in args), chunks))
     except (BrokenProcessPool, RuntimeError, OSError):
         return [fn(*args, chunk) for chunk in chunks]
+
+
+def map_items(fn: Callable, first, items: list, *, least: int, smallest: int, processes: int | None = None) -> list:
+    """fn(first, items) as one list, the items shared among processes in chunks when there are at least `least`
+    of them (chunks of `smallest` or more: about eight a process)."""
+    processes = workers() if processes is None else processes
+    if processes < 2 or len(items) < least:
+        return fn(first, items)
+    size = max(smallest, len(items) // (processes * 8))
+    out: list = []
+    for part in map_chunks(fn, [items[i:i + size] for i in range(0, len(items), size)], first, processes=processes):
+        out += part
+    return out

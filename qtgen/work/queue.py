@@ -219,15 +219,7 @@ def _assess_fresh(config: Config, missing: list[tuple[str, bytes | None, bytes |
     """What `assess` finds in each of these drafts (as stored), shared among processes when there are many."""
     from . import pool
 
-    workers = pool.workers() if workers is None else workers
-    if workers < 2 or len(missing) < PARALLEL_FROM:
-        return _assess_stored(config, missing)
-    size = max(25, len(missing) // (workers * 8))
-    out: list[dict] = []
-    for part in pool.map_chunks(_assess_stored, [missing[i:i + size] for i in range(0, len(missing), size)], config,
-                                processes=workers):
-        out += part
-    return out
+    return pool.map_items(_assess_stored, config, missing, least=PARALLEL_FROM, smallest=25, processes=workers)
 
 
 def _duplicates(config: Config, index: SiteIndex, items: list[QueueItem]) -> None:
