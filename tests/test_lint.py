@@ -255,3 +255,46 @@ def test_lint_keeps_findings_by_bytes_and_rereads_a_changed_file(site):
     _tree(bare, 3)
     r = run_qtgen("lint", "content/learn", "--no-index", cwd=bare)
     assert r.returncode == 1 and not (bare / "drafts").exists()
+
+
+@pytest.mark.parametrize("insert", ["ANSWER: tariffs are taxes", '{"Term": "tariff"}', "See PAGE_TITLE here.",
+                                    "Written As A Numbered List here.", "};", '"Keywords": tariffs',
+                                    "1. **Tariff**:\n2. **Quota**: a limit.", "The ıdea {\"x\"", "<|endoftext|>"])
+def test_debris_is_found_whatever_its_case_and_place(insert):
+    """The lint looks for debris lines only where a quick search of the whole text finds a hint of one: each kind,
+    in any case, in the middle of a long answer, is still found (and the text around it alone is clean)."""
+    answer = GOOD_ANSWER.replace("In summary", f"Some text.\n\n{insert}\n\nIn summary")
+    assert "QT017" in rules(page(answer=answer))
+    assert "QT017" not in rules(page(answer=GOOD_ANSWER.replace("In summary", "Some text.\n\nIn summary")))
+
+
+@pytest.mark.parametrize("text", ["As An AI model", "as an ai", "I CAN'T say", "nothing here", "İ cannot do it",
+                                  "ı cannot", "<ſcript>", "<SCRIPT>", "a \u212a b", "ONCLICK='x'", "Let Me Know If"])
+def test_caseless_search_is_the_case_blind_pattern_s_own(text):
+    import re
+
+    from qtgen.work.caseless import Caseless
+
+    pattern = r"\b(as an ai\b|i cannot\b|i can't\b|let me know if)|<\s*script\b|\bon[a-z]+\s*=|\bk\b"
+    fast, slow = Caseless(pattern).search(text), re.compile(pattern, re.I).search(text)
+    assert (fast and (fast.span(), fast.group(0))) == (slow and (slow.span(), slow.group(0)))
+
+
+def test_repetition_counts_the_sentences_a_pairwise_reading_counts():
+    """The sentences are compared all at once (rapidfuzz's cdist); the count is the one reading each pair gives:
+    the very same sentence at any length, or one of 8 words or more at 90/100 or closer to an earlier one."""
+    from rapidfuzz import fuzz
+
+    from qtgen.work.gate import _repeated
+
+    base = ["tariffs raise the price of imported goods for all households",
+            "tariffs raise the prices of imported goods for all the households",
+            "short one here now", "short one here now", "short one here today",
+            "a completely different sentence about trade deficits and currency",
+            "quotas limit the quantity of goods that may be imported in a year"]
+    for n in range(2, len(base) + 1):
+        for shift in range(len(base)):
+            sentences = (base[shift:] + base[:shift])[:n]
+            expected = sum(1 for i, x in enumerate(sentences) if any(
+                x == y or len(x.split()) >= 8 and fuzz.ratio(x, y) >= 90 for y in sentences[:i]))
+            assert _repeated(sentences) == expected

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..format.page import Page
+from .caseless import DIFFERENT as _CASE_APART
 
 WORDS = re.compile(r"[A-Za-z0-9\u00c0-\uffff][\w'\u2019-]*")
 LIST = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\S", re.M)
@@ -27,6 +28,15 @@ _DEBRIS = re.compile(r'^\s*[\[\]{}(),;:"]+\s*$|\{\s*"|"\s*\}|\[ \]|"\s*:\s|<\|[a
                      r'\b(short bold term|as a numbered list|one paragraph of three|sums up the answer)\b', re.I)
 _EMPTY_ITEM = re.compile(r"^\s*\d+[.)]\s*$")
 _LABEL_ONLY = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\*\*[^*]+(:\*\*|\*\*:)\s*$")  # "1. **Term**:" and nothing
+# What a line with debris must hold, searched over the whole lower-cased text at once, each part so that `re`
+# can skip ahead to its first character: where none is found, no line holds debris (the lines are searched only
+# where one is, as few pages are).
+_DEBRIS_HINTS = (re.compile(r'[{}]|\[ \]|"\s*:\s|<\||"(?:answer|keywords|description)"'),
+                 re.compile(r"^\s*(?:[\[\]{}(),;:\"]+\s*$|(?:answer|keywords?|description|question|title)\s*:|"
+                            r"(?:\d+[.)]|[-*+])\s+\*\*[^*\n]+(?::\*\*|\*\*:)\s*$)", re.M))
+_DEBRIS_WORDS = ("page_keywords", "page_description", "page_addresses", "page_title", "short bold term",
+                 "as a numbered list", "one paragraph of three", "sums up the answer")
+
 _TERMINAL = ".!?)\"'*$`\u201d\u2019\u2026:"
 _JOINING = {"of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "its", "their", "is", "are", "that",
             "which", "from", "at"}  # a block ending on one of these was cut off ("and"/"or" may end an enumeration)
@@ -51,9 +61,16 @@ def _prose(page: Page) -> str:
     return _prose_of(page.decoded_answer())
 
 
+def _may_hold_debris(prose: str) -> bool:
+    if any(c in prose for c in _CASE_APART):
+        return True
+    lower = prose.lower()
+    return any(w in lower for w in _DEBRIS_WORDS) or any(h.search(lower) for h in _DEBRIS_HINTS)
+
+
 def _debris(page: Page, cfg: Config) -> str | None:
     prose = _prose(page)
-    lines = prose.split("\n")
+    lines = prose.split("\n") if _may_hold_debris(prose) else []
     for n, line in enumerate(lines):
         m = _DEBRIS.search(line)
         if m:
@@ -84,14 +101,26 @@ def _repetition(page: Page, cfg: Config) -> str | None:
         return f"{repeated} paragraph(s) repeated word for word"
     sentences = [n for n in map(_norm, _SENT.split(text.replace("\n", " "))) if n.count(" ") >= 4]
     if len(sentences) >= 4:
-        from rapidfuzz import fuzz
-
-        repeats = sum(1 for i, x in enumerate(sentences)
-                      if any(x == y or len(x.split()) >= 8 and fuzz.ratio(x, y) >= 90 for y in sentences[:i]))
-        ratio = repeats / len(sentences)
+        ratio = _repeated(sentences) / len(sentences)
         if ratio >= 0.15:
             return f"{ratio:.0%} of its sentences repeat an earlier one (or nearly)"
     return None
+
+
+def _repeated(sentences: list[str]) -> int:
+    """How many sentences repeat an earlier one: the very same, or (8 words or more) 90/100 alike or closer.
+    All pairs are scored at once, in rapidfuzz's C code."""
+    import numpy as np
+    from rapidfuzz import fuzz, process
+
+    scores = np.tril(process.cdist(sentences, sentences, scorer=fuzz.ratio, score_cutoff=90, dtype=np.float64), -1)
+    long = np.array([x.count(" ") >= 7 for x in sentences])  # 8 words or more
+    seen: set[str] = set()
+    exact = []
+    for x in sentences:
+        exact.append(x in seen)
+        seen.add(x)
+    return int(np.count_nonzero(np.array(exact) | (long & (scores.max(axis=1) >= 90))))
 
 
 _LEADS_INTO = {"math_block", "fence", "code_block", "table_open", "bullet_list_open", "ordered_list_open",
@@ -260,7 +289,12 @@ _SENTENCES = re.compile(r"(?<=[.!?:])\s+|\n+")
 
 
 def _grams(words: list[str], n: int) -> set[tuple[str, ...]]:
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return set(zip(*(words[i:] for i in range(n))))
+
+
+def _lower_words(words: list[str]) -> list[str]:
+    """Each word lower-cased (as one string: no word holds a space, and lower() sees each word apart)."""
+    return " ".join(words).lower().split(" ") if words else []
 
 
 @lru_cache(maxsize=16)
@@ -299,8 +333,14 @@ def _prompt_leak(page: Page, cfg: Config) -> str | None:
     3-word phrases. Words of the question and subject are not the prompt's."""
     three, six = _prompt_grams(_prompt_folders(str(cfg.prompts)))
     asked = {w.lower() for w in WORDS.findall(f"{page.question} {page.subject}")}
-    for sentence in _SENTENCES.split(MATH.sub(" ", _without_code(page.decoded_answer()))):
-        words = [w.lower() for w in WORDS.findall(sentence)]
+    text = MATH.sub(" ", _without_code(page.decoded_answer()))
+    # every sentence's runs are runs of the whole text: where the whole text has too few, no sentence has more
+    every = _lower_words(WORDS.findall(text))
+    anywhere = [g for g in _grams(every, 3) & three if not set(g) <= asked | _STOPWORDS]
+    if not _grams(every, 6) & six and (len(anywhere) < 2 or len({w for g in anywhere for w in g} - _STOPWORDS) < 4):
+        return None
+    for sentence in _SENTENCES.split(text):
+        words = _lower_words(WORDS.findall(sentence))
         if len(words) < 3:
             continue
         found = sorted(g for g in _grams(words, 3) & three if not set(g) <= asked | _STOPWORDS)

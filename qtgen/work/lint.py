@@ -17,6 +17,7 @@ from typing import Callable
 from ..config import Config
 from ..format.page import Page
 from ..format.validate import ERROR, WARNING
+from .caseless import Caseless
 from .gate import LIST as _LIST, MATH as _MATH, WORDS as _WORDS
 from .gate import _cut_off, _debris, _description_shape, _keyword_junk, _markup, _off_topic, _prompt_leak, _repetition
 
@@ -42,12 +43,12 @@ class Rule:
     check: Callable[[Page, Config], str | None]
 
 
-_CHATTER = re.compile(
+_CHATTER = Caseless(
     r"\b(as an ai\b|as a language model|i cannot\b|i can't\b|i'm sorry\b|i am sorry\b|sure, here is|sure! here|"
-    r"here is the json|i hope this helps|let me know if|feel free to ask)", re.I)
+    r"here is the json|i hope this helps|let me know if|feel free to ask)")
 _LATEX_N = re.compile(r"\\n(u|eq|e|abla|ot|otin|eg|ewline|i|less|gtr|leq|geq|mid|parallel|subseteq|supseteq|"
                       r"atural|earrow|warrow|ewcommand|oindent|olimits|onumber|ormalsize|exists)(?![A-Za-z])")
-_HTML = re.compile(r"<\s*(script|iframe|style|object|embed|form|input|link|meta)\b|\bon[a-z]+\s*=\s*[\"']", re.I)
+_HTML = Caseless(r"<\s*(script|iframe|style|object|embed|form|input|link|meta)\b|\bon[a-z]+\s*=\s*[\"']")
 _TEMPLATE = re.compile(r"\{\{-?\s*[A-Za-z_][\w.]*\s*-?\}\}|\{%-?\s*[a-z]+|\{\{\s*$|^\s*\}\}")
 
 
@@ -200,16 +201,13 @@ def active_rules(cfg: Config) -> list[Rule]:
     return out
 
 
-_UNKNOWN = object()
-
-
-def lint_page(page: Page, cfg: Config, path: str = "", index=None, similar=_UNKNOWN) -> list[Finding]:
-    """Every finding for one page; with an index, also a question another published page asks (`similar`: the
-    matches found already for many pages at once, by `lint_paths`)."""
+def lint_page(page: Page, cfg: Config, path: str = "", index=None) -> list[Finding]:
+    """Every finding for one page; with an index, also a question another published page asks (`lint_paths`
+    finds those for many pages at once)."""
     out = []
     for rule in active_rules(cfg):
         if rule.id == DUPLICATE.id:
-            message = _duplicate(page, cfg, index, similar) if index is not None else None
+            message = _duplicate(page, cfg, index) if index is not None else None
         else:
             message = rule.check(page, cfg)
         if message:
@@ -217,10 +215,8 @@ def lint_page(page: Page, cfg: Config, path: str = "", index=None, similar=_UNKN
     return out
 
 
-def _duplicate(page: Page, cfg: Config, index, similar=_UNKNOWN) -> str | None:
-    if similar is _UNKNOWN:
-        similar = index.similar(page.question, limit=3, threshold=cfg.similar_threshold)
-    return duplicate_message(page.question, similar)
+def _duplicate(page: Page, cfg: Config, index) -> str | None:
+    return duplicate_message(page.question, index.similar(page.question, limit=3, threshold=cfg.similar_threshold))
 
 
 def duplicate_message(question: str | None, similar, path: str | None = None) -> str | None:
