@@ -56,6 +56,8 @@ class Config:
     structured: bool | None = None  # one JSON request per draft; None: yes, but plain Markdown for the offline model
     lint_words: tuple = (150, 650)
     lint: dict = field(default_factory=dict)  # {"disable": [...], "levels": {rule: level}}
+    judge_model: str | None = None  # the model `qtgen judge` asks (None: the drafting model)
+    judge: dict = field(default_factory=dict)  # {"required": bool, "min_score": 0-100, "model": name}: approve's gate
     prices: dict = field(default_factory=dict)  # model = [USD per 1M input tokens, per 1M output tokens]
     batch_prices: dict = field(default_factory=dict)  # the Batch API's prices; unset: half of `prices`
     batch_lane: str = "online"  # how `qtgen batch` sends requests: "online" or "batch-api"
@@ -214,6 +216,8 @@ def _coerce(key: str, value: Any) -> Any:
         if not isinstance(value, dict) or set(value) - {"disable", "levels"}:
             raise InputError("config: [lint] takes 'disable' (a list of rule ids) and 'levels' (rule id = level)")
         return value
+    if key == "judge":
+        return _judge_table(value)
     if key in ("prices", "batch_prices"):
         if not isinstance(value, dict) or not all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value.values()):
             raise InputError("config: prices maps a model to [input, output] dollars per million tokens")
@@ -259,6 +263,27 @@ def _coerce(key: str, value: Any) -> Any:
             raise InputError(f"config: {key} must be a finite number, got {value!r}")
         return number
     return value if value is None or isinstance(value, (str, Path)) else str(value)
+
+
+def _judge_table(value: Any) -> dict:
+    """[judge]: required (true/false), min_score (0 to 100) and model (the judge's model, as judge_model)."""
+    if not isinstance(value, dict) or set(value) - {"required", "min_score", "model"}:
+        raise InputError("config: [judge] takes 'required' (true or false), 'min_score' (0 to 100) and 'model'")
+    out: dict = {}
+    if "required" in value:
+        if not isinstance(value["required"], bool):
+            raise InputError(f"config: [judge] required must be true or false, got {value['required']!r}")
+        out["required"] = value["required"]
+    if "min_score" in value:
+        score = _whole("judge.min_score", value["min_score"])
+        if not 0 <= score <= 100:
+            raise InputError(f"config: [judge] min_score = {score} is out of range: a score, 0 to 100")
+        out["min_score"] = score
+    if "model" in value:
+        if not isinstance(value["model"], str) or not value["model"].strip():
+            raise InputError("config: [judge] model must name a model")
+        out["model"] = value["model"].strip()
+    return out
 
 
 def _whole(key: str, value: Any) -> int:

@@ -80,6 +80,18 @@ class Database:
             except sqlite3.DatabaseError as exc:
                 raise QtgenError(f"{path}: cannot be opened as a qtgen database ({exc})") from None
 
+    def json_by_key(self, table: str, column: str, keys: list[str]) -> dict[str, dict]:
+        """The JSON held in `column` of the rows of `table` whose `key` is one of `keys`, by key (500 a query)."""
+        import json
+
+        out: dict[str, dict] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(f"SELECT key, {column} FROM {table} WHERE key IN ({marks})", chunk):
+                out[row["key"]] = json.loads(row[column])
+        return out
+
     @property
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]

@@ -49,6 +49,37 @@ def house_answer(question: str, subject: str) -> dict:
     }
 
 
+JUDGE_MARK = "You are grading an answer written for QuickTakes"
+# planted false statements the fake judge recognises, with the severity it gives them
+FALSEHOODS = {"the sun orbits the earth": "major", "water boils at 50 degrees": "major", "drink bleach": "critical"}
+INVENTED_QUOTE = "Tariffs were invented on the moon in 1066."
+
+
+def judge_reply(text: str, invent: bool = False) -> dict:
+    """A deterministic grade of the answer inside a judge prompt: each sentence holding a planted falsehood is an
+    issue quoting it; correctness follows the worst; `invent` adds an issue quoting words the answer lacks."""
+    answer = text.split("-----\n", 1)[1].rsplit("\n-----", 1)[0] if "-----\n" in text else text
+    issues = []
+    for sentence in re.split(r"(?<=[.!?])\s+|\n+", answer):
+        for false, severity in FALSEHOODS.items():
+            if false in sentence.lower():
+                issues.append({"quote": sentence.strip(), "problem": f"it says {false}, which is false",
+                               "correction": "state the established fact instead", "severity": severity})
+    if invent:
+        issues.append({"quote": INVENTED_QUOTE, "problem": "wrong date", "correction": "no such event",
+                       "severity": "critical"})
+    worst = max((("minor", "major", "critical").index(i["severity"]) for i in issues if i["quote"] != INVENTED_QUOTE),
+                default=-1)
+    correctness = {-1: 5, 0: 4, 1: 2, 2: 1}[worst]
+    reason = "every statement checked is right" if worst < 0 else "it states something false"
+    return {"criteria": {"correctness": {"score": correctness, "reason": reason},
+                         "answers_question": {"score": 5, "reason": "it answers the question asked"},
+                         "completeness": {"score": 4, "reason": "the main points are there"},
+                         "clarity": {"score": 5, "reason": "clear numbered points"},
+                         "safety": {"score": 1 if worst == 2 else 5, "reason": "no advice stated as fact"}},
+            "issues": issues}
+
+
 class Fault:
     """One scripted reply instead of a normal answer."""
 
@@ -94,6 +125,8 @@ class FakeOpenAI:
         self.lock = threading.Lock()
         self.usage: dict | None = None  # the usage every answer reports, if not the default
         self.answer_headers: deque[dict] = deque()  # rate-limit headers for the next 200 answers, in order
+        self.judge_invents = False  # the fake judge adds an issue quoting words the answer does not hold
+        self.measure_usage = False  # report tokens as the characters of the request's messages and the reply / 4
         self.batch_api = FakeBatchApi(self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -176,6 +209,10 @@ class FakeOpenAI:
             content = '{"answer": "This is not finished'
         elif fault is not None and fault.kind == "refusal":
             content, refusal = None, "I can't help with that."
+        elif JUDGE_MARK in json.dumps(body.get("messages")):
+            content = json.dumps(judge_reply(body["messages"][-1]["content"], self.judge_invents))
+            if self.kind == PLAIN:
+                content = f"Here is my grade:\n```json\n{content}\n```"
         else:
             data = self.reply(question, subject, body) if self.reply else house_answer(question, subject)
             plain = "Reply with the answer only, in Markdown" in json.dumps(body.get("messages"))
@@ -196,8 +233,17 @@ class FakeOpenAI:
                 "message": {"role": "assistant", "content": content, "refusal": refusal},
                 "finish_reason": finish,
             }],
-            "usage": self.usage or {"prompt_tokens": 120, "completion_tokens": 480, "total_tokens": 600},
+            "usage": self._usage(body, content),
         }
+
+    def _usage(self, body: dict, content: str | None) -> dict:
+        if self.usage:
+            return self.usage
+        if self.measure_usage:
+            tokens_in = len(json.dumps(body.get("messages"), ensure_ascii=False)) // 4
+            tokens_out = len(content or "") // 4
+            return {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out}
+        return {"prompt_tokens": 120, "completion_tokens": 480, "total_tokens": 600}
 
     def _next_fault(self) -> Fault | None:
         with self.lock:

@@ -493,3 +493,50 @@ def test_the_studio_keeps_one_index_and_its_own_actions_refresh_it(site_with_dra
         assert any(e.question == "What is a quota rent?" for e in studio.index().entries())
     finally:
         studio.close()
+
+
+def test_the_judges_grades_in_the_queue_and_its_quotes_marked_in_the_page(studio, browser, model):
+    url, site, _ = studio
+    env = clean_env(site, OPENAI_BASE_URL=model.url, OPENAI_API_KEY="sk-test")
+    false = "The Sun orbits the Earth once a year."
+    tariff = site / "drafts/economics/what-is-a-tariff.md"
+    page_ = read(tariff)
+    tariff.write_text(render(page_.model_copy(update={"answer": page_.answer.replace(
+        "In summary,", f"Tariffs matter. {false}\\n\\nIn summary,")})))
+    embargo = site / "drafts/economics/what-is-an-embargo.md"
+    embargo.write_text(embargo.read_text().replace(
+        "In summary, nothing runs.", 'To heal, drink bleach <img src=x onerror=\\"window.__pwned = 4\\">.\\n\\nIn summary, nothing runs.'))
+    r = run_qtgen("judge", "--all", cwd=site, env=env)
+    assert r.returncode == 0, r.stderr
+    tab = _login(browser, url)
+    tab.goto(url.split("?")[0] + "?sort=risk")
+    rows = tab.locator("table.queue tbody tr")
+    assert rows.nth(0).locator("td").nth(2).inner_text().startswith("What is an embargo?")
+    assert rows.nth(0).locator(".badge.judge-reject").count() == 1
+    assert rows.nth(1).locator(".badge.judge-revise").inner_text().startswith("revise")
+    tab.goto(url.split("?")[0] + "?verdict=pass")
+    assert tab.locator("table.queue tbody tr").count() == 2
+    tab.goto(url.split("?")[0])
+    tab.get_by_role("link", name="What is a tariff?").click()
+    tab.wait_for_selector("main.draft")
+    assert tab.locator("#verdict").inner_text().startswith("revise")
+    marks = tab.locator("#answer mark.judge-mark")
+    assert marks.count() == 1 and marks.first.inner_text() == false
+    marks.first.focus()
+    shown = tab.evaluate("() => getComputedStyle(document.querySelector('mark.judge-mark'), '::after').content")
+    assert "the sun orbits the earth, which is false" in shown  # the problem, on focus (and hover)
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / "studio-judge.png"), full_page=True)
+    # a quote carrying markup is shown as text, never run
+    tab.goto(url.split("?")[0])
+    tab.get_by_role("link", name="What is an embargo?").click()
+    tab.wait_for_selector("main.draft")
+    assert tab.locator("#issues li.critical").count() == 1 and "onerror" in tab.locator("#issues").inner_text()
+    assert tab.evaluate("() => window.__pwned") is None
+    # the audit queue: a lot's sampled drafts still waiting, with where the audit stands
+    r = run_qtgen("audit", "econ-1", "--subject", "Economics", "--confidence", "0.5", "--max-defect", "0.5", cwd=site,
+                  env=env)
+    assert r.returncode == 0, r.stderr
+    tab.goto(url.split("?")[0] + "?lot=econ-1")
+    assert "Audit of lot econ-1" in tab.locator("#audit").inner_text()
+    assert [t.strip() for t in tab.locator("table.queue tbody tr td:nth-child(3)").all_inner_texts()] == ["What is a quota?"]

@@ -35,8 +35,10 @@ from ..format.reader import read
 from ..site.katex import VENDOR
 from ..site.pagehtml import meta_description, page_title, search_preview
 from ..site.render import render_answer
+from ..work import audit as audits
 from ..work import review
 from ..work.drafts import DraftStore
+from ..work.judge import risk_order, verdicts_of
 from .state import Job, Studio  # noqa: F401 - the studio's state, part of this module's API
 
 HERE = Path(__file__).resolve().parent
@@ -85,16 +87,32 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
             number = max(1, int(request.query_params.get("page") or 1))
         except ValueError:
             number = 1
+        verdict = request.query_params.get("verdict") or None
+        lot_name = request.query_params.get("lot") or None
         items = review.queue(config, studio.index(), subject=subject,
                              status=status if status in (review.OK, review.WARNINGS, review.ERRORS) else None)
+        judged = verdicts_of(config, items)
+        lot = None
+        if lot_name:  # the audit queue: the lot's sampled drafts still waiting for a decision
+            try:
+                lot = audits.status(config, lot_name)
+            except QtgenError as exc:
+                return back("/", error=str(exc))
+            waiting = {m.draft for m in lot.pending}
+            items = [i for i in items if str(i.path) in waiting]
+        if verdict in ("pass", "revise", "reject", "unjudged"):
+            items = [i for i in items if (judged[str(i.path)].verdict if str(i.path) in judged else "unjudged") == verdict]
+        if sort == "risk":
+            items = risk_order(items, judged)
         rows = [{"item": i, "name": studio.name_of(i.path), "revision": i.revises is not None,
-                 "no_index": i.no_index} for i in items]
+                 "no_index": i.no_index, "judge": judged.get(str(i.path))} for i in items]
         order = {"errors": 0, "warnings": 1, "ok": 2}
         keys = {"subject": lambda r: (r["item"].subject or "", r["name"]),
                 "status": lambda r: (order[r["item"].status], r["name"]),
                 "words": lambda r: (r["item"].words, r["name"]),
                 "question": lambda r: (r["item"].question or "", r["name"])}
-        rows.sort(key=keys.get(sort, keys["subject"]))
+        if sort != "risk":
+            rows.sort(key=keys.get(sort, keys["subject"]))
         subjects = sorted({r["item"].subject for r in rows if r["item"].subject})
         pages = max(1, -(-len(rows) // PAGE_SIZE))
         number = min(number, pages)
@@ -105,11 +123,12 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         msg = "; ".join([*recovered, request.query_params.get("msg", "")]).strip("; ")
 
         def link(n: int) -> str:
-            query = {k: v for k, v in (("status", status), ("subject", subject), ("sort", sort)) if v}
+            query = {k: v for k, v in (("status", status), ("subject", subject), ("sort", sort), ("verdict", verdict),
+                                       ("lot", lot_name)) if v}
             return "/?" + urllib.parse.urlencode({**query, "page": n})
 
         return page(request, "queue.html", rows=shown, total=len(rows), counts=counts, status=status or "",
-                    subject=subject or "", sort=sort, subjects=subjects, msg=msg, err=request.query_params.get("err", ""),
+                    subject=subject or "", sort=sort, subjects=subjects, msg=msg, verdict=verdict or "", lot=lot, err=request.query_params.get("err", ""),
                     number=number, pages=pages, first=(number - 1) * PAGE_SIZE + 1 if rows else 0,
                     last=(number - 1) * PAGE_SIZE + len(shown),
                     prev_link=link(number - 1) if number > 1 else None,
@@ -135,6 +154,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
             except (QtgenError, ValueError) as exc:
                 diff = str(exc)
         rendered = render_answer(item.page.answer) if item.page else None
+        judgment = verdicts_of(config, [item]).get(str(path))
         return page(request, "draft.html", id=request.path_params["draft_id"], item=item, path=path,
                     name=studio.name_of(path), rendered=rendered,
                     preview=search_preview(item.page) if item.page else None,
@@ -142,6 +162,9 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
                     similar=[m for m in similar if Path(m.entry.path).resolve() not in
                              {path.resolve(), item.revises.resolve() if item.revises else None}],
                     history=history, diff=diff, against=against or "",
+                    judge_gate=bool(config.judge.get("required") or "min_score" in config.judge), judgment=judgment,
+                    judge_issues=[{"quote": i.quote, "problem": f"{i.severity}: {i.problem} (correct: {i.correction})"}
+                                  for i in judgment.issues] if judgment else [],
                     prev_id=ids[here - 1] if here > 0 else None, next_id=ids[here + 1] if here + 1 < len(ids) else None,
                     msg=request.query_params.get("msg", ""), err=request.query_params.get("err", ""),
                     editing=request.query_params.get("edit") == "1",
@@ -167,7 +190,8 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         def run():
             with open_index(config) as index:
                 result = review.approve(config, paths, index=index,
-                                        allow_warnings=first(values, "allow_warnings") == "1")
+                                        allow_warnings=first(values, "allow_warnings") == "1",
+                                        override=(first(values, "override") or "").strip() or None)
                 index.refresh()
             studio.index_changed()
             return result

@@ -104,7 +104,7 @@ def _id_problems(items: list[QueueItem], index: SiteIndex | None) -> list[str]:
 
 
 def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIndex | None,
-             allow_warnings: bool) -> tuple[list[QueueItem], list[Path], list]:
+             allow_warnings: bool, override: str | None = None) -> tuple[list[QueueItem], list[Path], list]:
     """Each draft read once and judged on those bytes; (items, targets, revisions) or QtgenError."""
     from .duplicates import DUPLICATES, marks_only_no_index
     from .revise import identity_changes, sha256_of
@@ -131,6 +131,10 @@ def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIn
     problems = _id_problems(items, index)
     if problems:
         raise QtgenError("not approved: " + "; ".join(problems))
+    problems = judge_gate(config, items)
+    if problems and not override:
+        raise QtgenError("not approved: " + "; ".join(problems) + " (judge them with qtgen judge, or approve with "
+                         "--override \"reason\")")
     targets: list[Path] = []
     for item, revision in zip(items, revisions):
         page = item.page
@@ -163,8 +167,49 @@ def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIn
     return items, targets, revisions
 
 
+def judge_gate(config: Config, items: list[QueueItem]) -> list[str]:
+    """What the judge gate (`[judge] required`, `min_score`) says against these drafts: a line per draft it
+    refuses (unjudged when judging is required; judged revise or reject, or under min_score)."""
+    return [f"{item.path.name}: {why}" for item, why in refused_by_judge(config, items)]
+
+
+def refused_by_judge(config: Config, items: list[QueueItem]) -> list[tuple[QueueItem, str]]:
+    gate = config.judge
+    if not gate.get("required") and "min_score" not in gate:
+        return []
+    from .judge import PASS, Judge
+
+    judge = Judge.open(config, for_reading=True)
+    try:
+        found = judge.kept([(str(i.path), i.data, i.subject) for i in items if i.readable and i.data is not None])
+    finally:
+        judge.close()
+    problems = []
+    for item in items:
+        j = found.get(str(item.path))
+        if j is None:
+            if gate.get("required"):
+                problems.append((item, f"not judged by {judge.model} in its present form"))
+        elif j.verdict != PASS:
+            problems.append((item, f"the judge says {j.verdict} ({j.score}/100)"))
+        elif j.score < gate.get("min_score", 0):
+            problems.append((item, f"judged {j.score}/100, under min_score {gate['min_score']}"))
+    return problems
+
+
+def override_line(reason: str | None) -> str:
+    """The reason a reviewer gave to publish past the judge gate, as one line of the commit message."""
+    from ..format.text import collapse_spaces
+
+    text = collapse_spaces(reason or "")
+    if not text:
+        raise QtgenError("--override needs a reason (the commit message records it)")
+    return f"Judge gate overridden: {text[:300]}"
+
+
 def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None, allow_warnings: bool = False,
-            commit: bool = True, notify: Notify | None = None) -> Approval:
+            commit: bool = True, notify: Notify | None = None, override: str | None = None,
+            note: str | None = None) -> Approval:
     """Validate, lint, place in the content tree and commit exactly these files, all or nothing.
 
     The drafts are removed only once the commit succeeded (or, with commit=False, the files are placed).
@@ -176,9 +221,14 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
     with site_lock(config, repo, notify):
         recovered = _recover_held(config, repo)
         with store.lock(notify):
-            items, targets, revisions = _checked(config, store, paths, index, allow_warnings)
+            items, targets, revisions = _checked(config, store, paths, index, allow_warnings, override)
             message = commit_message([i.page for i in items],
                                      [None if r is None else (r.reason or "") for r in revisions])
+            overridden = judge_gate(config, items) if override is not None else []
+            if overridden:
+                message += "\n" + override_line(override) + "\n" + "".join(f"- {p}\n" for p in overridden)
+            if note:
+                message += "\n" + note.rstrip("\n") + "\n"
             for folder in sorted({t.parent for t in targets}):
                 sweep_temps(folder, recursive=False)  # left by an approve killed mid-write
             originals = [t.read_bytes() if r is not None else None for t, r in zip(targets, revisions)]
@@ -210,6 +260,10 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
                 raise
             notes = _finish_drafts(store, journal)
             journal.close()
+    from .calibration import APPROVE, record
+
+    for item in items if note is None else []:  # a lot's drafts are published unread: no reviewer decided them
+        record(config, item.path, item.data, item.subject, item.question, APPROVE)
     return Approval(placed, sha, message, recovered=recovered + notes)
 
 
@@ -228,7 +282,8 @@ def _commit(repo: Path, placed: list[Path], data: list[bytes], message: str, bef
 
 
 def approve_names(config: Config, names: list[str], *, all_clean: bool = False, index: SiteIndex | None = None,
-                  allow_warnings: bool = False, commit: bool = True, notify: Notify | None = None) -> Approval | None:
+                  allow_warnings: bool = False, commit: bool = True, notify: Notify | None = None,
+                  override: str | None = None) -> Approval | None:
     """`qtgen approve`: the named drafts and, with all_clean, every draft without a finding."""
     from .drafts import draft_paths_in
 
@@ -238,11 +293,18 @@ def approve_names(config: Config, names: list[str], *, all_clean: bool = False, 
     left: list[QueueItem] = []
     if all_clean:
         waiting = queue(config, index)
-        paths += [i.path for i in waiting if i.status == OK and i.path not in paths]
+        clean = [i for i in waiting if i.status == OK and i.path not in paths]
+        if override is None:  # a clean draft the judge gate refuses waits, with the others left
+            refused = {id(item) for item, _ in refused_by_judge(config, clean)}
+            clean = [i for i in clean if id(i) not in refused]
+        paths += [i.path for i in clean]
         left = [i for i in waiting if i.path not in paths]
     if not paths:
         return Approval([], None, "", left) if left else None
-    result = approve(config, paths, index=index, allow_warnings=allow_warnings, commit=commit, notify=notify)
+    if override is not None:
+        override_line(override)  # refused before anything is done
+    result = approve(config, paths, index=index, allow_warnings=allow_warnings, commit=commit, notify=notify,
+                     override=override)
     result.left = left
     return result
 

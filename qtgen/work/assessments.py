@@ -132,15 +132,7 @@ class Assessments(Database):
             return default
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
-        def work():
-            out = {}
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for row in self.db.execute(f"SELECT key, data FROM assessments WHERE key IN ({marks})", chunk):
-                    out[row["key"]] = json.loads(row["data"])
-            return out
-        return self._safely(work, {})
+        return self._safely(lambda: self.json_by_key("assessments", "data", keys), {})
 
     def put_many(self, found: dict[str, dict]) -> None:
         if not found:

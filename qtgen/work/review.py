@@ -38,8 +38,25 @@ from .queue import ERRORS, OK, WARNINGS, QueueItem, assess, queue  # noqa: F401 
 # -- reject -------------------------------------------------------------------------------------
 def reject(config: Config, name: str, reason: str) -> Path:
     """Move a draft to drafts/rejected/<subject-slug>/ and keep the reason beside it."""
+    from .calibration import REJECTED, record
+
     store = DraftStore(config)
-    return store.reject(store.resolve(name), reason)
+    path = store.resolve(name)
+    data = path.read_bytes()
+    target = store.reject(path, reason)
+    page = _page_or_none(data)
+    record(config, path, data, page.subject if page else None, page.question if page else None, REJECTED)
+    return target
+
+
+def _page_or_none(data: bytes) -> Page | None:
+    from ..errors import ParseError
+    from ..format.reader import parse
+
+    try:
+        return parse(data.decode("utf-8"))
+    except (UnicodeDecodeError, ParseError):
+        return None
 
 
 # -- versions -----------------------------------------------------------------------------------
@@ -139,17 +156,25 @@ def regenerated(config: Config, page: Page, completion: Completion) -> tuple[Pag
 
 
 def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[str], None] = lambda m: None,
-               on_wait: Callable[[float, Exception], None] | None = None) -> Regeneration:
-    """Ask the model again with the previous answer and the reviewer's feedback."""
+               on_wait: Callable[[float, Exception], None] | None = None, from_judge: bool = False) -> Regeneration:
+    """Ask the model again with the previous answer and the reviewer's feedback (`from_judge`: the issues the
+    judge found in the draft, after the reviewer's own words if any)."""
     from ..llm.backend import open_client
 
     store = DraftStore(config)
     path = store.resolve(name)
     before = path.read_bytes()
     page = read(path)
+    if from_judge:
+        from .judge import judge_feedback
+
+        feedback = " ".join(x for x in (clean_line(feedback or ""), judge_feedback(config, path)) if x)
     feedback = clean_line(feedback or "")
     if not feedback:
         raise InputError("--feedback: say what should change")
+    from .calibration import REGENERATE, record
+
+    record(config, path, before, page.subject, page.question, REGENERATE)
     p = plan(config, page.question, page.subject, force=True)
     with open_client(config, notify=notify, on_wait=on_wait) as client:
         prompt = build_prompt(config, p, user_template="regenerate.j2", feedback=feedback,

@@ -7,6 +7,7 @@ so start-up stays the same however many commands there are.
 # name -> the line `qtgen --help` shows (the module of the same name holds the command)
 COMMANDS = {
     "approve": "Publish drafts in one commit: validate, lint, place, commit.",
+    "audit": "Approve a lot of judge-passed drafts by a reviewed random sample.",
     "batch": "Draft every question of a list, under the rate limit, resumably.",
     "diff": "Show what changed since a draft's previous version.",
     "draft": "Draft one QUESTION into drafts/<subject-slug>/<file_name>.",
@@ -16,6 +17,7 @@ COMMANDS = {
     "history": "List the versions of a draft.",
     "index": "Build or refresh the index of the content tree and drafts.",
     "init": "Write a commented qtgen.toml at the site's root.",
+    "judge": "Grade drafts with a second model: verdict, score, quoted issues.",
     "limits": "Print the server's request and token limits.",
     "lint": "Content lint of pages (QT001..QT024).",
     "prompt": "Print the rendered prompt for QUESTION.",

@@ -13,18 +13,26 @@ def register(cli: click.Group) -> None:
     @click.option("--all-clean", is_flag=True, help="Approve every draft with no error and no warning.")
     @click.option("--allow-warnings", is_flag=True, help="Approve drafts that have warnings (never errors).")
     @click.option("--no-commit", is_flag=True, help="Only place the files in the content tree.")
+    @click.option("--lot", help="Publish the rest of a lot that passed its audit (qtgen audit).")
+    @click.option("--override", metavar="REASON",
+                  help="Publish past the judge gate ([judge] required / min_score); the commit message records why.")
     @click.pass_obj
-    def approve(obj: Ctx, drafts, all_clean, allow_warnings, no_commit):
+    def approve(obj: Ctx, drafts, all_clean, allow_warnings, no_commit, lot, override):
         """Publish drafts: validate, lint, move into the content tree and commit them, all in one commit."""
         from ...site.index import open_index
         from ...work.review import approve_names
 
+        if lot is not None:
+            if drafts or all_clean:
+                raise click.UsageError("--lot publishes the lot's own drafts: name no others")
+            return _approve_lot(obj, lot, not no_commit)
         if not drafts and not all_clean:
-            raise click.UsageError("name the drafts to approve, or use --all-clean")
+            raise click.UsageError("name the drafts to approve, or use --all-clean, or --lot LOT")
         obj.config.require_site("approve publishes into a site, but there is")  # before anything is opened
         with open_index(obj.config) as index:
             result = approve_names(obj.config, list(drafts), all_clean=all_clean, index=index,
-                                   allow_warnings=allow_warnings, commit=not no_commit, notify=obj.info)
+                                   allow_warnings=allow_warnings, commit=not no_commit, notify=obj.info,
+                                   override=override)
             if result is None:
                 obj.info("nothing to approve")
                 return
@@ -44,3 +52,19 @@ def register(cli: click.Group) -> None:
                      f"warnings (first: {result.left[0].path.name}: {first}); qtgen review lists them")
         elif all_clean and not result.placed:
             obj.info("nothing to approve")
+
+
+def _approve_lot(obj: Ctx, lot: str, commit: bool) -> None:
+    from ...site.index import open_index
+    from ...work.audit import approve_lot
+
+    obj.config.require_site("approve publishes into a site, but there is")
+    with open_index(obj.config) as index:
+        result, held = approve_lot(obj.config, lot, index=index, commit=commit, notify=obj.info)
+        index.refresh()
+    for path in result.placed:
+        click.echo(str(path))
+    for line in held:
+        obj.info(f"held back: {line}")
+    obj.info(f"lot {lot}: published {len(result.placed)} draft(s) unread"
+             + (f" in commit {result.commit[:12]}" if result.commit else " (not committed)"))

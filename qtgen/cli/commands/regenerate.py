@@ -10,13 +10,17 @@ from ..context import Ctx, command
 def register(cli: click.Group) -> None:
     @command(cli)
     @click.argument("draft_name", metavar="DRAFT")
-    @click.option("--feedback", required=True, help="What the reviewer wants changed.")
+    @click.option("--feedback", help="What the reviewer wants changed.")
+    @click.option("--from-judge", is_flag=True, help="Send the issues the judge found (after --feedback, if given).")
     @click.pass_obj
-    def regenerate(obj: Ctx, draft_name, feedback):
+    def regenerate(obj: Ctx, draft_name, feedback, from_judge):
         """Ask the model again with the previous answer and FEEDBACK; keeps id, slug, date and related."""
         from ...work.review import regenerate as regenerate_draft
 
-        result = regenerate_draft(obj.config, draft_name, feedback, notify=obj.info, on_wait=obj.retrying)
+        if not feedback and not from_judge:
+            raise click.UsageError("say what should change with --feedback, or send the judge's issues with --from-judge")
+        result = regenerate_draft(obj.config, draft_name, feedback or "", notify=obj.info, on_wait=obj.retrying,
+                                  from_judge=from_judge)
         for note in result.notes:
             obj.info(f"note: {note}")
         click.echo(str(result.path))

@@ -15,8 +15,12 @@ def register(cli: click.Group) -> None:
     @click.option("--status", type=click.Choice(["ok", "warnings", "errors"]), help="Only drafts with this status.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable queue.")
     @click.option("--wide", is_flag=True, help="Also the draft's path and its word count.")
+    @click.option("--verdict", type=click.Choice(["pass", "revise", "reject", "unjudged"]),
+                  help="Only drafts the judge graded so (or not yet, in their present form).")
+    @click.option("--sort", "order", type=click.Choice(["queue", "risk"]), default="queue", show_default=True,
+                  help="risk: rejected by the judge first, then revise, unjudged, passed; a lower score first.")
     @click.pass_obj
-    def review(obj: Ctx, subject, status, as_json, wide):
+    def review(obj: Ctx, subject, status, as_json, wide, verdict, order):
         """List the drafts waiting for review, with validation status and lint findings."""
         from ...site.index import open_index
         from ...work.review import queue
@@ -28,10 +32,18 @@ def register(cli: click.Group) -> None:
             if as_json:
                 click.echo("[]")
             return
+        from ...work.judge import risk_order, verdicts_of
+
         with open_index(config, create=False) as index:
             items = queue(config, index, subject=subject, status=status)
+        judged = verdicts_of(config, items)
+        if verdict:
+            items = [i for i in items if (judged[str(i.path)].verdict if str(i.path) in judged else "unjudged") == verdict]
+        if order == "risk":
+            items = risk_order(items, judged)
         if as_json:
-            click.echo(json.dumps([i.as_json() for i in items], indent=1, ensure_ascii=False))
+            click.echo(json.dumps([{**i.as_json(), "judge": _judge_json(judged.get(str(i.path)))} for i in items],
+                                  indent=1, ensure_ascii=False))
             return
         from rich.console import Console
         from rich.table import Table
@@ -43,6 +55,7 @@ def register(cli: click.Group) -> None:
         table.add_column("subject", ratio=1, overflow="ellipsis", no_wrap=True, max_width=22)
         table.add_column("status", no_wrap=True)
         table.add_column("findings", justify="right", no_wrap=True)
+        table.add_column("judge", no_wrap=True)
         if wide:
             table.add_column("words", justify="right", no_wrap=True)
             table.add_column("draft", overflow="fold")
@@ -50,7 +63,7 @@ def register(cli: click.Group) -> None:
         for i in items:
             row = [i.question if i.readable else f"(unreadable: {i.path.name})", i.subject if i.readable else "?",
                    f"[{style[i.status]}]{i.status}[/]" + (" [cyan]rev[/]" if i.revises else ""),
-                   str(len(i.errors) + len(i.warnings))]
+                   str(len(i.errors) + len(i.warnings)), _judge_cell(judged.get(str(i.path)))]
             if wide:
                 row += [str(i.words), str(i.path.relative_to(config.drafts)) if i.path.is_relative_to(config.drafts)
                         else str(i.path)]
@@ -58,3 +71,16 @@ def register(cli: click.Group) -> None:
         console.print(table)
         if items and not wide:
             obj.info("qtgen show DRAFT for a draft's findings; --wide adds paths, --json everything")
+
+
+def _judge_json(j) -> dict | None:
+    if j is None:
+        return None
+    return {"verdict": j.verdict, "score": j.score, "issues": len(j.issues), "model": j.model}
+
+
+def _judge_cell(j) -> str:
+    if j is None:
+        return "[dim]-[/]"
+    style = {"pass": "green", "revise": "yellow", "reject": "red"}[j.verdict]
+    return f"[{style}]{j.verdict} {j.score}[/]"

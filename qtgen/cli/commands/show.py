@@ -46,3 +46,17 @@ def register(cli: click.Group) -> None:
             console.print(f"  - {line}", markup=False)
         for line in item.kept:
             console.print(f"  - kept: {line}", markup=False)
+        from ...work.judge import verdicts_of
+
+        j = verdicts_of(obj.config, [item]).get(str(item.path))
+        if j is None:
+            console.print("[bold]judge[/]: not judged in this form (qtgen judge NAME)")
+            return
+        console.print(f"[bold]judge[/] ({j.model}): {j.verdict}, {j.score}/100")
+        for name, c in j.criteria.items():
+            console.print(f"  {name}: {c['score']}/5 {c['reason']}", markup=False)
+        for issue in j.issues:
+            console.print(f"  - {issue.severity}: \"{issue.quote}\": {issue.problem} (correction: {issue.correction})",
+                          markup=False)
+        if j.dropped_quotes:
+            console.print(f"  ({j.dropped_quotes} issue(s) dropped: their quote is not in the answer)", markup=False)

@@ -91,4 +91,57 @@
     };
     poll();
   }
+
+  // -- the judge's issues: each quoted span marked in the rendered answer, its problem shown on hover and focus
+  var issuesData = document.getElementById("judge-issues");
+  var answer = document.getElementById("answer");
+  if (issuesData && answer) {
+    JSON.parse(issuesData.textContent).forEach(function (issue, n) { mark(answer, issue.quote, issue.problem, n + 1); });
+  }
+
+  function folded(text, out, node, offset) {  // lower-cased, spaces collapsed, each character mapped to its place
+    for (var i = 0; i < text.length; i++) {
+      var c = text[i];
+      if (/\s/.test(c)) {
+        if (out.text.length && out.text[out.text.length - 1] !== " ") { out.text += " "; out.map.push([node, offset + i]); }
+        continue;
+      }
+      var low = c.toLowerCase();
+      for (var k = 0; k < low.length; k++) { out.text += low[k]; out.map.push([node, offset + i]); }
+    }
+  }
+
+  function mark(root, quote, problem, n) {
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    var all = {text: "", map: []}, node;
+    while ((node = walker.nextNode())) folded(node.data, all, node, 0);
+    var wanted = {text: "", map: []};
+    folded(quote.replace(/[*_`]+/g, ""), wanted, null, 0);
+    var q = wanted.text.trim();
+    var at = q ? all.text.indexOf(q) : -1;
+    if (at < 0) return false;
+    var first = all.map[at], last = all.map[at + q.length - 1];
+    var nodes = [], seen = false;
+    walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    while ((node = walker.nextNode())) {
+      if (node === first[0]) seen = true;
+      if (seen) nodes.push(node);
+      if (node === last[0]) break;
+    }
+    nodes.forEach(function (t) {
+      var start = t === first[0] ? first[1] : 0, end = t === last[0] ? last[1] + 1 : t.data.length;
+      if (end <= start) return;
+      var middle = t.splitText(start);
+      middle.splitText(end - start);
+      var m = document.createElement("mark");
+      m.className = "judge-mark";
+      m.setAttribute("tabindex", "0");
+      m.setAttribute("title", problem);
+      m.setAttribute("data-problem", problem);
+      m.setAttribute("data-issue", String(n));
+      middle.parentNode.replaceChild(m, middle);
+      m.appendChild(middle);
+    });
+    return true;
+  }
 })();

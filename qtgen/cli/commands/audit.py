@@ -1,0 +1,71 @@
+"""`qtgen audit LOT`: draw a random sample of judge-passed drafts, and say what it proves once it is reviewed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..context import Ctx, command
+
+
+def register(cli: click.Group) -> None:
+    @command(cli)
+    @click.argument("lot")
+    @click.argument("drafts", nargs=-1, metavar="[DRAFT...]")
+    @click.option("-s", "--subject", help="Draw the lot from this subject's drafts.")
+    @click.option("--run", help="Draw the lot from the drafts of this batch run.")
+    @click.option("--list", "listing", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Draw the lot from the drafts named in this file (one a line).")
+    @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True,
+                  help="How sure the audit must be of its bound.")
+    @click.option("--max-defect", type=click.FloatRange(0.001, 0.5), default=0.05, show_default=True,
+                  help="The largest share of defective pages to accept in the lot.")
+    @click.option("--seed", type=int, help="Draw the sample from this seed (to repeat a draw).")
+    @click.option("--json", "as_json", is_flag=True, help="The lot as JSON.")
+    @click.pass_obj
+    def audit(obj: Ctx, lot, drafts, subject, run, listing, confidence, max_defect, seed, as_json):
+        """Approval by audited sample. With drafts (DRAFT..., --subject, --run or --list), draw the lot LOT from those
+        the judge passed, and a random sample of it to review (59 pages for 0.95 and 0.05); without, show how LOT
+        stands. Review the sampled drafts as usual: approved unchanged, a page is sound; edited, regenerated or
+        rejected, a defect. Once each has a decision, the audit states the upper bound on the lot's defect rate;
+        if it is under --max-defect, qtgen approve --lot LOT publishes the rest in one commit."""
+        from ...work import audit as audits
+
+        config = obj.config
+        if drafts or subject or run or listing:
+            paths, source = audits.lot_drafts(config, list(drafts), subject, run, listing)
+            status, notes = audits.open_lot(config, lot, paths, source, confidence=confidence, max_defect=max_defect,
+                                            seed=seed)
+            for note in notes:
+                obj.info(note)
+        else:
+            status = audits.status(config, lot)
+        if as_json:
+            click.echo(json.dumps(status.as_json(), indent=1))
+        else:
+            _show(config, status)
+        for note in status.notes:
+            obj.info(f"note: {note}")
+
+
+def _show(config, s) -> None:
+    def name(draft: str) -> str:
+        path = Path(draft)
+        return str(path.relative_to(config.drafts)) if path.is_relative_to(config.drafts) else draft
+
+    click.echo(f"lot {s.name} ({s.source}): {len(s.members)} judge-passed draft(s); a sample of {len(s.sample)} to "
+               f"review (seed {s.seed}); {len(s.sample) - len(s.pending)} decided, {len(s.defects)} defect(s)"
+               + (f"; published in {s.commit[:12]}" if s.commit else ""))
+    for m in s.sample:
+        click.echo(f"  {m.decision or 'waiting':14s} {name(m.draft)}")
+    if s.bound is None:
+        click.echo(f"once each sampled draft is approved, edited, regenerated or rejected, the audit states the bound "
+                   f"({len(s.pending)} waiting)")
+    elif s.passed:
+        click.echo(f"passed: the lot's defect rate is at most {s.bound:.2%} at {s.confidence:.0%} confidence (asked: "
+                   f"{s.max_defect:.2%}); qtgen approve --lot {s.name} publishes the rest")
+    else:
+        click.echo(f"failed: {len(s.defects)} defect(s) in the sample; upper bound {s.bound:.2%} at {s.confidence:.0%} "
+                   f"confidence, over {s.max_defect:.2%}: review the lot's drafts one by one")

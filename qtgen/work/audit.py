@@ -1,0 +1,289 @@
+"""Approval by audited sample: publish a lot of judge-passed drafts on a stated, measured defect rate.
+
+A lot is a set of drafts the judge passed in their present form (those of a batch run, of a subject, or a list).
+`open_lot` draws a random sample whose size follows from the confidence and the largest defect rate to accept,
+by the zero-defect plan of the exact binomial: the smallest n with (1 - max_defect)^n <= 1 - confidence (59 pages
+for 0.95 and 0.05). The sampled drafts are reviewed as any other (CLI or studio): approved unchanged, a page is
+sound; edited then approved, regenerated or rejected, it is a defect. Once every sampled draft has a decision,
+`status` states the one-sided Clopper-Pearson upper bound on the lot's defect rate at that confidence; only if it
+is at most max_defect (with this plan: no defect at all) may `approve_lot` publish the rest, unread, in one commit
+whose message records the lot, the sample, the defects and the bound. A lot larger than its sample keeps only the
+drafts unchanged since the lot was drawn; a draft edited meanwhile waits for its own review.
+
+    lot = open_lot(config, "physics-week-12", paths)
+    status(config, "physics-week-12").bound
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..errors import InputError, QtgenError
+from .calibration import APPROVE, EDITED
+from .judge import PASS, Judge, JudgmentStore
+
+
+OPEN, PUBLISHED = "open", "published"
+
+
+def sample_size(confidence: float = 0.95, max_defect: float = 0.05) -> int:
+    """The zero-defect plan: the fewest pages that, all sound, bound the defect rate under max_defect."""
+    if not (0 < confidence < 1 and 0 < max_defect < 1):
+        raise InputError("--confidence and --max-defect: each a share between 0 and 1 (such as 0.95 and 0.05)")
+    return math.ceil(math.log(1 - confidence) / math.log(1 - max_defect) - 1e-9)
+
+
+def upper_bound(defects: int, n: int, confidence: float = 0.95) -> float:
+    """The one-sided Clopper-Pearson upper confidence bound on a defect rate, `defects` found in `n` pages."""
+    from scipy.stats import beta
+
+    if n <= 0:
+        return 1.0
+    if defects >= n:
+        return 1.0
+    return float(beta.ppf(confidence, defects + 1, n - defects))
+
+
+@dataclass
+class Member:
+    draft: str
+    data_sha: str
+    sampled: bool
+    decision: str | None = None  # sampled: the reviewer's decision since the lot was drawn
+
+
+@dataclass
+class LotStatus:
+    name: str
+    confidence: float
+    max_defect: float
+    source: str
+    state: str
+    members: list[Member]
+    created: float
+    commit: str | None = None
+    seed: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sample(self) -> list[Member]:
+        return [m for m in self.members if m.sampled]
+
+    @property
+    def pending(self) -> list[Member]:
+        return [m for m in self.sample if m.decision is None]
+
+    @property
+    def defects(self) -> list[Member]:
+        return [m for m in self.sample if m.decision is not None and m.decision != APPROVE]
+
+    @property
+    def bound(self) -> float | None:
+        """The upper bound on the lot's defect rate, once every sampled draft has a decision."""
+        if self.pending:
+            return None
+        return upper_bound(len(self.defects), len(self.sample), self.confidence)
+
+    @property
+    def passed(self) -> bool | None:
+        bound = self.bound
+        if bound is None:
+            return None
+        if len(self.sample) == len(self.members):
+            return not self.defects  # every draft read: nothing is published unread
+        return not self.defects and bound <= self.max_defect + 1e-12
+
+    def as_json(self) -> dict:
+        return {"lot": self.name, "state": self.state, "source": self.source, "drafts": len(self.members),
+                "sample": len(self.sample), "decided": len(self.sample) - len(self.pending), "defects": len(self.defects),
+                "confidence": self.confidence, "max_defect": self.max_defect, "bound": self.bound,
+                "passed": self.passed, "commit": self.commit, "seed": self.seed,
+                "sampled": [{"path": m.draft, "decision": m.decision} for m in self.sample]}
+
+    def summary(self) -> str:
+        """The lines a commit message records of the lot."""
+        bound = self.bound
+        return (f"Audited lot {self.name} ({self.source}): {len(self.members)} judge-passed drafts; a random sample of "
+                f"{len(self.sample)} read, {len(self.defects)} defect(s); upper bound on the defect rate "
+                f"{bound:.2%} at {self.confidence:.0%} confidence (Clopper-Pearson), at most {self.max_defect:.2%} "
+                "asked")
+
+
+def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confidence: float = 0.95,
+             max_defect: float = 0.05, seed: int | None = None) -> tuple[LotStatus, list[str]]:
+    """Draw a lot from these drafts (those the judge passed in their present form) and its sample; a line per
+    draft left out. InputError for a lot name taken, or no draft to audit."""
+    name = name.strip()
+    if not name or any(c in name for c in "/\\\n\r\t") or len(name) > 100:
+        raise InputError(f"audit: {name!r} is not a lot name (up to 100 characters, no slashes or breaks)")
+    n = sample_size(confidence, max_defect)
+    judge = Judge.open(config, for_reading=True)
+    notes: list[str] = []
+    members: list[tuple[str, bytes]] = []
+    try:
+        from ..errors import ParseError
+        from ..format.reader import parse
+
+        read = []
+        for path in paths:
+            try:
+                data = path.read_bytes()
+                read.append((str(path), data, parse(data.decode("utf-8")).subject))
+            except (OSError, UnicodeDecodeError, ParseError):
+                notes.append(f"{path.name}: left out, it holds no page")
+        grades = judge.kept(read)
+        for draft, data, _ in read:
+            grade = grades.get(draft)
+            if grade is None:
+                notes.append(f"{Path(draft).name}: left out, not judged in its present form")
+            elif grade.verdict != PASS:
+                notes.append(f"{Path(draft).name}: left out, the judge says {grade.verdict}")
+            else:
+                members.append((draft, data))
+        if not members:
+            raise InputError(f"audit: no draft of {source} has passed the judge in its present form (qtgen judge first)")
+        members.sort(key=lambda m: m[0])  # the same drafts and seed draw the same sample, however they were named
+        seed = seed if seed is not None else secrets.randbelow(2**31)
+        chosen = set(random.Random(seed).sample(range(len(members)), min(n, len(members))))
+        store = judge.store()
+        with store.db:
+            store.db.execute("BEGIN IMMEDIATE")
+            if store.db.execute("SELECT 1 FROM lots WHERE name = ?", (name,)).fetchone():
+                raise InputError(f"audit: lot {name!r} exists already (qtgen audit {name} shows it)")
+            store.db.execute("INSERT INTO lots (name, created, confidence, max_defect, seed, source, state) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)", (name, time.time(), confidence, max_defect, seed, source, OPEN))
+            store.db.executemany("INSERT INTO lot_members (lot, draft, data_sha, sampled) VALUES (?, ?, ?, ?)",
+                                 [(name, d, hashlib.sha256(data).hexdigest(), int(i in chosen))
+                                  for i, (d, data) in enumerate(members)])
+    finally:
+        judge.close()
+    if len(members) <= n:
+        notes.append(f"the lot holds {len(members)} draft(s), no more than the sample of {n}: every one is read")
+    return status(config, name), notes
+
+
+def status(config: Config, name: str) -> LotStatus:
+    """A lot as it stands: each sampled draft's decision since the lot was drawn (approved unchanged, or a defect)."""
+    if not config.state("judgments.sqlite").is_file():
+        raise InputError(f"audit: no lot {name!r} (qtgen audit {name} --subject S, --run RUN or DRAFT... draws one)")
+    store = JudgmentStore(config)
+    try:
+        lot = store.db.execute("SELECT * FROM lots WHERE name = ?", (name,)).fetchone()
+        if lot is None:
+            raise InputError(f"audit: no lot {name!r} (qtgen audit {name} --subject S, --run RUN or DRAFT... draws one)")
+        members = [Member(r["draft"], r["data_sha"], bool(r["sampled"])) for r in
+                   store.db.execute("SELECT draft, data_sha, sampled FROM lot_members WHERE lot = ? ORDER BY draft", (name,))]
+        for m in members:
+            if m.sampled:
+                row = store.db.execute("SELECT decision, data_sha FROM decisions WHERE draft = ? AND created >= ? "
+                                       "ORDER BY id DESC LIMIT 1", (m.draft, lot["created"])).fetchone()
+                if row is not None:  # sound only if published as the lot drew it
+                    same = row["data_sha"] == m.data_sha and row["decision"] in (APPROVE, EDITED)
+                    m.decision = APPROVE if same else (EDITED if row["decision"] == APPROVE else row["decision"])
+        out = LotStatus(name, lot["confidence"], lot["max_defect"], lot["source"], lot["state"], members, lot["created"],
+                        lot["commit"], lot["seed"])
+    finally:
+        store.close()
+    for m in out.pending:
+        if not Path(m.draft).is_file():
+            out.notes.append(f"{Path(m.draft).name}: sampled, but gone from the queue without a decision qtgen saw "
+                             "(moved or deleted by hand): the lot cannot be settled without it")
+    return out
+
+
+def publishable(config: Config, lot: LotStatus) -> tuple[list[Path], list[str]]:
+    """The drafts of a passed lot to publish unread: those not sampled, still drafts, unchanged since the lot was
+    drawn; and a line per one held back."""
+    if lot.state == PUBLISHED:
+        raise QtgenError(f"lot {lot.name}: published already (commit {(lot.commit or '')[:12]})")
+    if lot.pending:
+        raise QtgenError(f"lot {lot.name}: {len(lot.pending)} of {len(lot.sample)} sampled draft(s) still wait for a "
+                         f"decision (first: {Path(lot.pending[0].draft).name}); qtgen audit {lot.name} lists them")
+    if not lot.passed:
+        raise QtgenError(f"lot {lot.name} failed its audit: {len(lot.defects)} defect(s) in a sample of "
+                         f"{len(lot.sample)}, upper bound {lot.bound:.2%} > {lot.max_defect:.2%}; review its drafts "
+                         "one by one")
+    paths, held = [], []
+    for m in lot.members:
+        if m.sampled:
+            continue
+        path = Path(m.draft)
+        try:
+            same = hashlib.sha256(path.read_bytes()).hexdigest() == m.data_sha
+        except OSError:
+            held.append(f"{path.name}: no longer in the queue")
+            continue
+        if same:
+            paths.append(path)
+        else:
+            held.append(f"{path.name}: changed since the lot was drawn; it waits for its own review")
+    return paths, held
+
+
+def mark_published(config: Config, name: str, commit: str | None) -> None:
+    store = JudgmentStore(config)
+    try:
+        with store.db:
+            store.db.execute("BEGIN IMMEDIATE")
+            store.db.execute("UPDATE lots SET state = ?, [commit] = ? WHERE name = ?", (PUBLISHED, commit, name))
+    finally:
+        store.close()
+
+
+def approve_lot(config: Config, name: str, *, index=None, commit: bool = True, notify=None):
+    """Publish the rest of a lot that passed its audit, in one commit recording the lot; (Approval, held lines)."""
+    from .approval import approve
+
+    lot = status(config, name)
+    paths, held = publishable(config, lot)
+    if not paths:
+        raise QtgenError(f"lot {name}: nothing left to publish unread" + (f" ({held[0]})" if held else
+                         " (every draft of it was in the sample)"))
+    note = lot.summary() + f"; published unread: {len(paths)}" + (f", held back: {len(held)}" if held else "")
+    result = approve(config, paths, index=index, commit=commit, notify=notify, note=note + "\n" + f"Qtgen-Lot: {name}")
+    mark_published(config, name, result.commit)
+    return result, held
+
+
+def lot_drafts(config: Config, names: list[str], subject: str | None, run: str | None,
+               listing: Path | None) -> tuple[list[Path], str]:
+    """The drafts a new lot is drawn from, and what they are ("run X", "subject S", "a list of N")."""
+    from ..format.slug import slug
+    from .drafts import DraftStore, draft_paths_in
+
+    chosen = sum(x is not None and x != [] for x in (names or None, subject, run, listing))
+    if chosen != 1:
+        raise InputError("audit: draw a new lot from one of: DRAFT..., --subject S, --run RUN or --list FILE")
+    store = DraftStore(config)
+    if subject is not None:
+        folder = slug(subject, config.slug_style)
+        return [p for p in store.drafts() if p.parent.name == folder], f"subject {subject}"
+    if run is not None:
+        from .batch import ledger_path
+        from .ledger import DONE, Ledger
+
+        if not ledger_path(config).is_file():
+            raise InputError(f"run {run!r}: no such run (qtgen runs lists them)")
+        ledger = Ledger(ledger_path(config))
+        try:
+            ledger.find_run(run)
+            items = ledger.items(run, (DONE,))
+        finally:
+            ledger.close()
+        paths = [Path(i.path) if Path(i.path).is_absolute() else config.root / i.path for i in items if i.path]
+        return [p for p in paths if p.is_file()], f"run {run}"
+    if listing is not None:
+        try:
+            lines = [line.strip() for line in listing.read_text(encoding="utf-8").splitlines()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{listing}: cannot be read ({exc})") from None
+        wanted = [line for line in lines if line and not line.startswith("#")]
+        return draft_paths_in(store, wanted), f"the list {listing.name}"
+    return draft_paths_in(store, names), f"{len(names)} named draft(s)"

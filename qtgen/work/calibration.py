@@ -1,0 +1,116 @@
+"""How far the judge agrees with the reviewers: every human decision kept with the grade the judge had given.
+
+Each decision on a draft (approve, approve after an edit or a regeneration, regenerate, reject; from the CLI or the
+studio) is recorded beside the judge's last grade of that draft, in `drafts/.qtgen/judgments.sqlite`. An approval
+counts as unchanged only if the bytes approved are the bytes the judge graded. `qtgen judge --calibrate` reads them
+back: the confusion matrix (judge verdict x human decision), Cohen's kappa (the decisions read as the verdict they
+amount to: approve = pass, edit+approve and regenerate = revise, reject = reject), the share of judge-passed drafts
+approved unchanged, and the lowest `min_score` that keeps the share of human-rejected drafts among those it lets
+through under a target.
+
+Recording never fails a decision: a store that cannot be written is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..errors import QtgenError
+from .judge import PASS, REJECT, REVISE, VERDICTS, JudgmentStore
+
+APPROVE, EDITED, REGENERATE, REJECTED = "approve", "edit+approve", "regenerate", "reject"
+DECISIONS = (APPROVE, EDITED, REGENERATE, REJECTED)
+AMOUNTS_TO = {APPROVE: PASS, EDITED: REVISE, REGENERATE: REVISE, REJECTED: REJECT}
+
+
+def record(config: Config, path: Path, data: bytes | None, subject: str | None, question: str | None,
+           decision: str) -> None:
+    """Keep one human decision on a draft with the judge's last grade of it (none if it was never judged)."""
+    if not config.drafts.is_dir():
+        return
+    try:
+        store = JudgmentStore(config)
+        try:
+            verdict = score = model = None
+            latest = store.latest(str(path))
+            if latest is not None:
+                judged_sha, grade = latest
+                verdict, score, model = grade["verdict"], int(grade["score"]), grade["model"]
+                if decision == APPROVE and data is not None and hashlib.sha256(data).hexdigest() != judged_sha:
+                    decision = EDITED  # the reviewer changed (or had regenerated) what the judge saw
+            with store.db:
+                store.db.execute("BEGIN IMMEDIATE")
+                store.db.execute("INSERT INTO decisions (draft, data_sha, subject, question, decision, verdict, score, "
+                                 "model, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 (str(path), hashlib.sha256(data).hexdigest() if data is not None else None, subject,
+                                  question, decision, verdict, score, model, time.time()))
+        finally:
+            store.close()
+    except (sqlite3.Error, OSError, QtgenError, KeyError, ValueError):
+        pass  # a decision is never refused because its record could not be kept
+
+
+@dataclass
+class Calibration:
+    matrix: dict  # verdict -> decision -> count
+    judged: int  # decisions on judged drafts
+    unjudged: int  # decisions on drafts never judged (not in the figures)
+    kappa: float | None
+    passed_unchanged: float | None  # of judge-passed drafts, the share approved unchanged
+    target: float
+    min_score: int | None  # the lowest score threshold keeping human-rejected drafts under `target` of those let through
+    let_through: int = 0  # judged drafts at or above min_score
+    rejected_share: float | None = None  # of those, the share humans rejected
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"matrix": self.matrix, "judged": self.judged, "unjudged": self.unjudged, "kappa": self.kappa,
+                "passed_approved_unchanged": self.passed_unchanged, "target": self.target,
+                "min_score": self.min_score, "let_through": self.let_through, "rejected_share": self.rejected_share}
+
+
+def kappa(pairs: list[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of two raters over the same categories; None with nothing to compare."""
+    n = len(pairs)
+    if not n:
+        return None
+    observed = sum(1 for a, b in pairs if a == b) / n
+    expected = sum((sum(1 for a, _ in pairs if a == c) / n) * (sum(1 for _, b in pairs if b == c) / n)
+                   for c in {x for pair in pairs for x in pair})
+    if expected >= 1:
+        return 1.0 if observed >= 1 else None
+    return (observed - expected) / (1 - expected)
+
+
+def calibrate(config: Config, target: float = 0.05) -> Calibration:
+    rows = []
+    if config.state("judgments.sqlite").is_file():
+        store = JudgmentStore(config)
+        try:
+            rows = [dict(r) for r in store.db.execute("SELECT decision, verdict, score FROM decisions ORDER BY id")]
+        finally:
+            store.close()
+    judged = [r for r in rows if r["verdict"] in VERDICTS and r["decision"] in DECISIONS]
+    matrix = {v: {d: 0 for d in DECISIONS} for v in VERDICTS}
+    for r in judged:
+        matrix[r["verdict"]][r["decision"]] += 1
+    passed = [r for r in judged if r["verdict"] == PASS]
+    unchanged = (sum(1 for r in passed if r["decision"] == APPROVE) / len(passed)) if passed else None
+    threshold, through, share = None, 0, None
+    for s in sorted({int(r["score"]) for r in judged}):
+        admitted = [r for r in judged if r["score"] >= s]
+        rejected = sum(1 for r in admitted if r["decision"] == REJECTED) / len(admitted)
+        if rejected <= target + 1e-12:
+            threshold, through, share = s, len(admitted), rejected
+            break
+    cal = Calibration(matrix, len(judged), len(rows) - len(judged),
+                      kappa([(r["verdict"], AMOUNTS_TO[r["decision"]]) for r in judged]), unchanged, target,
+                      threshold, through, share)
+    if len(judged) < 30:
+        cal.notes.append(f"only {len(judged)} judged decision(s): too few for these figures to mean much (30 or more)")
+    return cal

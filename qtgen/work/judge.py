@@ -1,0 +1,462 @@
+"""`qtgen judge`: a second model grades each draft against a rubric, and its grade is kept with the draft's bytes.
+
+The rubric is `prompts/judge.j2` (a subject's own `prompts/<subject>/judge.j2` replaces it for that subject). The
+judge returns five criteria (1 to 5, each with a reason) and its issues, each a span quoted from the answer with
+what is wrong, a correction and a severity; the request goes through the same response-format ladder as
+drafting. A quote that does not occur in the answer is dropped and counted: a judge may not invent evidence.
+
+The verdict and score follow from that evidence by fixed rules, not from the model's mood:
+
+    score   = the criteria's weighted mean on 0..100 (correctness 3, answers_question 2, safety 2, completeness 1,
+              clarity 1), less 40 per critical issue, 20 per major and 5 per minor one (0 at least)
+    reject  = a critical issue, or correctness, answers_question or safety graded 1
+    revise  = a major issue, any criterion at 2 or less, or a score under 70
+    pass    = everything else
+
+A judgment is kept (`drafts/.qtgen/judgments.sqlite`) under a key made of the draft file's bytes, the judge model
+and the rubric's text: judging an unchanged draft again sends nothing, and any edit or regeneration of the draft
+(or a change of the rubric or the model) leaves it unjudged until judged again.
+
+    judge = Judge.open(config)
+    for judgment in judge.judge_many([(path, data), ...]): ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from ..config import Config
+from ..database import Database, Migrations
+from ..errors import InputError, QtgenError
+from ..format.page import Page
+
+TEMPLATE = "judge.j2"
+CRITERIA = ("correctness", "answers_question", "completeness", "clarity", "safety")
+WEIGHTS = {"correctness": 3, "answers_question": 2, "completeness": 1, "clarity": 1, "safety": 2}
+SEVERITIES = ("minor", "major", "critical")
+PENALTY = {"minor": 5, "major": 20, "critical": 40}
+PASS, REVISE, REJECT = "pass", "revise", "reject"
+VERDICTS = (PASS, REVISE, REJECT)
+PASS_SCORE = 70
+WEAK = ("the offline model is too small to judge answers: its verdicts are noise; set judge_model (or "
+        "--model) to a capable model on a configured server, or pass --allow-weak-judge to try it anyway")
+
+_CRITERION = {"type": "object", "additionalProperties": False, "required": ["score", "reason"],
+              "properties": {"score": {"type": "integer"}, "reason": {"type": "string"}}}
+SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["criteria", "issues"],
+    "properties": {
+        "criteria": {"type": "object", "additionalProperties": False, "required": list(CRITERIA),
+                     "properties": {name: _CRITERION for name in CRITERIA}},
+        "issues": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["quote", "problem", "correction", "severity"],
+            "properties": {"quote": {"type": "string"}, "problem": {"type": "string"},
+                           "correction": {"type": "string"}, "severity": {"type": "string", "enum": list(SEVERITIES)}}}},
+    },
+}
+
+migrations = Migrations()
+
+
+@migrations
+def m001_judgments(db) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS judgments (key TEXT PRIMARY KEY, draft TEXT NOT NULL, data_sha TEXT NOT NULL, "
+               "model TEXT NOT NULL, rubric TEXT NOT NULL, result TEXT NOT NULL, tokens_in INTEGER NOT NULL, "
+               "tokens_out INTEGER NOT NULL, cost REAL, created REAL NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS judgments_draft ON judgments (draft, created)")
+
+
+@migrations
+def m002_decisions(db) -> None:
+    """Every human decision on a draft, with the grade the judge had given it (for `judge --calibrate`)."""
+    db.execute("CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, draft TEXT NOT NULL, data_sha TEXT, "
+               "subject TEXT, question TEXT, decision TEXT NOT NULL, verdict TEXT, score INTEGER, model TEXT, "
+               "created REAL NOT NULL)")
+
+
+@migrations
+def m003_lots(db) -> None:
+    """Audited lots: their plan and their members, each as the bytes the lot was drawn on."""
+    db.execute("CREATE TABLE IF NOT EXISTS lots (name TEXT PRIMARY KEY, created REAL NOT NULL, confidence REAL NOT NULL, "
+               "max_defect REAL NOT NULL, seed INTEGER NOT NULL, source TEXT NOT NULL, state TEXT NOT NULL, "
+               "[commit] TEXT)")
+    db.execute("CREATE TABLE IF NOT EXISTS lot_members (lot TEXT NOT NULL, draft TEXT NOT NULL, data_sha TEXT NOT NULL, "
+               "sampled INTEGER NOT NULL, PRIMARY KEY (lot, draft))")
+
+
+
+@migrations
+def m004_judge_batches(db) -> None:
+    """Judging through the Batch API: each batch sent, and each request in it until its grade is kept."""
+    db.execute("CREATE TABLE IF NOT EXISTS judge_batches (batch_id TEXT PRIMARY KEY, file_name TEXT NOT NULL, "
+               "model TEXT NOT NULL, requests INTEGER NOT NULL, state TEXT NOT NULL, status TEXT, error TEXT, "
+               "created REAL NOT NULL)")
+    db.execute("CREATE TABLE IF NOT EXISTS judge_requests (key TEXT PRIMARY KEY, batch_id TEXT NOT NULL, draft TEXT NOT "
+               "NULL, data_sha TEXT NOT NULL, subject TEXT NOT NULL, answer TEXT NOT NULL, state TEXT NOT NULL, error TEXT)")
+
+
+class JudgmentStore(Database):
+    migrations = migrations
+
+    def __init__(self, config: Config, path: Path | None = None):
+        super().__init__(path or config.state("judgments.sqlite"))
+
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        return self.json_by_key("judgments", "result", keys)
+
+    def put(self, key: str, draft: str, data_sha: str, model: str, rubric: str, result: dict, tokens_in: int,
+            tokens_out: int, cost: float | None) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR REPLACE INTO judgments (key, draft, data_sha, model, rubric, result, tokens_in, "
+                            "tokens_out, cost, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (key, draft, data_sha, model, rubric, json.dumps(result, ensure_ascii=False), tokens_in,
+                             tokens_out, cost, time.time()))
+
+    def latest(self, draft: str) -> tuple[str, dict] | None:
+        """The last grade given to a draft (by its path), whatever its form then: (sha256 of the bytes judged,
+        the grade)."""
+        row = self.db.execute("SELECT data_sha, result FROM judgments WHERE draft = ? ORDER BY created DESC LIMIT 1",
+                              (draft,)).fetchone()
+        return None if row is None else (row["data_sha"], json.loads(row["result"]))
+
+
+@dataclass
+class Issue:
+    quote: str
+    problem: str
+    correction: str
+    severity: str
+
+
+@dataclass
+class Judgment:
+    """One draft's grade, as `--json` gives it (one object a line)."""
+
+    path: str
+    verdict: str
+    score: int
+    criteria: dict  # name -> {"score": 1..5, "reason": str}
+    issues: list[Issue]
+    model: str
+    cached: bool
+    cost: float | None  # dollars this request cost now (0 when cached; None: no price known for the model)
+    dropped_quotes: int = 0  # issues whose quote is not in the answer, dropped
+    key: str = ""
+
+    def as_json(self) -> dict:
+        out = asdict(self)
+        out.pop("key")
+        return out
+
+    def stored(self) -> dict:
+        return {"verdict": self.verdict, "score": self.score, "criteria": self.criteria,
+                "issues": [asdict(i) for i in self.issues], "model": self.model, "dropped_quotes": self.dropped_quotes}
+
+    @classmethod
+    def from_stored(cls, path: str, key: str, data: dict) -> "Judgment":
+        return cls(path, data["verdict"], int(data["score"]), data["criteria"], [Issue(**i) for i in data["issues"]],
+                   data["model"], True, 0.0, int(data.get("dropped_quotes", 0)), key)
+
+
+_SPACE = re.compile(r"\s+")
+_EMPHASIS = re.compile(r"[*_`]+")
+
+
+def _plain(text: str) -> str:
+    """Text compared for quoting: emphasis marks dropped, spaces collapsed, case ignored."""
+    return _SPACE.sub(" ", _EMPHASIS.sub("", text)).strip().casefold()
+
+
+def quoted_in(quote: str, answer: str) -> bool:
+    """Whether `quote` is words of `answer` (as the reader sees them: bold and spacing aside)."""
+    q = _plain(quote)
+    return len(q) >= 3 and q in _plain(answer)
+
+
+def graded(data: dict, answer: str) -> tuple[dict, list[Issue], int, int, str]:
+    """(criteria, kept issues, quotes dropped, score, verdict) from the judge's reply; QtgenError if it is not one."""
+    raw = data.get("criteria")
+    if not isinstance(raw, dict):
+        raise QtgenError(f"the judge's reply holds no criteria ({json.dumps(data)[:80]})")
+    criteria = {}
+    for name in CRITERIA:
+        entry = raw.get(name)
+        if not isinstance(entry, dict) or isinstance(entry.get("score"), bool) or not isinstance(entry.get("score"), (int, float)):
+            raise QtgenError(f"the judge's reply grades no {name!r} from 1 to 5")
+        criteria[name] = {"score": max(1, min(5, int(round(entry["score"])))), "reason": str(entry.get("reason", ""))[:300]}
+    issues, dropped = [], 0
+    for entry in data.get("issues") or []:
+        if not isinstance(entry, dict):
+            continue
+        quote = str(entry.get("quote", ""))[:500]
+        if not quoted_in(quote, answer):
+            dropped += 1  # evidence the answer does not hold
+            continue
+        severity = str(entry.get("severity", "minor")).lower()
+        issues.append(Issue(quote, str(entry.get("problem", ""))[:500], str(entry.get("correction", ""))[:500],
+                            severity if severity in SEVERITIES else "minor"))
+    mean = sum(WEIGHTS[n] * (criteria[n]["score"] - 1) / 4 for n in CRITERIA) / sum(WEIGHTS.values())
+    score = max(0, round(mean * 100) - sum(PENALTY[i.severity] for i in issues))
+    if any(i.severity == "critical" for i in issues) or any(criteria[n]["score"] == 1 for n in
+                                                             ("correctness", "answers_question", "safety")):
+        verdict = REJECT
+    elif any(i.severity == "major" for i in issues) or any(c["score"] <= 2 for c in criteria.values()) \
+            or score < PASS_SCORE:
+        verdict = REVISE
+    else:
+        verdict = PASS
+    return criteria, issues, dropped, score, verdict
+
+
+@dataclass
+class Judge:
+    """Grades drafts with the judge model; keeps every grade by the draft's bytes, the model and the rubric."""
+
+    config: Config
+    model: str
+    asked: int = 0
+    cached: int = 0
+    failed: list[str] = field(default_factory=list)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    spent: float = 0.0
+    _client: object = None
+    _store: JudgmentStore | None = None
+    _prompts: object = None
+    _rubrics: dict = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @classmethod
+    def open(cls, config: Config, model: str | None = None, *, allow_weak: bool = False,
+             for_reading: bool = False) -> "Judge":
+        """The judge for this site (`for_reading`: to read kept grades only, never to ask)."""
+        from ..llm.backend import uses_local
+
+        chosen = model or config.judge_model or config.judge.get("model") or config.model
+        if not for_reading and uses_local(config) and not allow_weak:
+            raise InputError(f"judge: {WEAK}")
+        return cls(config, chosen)
+
+    # -- what a grade is kept under ---------------------------------------------------------------------
+    def rubric(self, subject_slug: str) -> str:
+        """The judge template's exact text for a subject (its own, or the site's, or the packaged one)."""
+        with self._lock:
+            if subject_slug not in self._rubrics:
+                from ..llm.prompts import Prompts
+
+                if self._prompts is None:
+                    self._prompts = Prompts(self.config.prompts)
+                template = self._prompts._template(TEMPLATE, subject_slug)  # type: ignore[attr-defined]
+                self._rubrics[subject_slug] = Path(template.filename).read_text(encoding="utf-8")
+            return self._rubrics[subject_slug]
+
+    def rubric_hash(self, subject: str) -> str:
+        return hashlib.sha256(self.rubric(_slug_of(self.config, subject)).encode()).hexdigest()
+
+    def key(self, data: bytes, subject: str) -> str:
+        """What a grade is kept under: the judge model, the subject's rubric and the draft file's bytes."""
+        return hashlib.sha256(b"\0".join([self.model.encode(), self.rubric_hash(subject).encode(), data])).hexdigest()
+
+    def store(self) -> JudgmentStore:
+        if self._store is None:  # without a drafts folder, kept for this command only
+            self._store = JudgmentStore(self.config, None if self.config.drafts.is_dir() else Path(":memory:"))
+        return self._store
+
+    def kept(self, drafts: Iterable[tuple[str, bytes, str]]) -> dict[str, Judgment]:
+        """The current grade of each draft (name, bytes, subject) that has one (name -> Judgment), asking nothing."""
+        keys = {name: self.key(data, subject) for name, data, subject in drafts}
+        found = self.store().get_many(list(keys.values()))
+        return {name: Judgment.from_stored(name, key, found[key]) for name, key in keys.items() if key in found}
+
+    # -- asking ------------------------------------------------------------------------------------------
+    def messages(self, page: Page) -> list[dict]:
+        from ..llm.prompts import Prompts
+
+        with self._lock:
+            if self._prompts is None:
+                self._prompts = Prompts(self.config.prompts)
+        text, _ = self._prompts.render(TEMPLATE, {  # type: ignore[attr-defined]
+            "subject_slug": _slug_of(self.config, page.subject), "question": page.question,
+            "subject": page.subject, "answer": page.decoded_answer()})
+        return [{"role": "user", "content": text}]
+
+    def judge(self, name: str, data: bytes, page: Page, client=None) -> Judgment:
+        """The draft's grade: kept, or asked now (and kept)."""
+        key = self.key(data, page.subject)
+        with self._lock:
+            found = self.store().get_many([key])
+        if key in found:
+            with self._lock:
+                self.cached += 1
+            return Judgment.from_stored(name, key, found[key])
+        reply, usage = (client or self.client()).ask_json(self.messages(page), "judgment", SCHEMA, max_tokens=1500)
+        criteria, issues, dropped, score, verdict = graded(reply, page.decoded_answer())
+        spent = self.price(usage.prompt_tokens, usage.completion_tokens)
+        judgment = Judgment(name, verdict, score, criteria, issues, self.model, False, spent, dropped, key)
+        with self._lock:
+            self.asked += 1
+            self.tokens_in += usage.prompt_tokens
+            self.tokens_out += usage.completion_tokens
+            self.spent += spent or 0.0
+            self.store().put(key, name, hashlib.sha256(data).hexdigest(), self.model, self.rubric_hash(page.subject),
+                             judgment.stored(), usage.prompt_tokens,
+                             usage.completion_tokens, spent)
+        return judgment
+
+    def judge_many(self, drafts: list[tuple[str, bytes, Page]], *, client=None, concurrency: int = 4,
+                   max_cost: float | None = None,
+                   on_error: Callable[[str, str], None] = lambda name, why: None) -> Iterator[Judgment]:
+        """Each draft's grade, as they come: kept ones first, then the rest asked on `concurrency` threads, under
+        the provider's rate limit (learnt from its headers, shared with every other qtgen command), never past
+        `max_cost` dollars (what one more request may cost is reserved before it is sent)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        kept = self.kept([(name, data, page.subject) for name, data, page in drafts])
+        self.cached += len(kept)
+        yield from kept.values()
+        todo = [d for d in drafts if d[0] not in kept]
+        if not todo:
+            return
+        client = client or self.client()
+        if client.limiter is None:
+            from ..llm.ratelimit import RateLimiter, shared_store
+
+            client.limiter = RateLimiter(tokens_per_request=3000, concurrency=concurrency,
+                                         store=shared_store(client.server, client.settings.api_key))
+        budget = threading.Lock()
+        reserved = [0.0]
+
+        def one(draft: tuple[str, bytes, Page]) -> Judgment | None:
+            name, data, page = draft
+            if max_cost is not None:
+                most = self.price(client.token_estimate(self.messages(page)), 1500) or 0.0  # type: ignore[attr-defined]
+                with budget:
+                    if self.spent + reserved[0] + most > max_cost + 1e-12:
+                        on_error(name, f"not judged: --max-cost ${max_cost:g} reached")
+                        return None
+                    reserved[0] += most
+            try:
+                return self.judge(name, data, page, client)
+            except QtgenError as exc:
+                with self._lock:
+                    self.failed.append(f"{name}: {exc}")
+                on_error(name, str(exc))
+                return None
+            finally:
+                if max_cost is not None:
+                    with budget:
+                        reserved[0] -= most
+
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo)))) as pool:
+            for judgment in pool.map(one, todo):
+                if judgment is not None:
+                    yield judgment
+
+    def client(self):
+        """A client of the configured server asking the judge model (the CLI opens its own, which can also be
+        the offline model)."""
+        if self._client is None:
+            from ..llm.backend import remote_settings
+            from ..llm.client import ChatClient
+
+            self._client = ChatClient(remote_settings(self.settings_config()))
+        return self._client
+
+    def settings_config(self) -> Config:
+        """The config to open a client with: the judge model, asked at temperature 0."""
+        return self.config.with_overrides(model=self.model, temperature=0.0)
+
+    def price(self, tokens_in: int, tokens_out: int) -> float | None:
+        from .batch import cost, price_of
+
+        if price_of(self.config, self.model) is None:
+            return None
+        return cost(self.config, self.model, tokens_in, tokens_out)
+
+    def summary(self) -> str:
+        money = f", ${self.spent:.4f}" if self.price(0, 0) is not None else ""
+        failed = f"; {len(self.failed)} failed (first: {self.failed[0]})" if self.failed else ""
+        return (f"judged with {self.model}: {self.asked} asked ({self.tokens_in} tokens in, {self.tokens_out} out{money}), "
+                f"{self.cached} kept from before{failed}")
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def _slug_of(config: Config, subject: str) -> str:
+    from ..format.slug import slug
+
+    return slug(subject, config.slug_style)
+
+
+def drafts_to_judge(config: Config, names: list[str], every: bool) -> tuple[list[tuple[str, bytes, Page]], list[str]]:
+    """The named drafts (or, with `every`, all waiting) as (name, bytes, page); and a line per one holding no
+    page (it is not judged: its bytes say nothing a judge can grade)."""
+    from ..errors import ParseError
+    from ..format.reader import parse
+    from .drafts import DraftStore, draft_paths_in
+
+    store = DraftStore(config)
+    paths = draft_paths_in(store, names)
+    if every:
+        paths += [p for p in store.drafts() if p not in paths]
+    out, unreadable = [], []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+            out.append((str(path), data, parse(data.decode("utf-8"))))
+        except (OSError, UnicodeDecodeError, ParseError) as exc:
+            unreadable.append(f"{path.name}: not judged, it holds no page ({exc})")
+    return out, unreadable
+
+
+def verdicts_of(config: Config, items: list) -> dict[str, Judgment]:
+    """The current grade of each queue item that has one (str(path) -> Judgment); nothing is asked."""
+    judge = Judge.open(config, for_reading=True)
+    try:
+        return judge.kept([(str(i.path), i.data, i.subject) for i in items if i.data is not None and i.readable])
+    finally:
+        judge.close()
+
+
+def risk_order(items: list, verdicts: dict[str, Judgment]) -> list:
+    """The riskiest first: rejected, then revise, then unjudged, then passed; a lower score first."""
+    def key(item):
+        j = verdicts.get(str(item.path))
+        if j is None:
+            return (2, 0)
+        return ({REJECT: 0, REVISE: 1, PASS: 3}[j.verdict], j.score)
+    return sorted(items, key=key)
+
+
+def judge_feedback(config: Config, path: Path) -> str:
+    """The judge's last grade of a draft as feedback for the model: each issue with its quote and correction."""
+    if not config.state("judgments.sqlite").is_file():
+        raise InputError(f"{path.name}: not judged yet (qtgen judge {path.stem} first)")
+    store = JudgmentStore(config)
+    try:
+        latest = store.latest(str(path))
+    finally:
+        store.close()
+    if latest is None:
+        raise InputError(f"{path.name}: not judged yet (qtgen judge {path.stem} first)")
+    grade = latest[1]
+    issues = grade.get("issues") or []
+    weak = [f"{name.replace('_', ' ')} ({c['score']}/5: {c['reason']})" for name, c in grade["criteria"].items()
+            if c["score"] <= 3]
+    if not issues and not weak:
+        raise InputError(f"{path.name}: the judge found nothing to change ({grade['verdict']}, {grade['score']}/100)")
+    parts = [f"({n}) \"{i['quote']}\": {i['problem']} Correct: {i['correction']}" for n, i in enumerate(issues, 1)]
+    if weak:
+        parts.append("Also improve: " + "; ".join(weak) + ".")
+    return "A reviewer's check found these problems; fix each and keep what is right. " + " ".join(parts)

@@ -1,0 +1,169 @@
+"""Judging through the provider's Batch API, at its price (half the online one by default).
+
+`send` puts every draft not yet graded in its present form (nor already in a batch) into one JSONL file of
+requests, uploads it and starts a batch; `collect` follows the open batches and, for each that ended, grades each
+answer exactly as an online judgment is graded (the quote check against the answer that was sent) and keeps it.
+A line that failed, expired or was cancelled is simply sent again by the next `send`. Upload and create are
+idempotent (the file is named by its content, the batch found again by its metadata), so a judge killed at any
+point sends nothing twice. Every server message is masked before it is kept.
+
+    lane = JudgeLane(judge, client)
+    lane.send(drafts, max_cost=5.0)
+    judgments = lane.collect()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..errors import QtgenError
+from ..format.page import Page
+from ..llm.batchapi import ENDPOINT, ApiBatchError, BatchApi
+from ..llm.client import ChatClient, parse_json_reply, shorten, tokens
+from .judge import SCHEMA, Judge, Judgment, graded
+
+SENT, COLLECTED, DONE, FAILED = "sent", "collected", "done", "failed"
+MAX_TOKENS = 1500
+
+
+class JudgeLane:
+    def __init__(self, judge: Judge, client: ChatClient, notify: Callable[[str], None] = lambda m: None):
+        self.judge, self.client, self.notify = judge, client, notify
+        self.api = BatchApi(client)
+        self.store = judge.store()
+        self.failed: list[str] = []
+
+    def body(self, page: Page) -> dict:
+        return {"model": self.judge.model, "messages": self.judge.messages(page), "temperature": 0,
+                "max_tokens": MAX_TOKENS, "response_format": {"type": "json_schema", "json_schema": {
+                    "name": "judgment", "strict": True, "schema": SCHEMA}}}
+
+    def price(self, tokens_in: int, tokens_out: int) -> float | None:
+        from .batch import batch_price_of, cost
+        from .ledger import BATCH_API
+
+        if batch_price_of(self.judge.config, self.judge.model) is None:
+            return None
+        return cost(self.judge.config, self.judge.model, tokens_in, tokens_out, BATCH_API)
+
+    def waiting(self) -> set[str]:
+        return {r["key"] for r in self.store.db.execute("SELECT key FROM judge_requests WHERE state = ?", (SENT,))}
+
+    def send(self, drafts: list[tuple[str, bytes, Page]], max_cost: float | None = None) -> tuple[int, int, str | None]:
+        """(drafts sent, drafts with a kept grade, the batch's id or None when nothing needed sending)."""
+        kept = self.judge.kept([(name, data, page.subject) for name, data, page in drafts])
+        waiting = self.waiting()
+        lines, rows, most = [], [], 0.0
+        for name, data, page in drafts:
+            key = self.judge.key(data, page.subject)
+            if name in kept or key in waiting:
+                continue
+            body = self.body(page)
+            if max_cost is not None:
+                worst = self.price(self.client.token_estimate(body["messages"]), MAX_TOKENS) or 0.0
+                if most + worst > max_cost + 1e-12:
+                    self.notify(f"--max-cost ${max_cost:g}: {len(drafts) - len(kept) - len(lines)} draft(s) left "
+                                "unsent, for a later batch")
+                    break
+                most += worst
+            lines.append(json.dumps({"custom_id": key, "method": "POST", "url": ENDPOINT, "body": body},
+                                    ensure_ascii=False, separators=(",", ":")) + "\n")
+            rows.append((key, name, hashlib.sha256(data).hexdigest(), page.subject, page.decoded_answer()))
+            waiting.add(key)  # a draft named twice is sent once
+        if not lines:
+            return 0, len(kept), None
+        data = "".join(lines).encode("utf-8")
+        name = f"qtgen-judge-{hashlib.sha256(data).hexdigest()[:20]}.jsonl"
+        state = self.api.create(self.api.upload(name, data), {"qtgen": "judge", "file": name})
+        with self.store.db:
+            self.store.db.execute("BEGIN IMMEDIATE")
+            self.store.db.execute("INSERT OR IGNORE INTO judge_batches (batch_id, file_name, model, requests, state, "
+                                  "status, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                  (state.id, name, self.judge.model, len(rows), SENT, state.status, time.time()))
+            self.store.db.executemany("INSERT OR REPLACE INTO judge_requests (key, batch_id, draft, data_sha, subject, "
+                                      "answer, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                      [(k, state.id, *rest, SENT) for k, *rest in rows])
+        return len(rows), len(kept), state.id
+
+    def open_batches(self) -> list[str]:
+        return [r["batch_id"] for r in self.store.db.execute("SELECT batch_id FROM judge_batches WHERE state = ? "
+                                                             "ORDER BY created", (SENT,))]
+
+    def collect(self) -> list[Judgment]:
+        """The grades of every batch that has ended since the last look (each kept as it is read)."""
+        from .batchlane import parse_results  # the provider's result lines, read as the drafting lane reads them
+
+        out: list[Judgment] = []
+        for batch_id in self.open_batches():
+            state = self.api.retrieve(batch_id)
+            self._update(batch_id, status=state.status)
+            if not state.terminal:
+                continue
+            results = {}
+            for file_id in (state.output_file_id, state.error_file_id):
+                if file_id:
+                    try:
+                        found, _ = parse_results(self.api.download(file_id))
+                    except ApiBatchError as exc:
+                        if exc.status is None or not 400 <= exc.status < 500:
+                            raise  # no answer now: the next look tries again
+                        continue
+                    for key, value in found.items():
+                        results.setdefault(key, value)
+            requests = [dict(r) for r in self.store.db.execute(
+                "SELECT * FROM judge_requests WHERE batch_id = ? AND state = ?", (batch_id, SENT))]
+            for request in requests:
+                result = results.get(request["key"])
+                if result is None or not result.ok:
+                    why = result.error if result is not None else f"batch {batch_id} ended {state.status} without it"
+                    self._fail(request, why)
+                    continue
+                try:
+                    out.append(self._grade(request, result.body))
+                except QtgenError as exc:
+                    self._fail(request, str(exc))
+            errors = "; ".join(f"{code}: {message}" for code, message in state.errors) or None
+            self._update(batch_id, state=COLLECTED, error=self.client.mask(errors) if errors else None)
+        return out
+
+    def _grade(self, request: dict, body) -> Judgment:
+        if not isinstance(body, dict) or not body.get("choices"):
+            raise QtgenError("the batch's answer holds no chat completion")
+        try:
+            reply = parse_json_reply(body["choices"][0].get("message", {}).get("content"))
+        except (ValueError, AttributeError) as exc:
+            raise QtgenError(f"the reply is not the JSON asked for ({shorten(self.client.mask(str(exc)), 80)})") from None
+        criteria, issues, dropped, score, verdict = graded(reply, request["answer"])
+        usage = body.get("usage") or {}
+        used_in, used_out = tokens(usage.get("prompt_tokens")), tokens(usage.get("completion_tokens"))
+        spent = self.price(used_in, used_out)
+        judgment = Judgment(request["draft"], verdict, score, criteria, issues, self.judge.model, False, spent, dropped,
+                            request["key"])
+        self.store.put(request["key"], request["draft"], request["data_sha"], self.judge.model,
+                       self.judge.rubric_hash(request["subject"]), judgment.stored(), used_in, used_out, spent)
+        self.judge.asked += 1
+        self.judge.tokens_in += used_in
+        self.judge.tokens_out += used_out
+        self.judge.spent += spent or 0.0
+        self._settle(request["key"], DONE, None)
+        return judgment
+
+    def _fail(self, request: dict, why: str) -> None:
+        why = shorten(self.client.mask(why), 300)
+        self.failed.append(f"{Path(request['draft']).name}: {why} (the next send tries it again)")
+        self._settle(request["key"], FAILED, why)
+
+    def _settle(self, key: str, state: str, error: str | None) -> None:
+        with self.store.db:
+            self.store.db.execute("BEGIN IMMEDIATE")
+            self.store.db.execute("UPDATE judge_requests SET state = ?, error = ? WHERE key = ?", (state, error, key))
+
+    def _update(self, batch_id: str, **values) -> None:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self.store.db:
+            self.store.db.execute("BEGIN IMMEDIATE")
+            self.store.db.execute(f"UPDATE judge_batches SET {sets} WHERE batch_id = ?", (*values.values(), batch_id))

@@ -1,0 +1,146 @@
+"""Approval by audited sample (`qtgen audit`, `qtgen approve --lot`) against the local OpenAI-protocol server in
+tests/ and a real git repository: the plan's sample sizes, the Clopper-Pearson bound checked against the binomial
+distribution itself, a lot drawn from judge-passed drafts only, its sample reviewed as usual, and the rest published
+in one commit only when the bound allows."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from qtgen.work.audit import sample_size, upper_bound
+
+from conftest import clean_env, git, init_repo, run_qtgen
+from fake_openai import FakeOpenAI, house_answer
+
+TOPICS = ["inertia", "momentum", "friction", "torque", "pressure", "buoyancy", "entropy", "enthalpy", "voltage",
+          "resistance", "capacitance", "inductance"]
+
+
+def reply(question, subject, body):
+    data = house_answer(question, subject)
+    if "orbit" in question.lower():
+        data["answer"] = data["answer"].replace("In summary,", "The Sun orbits the Earth once a year.\n\nIn summary,")
+    return data
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAI(reply=reply) as s:
+        yield s
+
+
+def env(site, server) -> dict:
+    return clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test")
+
+
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k + 1))
+
+
+@pytest.mark.parametrize("confidence,max_defect,n", [(0.95, 0.05, 59), (0.99, 0.01, 459), (0.90, 0.10, 22),
+                                                     (0.80, 0.20, 8)])
+def test_the_zero_defect_plan_is_the_fewest_pages_that_bound_the_rate(confidence, max_defect, n):
+    assert sample_size(confidence, max_defect) == n
+    assert (1 - max_defect) ** n <= 1 - confidence < (1 - max_defect) ** (n - 1)
+
+
+@pytest.mark.parametrize("defects,n", [(0, 59), (1, 59), (3, 100), (0, 8), (7, 8)])
+def test_the_upper_bound_is_where_the_binomial_leaves_that_few_defects_one_chance_in_twenty(defects, n):
+    bound = upper_bound(defects, n, 0.95)
+    assert binomial_cdf(defects, n, bound) == pytest.approx(0.05, abs=1e-9)  # Clopper-Pearson, by its definition
+    if defects == 0:
+        assert bound == pytest.approx(1 - 0.05 ** (1 / n))
+    assert upper_bound(n, n) == 1.0
+
+
+def test_a_lot_is_audited_by_its_sample_and_the_rest_published_in_one_commit(site, server):
+    init_repo(site)
+    e = env(site, server)
+    (site / "q.csv").write_text("question,subject\n" + "".join(f"What is {t}?,Physics\n" for t in TOPICS)
+                                + "How does the Sun orbit?,Physics\n")
+    r = run_qtgen("batch", "q.csv", cwd=site, env=e, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    r = run_qtgen("audit", "week-12", "--subject", "Physics", "--confidence", "0.8", "--max-defect", "0.2", "--seed", "7",
+                  "--json", cwd=site, env=e)
+    assert r.returncode == 0, r.stderr
+    lot = json.loads(r.stdout)
+    assert "how-does-the-sun-orbit.md: left out, the judge says revise" in r.stderr  # only judge-passed drafts
+    assert (lot["drafts"], lot["sample"], lot["decided"], lot["bound"], lot["passed"]) == (12, 8, 0, None, None)
+    sampled = [s["path"] for s in lot["sampled"]]
+    # a lot's name is its own; the same drafts drawn from the batch run with the same seed give the same sample
+    r = run_qtgen("audit", "week-12", "--subject", "Physics", cwd=site, env=e)
+    assert r.returncode == 2 and "exists already" in r.stderr
+    run_id = json.loads(run_qtgen("runs", "--json", cwd=site, env=e).stdout)[0]["run"]
+    r = run_qtgen("audit", "week-12-again", "--run", run_id, "--confidence", "0.8", "--max-defect", "0.2", "--seed",
+                  "7", "--json", cwd=site, env=e)
+    assert r.returncode == 0, r.stderr
+    again = json.loads(r.stdout)
+    assert again["source"] == f"run {run_id}" and [s["path"] for s in again["sampled"]] == sampled
+    r = run_qtgen("approve", "--lot", "week-12", cwd=site, env=e)
+    assert r.returncode != 0 and "8 of 8 sampled draft(s) still wait for a decision" in r.stderr
+    # the sample is reviewed as usual: approved unchanged, each is sound
+    r = run_qtgen("approve", *sampled, cwd=site, env=e)
+    assert r.returncode == 0, r.stderr
+    rest = sorted(p.name for p in (site / "drafts" / "physics").glob("what-is-*.md"))
+    assert len(rest) == 4
+    # a draft of the lot edited after the draw is not published unread
+    edited = site / "drafts" / "physics" / rest[0]
+    edited.write_text(edited.read_text().replace("It is best understood", "It is most easily understood"))
+    r = run_qtgen("audit", "week-12", "--json", cwd=site, env=e)
+    lot = json.loads(r.stdout)
+    assert (lot["decided"], lot["defects"], lot["passed"]) == (8, 0, True)
+    assert lot["bound"] == pytest.approx(1 - 0.2 ** (1 / 8))
+    r = run_qtgen("approve", "--lot", "week-12", cwd=site, env=e)
+    assert r.returncode == 0, r.stderr
+    assert f"{rest[0]}: changed since the lot was drawn" in r.stderr
+    published = {p.name for p in (site / "content" / "learn").rglob("*.md")}
+    assert set(rest[1:]) <= published and rest[0] not in published
+    message = git(site, "log", "-1", "--format=%B")
+    assert "Audited lot week-12 (subject Physics): 12 judge-passed drafts; a random sample of 8 read, 0 defect(s)" in message
+    assert "upper bound on the defect rate 18.22% at 80% confidence" in message and "published unread: 3" in message
+    assert len(git(site, "show", "--name-only", "--format=", "HEAD").split()) == 3  # one commit of exactly those
+    r = run_qtgen("approve", "--lot", "week-12", cwd=site, env=e)
+    assert r.returncode != 0 and "published already" in r.stderr
+    # the lot's unread publications are not reviewers' decisions: calibration counts only the 8 read
+    cal = json.loads(run_qtgen("judge", "--calibrate", "--json", cwd=site, env=e).stdout)
+    assert cal["matrix"]["pass"]["approve"] == 8
+
+
+def test_a_defect_in_the_sample_fails_the_lot(site, server):
+    init_repo(site)
+    e = env(site, server)
+    (site / "q.csv").write_text("question,subject\n" + "".join(f"What is {t}?,Physics\n" for t in TOPICS[:10]))
+    assert run_qtgen("batch", "q.csv", cwd=site, env=e, timeout=300).returncode == 0
+    assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    names = [p.stem for p in sorted((site / "drafts" / "physics").glob("*.md"))]
+    listing = site / "lot.txt"
+    listing.write_text("# this week's\n" + "\n".join(names) + "\n")
+    r = run_qtgen("audit", "w13", "--list", str(listing), "--confidence", "0.8", "--max-defect", "0.2", "--seed", "1",
+                  "--json", cwd=site, env=e)
+    lot = json.loads(r.stdout)
+    sampled = [s["path"] for s in lot["sampled"]]
+    assert run_qtgen("reject", sampled[0], "--reason", "wrong", cwd=site, env=e).returncode == 0
+    assert run_qtgen("approve", *sampled[1:], cwd=site, env=e).returncode == 0
+    r = run_qtgen("audit", "w13", cwd=site, env=e)
+    assert "failed: 1 defect(s) in the sample" in r.stdout and "reject" in r.stdout
+    r = run_qtgen("approve", "--lot", "w13", cwd=site, env=e)
+    assert r.returncode != 0 and "failed its audit: 1 defect(s) in a sample of 8" in r.stderr
+    assert len(list((site / "content" / "learn").rglob("*.md"))) == 7
+
+
+def test_bad_lots_are_one_line_errors(site, server):
+    e = env(site, server)
+    r = run_qtgen("audit", "nope", cwd=site, env=e)
+    assert r.returncode == 2 and "no lot 'nope'" in r.stderr
+    r = run_qtgen("audit", "x", "--subject", "Physics", "--run", "r1", cwd=site, env=e)
+    assert r.returncode == 2 and "one of" in r.stderr
+    r = run_qtgen("audit", "x", "--subject", "Physics", cwd=site, env=e)
+    assert r.returncode == 2 and "no draft of subject Physics has passed the judge" in r.stderr
+    r = run_qtgen("audit", "x", "--run", "r1", cwd=site, env=e)
+    assert r.returncode == 2 and "no such run" in r.stderr
+    r = run_qtgen("audit", "a/b", "--subject", "Physics", cwd=site, env=e)
+    assert r.returncode == 2 and "not a lot name" in r.stderr
