@@ -525,6 +525,7 @@ def test_the_judges_grades_in_the_queue_and_its_quotes_marked_in_the_page(studio
     marks.first.focus()
     shown = tab.evaluate("() => getComputedStyle(document.querySelector('mark.judge-mark'), '::after').content")
     assert "the sun orbits the earth, which is false" in shown  # the problem, on focus (and hover)
+    assert "test-model at 127.0.0.1" in tab.locator(".versions .provenance").first.inner_text()  # what made it
     ARTIFACTS.mkdir(exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / "studio-judge.png"), full_page=True)
     # a quote carrying markup is shown as text, never run

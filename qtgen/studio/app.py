@@ -39,6 +39,7 @@ from ..work import audit as audits
 from ..work import review
 from ..work.drafts import DraftStore
 from ..work.judge import risk_order, verdicts_of
+from ..work.provenance import describe as made_with, of_versions
 from .state import Job, Studio  # noqa: F401 - the studio's state, part of this module's API
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +60,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
     templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     def page(request: Request, template: str, status_code: int = 200, **context) -> Response:
-        context.update(csrf=studio.csrf, drafts_dir=str(config.drafts))
+        context.update(csrf=studio.csrf, drafts_dir=str(config.drafts), made_with=made_with)
         return templates.TemplateResponse(request, template, context, status_code=status_code)
 
     async def form(request: Request) -> dict[str, list[str]]:
@@ -161,7 +162,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
                     title=page_title(item.page) if item.page else "", meta=meta_description(item.page) if item.page else "",
                     similar=[m for m in similar if Path(m.entry.path).resolve() not in
                              {path.resolve(), item.revises.resolve() if item.revises else None}],
-                    history=history, diff=diff, against=against or "",
+                    history=list(zip(history, of_versions(config, history))), diff=diff, against=against or "",
                     judge_gate=bool(config.judge.get("required") or "min_score" in config.judge), judgment=judgment,
                     judge_issues=[{"quote": i.quote, "problem": f"{i.severity}: {i.problem} (correct: {i.correction})"}
                                   for i in judgment.issues] if judgment else [],

@@ -31,6 +31,7 @@ from ..format.slug import slug
 from ..locks import Lock, try_lock
 from ..site import gitrepo
 from ..site.index import SiteIndex
+from . import provenance
 from .draft import published_path
 from .drafts import DraftStore
 from .journal import Entry, Journal
@@ -229,12 +230,16 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
                 message += "\n" + override_line(override) + "\n" + "".join(f"- {p}\n" for p in overridden)
             if note:
                 message += "\n" + note.rstrip("\n") + "\n"
+            made = made_records(config, store, items)
+            message += "\n" + "".join(line + "\n" for item, target, record in zip(items, targets, made)
+                                      for line in provenance.trailers(str(target.relative_to(config.content)),
+                                                                      record, record.get("judgment")))
             for folder in sorted({t.parent for t in targets}):
                 sweep_temps(folder, recursive=False)  # left by an approve killed mid-write
             originals = [t.read_bytes() if r is not None else None for t, r in zip(targets, revisions)]
             journal = Journal.begin(config, commit, message,
                                     [(i.path, i.data, t, o) for i, t, o in zip(items, targets, originals)])
-            message += f"\n{TRAILER}: {journal.id}\n"
+            message = with_trailer(message, f"{TRAILER}: {journal.id}")
             placed: list[Path] = []
 
             def unchanged() -> None:  # an editor outside qtgen saved meanwhile: what was checked is not the draft
@@ -264,7 +269,62 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
 
     for item in items if note is None else []:  # a lot's drafts are published unread: no reviewer decided them
         record(config, item.path, item.data, item.subject, item.question, APPROVE)
+    _ledger_published(config, [str(t.relative_to(config.content)) for t in targets], made, sha)
     return Approval(placed, sha, message, recovered=recovered + notes)
+
+
+def with_trailer(message: str, line: str) -> str:
+    """The message with one more trailer: in its last paragraph if that holds trailers already, else a new one."""
+    body = message.rstrip("\n")
+    last = body.rsplit("\n\n", 1)[-1]
+    if last and all(": " in x and x.split(": ", 1)[0].replace("-", "").isalnum() for x in last.split("\n")):
+        return body + "\n" + line + "\n"
+    return body + "\n\n" + line + "\n"
+
+
+def made_records(config: Config, store: DraftStore, items: list) -> list[dict]:
+    """What made each draft as it stands (its version's provenance) and the judge's grade of those bytes."""
+    from .judge import Judge
+
+    out = []
+    for item in items:
+        versions = [v for v in store.history(item.path).versions() if v.path.is_file() and v.path.read_bytes() == item.data]
+        out.append(dict(versions[-1].provenance) if versions and versions[-1].provenance else {})
+    judge = Judge.open(config, for_reading=True)
+    try:
+        grades = judge.kept([(str(i.path), i.data, i.subject) for i in items if i.readable and i.data is not None])
+    finally:
+        judge.close()
+    for item, record in zip(items, out):
+        grade = grades.get(str(item.path))
+        if grade is not None:
+            record["judgment"] = grade
+    return out
+
+
+def _ledger_published(config: Config, pages: list[str], made: list[dict], sha: str | None) -> None:
+    """Each published page's provenance, kept in the batch ledger too (never failing the approval)."""
+    import json
+    import sqlite3
+
+    from .batch import ledger_path
+    from .ledger import Ledger
+
+    rows = []
+    for page, record in zip(pages, made):
+        grade = record.get("judgment")
+        kept = {k: v for k, v in record.items() if k != "judgment"}
+        if grade is not None:
+            kept["judge"] = {"verdict": grade.verdict, "score": grade.score, "model": grade.model}
+        rows.append((page, sha, json.dumps(kept, ensure_ascii=False)))
+    try:
+        ledger = Ledger(ledger_path(config))
+        try:
+            ledger.record_published(rows)
+        finally:
+            ledger.close()
+    except (sqlite3.Error, OSError, QtgenError):
+        pass
 
 
 def _commit(repo: Path, placed: list[Path], data: list[bytes], message: str, before: Callable[[], None]) -> str:
@@ -452,7 +512,8 @@ def _recover_one(config: Config, store: DraftStore, journal: Journal, repo: Path
             data = [journal.draft_path(e).read_bytes() for e in entries]
             pending = [t for t, d in zip(placed, data) if not gitrepo.committed_as(repo, t, d)]
             try:
-                sha = gitrepo.commit_only(repo, pending, journal.message + f"\n{TRAILER}: {journal.id}\n") if pending else None
+                sha = (gitrepo.commit_only(repo, pending, with_trailer(journal.message, f"{TRAILER}: {journal.id}"))
+                       if pending else None)
             except QtgenError as exc:
                 why = f"its commit failed again ({exc})"
         if not why:

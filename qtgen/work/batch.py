@@ -536,12 +536,16 @@ class Runner:
         findings = lint.lint_page(page, self.config, str(published), self.index)
         prompt = revise.revise_prompt(self.config, page, findings, self.options.feedback, drafting.strategy(self.client))
         completion = self.client.complete(prompt.messages())
+        from . import provenance
+
+        completion.provenance = provenance.of_completion(self.config, self.client.settings, completion,
+                                                         provenance.of_prompts(self.config, [prompt]), ONLINE)
         new, _ = revise.revised(self.config, page, completion)
         text = render(new)
         chosen = [f for f in findings if f.rule in self.options.rules or f.name in self.options.rules]
         candidate = revise.Candidate(published, page, findings, chosen)
         path = revise.start(self.config, candidate, text, made_by="revise --regenerate",
-                            source_sha=hashlib.sha256(data).hexdigest())
+                            source_sha=hashlib.sha256(data).hexdigest(), provenance=completion.provenance)
         return path, page.id, completion
 
     def _adopt(self, run_id: str, item: BatchItem) -> bool:

@@ -497,6 +497,12 @@ class BatchLane:
                 self.progress.done += 1
                 return None
             p = drafting.plan(self.config, item.question or "", item.subject or "")
+            from . import provenance
+
+            prompt = drafting.build_prompt(self.config, p, self.prompts, **drafting.strategy(self.client))
+            completion.provenance = provenance.of_completion(self.config, self.client.settings, completion,
+                                                             provenance.of_prompts(self.config, [prompt]),
+                                                             "import" if lane == EXPORT else lane)
             date = dt.date.fromisoformat(item.date) if item.date else None
             result = drafting.write_draft(self.config, p, completion, self.job.index, date=date, page_id=item.page_id,
                                           related=self.options.related)

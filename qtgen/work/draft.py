@@ -159,17 +159,26 @@ PARTS = ("part_paragraph.j2", "part_points.j2", "part_summary.j2")
 def ask(config: Config, client: ChatClient, p: Plan, prompts: Prompts | None = None) -> Completion:
     """The model's answer for a planned question: one request, or, for a small model, three short ones
     (a paragraph, three key points, a summary) joined in the house style."""
+    from . import provenance
+
     if not client.settings.parts:
-        return client.complete(build_prompt(config, p, prompts, **strategy(client)).messages())
+        prompt = build_prompt(config, p, prompts, **strategy(client))
+        completion = client.complete(prompt.messages())
+        completion.provenance = provenance.of_completion(config, client.settings, completion,
+                                                         provenance.of_prompts(config, [prompt]), "online")
+        return completion
     prompts = prompts or Prompts(config.prompts)
-    pieces = [client.complete(build_prompt(config, p, prompts, user_template=name, structured=False, parts=True)
-                              .messages()) for name in PARTS]
+    built = [build_prompt(config, p, prompts, user_template=name, structured=False, parts=True) for name in PARTS]
+    pieces = [client.complete(prompt.messages()) for prompt in built]
     first = pieces[0]
     usage = Usage(sum(c.usage.prompt_tokens for c in pieces), sum(c.usage.completion_tokens for c in pieces))
     notes = [n for c in pieces for n in c.notes]
     answer = "\n\n".join(c.answer.strip() for c in pieces if c.answer.strip())
-    return Completion(answer, None, None, first.model, "parts", usage, attempts=sum(c.attempts for c in pieces),
-                      latency=sum(c.latency for c in pieces), notes=notes)
+    completion = Completion(answer, None, None, first.model, "parts", usage, attempts=sum(c.attempts for c in pieces),
+                            latency=sum(c.latency for c in pieces), notes=notes)
+    completion.provenance = provenance.of_completion(config, client.settings, completion,
+                                                     provenance.of_prompts(config, built), "online")
+    return completion
 
 
 def refusal(answer: str) -> bool:
@@ -266,11 +275,13 @@ def write_draft(config: Config, p: Plan, completion: Completion, index: SiteInde
     path = None
     if not dry_run:
         if force and p.replaces_draft:
-            DraftStore(config, migrate=False).history(p.draft_path).save(text, "draft --force")
+            DraftStore(config, migrate=False).history(p.draft_path).save(text, "draft --force",
+                                                                         provenance=completion.provenance)
             path = p.draft_path
         else:
             path = write_atomic(p.draft_path, text)
-            DraftStore(config, migrate=False).history(path).record(text, "draft")  # version 1, as the model wrote it
+            DraftStore(config, migrate=False).history(path).record(  # version 1, as the model wrote it
+                text, "draft", provenance=completion.provenance)
     return DraftResult(path, page, text, completion, notes, findings)
 
 

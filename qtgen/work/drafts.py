@@ -38,6 +38,7 @@ class Version:
     saved: str
     made_by: str
     feedback: str | None = None
+    provenance: dict | None = None  # what made this version (qtgen.work.provenance)
 
     def text(self) -> str:
         return self.path.read_text(encoding="utf-8")
@@ -75,7 +76,8 @@ class History:
                 meta, number = {}, int(page.stem) if page.stem.isdigit() else 0
             if number:
                 out.append(Version(number, page, str(meta.get("saved", "")), str(meta.get("made_by", "unknown")),
-                                   meta.get("feedback")))
+                                   meta.get("feedback"), meta.get("provenance") if isinstance(meta.get("provenance"),
+                                                                                         dict) else None))
         return sorted(out, key=lambda v: v.number)
 
     def get(self, number: int) -> Version:
@@ -85,17 +87,20 @@ class History:
         known = ", ".join(str(v.number) for v in self.versions()) or "none"
         raise InputError(f"{self.draft.name}: no version {number} (versions: {known})")
 
-    def record(self, text: str, made_by: str, feedback: str | None = None, saved: str | None = None) -> Version:
+    def record(self, text: str, made_by: str, feedback: str | None = None, saved: str | None = None,
+               provenance: dict | None = None) -> Version:
         versions = self.versions()
         number = versions[-1].number + 1 if versions else 1
         page = self.folder / f"{number:04d}.md"
         meta = {"version": number, "saved": saved or now(), "made_by": made_by}
         if feedback:
             meta["feedback"] = feedback
+        if provenance:
+            meta["provenance"] = provenance
         write_atomic(page.with_suffix(".json"), json.dumps(meta, indent=1, ensure_ascii=False) + "\n", overwrite=True,
                      within=self.root)
         write_atomic(page, text, within=self.root)  # never replaces a version: two writers cannot take one number
-        return Version(number, page, meta["saved"], made_by, feedback)
+        return Version(number, page, meta["saved"], made_by, feedback, provenance)
 
     def ensure_current(self) -> None:
         """Record the draft as it stands, if the history does not end with it."""
@@ -107,10 +112,10 @@ class History:
         elif versions[-1].text() != current:
             self.record(current, "changed outside qtgen")
 
-    def save(self, text: str, made_by: str, feedback: str | None = None) -> Version:
+    def save(self, text: str, made_by: str, feedback: str | None = None, provenance: dict | None = None) -> Version:
         """Replace the draft with `text`, keeping every earlier version."""
         self.ensure_current()
-        version = self.record(text, made_by, feedback)
+        version = self.record(text, made_by, feedback, provenance=provenance)
         write_atomic(self.draft, text, overwrite=True, within=self.root)
         return version
 

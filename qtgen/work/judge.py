@@ -71,6 +71,7 @@ def m001_judgments(db) -> None:
                "model TEXT NOT NULL, rubric TEXT NOT NULL, result TEXT NOT NULL, tokens_in INTEGER NOT NULL, "
                "tokens_out INTEGER NOT NULL, cost REAL, created REAL NOT NULL)")
     db.execute("CREATE INDEX IF NOT EXISTS judgments_draft ON judgments (draft, created)")
+    db.execute("CREATE INDEX IF NOT EXISTS judgments_bytes ON judgments (data_sha, created)")
 
 
 @migrations
@@ -119,6 +120,16 @@ class JudgmentStore(Database):
                             "tokens_out, cost, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (key, draft, data_sha, model, rubric, json.dumps(result, ensure_ascii=False), tokens_in,
                              tokens_out, cost, time.time()))
+
+    def by_bytes(self, shas: list[str]) -> dict[str, dict]:
+        """The last grade given to each of these exact contents (sha256 of the file's bytes -> grade)."""
+        out: dict[str, dict] = {}
+        for sha in shas:
+            row = self.db.execute("SELECT result FROM judgments WHERE data_sha = ? ORDER BY created DESC LIMIT 1",
+                                  (sha,)).fetchone()
+            if row is not None:
+                out[sha] = json.loads(row["result"])
+        return out
 
     def latest(self, draft: str) -> tuple[str, dict] | None:
         """The last grade given to a draft (by its path), whatever its form then: (sha256 of the bytes judged,

@@ -74,6 +74,14 @@ def m004_batch_api(db) -> None:
     db.execute("CREATE INDEX items_chunk ON items(chunk)")
 
 
+@migrations
+def m005_published(db) -> None:
+    """Every page approve published, with what made it (the commit carries the same as trailers)."""
+    db.execute("CREATE TABLE published (id INTEGER PRIMARY KEY, page TEXT NOT NULL, [commit] TEXT, provenance TEXT NOT "
+               "NULL, created REAL NOT NULL)")
+    db.execute("CREATE INDEX published_page ON published(page)")
+
+
 DRAFT, REVISE = "draft", "revise"
 ONLINE, BATCH_API = "online", "batch-api"
 
@@ -420,6 +428,14 @@ class Ledger(Database):
         with self._lock:
             return [self._item(row) for row in self.db.execute(
                 f"SELECT {', '.join(ITEM_COLUMNS)} FROM items WHERE chunk = ? ORDER BY line, key", (chunk,))]
+
+    def record_published(self, rows: list[tuple[str, str | None, str]]) -> None:
+        """(page relative to the content tree, commit, provenance JSON) of pages just published."""
+        now = time.time()
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT INTO published (page, [commit], provenance, created) VALUES (?, ?, ?, ?)",
+                                [(page, sha, record, now) for page, sha, record in rows])
 
     def settle(self, run_id: str, key: str, **values) -> None:
         """The result of a question in a batch (the lane holds the run's lock, not a lease)."""

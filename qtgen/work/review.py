@@ -95,7 +95,7 @@ def diff(config: Config, name: str, against: int | None = None) -> str:
 
 
 def save_checked(config: Config, path: Path, page: Page, made_by: str, feedback: str | None = None,
-                 *, expect: bytes | None = None, keep_errors: bool = False) -> list:
+                 *, expect: bytes | None = None, keep_errors: bool = False, provenance: dict | None = None) -> list:
     """Write a changed draft only if it validates (with keep_errors: a paid answer is saved all the same, its
     errors shown in the queue); every earlier version is kept.
 
@@ -113,11 +113,11 @@ def save_checked(config: Config, path: Path, page: Page, made_by: str, feedback:
     with store.lock():
         if expect is not None and (not path.is_file() or path.read_bytes() != expect):
             history = store.history(path)
-            history.record(text, f"{made_by} (not applied: the draft changed meanwhile)", feedback)
+            history.record(text, f"{made_by} (not applied: the draft changed meanwhile)", feedback, provenance=provenance)
             raise QtgenError(f"{path.name}: the draft was approved, rejected or changed meanwhile; nothing "
                              f"overwritten (this {made_by.split(' ')[0]} is kept as a version: qtgen history "
                              f"{store.key_of(path)})")
-        store.history(path).save(text, made_by, feedback)
+        store.history(path).save(text, made_by, feedback, provenance=provenance)
     return checker.report.findings
 
 
@@ -180,8 +180,13 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
         prompt = build_prompt(config, p, user_template="regenerate.j2", feedback=feedback,
                               previous_answer=page.decoded_answer(), **strategy(client))
         completion = client.complete(prompt.messages())
+        from . import provenance
+
+        completion.provenance = provenance.of_completion(config, client.settings, completion,
+                                                         provenance.of_prompts(config, [prompt]), "online")
     new, notes = regenerated(config, page, completion)
-    findings = save_checked(config, path, new, "regenerate", feedback, expect=before, keep_errors=True)
+    findings = save_checked(config, path, new, "regenerate", feedback, expect=before, keep_errors=True,
+                            provenance=completion.provenance)
     notes += [f"saved with an error, for review (qtgen edit fixes it, qtgen revert restores the previous version): "
               f"{f.field}: {f.message}" for f in findings if f.level == "error"]
     return Regeneration(path, new, completion, notes)

@@ -134,12 +134,12 @@ def place(config: Config, store: DraftStore, page: Page) -> Path:
 
 
 def start(config: Config, candidate: Candidate, text: str, *, made_by: str, source_sha: str | None = None,
-          reason: str | None = None, rules: list[str] | None = None) -> Path:
+          reason: str | None = None, rules: list[str] | None = None, provenance: dict | None = None) -> Path:
     """Put a revision of a published page in the review queue (the draft, its first version, its mark)."""
     store = DraftStore(config, migrate=False)
     draft = place(config, store, candidate.page)
     write_atomic(draft, text)
-    store.history(draft).record(text, made_by)
+    store.history(draft).record(text, made_by, provenance=provenance)
     store.mark_revision(draft, Revision(candidate.path.resolve(), source_sha or sha256_of(candidate.path),
                                         candidate.reason if reason is None else reason,
                                         [f.rule for f in candidate.chosen_for] if rules is None else rules,

@@ -16,11 +16,13 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def history(obj: Ctx, draft_name, as_json):
         """List the versions of a draft (made by draft, regenerate and edit)."""
+        from ...work.provenance import describe, of_versions
         from ...work.review import history_of
 
         versions = history_of(obj.config, draft_name).versions()
+        records = of_versions(obj.config, versions)
         rows = [{"version": v.number, "saved": v.saved, "made_by": v.made_by, "feedback": v.feedback,
-                 "path": str(v.path)} for v in versions]
+                 "path": str(v.path), "provenance": record} for v, record in zip(versions, records)]
         if as_json:
             click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
             return
@@ -28,3 +30,4 @@ def register(cli: click.Group) -> None:
             obj.info("no earlier version: the draft is as it was first written")
         for r in rows:
             click.echo(f"{r['version']:>3}  {r['saved']}  {r['made_by']}" + (f": {r['feedback']}" if r["feedback"] else ""))
+            click.echo(f"     made with: {describe(r['provenance'])}")

@@ -30,9 +30,12 @@ def register(cli: click.Group) -> None:
     @click.option("--keep", type=click.Choice(["linked", "oldest"]), default="linked",
                   help="With --duplicates: as given to qtgen duplicates.")
     @click.option("--uncertain", is_flag=True, help="With --duplicates: mark the cluster's uncertain pages too.")
+    @click.option("--made-with", "made_with", multiple=True, metavar="KEY=VALUE",
+                  help="Only pages approved as made with model=NAME, prompt=HASH (a prefix) or before=YYYY-MM-DD "
+                       "(qtgen provenance shows them); repeatable, all must hold. Without PATH: the whole site.")
     @click.pass_obj
     def revise(obj: Ctx, paths, rules, limit, regenerate, feedback, concurrency, rpm, tpm, report, cluster, min_score,
-               keep, uncertain):
+               keep, uncertain, made_with):
         """Put revisions of published pages (files or folders) in the review queue.
 
         Without --regenerate a revision starts as the published text, to be edited; with it, the model
@@ -47,10 +50,21 @@ def register(cli: click.Group) -> None:
             raise click.UsageError("--duplicates takes no --regenerate, --rule, --limit or --report")
         if cluster is None and (min_score is not None or keep != "linked" or uncertain):
             raise click.UsageError("--min-score, --keep and --uncertain go with --duplicates")
-        if cluster is None and not paths:
-            raise click.UsageError("name the published pages (files or folders), or --duplicates CLUSTER")
+        if cluster is not None and made_with:
+            raise click.UsageError("--duplicates takes no --made-with")
+        if cluster is None and not paths and not made_with:
+            raise click.UsageError("name the published pages (files or folders), or --duplicates CLUSTER, or --made-with")
         config = obj.config
         config.require_site("revise works on published pages, but there is")  # before anything is opened
+        if made_with:
+            from ...work.provenance import made_with_paths, parse_made_with
+
+            wanted = parse_made_with(list(made_with))
+            paths = made_with_paths(config, list(paths) or [config.content], wanted)
+            obj.info(f"{len(paths)} published page(s) made with {', '.join(f'{k}={v}' for k, v in wanted.items())}")
+            if not paths:
+                obj.info("no page to revise")
+                return
         if cluster is not None:
             from ...site.index import open_index
             from ...work import duplicates as dup

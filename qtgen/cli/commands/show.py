@@ -41,6 +41,15 @@ def register(cli: click.Group) -> None:
                           "the files' no_index for that to happen: see qtgen duplicates)")
         for n, art in enumerate(p.related, 1):
             console.print(f"[bold]related {n}[/]: {art.title} ({art.subject}) {art.url}")
+        from ...work.drafts import DraftStore as _Store
+        from ...work.provenance import describe, of_versions
+
+        versions = _Store(obj.config, migrate=False).history(path).versions()
+        current = [v for v in versions if v.path.is_file() and v.path.read_bytes() == item.data][-1:]
+        from rich.markup import escape
+
+        console.print("[bold]made with[/]: " + escape(describe(of_versions(obj.config, current)[0] if current else None)),
+                      highlight=False)
         console.print(f"[bold]status[/]: {item.status}, {item.words} words")
         for line in item.errors + item.warnings:
             console.print(f"  - {line}", markup=False)

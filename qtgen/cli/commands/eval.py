@@ -1,0 +1,68 @@
+"""`qtgen eval --variant a:prompts/ --variant b:prompts-new/`: compare prompts or models on the same questions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..context import Ctx, command
+
+
+def register(cli: click.Group) -> None:
+    @command(cli, name="eval")
+    @click.option("--variant", "variants", multiple=True, metavar="NAME:SPEC", required=True,
+                  help="A way of drafting: NAME:FOLDER (prompt templates), NAME:model=M, NAME:temperature=T, or "
+                       "several joined by commas; repeat for each variant.")
+    @click.option("--sample", "n", type=click.IntRange(1, 10_000), default=30, show_default=True,
+                  help="How many published questions to draw at random.")
+    @click.option("-s", "--subject", help="Draw only this subject's questions.")
+    @click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Use these questions (a list as qtgen batch reads it) instead of the site's.")
+    @click.option("--seed", type=int, default=1, show_default=True, help="Draw another sample with another seed.")
+    @click.option("--judge", "with_judge", is_flag=True,
+                  help="Judge every page too (default: when judge_model or [judge] is configured).")
+    @click.option("--json", "as_json", is_flag=True, help="The table and every page's figures as JSON.")
+    @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Write a report page: the table, then each question's answers side by side, as the site shows them.")
+    @click.pass_obj
+    def eval_(obj: Ctx, variants, n, subject, questions, seed, with_judge, as_json, html_out):
+        """Draft the same questions with each variant, without touching the drafts queue, and compare: lint errors
+        and warnings, quality-gate hits, the judge's score and verdicts, words, description fit, tokens, cost and
+        latency per page. Answers are kept: running again costs nothing, and a new variant costs only itself."""
+        from ...site.index import open_index
+        from ...work import evaluation as ev
+
+        config = obj.config
+        chosen = [ev.Variant.parse(v) for v in variants]
+        if questions is not None:
+            sampled = ev.from_list(questions, subject, n)
+        else:
+            with open_index(config, create=config.drafts.is_dir()) as index:
+                sampled = ev.sample(config, index, n, subject, seed)
+        judge = with_judge or bool(config.judge_model or config.judge)
+        outcomes = ev.evaluate(config, sampled, chosen, judge=judge, notify=obj.info, on_wait=obj.retrying)
+        rows = ev.table(outcomes, chosen)
+        if html_out is not None:
+            from ...format.files import write_atomic
+            from ...work.eval_report import report_html
+
+            write_atomic(html_out, report_html(outcomes, chosen, sampled, rows), overwrite=True)
+            obj.info(f"report: {html_out}")
+        if as_json:
+            click.echo(json.dumps({"variants": [{"name": v.name, "spec": v.describe()} for v in chosen],
+                                   "table": [{"metric": label, **dict(zip([v.name for v in chosen], cells))}
+                                             for label, cells in rows],
+                                   "pages": [o.as_json() for o in outcomes]}, indent=1, ensure_ascii=False))
+            return
+        width = max(len(label) for label, _ in rows) + 2
+        cols = [max(len(v.name), *(len(c[i]) for _, c in rows)) + 2 for i, v in enumerate(chosen)]
+        click.echo(f"{len(sampled)} question(s)" + (f" of {subject}" if subject else "")
+                   + "; " + "; ".join(f"{v.name}: {v.describe()}" for v in chosen))
+        click.echo("per page".ljust(width) + "".join(v.name.rjust(w) for v, w in zip(chosen, cols)))
+        for label, cells in rows:
+            click.echo(label.ljust(width) + "".join(c.rjust(w) for c, w in zip(cells, cols)))
+        for o in outcomes:
+            if o.failed:
+                obj.info(f"{o.variant}: {o.question[:60]!r} failed: {o.failed}")

@@ -1,0 +1,43 @@
+"""`qtgen provenance PAGE...`: what made published pages, read back from the site's git history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..context import Ctx, command
+
+
+def register(cli: click.Group) -> None:
+    @command(cli)
+    @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+    @click.option("--json", "as_json", is_flag=True, help="One JSON object per page and line.")
+    @click.pass_obj
+    def provenance(obj: Ctx, paths, as_json):
+        """What made each published page (files or folders of the content tree): the model and server, the prompt
+        (hash and templates) and the judge's grade, from the trailers of the commit that approved it; "unknown"
+        for pages qtgen did not make."""
+        from ...format.files import expand, inside
+        from ...work.provenance import read_made
+
+        config = obj.config
+        config.require_site("provenance reads a site's history, but there is")
+        pages = []
+        for path in expand(list(paths)):
+            if not inside(path, config.content):
+                raise click.BadParameter(f"{path}: not a page of the content tree {config.content}")
+            pages.append(str(path.resolve().relative_to(config.content.resolve())))
+        made = read_made(config)
+        for page in pages:
+            m = made.get(page)
+            if as_json:
+                click.echo(json.dumps(m.as_json() if m else {"page": page, "known": False}, ensure_ascii=False))
+            elif m is None:
+                click.echo(f"{page}: unknown (not approved through qtgen, or before it recorded provenance)")
+            else:
+                click.echo(f"{page}: {m.model or 'no model (edited or fixed by hand)'}"
+                           + (f" at {m.server} ({m.lane})" if m.model else "")
+                           + (f"; prompt {m.prompt} ({m.templates})" if m.prompt else "")
+                           + (f"; judge {m.judge}" if m.judge else "") + f"; commit {m.commit[:12]} {m.date[:10]}")

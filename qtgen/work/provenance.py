@@ -1,0 +1,280 @@
+"""What made each version of a page: the model and server, the prompt templates and their exact text, the settings,
+tokens, cost, lane and time; kept with the version in the draft's history, and carried into the approve commit as
+git trailers, so that it survives publishing (the page format is the site's and stays byte-exact).
+
+A version's record:
+
+    {"model": "gpt-4o-mini-2024-07-18", "server": "api.openai.com", "templates": ["system.j2", "user.j2"],
+     "prompt": "3f9c0a1b2c4d", "rendered": "77aa01c2d3e4", "temperature": 0.7, "max_tokens": 1500,
+     "strategy": "json_schema", "tokens_in": 412, "tokens_out": 690, "cost": 0.00048, "lane": "online",
+     "time": "2026-12-01T11:02:03"}
+
+`prompt` is a hash of the templates' exact text (every page drafted with the same templates shares it: what
+`revise --made-with prompt=HASH` selects by); `rendered` a hash of the very messages sent. The server is its host
+alone: never a key, never credentials in a URL.
+
+In the commit, one block per page (`Qtgen-Page:` first):
+
+    Qtgen-Page: economics/what-is-a-tariff.md
+    Qtgen-Model: gpt-4o-mini-2024-07-18 (api.openai.com, online)
+    Qtgen-Prompt: 3f9c0a1b2c4d (system.j2, user.j2)
+    Qtgen-Judge: pass 94 (gpt-4o)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..config import Config
+
+PAGE, MODEL, PROMPT, JUDGE = "Qtgen-Page", "Qtgen-Model", "Qtgen-Prompt", "Qtgen-Judge"
+_TRAILER = re.compile(r"^(Qtgen-[A-Za-z]+): (.*)$")
+
+
+def short(text: str | bytes) -> str:
+    return hashlib.sha256(text if isinstance(text, bytes) else text.encode("utf-8")).hexdigest()[:12]
+
+
+def host_of(url: str | None) -> str | None:
+    """A server's host (and port), nothing else: no scheme, credentials, path or query."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        return f"{host}:{parts.port}" if parts.port else host or None
+    except ValueError:
+        return None
+
+
+def of_prompts(config: Config, built: list) -> dict:
+    """The templates a prompt was built from (their names and a hash of their exact text) and a hash of the
+    messages themselves."""
+    from ..llm.prompts import packaged_prompts
+
+    folders = [config.prompts.resolve(), packaged_prompts().resolve()]
+    names, texts = [], []
+    for source in sorted({s for prompt in built for s in prompt.sources}):
+        path = Path(source).resolve()
+        name = path.name
+        for folder in folders:
+            if path.is_relative_to(folder):
+                name = str(path.relative_to(folder))
+                break
+        names.append(name)
+        try:
+            texts.append(name + "\0" + path.read_text(encoding="utf-8"))
+        except OSError:
+            texts.append(name)
+    rendered = json.dumps([p.messages() for p in built], ensure_ascii=False, sort_keys=True)
+    return {"templates": names, "prompt": short("\0\0".join(texts)), "rendered": short(rendered)}
+
+
+def of_completion(config: Config, settings, completion, prompt: dict | None, lane: str) -> dict:
+    """A version's whole record, from the client's settings, what came back and the prompt's record."""
+    from .batch import cost
+
+    u = completion.usage
+    record = {"model": completion.model or settings.model, "server": host_of(settings.base_url),
+              **(prompt or {}), "temperature": settings.temperature, "max_tokens": settings.max_tokens,
+              "strategy": completion.mode, "tokens_in": u.prompt_tokens, "tokens_out": u.completion_tokens,
+              "cost": round(cost(config, completion.model or settings.model, u.prompt_tokens, u.completion_tokens,
+                                 lane), 8),
+              "lane": lane, "time": dt.datetime.now().isoformat(timespec="seconds")}
+    return record
+
+
+def describe(record: dict | None) -> str:
+    """One line for `history` and `show`."""
+    if not record or not record.get("model"):
+        judged = record.get("judge") if record else None
+        return "not made by a model through qtgen (or before it kept provenance)" + (
+            f"; judged {judged['verdict']} {judged['score']} by {judged['model']}" if judged else "")
+    parts = [f"{record.get('model')} at {record.get('server') or '?'}", f"{record.get('lane')}"]
+    if record.get("prompt"):
+        parts.append(f"prompt {record['prompt']} ({', '.join(record.get('templates') or [])})")
+    parts.append(f"temperature {record.get('temperature')}, max_tokens {record.get('max_tokens')}, "
+                 f"{record.get('strategy')}")
+    parts.append(f"{record.get('tokens_in', 0)} + {record.get('tokens_out', 0)} tokens, ${record.get('cost') or 0:.5f}")
+    if record.get("judge"):
+        j = record["judge"]
+        parts.append(f"judged {j['verdict']} {j['score']} by {j['model']}")
+    return "; ".join(parts)
+
+
+def of_versions(config: Config, versions: list) -> list[dict | None]:
+    """Each version's record, with the judge's grade of that exact version where there is one."""
+    from .judge import JudgmentStore
+
+    shas = [hashlib.sha256(v.path.read_bytes()).hexdigest() if v.path.is_file() else "" for v in versions]
+    grades: dict[str, dict] = {}
+    if config.state("judgments.sqlite").is_file():
+        store = JudgmentStore(config)
+        try:
+            grades = store.by_bytes([s for s in shas if s])
+        finally:
+            store.close()
+    out = []
+    for version, sha in zip(versions, shas):
+        record = dict(version.provenance) if version.provenance else None
+        grade = grades.get(sha)
+        if grade is not None:
+            record = record or {}
+            record["judge"] = {"verdict": grade["verdict"], "score": grade["score"], "model": grade["model"]}
+        out.append(record)
+    return out
+
+
+# -- in commits ---------------------------------------------------------------------------------------
+def trailers(page_name: str, record: dict | None, judgment=None) -> list[str]:
+    """A page's block of trailers for the approve commit."""
+    lines = [f"{PAGE}: {page_name}"]
+    if record and record.get("model"):
+        lines.append(f"{MODEL}: {_clean(record['model'])} ({_clean(record.get('server') or '?')}, "
+                     f"{_clean(record.get('lane') or '?')})")
+    if record and record.get("prompt"):
+        lines.append(f"{PROMPT}: {record['prompt']} ({_clean(', '.join(record.get('templates') or []))})")
+    if judgment is not None:
+        lines.append(f"{JUDGE}: {judgment.verdict} {judgment.score} ({_clean(judgment.model)})")
+    return lines
+
+
+def _clean(text: str) -> str:
+    return " ".join(str(text).split())[:200]
+
+
+@dataclass
+class Made:
+    """What git says made a published page: the last approve commit with a block for it."""
+
+    page: str  # relative to the content tree
+    commit: str | None = None
+    date: str | None = None
+    model: str | None = None
+    server: str | None = None
+    lane: str | None = None
+    prompt: str | None = None
+    templates: str | None = None
+    judge: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.commit is not None
+
+    def as_json(self) -> dict:
+        return {"page": self.page, "known": self.known, "commit": self.commit, "date": self.date, "model": self.model,
+                "server": self.server, "lane": self.lane, "prompt": self.prompt, "templates": self.templates,
+                "judge": self.judge}
+
+
+_MODEL = re.compile(r"^(.*) \(([^,]*), ([^)]*)\)$")
+_PROMPT = re.compile(r"^(\S+)(?: \((.*)\))?$")
+
+
+def blocks_of(message: str) -> dict[str, dict[str, str]]:
+    """Each page's trailers in a commit message: page -> {key: value}."""
+    out: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in message.splitlines():
+        m = _TRAILER.match(line.strip())
+        if not m:
+            continue
+        key, value = m.groups()
+        if key == PAGE:
+            current = out.setdefault(value.strip(), {})
+        elif current is not None and key in (MODEL, PROMPT, JUDGE):
+            current[key] = value.strip()
+    return out
+
+
+def read_made(config: Config, pages: list[Path] | None = None) -> dict[str, Made]:
+    """What made each published page that qtgen approved (page relative to the content tree -> Made), from one
+    walk of the site's git history; pages qtgen did not make are absent."""
+    from ..site import gitrepo
+
+    repo = gitrepo.toplevel(config.content)
+    if repo is None:
+        return {}
+    args = ["git", "-C", str(repo), "log", "--format=%x1e%H%x1f%cI%x1f%B", "--grep=Qtgen-Page: ", "-F"]
+    if pages:
+        args += ["--", *[str(p) for p in pages]]
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    found: dict[str, Made] = {}
+    for entry in out.split("\x1e"):
+        if "\x1f" not in entry:
+            continue
+        sha, date, message = entry.strip("\n").split("\x1f", 2)
+        for page, values in blocks_of(message).items():
+            if page in found:
+                continue  # newest first: the last approval wins
+            made = Made(page, sha, date)
+            model = _MODEL.match(values.get(MODEL, ""))
+            if model:
+                made.model, made.server, made.lane = model.groups()
+            prompt = _PROMPT.match(values.get(PROMPT, ""))
+            if prompt:
+                made.prompt, made.templates = prompt.groups()
+            made.judge = values.get(JUDGE)
+            found[page] = made
+    return found
+
+
+def matches(made: Made | None, wanted: dict[str, str]) -> bool:
+    """Whether a page's provenance is what `--made-with` asks: model=NAME, prompt=HASH (a prefix), before=DATE."""
+    if made is None or not made.known:
+        return False
+    if "model" in wanted and made.model != wanted["model"]:
+        return False
+    if "prompt" in wanted and not (made.prompt or "").startswith(wanted["prompt"]):
+        return False
+    if "before" in wanted and not (made.date or "")[:10] < wanted["before"]:
+        return False
+    return True
+
+
+def parse_made_with(values: list[str]) -> dict[str, str]:
+    """`--made-with model=NAME --made-with prompt=HASH --made-with before=YYYY-MM-DD` as a dict; InputError else."""
+    from ..errors import InputError
+
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, wanted = value.partition("=")
+        key, wanted = key.strip(), wanted.strip()
+        if not sep or key not in ("model", "prompt", "before") or not wanted:
+            raise InputError(f"--made-with {value!r}: use model=NAME, prompt=HASH or before=YYYY-MM-DD")
+        if key == "before":
+            try:
+                dt.date.fromisoformat(wanted)
+            except ValueError:
+                raise InputError(f"--made-with {value!r}: before takes a date, YYYY-MM-DD") from None
+        if key == "prompt" and not re.fullmatch(r"[0-9a-f]{4,64}", wanted):
+            raise InputError(f"--made-with {value!r}: prompt takes a hash as qtgen provenance prints it (hex)")
+        out[key] = wanted
+    return out
+
+
+def made_with_paths(config: Config, paths: list[Path], wanted: dict[str, str]) -> list[Path]:
+    """The published pages below `paths` whose provenance is what `wanted` asks (in the order of the tree)."""
+    from ..format.files import expand
+
+    made = read_made(config)
+    root = config.content.resolve()
+    out = []
+    for path in expand(paths):
+        try:
+            page = str(path.resolve().relative_to(root))
+        except ValueError:
+            continue
+        if matches(made.get(page), wanted):
+            out.append(path)
+    return out
