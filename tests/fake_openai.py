@@ -58,7 +58,8 @@ INVENTED_QUOTE = "Tariffs were invented on the moon in 1066."
 def judge_reply(text: str, invent: bool = False) -> dict:
     """A deterministic grade of the answer inside a judge prompt: each sentence holding a planted falsehood is an
     issue quoting it; correctness follows the worst; `invent` adds an issue quoting words the answer lacks."""
-    answer = text.split("-----\n", 1)[1].rsplit("\n-----", 1)[0] if "-----\n" in text else text
+    fenced = re.search(r"^(-{5,})\n(.*)\n\1$", text, re.S | re.M)
+    answer = fenced.group(2) if fenced else text
     issues = []
     for sentence in re.split(r"(?<=[.!?])\s+|\n+", answer):
         for false, severity in FALSEHOODS.items():

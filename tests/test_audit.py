@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +65,16 @@ def test_a_lot_is_audited_by_its_sample_and_the_rest_published_in_one_commit(sit
     r = run_qtgen("batch", "q.csv", cwd=site, env=e, timeout=300)
     assert r.returncode == 0, r.stderr
     assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    # a first draw from the batch run, given up: the same drafts and seed drawn again give the same sample
+    run_id = json.loads(run_qtgen("runs", "--json", cwd=site, env=e).stdout)[0]["run"]
+    r = run_qtgen("audit", "trial", "--run", run_id, "--confidence", "0.8", "--max-defect", "0.2", "--seed", "7",
+                  "--json", cwd=site, env=e)
+    assert r.returncode == 0, r.stderr
+    trial = json.loads(r.stdout)
+    assert trial["source"] == f"run {run_id}" and trial["seed_given"] is True
+    r = run_qtgen("audit", "week-12", "--subject", "Physics", cwd=site, env=e)  # each draft in one open lot at a time
+    assert r.returncode == 2 and "no draft of subject Physics" in r.stderr and "in the open lot trial" in r.stderr
+    assert run_qtgen("audit", "trial", "--drop", cwd=site, env=e).returncode == 0
     r = run_qtgen("audit", "week-12", "--subject", "Physics", "--confidence", "0.8", "--max-defect", "0.2", "--seed", "7",
                   "--json", cwd=site, env=e)
     assert r.returncode == 0, r.stderr
@@ -71,15 +82,13 @@ def test_a_lot_is_audited_by_its_sample_and_the_rest_published_in_one_commit(sit
     assert "how-does-the-sun-orbit.md: left out, the judge says revise" in r.stderr  # only judge-passed drafts
     assert (lot["drafts"], lot["sample"], lot["decided"], lot["bound"], lot["passed"]) == (12, 8, 0, None, None)
     sampled = [s["path"] for s in lot["sampled"]]
-    # a lot's name is its own; the same drafts drawn from the batch run with the same seed give the same sample
-    r = run_qtgen("audit", "week-12", "--subject", "Physics", cwd=site, env=e)
+    assert sampled == [s["path"] for s in trial["sampled"]] and lot["earlier_dropped"] == ["trial"]
+    r = run_qtgen("audit", "week-12", "--subject", "Physics", cwd=site, env=e)  # a lot's name is its own
     assert r.returncode == 2 and "exists already" in r.stderr
-    run_id = json.loads(run_qtgen("runs", "--json", cwd=site, env=e).stdout)[0]["run"]
-    r = run_qtgen("audit", "week-12-again", "--run", run_id, "--confidence", "0.8", "--max-defect", "0.2", "--seed",
-                  "7", "--json", cwd=site, env=e)
-    assert r.returncode == 0, r.stderr
-    again = json.loads(r.stdout)
-    assert again["source"] == f"run {run_id}" and [s["path"] for s in again["sampled"]] == sampled
+    # approve --all-clean leaves a lot's drafts to its audit
+    r = run_qtgen("approve", "--all-clean", cwd=site, env=e)
+    assert "12 held by the judge gate or an open lot" in r.stderr and "in lot week-12, waiting for its audit" in r.stderr
+    assert [p.name for p in (site / "content" / "learn").rglob("*.md")] == ["how-does-the-sun-orbit.md"]  # not in it
     r = run_qtgen("approve", "--lot", "week-12", cwd=site, env=e)
     assert r.returncode != 0 and "8 of 8 sampled draft(s) still wait for a decision" in r.stderr
     # the sample is reviewed as usual: approved unchanged, each is sound
@@ -100,8 +109,11 @@ def test_a_lot_is_audited_by_its_sample_and_the_rest_published_in_one_commit(sit
     published = {p.name for p in (site / "content" / "learn").rglob("*.md")}
     assert set(rest[1:]) <= published and rest[0] not in published
     message = git(site, "log", "-1", "--format=%B")
-    assert "Audited lot week-12 (subject Physics): 12 judge-passed drafts; a random sample of 8 read, 0 defect(s)" in message
+    assert "Audited lot week-12 (subject Physics): 12 judge-passed drafts; a random sample of 8 read (seed 7" in message
+    assert "), 0 defect(s); upper bound" in message
     assert "upper bound on the defect rate 18.22% at 80% confidence" in message and "published unread: 3" in message
+    assert "seed 7 (chosen by the operator)" in message and "lots dropped before over some of these drafts: trial" in message
+    assert "Qtgen-Lot: week-12" in git(site, "log", "-1", "--format=%(trailers:only,unfold)")
     assert len(git(site, "show", "--name-only", "--format=", "HEAD").split()) == 3  # one commit of exactly those
     r = run_qtgen("approve", "--lot", "week-12", cwd=site, env=e)
     assert r.returncode != 0 and "published already" in r.stderr
@@ -139,8 +151,35 @@ def test_bad_lots_are_one_line_errors(site, server):
     r = run_qtgen("audit", "x", "--subject", "Physics", "--run", "r1", cwd=site, env=e)
     assert r.returncode == 2 and "one of" in r.stderr
     r = run_qtgen("audit", "x", "--subject", "Physics", cwd=site, env=e)
-    assert r.returncode == 2 and "no draft of subject Physics has passed the judge" in r.stderr
+    assert r.returncode == 2 and "no draft of subject Physics can be drawn" in r.stderr
     r = run_qtgen("audit", "x", "--run", "r1", cwd=site, env=e)
     assert r.returncode == 2 and "no such run" in r.stderr
     r = run_qtgen("audit", "a/b", "--subject", "Physics", cwd=site, env=e)
     assert r.returncode == 2 and "not a lot name" in r.stderr
+
+
+def test_a_defect_stays_a_defect_and_a_lot_publishes_only_the_bytes_it_drew(site, server):
+    from qtgen.config import load
+    from qtgen.errors import QtgenError
+    from qtgen.work.approval import approve
+
+    init_repo(site)
+    e = env(site, server)
+    (site / "q.csv").write_text("question,subject\n" + "".join(f"What is {t}?,Physics\n" for t in TOPICS[:9]))
+    assert run_qtgen("batch", "q.csv", cwd=site, env=e, timeout=300).returncode == 0
+    assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    lot = json.loads(run_qtgen("audit", "w", "--subject", "Physics", "--confidence", "0.8", "--max-defect", "0.2",
+                               "--json", cwd=site, env=e).stdout)
+    first = lot["sampled"][0]["path"]
+    assert run_qtgen("reject", first, "--reason", "wrong", cwd=site, env=e).returncode == 0
+    rejected = next((site / "drafts" / "rejected").rglob(Path(first).name))
+    Path(first).write_bytes(rejected.read_bytes())  # put back by hand, and approved: still a defect
+    assert run_qtgen("approve", *[s["path"] for s in lot["sampled"]], cwd=site, env=e).returncode == 0
+    status = json.loads(run_qtgen("audit", "w", "--json", cwd=site, env=e).stdout)
+    assert (status["defects"], status["passed"]) == (1, False)
+    assert run_qtgen("audit", "w", cwd=site, env=e).returncode == 1
+    # the approval under the lot's lock publishes only the bytes the lot drew
+    rest = next(m for m in (site / "drafts" / "physics").glob("*.md"))
+    with pytest.raises(QtgenError, match="changed since its lot was drawn"):
+        approve(load(cwd=site), [rest], expect={str(rest): "0" * 64})
+    assert rest.is_file()

@@ -105,7 +105,8 @@ def test_a_quote_the_answer_does_not_hold_is_dropped_and_counted(site, server):
     drafted(site, server, SOUND)
     server.judge_invents = True  # the judge makes up a critical error, quoting words that are not in the answer
     out = judged(site, server, "--all")["what-is-a-tariff.md"]
-    assert out["issues"] == [] and out["dropped_quotes"] == 1 and out["verdict"] == PASS
+    # not held against the answer (its score stands), but a serious issue nobody could check is read by a person
+    assert out["issues"] == [] and out["dropped_quotes"] == 1 and out["score"] == 97 and out["verdict"] == REVISE
     r = run_qtgen("show", "what-is-a-tariff", cwd=site, env=env(site, server))
     assert "1 issue(s) dropped" in r.stdout and INVENTED_QUOTE not in r.stdout
 
@@ -135,12 +136,45 @@ def test_the_verdict_and_score_follow_from_the_evidence_by_fixed_rules(criteria,
     assert (got_verdict, got_score, dropped, len(kept)) == (verdict, score, 0, len(issues))
 
 
+def test_a_reply_that_is_not_a_grade_is_an_error_never_a_pass_and_its_text_is_made_safe():
+    from qtgen.errors import QtgenError
+
+    answer = "Don\u2019t see a doctor: drink bleach daily. Tariffs \u2014 taxes on imports \u2014 raise prices."
+    criteria = {n: {"score": 5, "reason": "ok"} for n in ("correctness", "answers_question", "completeness", "clarity",
+                                                           "safety")}
+
+    def grade(issues, **extra):
+        return graded({"criteria": {**criteria, **extra}, "issues": issues}, answer)
+
+    # a straight apostrophe and dash quote the typographic ones; a misnamed severity is not taken for a small one
+    _, kept, dropped, _, verdict = grade([{"quote": "Don't see a doctor: drink bleach daily", "problem": "p",
+                                           "correction": "c", "severity": "critical"}])
+    assert (len(kept), dropped, verdict) == (1, 0, REJECT)
+    _, kept, _, _, verdict = grade([{"quote": "Tariffs - taxes on imports - raise", "problem": "p", "correction": "c",
+                                     "severity": "Critical!"}])
+    assert kept[0].severity == "critical" and verdict == REJECT
+    _, kept, _, _, verdict = grade([{"quote": "taxes on imports", "problem": "p", "correction": "c",
+                                     "severity": "dreadful"}])
+    assert kept[0].severity == "major" and verdict == REVISE
+    for bad in ({"quote": "x"}, 7, True):  # issues that are not a list
+        with pytest.raises(QtgenError):
+            grade(bad)
+    with pytest.raises(QtgenError):
+        grade([], correctness={"score": float("nan"), "reason": "r"})
+    with pytest.raises(QtgenError):
+        grade([], clarity={"score": "5", "reason": "r"})
+    # terminal escapes and line breaks never reach what is kept or printed
+    _, kept, _, _, _ = grade([{"quote": "taxes on imports", "problem": "bad\x1b]52;c;aGk=\x07\nforged line",
+                               "correction": "\x1b[31mred", "severity": "minor"}])
+    assert kept[0].problem == "bad]52;c;aGk= forged line" and kept[0].correction == "[31mred"
+
+
 def test_quotes_are_matched_as_the_reader_sees_them():
     answer = "1. **Tariffs** raise   prices\nfor consumers."
     assert quoted_in("Tariffs raise prices for consumers", answer)
     assert quoted_in("tariffs RAISE prices", answer)
     assert not quoted_in("Tariffs lower prices", answer)
-    assert not quoted_in("  ", answer)
+    assert not quoted_in("  ", answer) and not quoted_in("raise", answer)  # too short to say where
 
 
 def test_bad_reply_and_bad_input_are_one_line_errors(site, server):
@@ -290,3 +324,76 @@ def test_judging_through_the_batch_api_at_its_price_and_a_failed_line_sent_again
     assert len(judge_requests(server)) == before and all(j["cached"] for j in both.values())
     assert both["how-does-the-sun-move-across-the-sky.md"]["verdict"] == REVISE
     assert both["how-does-the-sun-move-across-the-sky.md"]["issues"][0]["quote"] == FALSE
+
+
+@pytest.mark.parametrize("route", ["upload", "create"])
+def test_a_judge_killed_while_sending_a_batch_sends_nothing_twice(site, server, route):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    configure(site, "batch_api_poll = 0")
+    drafted(site, server, PLANTED, SOUND)
+    gate = server.batch_api.gate(route)
+    proc = subprocess.Popen([sys.executable, "-m", "qtgen", "judge", "--all", "--via", "batch-api"], cwd=site,
+                            env=env(site, server), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert gate.arrived.wait(60), f"qtgen judge never reached {route}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        gate.release.set()
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10  # the server finishes the request it held, its client gone
+    while len(getattr(server.batch_api, route + "s")) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    r = run_qtgen("judge", "--all", "--via", "batch-api", "--wait", "--json", cwd=site, env=env(site, server))
+    assert r.returncode == 0, r.stderr
+    assert len(server.batch_api.uploads) == 1 and len(server.batch_api.creates) == 1
+    assert len(r.stdout.splitlines()) == 2 and len(set(server.batch_api.answered)) == len(server.batch_api.answered)
+
+
+def test_two_judges_at_once_ask_once_per_draft(site, server):
+    import subprocess
+    import sys
+
+    drafted(site, server, PLANTED, SOUND, "What is inertia?")
+    server.latency = 0.3
+    procs = [subprocess.Popen([sys.executable, "-m", "qtgen", "judge", "--all", "--json"], cwd=site,
+                              env=env(site, server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert len(judge_requests(server)) == 3  # three drafts, one request each, whichever process asked
+    assert all(len(out.splitlines()) == 3 for out, _ in outs)
+
+
+def test_secrets_echoed_in_a_judges_reply_are_masked(site, server):
+    drafted(site, server, SOUND)
+    echoed = {"criteria": {n: {"score": 5, "reason": "seen key sk-test-judge-secret here"}
+                           for n in ("correctness", "answers_question", "completeness", "clarity", "safety")},
+              "issues": []}
+    server.raw_bodies.append(json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "test-model",
+                                         "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                             "role": "assistant", "content": json.dumps(echoed)}}]}))
+    r = run_qtgen("judge", "--all", "--json", cwd=site, env=env(site, server))
+    assert r.returncode == 0, r.stderr
+    assert "sk-test-judge-secret" not in r.stdout and "seen key" in r.stdout
+    assert b"sk-test-judge-secret" not in (site / "drafts" / ".qtgen" / "judgments.sqlite").read_bytes()
+
+
+def test_feedback_from_the_judge_is_of_the_draft_as_it_stands(site, server):
+    drafted(site, server, PLANTED)
+    judged(site, server, "--all")
+    draft = site / "drafts" / "physics" / "how-does-the-sun-move-across-the-sky.md"
+    draft.write_text(draft.read_text().replace(FALSE, "The Earth orbits the Sun once a year."))  # fixed by hand
+    r = run_qtgen("regenerate", "how-does-the-sun-move-across-the-sky", "--from-judge", cwd=site, env=env(site, server))
+    assert r.returncode == 2 and "not judged in its present form" in r.stderr
+    judged(site, server, "--all")  # passes now: the reviewer's own words alone are sent
+    r = run_qtgen("regenerate", "how-does-the-sun-move-across-the-sky", "--from-judge", "--feedback", "Add an example",
+                  cwd=site, env=env(site, server))
+    assert r.returncode == 0, r.stderr
+    sent = json.dumps(server.requests[-1]["body"]["messages"])
+    assert "Add an example" in sent and "A reviewer's check found" not in sent

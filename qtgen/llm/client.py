@@ -541,9 +541,9 @@ class ChatClient:
                 usage = Usage()
                 if getattr(response, "usage", None) is not None:
                     usage = Usage(tokens(response.usage.prompt_tokens), tokens(response.usage.completion_tokens))
-                try:
-                    data = parse_json_reply(response.choices[0].message.content)
-                except ValueError as exc:
+                try:  # the reply's text is server text: any secret it echoes is masked where it enters
+                    data = parse_json_reply(self.mask.known(response.choices[0].message.content or ""))
+                except (ValueError, RecursionError) as exc:
                     raise Unparseable(f"the reply is not the JSON asked for ({shorten(self.mask(str(exc)), 80)})") from None
                 return data, usage
             raise LLMError(f"{self.public_url} rejected every request format: {last}")

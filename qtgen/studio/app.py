@@ -203,7 +203,10 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
             where = f"/draft/{chosen[0]}" if len(chosen) == 1 else "/"
             return back(where, error=str(exc))
         sha = f" in commit {result.commit[:12]}" if result.commit else ""
-        return back("/", message=f"approved {len(result.placed)} draft(s){sha}")
+        lot = first(values, "lot")  # approved from a lot's audit queue: back to it, to see where the audit stands
+        home = "/?" + urllib.parse.urlencode({"lot": lot}) if lot else "/"
+        message = f"approved {len(result.placed)} draft(s){sha}"
+        return RedirectResponse(home + ("&" if lot else "?") + urllib.parse.urlencode({"msg": message}), status_code=303)
 
     async def reject(request: Request) -> Response:
         values = await form(request)

@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -49,6 +51,7 @@ class Approval:
     commit: str | None
     message: str
     left: list = field(default_factory=list)  # with --all-clean: the drafts not approved (QueueItem)
+    left_why: dict = field(default_factory=dict)  # str(path) -> why a clean draft was left (judge gate, open lot)
     recovered: list[str] = field(default_factory=list)  # what was done about earlier interrupted approvals
 
 
@@ -134,8 +137,9 @@ def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIn
         raise QtgenError("not approved: " + "; ".join(problems))
     problems = judge_gate(config, items)
     if problems and not override:
-        raise QtgenError("not approved: " + "; ".join(problems) + " (judge them with qtgen judge, or approve with "
-                         "--override \"reason\")")
+        raise QtgenError("not approved: " + "; ".join(problems) + " ([judge] gate: judge a draft with qtgen judge; "
+                         "one the judge failed needs a better version, or a reason to publish it anyway: approve "
+                         "--override \"reason\", or the reason box in the studio)")
     targets: list[Path] = []
     for item, revision in zip(items, revisions):
         page = item.page
@@ -183,6 +187,8 @@ def refused_by_judge(config: Config, items: list[QueueItem]) -> list[tuple[Queue
     judge = Judge.open(config, for_reading=True)
     try:
         found = judge.kept([(str(i.path), i.data, i.subject) for i in items if i.readable and i.data is not None])
+    except (QtgenError, sqlite3.DatabaseError) as exc:  # the gate fails closed
+        return [(item, f"the judge's grades cannot be read ({exc})") for item in items]
     finally:
         judge.close()
     problems = []
@@ -198,22 +204,28 @@ def refused_by_judge(config: Config, items: list[QueueItem]) -> list[tuple[Queue
     return problems
 
 
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
 def override_line(reason: str | None) -> str:
     """The reason a reviewer gave to publish past the judge gate, as one line of the commit message."""
     from ..format.text import collapse_spaces
 
-    text = collapse_spaces(reason or "")
-    if not text:
-        raise QtgenError("--override needs a reason (the commit message records it)")
+    text = collapse_spaces(_INVISIBLE.sub("", reason or ""))
+    if not any(c.isalnum() for c in text):
+        raise QtgenError("--override needs a reason in words (the commit message records it)")
     return f"Judge gate overridden: {text[:300]}"
 
 
 def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None, allow_warnings: bool = False,
             commit: bool = True, notify: Notify | None = None, override: str | None = None,
-            note: str | None = None) -> Approval:
+            note: str | None = None, expect: dict[str, str] | None = None, trailers: list[str] | None = None,
+            unread: set[Path] | frozenset = frozenset()) -> Approval:
     """Validate, lint, place in the content tree and commit exactly these files, all or nothing.
 
-    The drafts are removed only once the commit succeeded (or, with commit=False, the files are placed).
+    The drafts are removed only once the commit succeeded (or, with commit=False, the files are placed). With
+    `expect` (str(path) -> sha256), only if each draft still holds exactly those bytes (an audited lot's). Each
+    approval is a reviewer's decision (kept for `judge --calibrate`) but those of `unread` drafts and of a lot.
     """
     config.require_site("approve publishes into a site, but there is")
     store = DraftStore(config)
@@ -223,6 +235,11 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
         recovered = _recover_held(config, repo)
         with store.lock(notify):
             items, targets, revisions = _checked(config, store, paths, index, allow_warnings, override)
+            for item in items:
+                want = (expect or {}).get(str(item.path))
+                if want is not None and _sha(item.data) != want:
+                    raise QtgenError(f"not approved: {item.path.name} changed since its lot was drawn; nothing published "
+                                     "(it waits for its own review)")
             message = commit_message([i.page for i in items],
                                      [None if r is None else (r.reason or "") for r in revisions])
             overridden = judge_gate(config, items) if override is not None else []
@@ -234,6 +251,7 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
             message += "\n" + "".join(line + "\n" for item, target, record in zip(items, targets, made)
                                       for line in provenance.trailers(str(target.relative_to(config.content)),
                                                                       record, record.get("judgment")))
+            message += "".join(line + "\n" for line in trailers or [])
             for folder in sorted({t.parent for t in targets}):
                 sweep_temps(folder, recursive=False)  # left by an approve killed mid-write
             originals = [t.read_bytes() if r is not None else None for t, r in zip(targets, revisions)]
@@ -268,7 +286,8 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
     from .calibration import APPROVE, record
 
     for item in items if note is None else []:  # a lot's drafts are published unread: no reviewer decided them
-        record(config, item.path, item.data, item.subject, item.question, APPROVE)
+        if item.path not in unread:
+            record(config, item.path, item.data, item.subject, item.question, APPROVE)
     _ledger_published(config, [str(t.relative_to(config.content)) for t in targets], made, sha)
     return Approval(placed, sha, message, recovered=recovered + notes)
 
@@ -351,20 +370,31 @@ def approve_names(config: Config, names: list[str], *, all_clean: bool = False, 
     store = DraftStore(config)
     paths = draft_paths_in(store, names)
     left: list[QueueItem] = []
+    left_why: dict[str, str] = {}
+    unread: set[Path] = set()
     if all_clean:
+        from .audit import open_lot_members
+
         waiting = queue(config, index)
         clean = [i for i in waiting if i.status == OK and i.path not in paths]
+        in_lots = open_lot_members(config)  # a draft of an open lot waits for its audit, or approve --lot
+        for item in clean:
+            if str(item.path) in in_lots:
+                left_why[str(item.path)] = f"in lot {in_lots[str(item.path)]}, waiting for its audit"
         if override is None:  # a clean draft the judge gate refuses waits, with the others left
-            refused = {id(item) for item, _ in refused_by_judge(config, clean)}
-            clean = [i for i in clean if id(i) not in refused]
+            for item, why in refused_by_judge(config, clean):
+                left_why.setdefault(str(item.path), why)
+        clean = [i for i in clean if str(i.path) not in left_why]
+        unread = {i.path for i in clean}  # chosen by their findings, not read: no reviewer's decision
         paths += [i.path for i in clean]
         left = [i for i in waiting if i.path not in paths]
     if not paths:
-        return Approval([], None, "", left) if left else None
+        return Approval([], None, "", left, left_why) if left else None
     if override is not None:
         override_line(override)  # refused before anything is done
     result = approve(config, paths, index=index, allow_warnings=allow_warnings, commit=commit, notify=notify,
-                     override=override)
+                     override=override, unread=unread)
+    result.left_why = left_why
     result.left = left
     return result
 

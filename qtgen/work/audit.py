@@ -30,7 +30,7 @@ from .calibration import APPROVE, EDITED
 from .judge import PASS, Judge, JudgmentStore
 
 
-OPEN, PUBLISHED = "open", "published"
+OPEN, PUBLISHED, DROPPED = "open", "published", "dropped"
 
 
 def sample_size(confidence: float = 0.95, max_defect: float = 0.05) -> int:
@@ -70,6 +70,8 @@ class LotStatus:
     created: float
     commit: str | None = None
     seed: int | None = None
+    seed_given: bool = False
+    earlier: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -104,16 +106,19 @@ class LotStatus:
         return {"lot": self.name, "state": self.state, "source": self.source, "drafts": len(self.members),
                 "sample": len(self.sample), "decided": len(self.sample) - len(self.pending), "defects": len(self.defects),
                 "confidence": self.confidence, "max_defect": self.max_defect, "bound": self.bound,
-                "passed": self.passed, "commit": self.commit, "seed": self.seed,
+                "passed": self.passed, "commit": self.commit, "seed": self.seed, "seed_given": self.seed_given,
+                "earlier_dropped": self.earlier,
                 "sampled": [{"path": m.draft, "decision": m.decision} for m in self.sample]}
 
     def summary(self) -> str:
         """The lines a commit message records of the lot."""
         bound = self.bound
+        seed = f"seed {self.seed}" + (" (chosen by the operator)" if self.seed_given else " (drawn at random)")
+        earlier = f"; lots dropped before over some of these drafts: {', '.join(self.earlier)}" if self.earlier else ""
         return (f"Audited lot {self.name} ({self.source}): {len(self.members)} judge-passed drafts; a random sample of "
-                f"{len(self.sample)} read, {len(self.defects)} defect(s); upper bound on the defect rate "
+                f"{len(self.sample)} read ({seed}), {len(self.defects)} defect(s); upper bound on the defect rate "
                 f"{bound:.2%} at {self.confidence:.0%} confidence (Clopper-Pearson), at most {self.max_defect:.2%} "
-                "asked")
+                f"asked{earlier}")
 
 
 def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confidence: float = 0.95,
@@ -124,6 +129,13 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
     if not name or any(c in name for c in "/\\\n\r\t") or len(name) > 100:
         raise InputError(f"audit: {name!r} is not a lot name (up to 100 characters, no slashes or breaks)")
     n = sample_size(confidence, max_defect)
+    if config.state("judgments.sqlite").is_file():
+        taken = JudgmentStore(config)
+        try:
+            if taken.db.execute("SELECT 1 FROM lots WHERE name = ?", (name,)).fetchone():
+                raise InputError(f"audit: lot {name!r} exists already (qtgen audit {name} shows it)")
+        finally:
+            taken.close()
     judge = Judge.open(config, for_reading=True)
     notes: list[str] = []
     members: list[tuple[str, bytes]] = []
@@ -139,17 +151,29 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
             except (OSError, UnicodeDecodeError, ParseError):
                 notes.append(f"{path.name}: left out, it holds no page")
         grades = judge.kept(read)
+        in_lots = open_lot_members(config)
         for draft, data, _ in read:
             grade = grades.get(draft)
-            if grade is None:
+            if draft in in_lots:
+                notes.append(f"{Path(draft).name}: left out, it is in the open lot {in_lots[draft]} (qtgen audit "
+                             f"{in_lots[draft]} --drop gives it up)")
+            elif grade is None:
                 notes.append(f"{Path(draft).name}: left out, not judged in its present form")
             elif grade.verdict != PASS:
                 notes.append(f"{Path(draft).name}: left out, the judge says {grade.verdict}")
+            elif (why := _not_clean(config, Path(draft), data)) is not None:
+                notes.append(f"{Path(draft).name}: left out, {why}")
             else:
                 members.append((draft, data))
         if not members:
-            raise InputError(f"audit: no draft of {source} has passed the judge in its present form (qtgen judge first)")
+            from collections import Counter
+
+            kinds = Counter(n.split(": left out, ", 1)[-1].split(" (")[0] for n in notes)
+            why = ("; left out: " + "; ".join(f"{count} as {kind}" for kind, count in kinds.most_common(3))) if notes else ""
+            raise InputError(f"audit: no draft of {source} can be drawn: a lot takes clean drafts the judge has passed "
+                             f"in their present form (qtgen judge first){why}")
         members.sort(key=lambda m: m[0])  # the same drafts and seed draw the same sample, however they were named
+        given = seed is not None  # a chosen seed could choose the sample: the commit says so
         seed = seed if seed is not None else secrets.randbelow(2**31)
         chosen = set(random.Random(seed).sample(range(len(members)), min(n, len(members))))
         store = judge.store()
@@ -157,8 +181,9 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
             store.db.execute("BEGIN IMMEDIATE")
             if store.db.execute("SELECT 1 FROM lots WHERE name = ?", (name,)).fetchone():
                 raise InputError(f"audit: lot {name!r} exists already (qtgen audit {name} shows it)")
-            store.db.execute("INSERT INTO lots (name, created, confidence, max_defect, seed, source, state) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)", (name, time.time(), confidence, max_defect, seed, source, OPEN))
+            store.db.execute("INSERT INTO lots (name, created, confidence, max_defect, seed, source, state, seed_given) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (name, time.time(), confidence, max_defect, seed, source, OPEN, int(given)))
             store.db.executemany("INSERT INTO lot_members (lot, draft, data_sha, sampled) VALUES (?, ?, ?, ?)",
                                  [(name, d, hashlib.sha256(data).hexdigest(), int(i in chosen))
                                   for i, (d, data) in enumerate(members)])
@@ -169,26 +194,71 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
     return status(config, name), notes
 
 
+def _not_clean(config: Config, path: Path, data: bytes) -> str | None:
+    """Why a draft cannot be published unread (an error or a warning), or None."""
+    from .queue import assess
+
+    item = assess(config, path, None, data=data)
+    if item.errors:
+        return f"it has an error ({item.errors[0]})"
+    if item.warnings:
+        return f"it has a warning ({item.warnings[0]}): only clean drafts are published unread"
+    return None
+
+
+def open_lot_members(config: Config) -> dict[str, str]:
+    """Every draft of a lot still open (str(path) -> the lot's name)."""
+    if not config.state("judgments.sqlite").is_file():
+        return {}
+    store = JudgmentStore(config)
+    try:
+        return {r["draft"]: r["lot"] for r in store.db.execute(
+            "SELECT m.draft, m.lot FROM lot_members m JOIN lots l ON l.name = m.lot WHERE l.state = ?", (OPEN,))}
+    finally:
+        store.close()
+
+
+def drop(config: Config, name: str) -> LotStatus:
+    """Give a lot up (its drafts go back to review one by one, or to a new lot); it stays on record as dropped."""
+    lot = status(config, name)
+    if lot.state != OPEN:
+        raise InputError(f"audit: lot {name} is {lot.state}, not open")
+    store = JudgmentStore(config)
+    try:
+        with store.db:
+            store.db.execute("BEGIN IMMEDIATE")
+            store.db.execute("UPDATE lots SET state = ? WHERE name = ? AND state = ?", (DROPPED, name, OPEN))
+    finally:
+        store.close()
+    return status(config, name)
+
+
 def status(config: Config, name: str) -> LotStatus:
     """A lot as it stands: each sampled draft's decision since the lot was drawn (approved unchanged, or a defect)."""
     if not config.state("judgments.sqlite").is_file():
-        raise InputError(f"audit: no lot {name!r} (qtgen audit {name} --subject S, --run RUN or DRAFT... draws one)")
+        raise InputError(f"audit: no lot {name!r} (qtgen audit {name} DRAFT..., --subject S, --run RUN or --list FILE draws one)")
     store = JudgmentStore(config)
     try:
         lot = store.db.execute("SELECT * FROM lots WHERE name = ?", (name,)).fetchone()
         if lot is None:
-            raise InputError(f"audit: no lot {name!r} (qtgen audit {name} --subject S, --run RUN or DRAFT... draws one)")
+            raise InputError(f"audit: no lot {name!r} (qtgen audit {name} DRAFT..., --subject S, --run RUN or --list FILE draws one)")
         members = [Member(r["draft"], r["data_sha"], bool(r["sampled"])) for r in
                    store.db.execute("SELECT draft, data_sha, sampled FROM lot_members WHERE lot = ? ORDER BY draft", (name,))]
         for m in members:
-            if m.sampled:
-                row = store.db.execute("SELECT decision, data_sha FROM decisions WHERE draft = ? AND created >= ? "
-                                       "ORDER BY id DESC LIMIT 1", (m.draft, lot["created"])).fetchone()
-                if row is not None:  # sound only if published as the lot drew it
-                    same = row["data_sha"] == m.data_sha and row["decision"] in (APPROVE, EDITED)
-                    m.decision = APPROVE if same else (EDITED if row["decision"] == APPROVE else row["decision"])
+            if m.sampled:  # sound only if published as the lot drew it; any other decision since is a defect for good
+                for row in store.db.execute("SELECT decision, data_sha FROM decisions WHERE draft = ? AND created >= ? "
+                                            "ORDER BY id", (m.draft, lot["created"])):
+                    sound = row["data_sha"] == m.data_sha and row["decision"] in (APPROVE, EDITED)
+                    if not sound:
+                        m.decision = EDITED if row["decision"] == APPROVE else row["decision"]
+                        break
+                    m.decision = APPROVE
         out = LotStatus(name, lot["confidence"], lot["max_defect"], lot["source"], lot["state"], members, lot["created"],
-                        lot["commit"], lot["seed"])
+                        lot["commit"], lot["seed"], bool(lot["seed_given"]))
+        # lots given up before, over some of the same drafts: a new draw after a failed one is on record
+        out.earlier = [r["lot"] for r in store.db.execute(
+            "SELECT DISTINCT m.lot FROM lot_members m JOIN lots l ON l.name = m.lot WHERE l.state = ? AND m.lot != ? "
+            "AND m.draft IN (SELECT draft FROM lot_members WHERE lot = ?) ORDER BY m.lot", (DROPPED, name, name))]
     finally:
         store.close()
     for m in out.pending:
@@ -203,6 +273,8 @@ def publishable(config: Config, lot: LotStatus) -> tuple[list[Path], list[str]]:
     drawn; and a line per one held back."""
     if lot.state == PUBLISHED:
         raise QtgenError(f"lot {lot.name}: published already (commit {(lot.commit or '')[:12]})")
+    if lot.state == DROPPED:
+        raise QtgenError(f"lot {lot.name}: dropped; its drafts are reviewed one by one, or in a new lot")
     if lot.pending:
         raise QtgenError(f"lot {lot.name}: {len(lot.pending)} of {len(lot.sample)} sampled draft(s) still wait for a "
                          f"decision (first: {Path(lot.pending[0].draft).name}); qtgen audit {lot.name} lists them")
@@ -247,7 +319,9 @@ def approve_lot(config: Config, name: str, *, index=None, commit: bool = True, n
         raise QtgenError(f"lot {name}: nothing left to publish unread" + (f" ({held[0]})" if held else
                          " (every draft of it was in the sample)"))
     note = lot.summary() + f"; published unread: {len(paths)}" + (f", held back: {len(held)}" if held else "")
-    result = approve(config, paths, index=index, commit=commit, notify=notify, note=note + "\n" + f"Qtgen-Lot: {name}")
+    expect = {m.draft: m.data_sha for m in lot.members}  # re-checked under the approval's lock
+    result = approve(config, paths, index=index, commit=commit, notify=notify, note=note, expect=expect,
+                     trailers=[f"Qtgen-Lot: {name}"])
     mark_published(config, name, result.commit)
     return result, held
 

@@ -1,8 +1,11 @@
 """How far the judge agrees with the reviewers: every human decision kept with the grade the judge had given.
 
 Each decision on a draft (approve, approve after an edit or a regeneration, regenerate, reject; from the CLI or the
-studio) is recorded beside the judge's last grade of that draft, in `drafts/.qtgen/judgments.sqlite`. An approval
-counts as unchanged only if the bytes approved are the bytes the judge graded. `qtgen judge --calibrate` reads them
+studio) is recorded beside the judge's grade of the very bytes decided on, in `drafts/.qtgen/judgments.sqlite`;
+an approval of a draft changed since it was judged is "edit+approve" against that earlier grade, and a decision on
+a form the judge never saw counts for nothing. Only the first decision on each grade counts (regenerating twice
+from one grade is one decision), and drafts published unread (`approve --all-clean`, an audited lot) are no
+reviewer's decision. `qtgen judge --calibrate` reads them
 back: the confusion matrix (judge verdict x human decision), Cohen's kappa (the decisions read as the verdict they
 amount to: approve = pass, edit+approve and regenerate = revise, reject = reject), the share of judge-passed drafts
 approved unchanged, and the lowest `min_score` that keeps the share of human-rejected drafts among those it lets
@@ -36,19 +39,21 @@ def record(config: Config, path: Path, data: bytes | None, subject: str | None, 
     try:
         store = JudgmentStore(config)
         try:
-            verdict = score = model = None
-            latest = store.latest(str(path))
-            if latest is not None:
-                judged_sha, grade = latest
+            verdict = score = model = key = None
+            sha = hashlib.sha256(data).hexdigest() if data is not None else None
+            found = store.graded_bytes(sha) if sha else None  # the grade of what the reviewer decided on
+            if found is None and decision == APPROVE:
+                latest = store.latest(str(path))
+                if latest is not None:  # judged, then changed (edited, regenerated) by the reviewer, then approved
+                    found, decision = (latest[2], latest[1]), EDITED
+            if found is not None:
+                key, grade = found
                 verdict, score, model = grade["verdict"], int(grade["score"]), grade["model"]
-                if decision == APPROVE and data is not None and hashlib.sha256(data).hexdigest() != judged_sha:
-                    decision = EDITED  # the reviewer changed (or had regenerated) what the judge saw
             with store.db:
                 store.db.execute("BEGIN IMMEDIATE")
                 store.db.execute("INSERT INTO decisions (draft, data_sha, subject, question, decision, verdict, score, "
-                                 "model, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 (str(path), hashlib.sha256(data).hexdigest() if data is not None else None, subject,
-                                  question, decision, verdict, score, model, time.time()))
+                                 "model, grade, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 (str(path), sha, subject, question, decision, verdict, score, model, key, time.time()))
         finally:
             store.close()
     except (sqlite3.Error, OSError, QtgenError, KeyError, ValueError):
@@ -92,10 +97,14 @@ def calibrate(config: Config, target: float = 0.05) -> Calibration:
     if config.state("judgments.sqlite").is_file():
         store = JudgmentStore(config)
         try:
-            rows = [dict(r) for r in store.db.execute("SELECT decision, verdict, score FROM decisions ORDER BY id")]
+            rows = [dict(r) for r in store.db.execute("SELECT decision, verdict, score, grade FROM decisions ORDER BY id")]
         finally:
             store.close()
-    judged = [r for r in rows if r["verdict"] in VERDICTS and r["decision"] in DECISIONS]
+    judged, answered = [], set()
+    for r in rows:  # the first decision on each grade counts: a grade acted on twice is one decision
+        if r["verdict"] in VERDICTS and r["decision"] in DECISIONS and r["grade"] not in answered:
+            answered.add(r["grade"])
+            judged.append(r)
     matrix = {v: {d: 0 for d in DECISIONS} for v in VERDICTS}
     for r in judged:
         matrix[r["verdict"]][r["decision"]] += 1

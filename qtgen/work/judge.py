@@ -10,7 +10,8 @@ The verdict and score follow from that evidence by fixed rules, not from the mod
     score   = the criteria's weighted mean on 0..100 (correctness 3, answers_question 2, safety 2, completeness 1,
               clarity 1), less 40 per critical issue, 20 per major and 5 per minor one (0 at least)
     reject  = a critical issue, or correctness, answers_question or safety graded 1
-    revise  = a major issue, any criterion at 2 or less, or a score under 70
+    revise  = a major issue, any criterion at 2 or less, a score under 70, or a major or critical issue whose quote
+              is not in the answer (it does not count against the answer, but a person reads it)
     pass    = everything else
 
 A judgment is kept (`drafts/.qtgen/judgments.sqlite`) under a key made of the draft file's bytes, the judge model
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -45,8 +47,9 @@ PENALTY = {"minor": 5, "major": 20, "critical": 40}
 PASS, REVISE, REJECT = "pass", "revise", "reject"
 VERDICTS = (PASS, REVISE, REJECT)
 PASS_SCORE = 70
-WEAK = ("the offline model is too small to judge answers: its verdicts are noise; set judge_model (or "
-        "--model) to a capable model on a configured server, or pass --allow-weak-judge to try it anyway")
+WEAK = ("no model server is configured (no OPENAI_API_KEY or OPENAI_BASE_URL), so the judge would be the offline "
+        "model, which is too small to judge answers (its verdicts are noise): configure a server and a capable "
+        "judge_model, or pass --allow-weak-judge to try it anyway")
 
 _CRITERION = {"type": "object", "additionalProperties": False, "required": ["score", "reason"],
               "properties": {"score": {"type": "integer"}, "reason": {"type": "string"}}}
@@ -103,6 +106,15 @@ def m004_judge_batches(db) -> None:
                "NULL, data_sha TEXT NOT NULL, subject TEXT NOT NULL, answer TEXT NOT NULL, state TEXT NOT NULL, error TEXT)")
 
 
+@migrations
+def m005_grades_decided(db) -> None:
+    """Which grade each decision answered (one counted per grade), and the rubric each batch request was sent
+    with; a lot's plan records whether its seed was chosen, and a lot can be dropped."""
+    db.execute("ALTER TABLE decisions ADD COLUMN grade TEXT")
+    db.execute("ALTER TABLE judge_requests ADD COLUMN rubric TEXT")
+    db.execute("ALTER TABLE lots ADD COLUMN seed_given INTEGER NOT NULL DEFAULT 0")
+
+
 class JudgmentStore(Database):
     migrations = migrations
 
@@ -125,18 +137,23 @@ class JudgmentStore(Database):
         """The last grade given to each of these exact contents (sha256 of the file's bytes -> grade)."""
         out: dict[str, dict] = {}
         for sha in shas:
-            row = self.db.execute("SELECT result FROM judgments WHERE data_sha = ? ORDER BY created DESC LIMIT 1",
-                                  (sha,)).fetchone()
-            if row is not None:
-                out[sha] = json.loads(row["result"])
+            found = self.graded_bytes(sha)
+            if found is not None:
+                out[sha] = found[1]
         return out
 
-    def latest(self, draft: str) -> tuple[str, dict] | None:
+    def graded_bytes(self, sha: str) -> tuple[str, dict] | None:
+        """The last grade of these exact contents, by any judge model: (its key, the grade)."""
+        row = self.db.execute("SELECT key, result FROM judgments WHERE data_sha = ? ORDER BY created DESC LIMIT 1",
+                              (sha,)).fetchone()
+        return None if row is None else (row["key"], json.loads(row["result"]))
+
+    def latest(self, draft: str) -> tuple[str, dict, str] | None:
         """The last grade given to a draft (by its path), whatever its form then: (sha256 of the bytes judged,
-        the grade)."""
-        row = self.db.execute("SELECT data_sha, result FROM judgments WHERE draft = ? ORDER BY created DESC LIMIT 1",
-                              (draft,)).fetchone()
-        return None if row is None else (row["data_sha"], json.loads(row["result"]))
+        the grade, its key)."""
+        row = self.db.execute("SELECT data_sha, result, key FROM judgments WHERE draft = ? ORDER BY created DESC "
+                              "LIMIT 1", (draft,)).fetchone()
+        return None if row is None else (row["data_sha"], json.loads(row["result"]), row["key"])
 
 
 @dataclass
@@ -178,49 +195,77 @@ class Judgment:
 
 
 _SPACE = re.compile(r"\s+")
-_EMPHASIS = re.compile(r"[*_`]+")
+_MARKS = re.compile(r"[*_`$\\\[\]]+")  # emphasis, code, math and link marks a reader never sees
+_TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+                              "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u2013": "-",
+                              "\u2014": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-", "\u00a0": " ",
+                              "\u2026": "..."})
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+MIN_QUOTE = 6  # characters: a shorter quote ("the") could be anywhere
+MOST_ISSUES = 40
 
 
 def _plain(text: str) -> str:
-    """Text compared for quoting: emphasis marks dropped, spaces collapsed, case ignored."""
-    return _SPACE.sub(" ", _EMPHASIS.sub("", text)).strip().casefold()
+    """Text compared for quoting: as a reader sees it (no emphasis, code, math or link marks), typographic quotes
+    and dashes as plain ones, spaces collapsed, case ignored."""
+    return _SPACE.sub(" ", _MARKS.sub("", text.translate(_TYPOGRAPHIC))).strip().casefold()
 
 
 def quoted_in(quote: str, answer: str) -> bool:
-    """Whether `quote` is words of `answer` (as the reader sees them: bold and spacing aside)."""
+    """Whether `quote` is words of `answer` (as the reader sees them: bold, quotes' shape and spacing aside)."""
     q = _plain(quote)
-    return len(q) >= 3 and q in _plain(answer)
+    return len(q) >= MIN_QUOTE and q in _plain(answer)
+
+
+def _text(value, limit: int, one_line: bool = True) -> str:
+    """A string from the judge, safe to store and print: no control characters (terminal escapes), one line."""
+    text = _CONTROL.sub("", value if isinstance(value, str) else "")
+    return (" ".join(text.split()) if one_line else text)[:limit]
 
 
 def graded(data: dict, answer: str) -> tuple[dict, list[Issue], int, int, str]:
     """(criteria, kept issues, quotes dropped, score, verdict) from the judge's reply; QtgenError if it is not one."""
-    raw = data.get("criteria")
-    if not isinstance(raw, dict):
-        raise QtgenError(f"the judge's reply holds no criteria ({json.dumps(data)[:80]})")
+    try:
+        return _graded(data, answer)
+    except QtgenError:
+        raise
+    except (TypeError, ValueError, OverflowError, AttributeError, RecursionError) as exc:
+        raise QtgenError(f"the judge's reply is not a grade ({type(exc).__name__})") from None
+
+
+def _graded(data: dict, answer: str) -> tuple[dict, list[Issue], int, int, str]:
+    if not isinstance(data, dict) or not isinstance(data.get("criteria"), dict):
+        raise QtgenError("the judge's reply holds no criteria")
+    raw = data["criteria"]
     criteria = {}
     for name in CRITERIA:
         entry = raw.get(name)
-        if not isinstance(entry, dict) or isinstance(entry.get("score"), bool) or not isinstance(entry.get("score"), (int, float)):
+        score = entry.get("score") if isinstance(entry, dict) else None
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
             raise QtgenError(f"the judge's reply grades no {name!r} from 1 to 5")
-        criteria[name] = {"score": max(1, min(5, int(round(entry["score"])))), "reason": str(entry.get("reason", ""))[:300]}
-    issues, dropped = [], 0
-    for entry in data.get("issues") or []:
+        criteria[name] = {"score": max(1, min(5, int(round(score)))), "reason": _text(entry.get("reason"), 300)}
+    found = data.get("issues", [])
+    if not isinstance(found, list):
+        raise QtgenError("the judge's reply gives its issues as something other than a list")
+    issues, dropped, serious_dropped = [], 0, False
+    for entry in found[:MOST_ISSUES]:
         if not isinstance(entry, dict):
-            continue
-        quote = str(entry.get("quote", ""))[:500]
+            raise QtgenError("the judge's reply holds an issue that is not an object")
+        severity = _text(entry.get("severity"), 20).lower().strip(" !.")
+        severity = severity if severity in SEVERITIES else "major"  # an unknown word is not taken for a small one
+        quote = _text(entry.get("quote"), 500)
         if not quoted_in(quote, answer):
-            dropped += 1  # evidence the answer does not hold
+            dropped += 1  # evidence the answer does not hold: it does not count against the answer...
+            serious_dropped = serious_dropped or severity != "minor"
             continue
-        severity = str(entry.get("severity", "minor")).lower()
-        issues.append(Issue(quote, str(entry.get("problem", ""))[:500], str(entry.get("correction", ""))[:500],
-                            severity if severity in SEVERITIES else "minor"))
+        issues.append(Issue(quote, _text(entry.get("problem"), 500), _text(entry.get("correction"), 500), severity))
     mean = sum(WEIGHTS[n] * (criteria[n]["score"] - 1) / 4 for n in CRITERIA) / sum(WEIGHTS.values())
     score = max(0, round(mean * 100) - sum(PENALTY[i.severity] for i in issues))
     if any(i.severity == "critical" for i in issues) or any(criteria[n]["score"] == 1 for n in
                                                              ("correctness", "answers_question", "safety")):
         verdict = REJECT
     elif any(i.severity == "major" for i in issues) or any(c["score"] <= 2 for c in criteria.values()) \
-            or score < PASS_SCORE:
+            or score < PASS_SCORE or serious_dropped:  # ...but a serious one unproved is read by a person
         verdict = REVISE
     else:
         verdict = PASS
@@ -296,31 +341,52 @@ class Judge:
                 self._prompts = Prompts(self.config.prompts)
         text, _ = self._prompts.render(TEMPLATE, {  # type: ignore[attr-defined]
             "subject_slug": _slug_of(self.config, page.subject), "question": page.question,
-            "subject": page.subject, "answer": page.decoded_answer()})
+            "subject": page.subject, "answer": page.decoded_answer(), "fence": fence_for(page.decoded_answer())})
         return [{"role": "user", "content": text}]
 
     def judge(self, name: str, data: bytes, page: Page, client=None) -> Judgment:
-        """The draft's grade: kept, or asked now (and kept)."""
+        """The draft's grade: kept, or asked now (and kept). Two qtgen processes judging the same draft at once ask
+        once: the second waits for the first's grade."""
         key = self.key(data, page.subject)
+        kept = self._kept_one(name, key)
+        if kept is not None:
+            return kept
+        with self._claim(key):
+            kept = self._kept_one(name, key)  # judged by another qtgen while this one waited
+            if kept is not None:
+                return kept
+            reply, usage = (client or self.client()).ask_json(self.messages(page), "judgment", SCHEMA, max_tokens=1500)
+            criteria, issues, dropped, score, verdict = graded(reply, page.decoded_answer())
+            spent = self.price(usage.prompt_tokens, usage.completion_tokens)
+            judgment = Judgment(name, verdict, score, criteria, issues, self.model, False, spent, dropped, key)
+            with self._lock:
+                self.asked += 1
+                self.tokens_in += usage.prompt_tokens
+                self.tokens_out += usage.completion_tokens
+                self.spent += spent or 0.0
+                self.store().put(key, name, hashlib.sha256(data).hexdigest(), self.model,
+                                 self.rubric_hash(page.subject), judgment.stored(), usage.prompt_tokens,
+                                 usage.completion_tokens, spent)
+        return judgment
+
+    def _kept_one(self, name: str, key: str) -> Judgment | None:
         with self._lock:
             found = self.store().get_many([key])
-        if key in found:
-            with self._lock:
-                self.cached += 1
-            return Judgment.from_stored(name, key, found[key])
-        reply, usage = (client or self.client()).ask_json(self.messages(page), "judgment", SCHEMA, max_tokens=1500)
-        criteria, issues, dropped, score, verdict = graded(reply, page.decoded_answer())
-        spent = self.price(usage.prompt_tokens, usage.completion_tokens)
-        judgment = Judgment(name, verdict, score, criteria, issues, self.model, False, spent, dropped, key)
-        with self._lock:
-            self.asked += 1
-            self.tokens_in += usage.prompt_tokens
-            self.tokens_out += usage.completion_tokens
-            self.spent += spent or 0.0
-            self.store().put(key, name, hashlib.sha256(data).hexdigest(), self.model, self.rubric_hash(page.subject),
-                             judgment.stored(), usage.prompt_tokens,
-                             usage.completion_tokens, spent)
-        return judgment
+            if key not in found:
+                return None
+            self.cached += 1
+        return Judgment.from_stored(name, key, found[key])
+
+    def _claim(self, key: str):
+        """Held while a draft is being judged (one of 256 locks in drafts/.qtgen/judging/, by the key)."""
+        import contextlib
+
+        from ..locks import Lock
+
+        if not self.config.drafts.is_dir():
+            return contextlib.nullcontext()
+        wait = self.config.timeout * (self.config.retries + 1) + 60
+        return Lock(self.config.state("judging", f"{key[:2]}.lock"), "another qtgen judging this draft", timeout=wait)
 
     def judge_many(self, drafts: list[tuple[str, bytes, Page]], *, client=None, concurrency: int = 4,
                    max_cost: float | None = None,
@@ -404,6 +470,13 @@ class Judge:
             self._store = None
 
 
+def fence_for(answer: str) -> str:
+    """A line of dashes longer than any run of dashes in the answer: the answer cannot close it and speak as the
+    prompt."""
+    longest = max((len(m.group(0)) for m in re.finditer(r"-+", answer)), default=0)
+    return "-" * max(5, longest + 1)
+
+
 def _slug_of(config: Config, subject: str) -> str:
     from ..format.slug import slug
 
@@ -432,10 +505,17 @@ def drafts_to_judge(config: Config, names: list[str], every: bool) -> tuple[list
 
 
 def verdicts_of(config: Config, items: list) -> dict[str, Judgment]:
-    """The current grade of each queue item that has one (str(path) -> Judgment); nothing is asked."""
+    """The current grade of each queue item that has one (str(path) -> Judgment); nothing is asked. A store that
+    cannot be read (damaged, or made by a newer qtgen) shows no grade rather than failing a listing."""
+    import sqlite3
+
+    if not config.state("judgments.sqlite").is_file():
+        return {}
     judge = Judge.open(config, for_reading=True)
     try:
         return judge.kept([(str(i.path), i.data, i.subject) for i in items if i.data is not None and i.readable])
+    except (QtgenError, sqlite3.DatabaseError):
+        return {}
     finally:
         judge.close()
 
@@ -450,24 +530,32 @@ def risk_order(items: list, verdicts: dict[str, Judgment]) -> list:
     return sorted(items, key=key)
 
 
+class NothingToChange(InputError):
+    """The judge passed the draft with no issue and no weak criterion."""
+
+
 def judge_feedback(config: Config, path: Path) -> str:
-    """The judge's last grade of a draft as feedback for the model: each issue with its quote and correction."""
+    """The judge's grade of a draft as it stands, as feedback for the model: each issue with its quote and
+    correction, and the criteria graded 3 or less. InputError when this form of the draft was never judged, or
+    the judge found nothing to change."""
+    unjudged = InputError(f"{path.name}: not judged in its present form (qtgen judge {path.stem} first)")
     if not config.state("judgments.sqlite").is_file():
-        raise InputError(f"{path.name}: not judged yet (qtgen judge {path.stem} first)")
+        raise unjudged
     store = JudgmentStore(config)
     try:
-        latest = store.latest(str(path))
+        found = store.graded_bytes(hashlib.sha256(path.read_bytes()).hexdigest())
     finally:
         store.close()
-    if latest is None:
-        raise InputError(f"{path.name}: not judged yet (qtgen judge {path.stem} first)")
-    grade = latest[1]
+    if found is None:
+        raise unjudged
+    grade = found[1]
     issues = grade.get("issues") or []
     weak = [f"{name.replace('_', ' ')} ({c['score']}/5: {c['reason']})" for name, c in grade["criteria"].items()
             if c["score"] <= 3]
     if not issues and not weak:
-        raise InputError(f"{path.name}: the judge found nothing to change ({grade['verdict']}, {grade['score']}/100)")
-    parts = [f"({n}) \"{i['quote']}\": {i['problem']} Correct: {i['correction']}" for n, i in enumerate(issues, 1)]
+        raise NothingToChange(f"{path.name}: the judge found nothing to change ({grade['verdict']}, {grade['score']}/100)")
+    parts = [f"({n}) \"{i['quote']}\": {i['problem'].rstrip('. ')}. Correct: {i['correction'].rstrip('. ')}."
+             for n, i in enumerate(issues, 1)]
     if weak:
         parts.append("Also improve: " + "; ".join(weak) + ".")
     return "A reviewer's check found these problems; fix each and keep what is right. " + " ".join(parts)

@@ -42,13 +42,14 @@ class JudgeLane:
                 "max_tokens": MAX_TOKENS, "response_format": {"type": "json_schema", "json_schema": {
                     "name": "judgment", "strict": True, "schema": SCHEMA}}}
 
-    def price(self, tokens_in: int, tokens_out: int) -> float | None:
+    def price(self, tokens_in: int, tokens_out: int, model: str | None = None) -> float | None:
         from .batch import batch_price_of, cost
         from .ledger import BATCH_API
 
-        if batch_price_of(self.judge.config, self.judge.model) is None:
+        model = model or self.judge.model
+        if batch_price_of(self.judge.config, model) is None:
             return None
-        return cost(self.judge.config, self.judge.model, tokens_in, tokens_out, BATCH_API)
+        return cost(self.judge.config, model, tokens_in, tokens_out, BATCH_API)
 
     def waiting(self) -> set[str]:
         return {r["key"] for r in self.store.db.execute("SELECT key FROM judge_requests WHERE state = ?", (SENT,))}
@@ -72,33 +73,42 @@ class JudgeLane:
                 most += worst
             lines.append(json.dumps({"custom_id": key, "method": "POST", "url": ENDPOINT, "body": body},
                                     ensure_ascii=False, separators=(",", ":")) + "\n")
-            rows.append((key, name, hashlib.sha256(data).hexdigest(), page.subject, page.decoded_answer()))
+            rows.append((key, name, hashlib.sha256(data).hexdigest(), page.subject, page.decoded_answer(),
+                         self.judge.rubric_hash(page.subject)))
             waiting.add(key)  # a draft named twice is sent once
         if not lines:
             return 0, len(kept), None
         data = "".join(lines).encode("utf-8")
         name = f"qtgen-judge-{hashlib.sha256(data).hexdigest()[:20]}.jsonl"
-        state = self.api.create(self.api.upload(name, data), {"qtgen": "judge", "file": name})
+        meta = {"qtgen": "judge", "file": name}
+        # a judge killed after an upload or a create finds them again (the file is named by its content)
+        state = self.api.find_batch(meta)
+        if state is None:
+            state = self.api.create(self.api.find_file(name) or self.api.upload(name, data), meta)
         with self.store.db:
             self.store.db.execute("BEGIN IMMEDIATE")
             self.store.db.execute("INSERT OR IGNORE INTO judge_batches (batch_id, file_name, model, requests, state, "
                                   "status, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                   (state.id, name, self.judge.model, len(rows), SENT, state.status, time.time()))
             self.store.db.executemany("INSERT OR REPLACE INTO judge_requests (key, batch_id, draft, data_sha, subject, "
-                                      "answer, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                      "answer, rubric, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                       [(k, state.id, *rest, SENT) for k, *rest in rows])
         return len(rows), len(kept), state.id
 
     def open_batches(self) -> list[str]:
-        return [r["batch_id"] for r in self.store.db.execute("SELECT batch_id FROM judge_batches WHERE state = ? "
-                                                             "ORDER BY created", (SENT,))]
+        return list(self._open())
+
+    def _open(self) -> dict[str, str]:
+        """Open batches (id -> the judge model they were sent to), oldest first."""
+        return {r["batch_id"]: r["model"] for r in self.store.db.execute(
+            "SELECT batch_id, model FROM judge_batches WHERE state = ? ORDER BY created", (SENT,))}
 
     def collect(self) -> list[Judgment]:
         """The grades of every batch that has ended since the last look (each kept as it is read)."""
         from .batchlane import parse_results  # the provider's result lines, read as the drafting lane reads them
 
         out: list[Judgment] = []
-        for batch_id in self.open_batches():
+        for batch_id, model in self._open().items():
             state = self.api.retrieve(batch_id)
             self._update(batch_id, status=state.status)
             if not state.terminal:
@@ -123,28 +133,30 @@ class JudgeLane:
                     self._fail(request, why)
                     continue
                 try:
-                    out.append(self._grade(request, result.body))
+                    out.append(self._grade(request, result.body, model))
                 except QtgenError as exc:
                     self._fail(request, str(exc))
+                except Exception as exc:  # noqa: BLE001 - one unreadable line never wedges the batch
+                    self._fail(request, f"unreadable result ({type(exc).__name__})")
             errors = "; ".join(f"{code}: {message}" for code, message in state.errors) or None
             self._update(batch_id, state=COLLECTED, error=self.client.mask(errors) if errors else None)
         return out
 
-    def _grade(self, request: dict, body) -> Judgment:
+    def _grade(self, request: dict, body, model: str) -> Judgment:
         if not isinstance(body, dict) or not body.get("choices"):
             raise QtgenError("the batch's answer holds no chat completion")
-        try:
-            reply = parse_json_reply(body["choices"][0].get("message", {}).get("content"))
-        except (ValueError, AttributeError) as exc:
+        try:  # server text: any secret it echoes is masked where it enters
+            reply = parse_json_reply(self.client.mask.known(body["choices"][0].get("message", {}).get("content") or ""))
+        except (ValueError, AttributeError, TypeError, RecursionError) as exc:
             raise QtgenError(f"the reply is not the JSON asked for ({shorten(self.client.mask(str(exc)), 80)})") from None
         criteria, issues, dropped, score, verdict = graded(reply, request["answer"])
         usage = body.get("usage") or {}
         used_in, used_out = tokens(usage.get("prompt_tokens")), tokens(usage.get("completion_tokens"))
-        spent = self.price(used_in, used_out)
-        judgment = Judgment(request["draft"], verdict, score, criteria, issues, self.judge.model, False, spent, dropped,
+        spent = self.price(used_in, used_out, model)
+        judgment = Judgment(request["draft"], verdict, score, criteria, issues, model, False, spent, dropped,
                             request["key"])
-        self.store.put(request["key"], request["draft"], request["data_sha"], self.judge.model,
-                       self.judge.rubric_hash(request["subject"]), judgment.stored(), used_in, used_out, spent)
+        self.store.put(request["key"], request["draft"], request["data_sha"], model, request["rubric"],
+                       judgment.stored(), used_in, used_out, spent)
         self.judge.asked += 1
         self.judge.tokens_in += used_in
         self.judge.tokens_out += used_out

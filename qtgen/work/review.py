@@ -166,9 +166,15 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
     before = path.read_bytes()
     page = read(path)
     if from_judge:
-        from .judge import judge_feedback
+        from .judge import NothingToChange, judge_feedback
 
-        feedback = " ".join(x for x in (clean_line(feedback or ""), judge_feedback(config, path)) if x)
+        try:
+            judged = judge_feedback(config, path)
+        except NothingToChange:
+            if not clean_line(feedback or ""):
+                raise
+            judged = ""  # the reviewer's own words alone
+        feedback = " ".join(x for x in (clean_line(feedback or ""), judged) if x)
     feedback = clean_line(feedback or "")
     if not feedback:
         raise InputError("--feedback: say what should change")

@@ -21,6 +21,11 @@ drafts_dir = "drafts"               # the review queue (never inside content_dir
 # desc_max = 117                    # the site prints 38 characters before the description; results show ~155
 # similar_threshold = 80            # a question this close (0-100) to a published one is refused
 # batch_lane = "batch-api"          # qtgen batch through the Batch API: within 24 h, half the price
+# judge_model = "gpt-4o"            # the model qtgen judge asks (default: model); a different one catches more
+
+# [judge]                           # approve's gate: drafts the judge has not passed wait (approve --override "why")
+# required = true
+# min_score = 80
 
 # [lint]
 # disable = ["QT002"]

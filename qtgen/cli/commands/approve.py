@@ -23,8 +23,9 @@ def register(cli: click.Group) -> None:
         from ...work.review import approve_names
 
         if lot is not None:
-            if drafts or all_clean:
-                raise click.UsageError("--lot publishes the lot's own drafts: name no others")
+            if drafts or all_clean or override is not None or allow_warnings:
+                raise click.UsageError("--lot publishes the lot's own clean, judge-passed drafts: it takes no drafts, "
+                                       "--all-clean, --override or --allow-warnings")
             return _approve_lot(obj, lot, not no_commit)
         if not drafts and not all_clean:
             raise click.UsageError("name the drafts to approve, or use --all-clean, or --lot LOT")
@@ -47,9 +48,12 @@ def register(cli: click.Group) -> None:
         if all_clean and result.left:
             errors = [i for i in result.left if i.status == "errors"]
             warned = [i for i in result.left if i.status == "warnings"]
-            first = (result.left[0].errors + result.left[0].warnings + ["?"])[0]
+            held = [i for i in result.left if str(i.path) in result.left_why]
+            first = result.left[0]
+            why = (first.errors + first.warnings + [result.left_why.get(str(first.path), "?")])[0]
             obj.info(f"left {len(result.left)} draft(s) waiting: {len(errors)} with errors, {len(warned)} with "
-                     f"warnings (first: {result.left[0].path.name}: {first}); qtgen review lists them")
+                     f"warnings" + (f", {len(held)} held by the judge gate or an open lot" if held else "")
+                     + f" (first: {first.path.name}: {why}); qtgen review lists them")
         elif all_clean and not result.placed:
             obj.info("nothing to approve")
 

@@ -24,8 +24,9 @@ def register(cli: click.Group) -> None:
                   help="The largest share of defective pages to accept in the lot.")
     @click.option("--seed", type=int, help="Draw the sample from this seed (to repeat a draw).")
     @click.option("--json", "as_json", is_flag=True, help="The lot as JSON.")
+    @click.option("--drop", is_flag=True, help="Give the lot up: its drafts go back to review one by one (or a new lot).")
     @click.pass_obj
-    def audit(obj: Ctx, lot, drafts, subject, run, listing, confidence, max_defect, seed, as_json):
+    def audit(obj: Ctx, lot, drafts, subject, run, listing, confidence, max_defect, seed, as_json, drop):
         """Approval by audited sample. With drafts (DRAFT..., --subject, --run or --list), draw the lot LOT from those
         the judge passed, and a random sample of it to review (59 pages for 0.95 and 0.05); without, show how LOT
         stands. Review the sampled drafts as usual: approved unchanged, a page is sound; edited, regenerated or
@@ -34,7 +35,16 @@ def register(cli: click.Group) -> None:
         from ...work import audit as audits
 
         config = obj.config
-        if drafts or subject or run or listing:
+        if subject is not None and not subject.strip():
+            raise click.BadParameter("give a subject", param_hint="--subject")
+        drawing = bool(drafts) or subject is not None or run is not None or listing is not None
+        if drop:
+            if drawing:
+                raise click.UsageError("--drop gives up an existing lot: name no drafts")
+            status = audits.drop(config, lot)
+            obj.info(f"lot {lot} dropped: its {len(status.members)} draft(s) are reviewed one by one, or drawn again")
+            return
+        if drawing:
             paths, source = audits.lot_drafts(config, list(drafts), subject, run, listing)
             status, notes = audits.open_lot(config, lot, paths, source, confidence=confidence, max_defect=max_defect,
                                             seed=seed)
@@ -48,6 +58,8 @@ def register(cli: click.Group) -> None:
             _show(config, status)
         for note in status.notes:
             obj.info(f"note: {note}")
+        if status.passed is False and status.state == audits.OPEN:
+            raise SystemExit(1)
 
 
 def _show(config, s) -> None:
@@ -55,6 +67,8 @@ def _show(config, s) -> None:
         path = Path(draft)
         return str(path.relative_to(config.drafts)) if path.is_relative_to(config.drafts) else draft
 
+    if s.state != "open":
+        click.echo(f"lot {s.name} ({s.source}) is {s.state}" + (f" (commit {s.commit[:12]})" if s.commit else ""))
     click.echo(f"lot {s.name} ({s.source}): {len(s.members)} judge-passed draft(s); a sample of {len(s.sample)} to "
                f"review (seed {s.seed}); {len(s.sample) - len(s.pending)} decided, {len(s.defects)} defect(s)"
                + (f"; published in {s.commit[:12]}" if s.commit else ""))
@@ -65,7 +79,8 @@ def _show(config, s) -> None:
                    f"({len(s.pending)} waiting)")
     elif s.passed:
         click.echo(f"passed: the lot's defect rate is at most {s.bound:.2%} at {s.confidence:.0%} confidence (asked: "
-                   f"{s.max_defect:.2%}); qtgen approve --lot {s.name} publishes the rest")
+                   f"{s.max_defect:.2%})" + (f"; qtgen approve --lot {s.name} publishes the rest" if s.state == "open"
+                                             else ""))
     else:
         click.echo(f"failed: {len(s.defects)} defect(s) in the sample; upper bound {s.bound:.2%} at {s.confidence:.0%} "
                    f"confidence, over {s.max_defect:.2%}: review the lot's drafts one by one")

@@ -36,14 +36,26 @@ def register(cli: click.Group) -> None:
         from ...llm.backend import open_client
         from ...work.judge import Judge, drafts_to_judge
 
+        import math
+
         if calibrate:
-            if drafts or every:
-                raise click.UsageError("--calibrate reads the decisions kept so far: name no drafts")
+            if drafts or every or poll or via != "online" or wait:
+                raise click.UsageError("--calibrate reads the decisions kept so far: it takes no drafts, --poll, "
+                                       "--via or --wait")
             return _calibration(obj, as_json, target)
         if not drafts and not every and not poll:
             raise click.UsageError("name the drafts to judge, or use --all (or --poll for Batch API grades)")
+        if wait and via != "batch-api" and not poll:
+            raise click.UsageError("--wait goes with --via batch-api (or --poll)")
+        if model is not None and not model.strip():
+            raise click.BadParameter("name a model", param_hint="--model")
+        if max_cost is not None and not math.isfinite(max_cost):
+            raise click.BadParameter("a number of dollars", param_hint="--max-cost")
         config = obj.config
         judge_ = Judge.open(config, model, allow_weak=allow_weak_judge)
+        if max_cost is not None and judge_.price(0, 0) is None:
+            raise click.BadParameter(f"no price is known for {judge_.model}: add it under [prices] in qtgen.toml so "
+                                     "the cap can count", param_hint="--max-cost")
         if via == "batch-api" or poll:
             return _batch_api(obj, judge_, list(drafts), every, as_json, max_cost, wait, poll)
         items, unreadable = drafts_to_judge(config, list(drafts), every)

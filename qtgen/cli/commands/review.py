@@ -17,10 +17,11 @@ def register(cli: click.Group) -> None:
     @click.option("--wide", is_flag=True, help="Also the draft's path and its word count.")
     @click.option("--verdict", type=click.Choice(["pass", "revise", "reject", "unjudged"]),
                   help="Only drafts the judge graded so (or not yet, in their present form).")
+    @click.option("--lot", help="Only the sampled drafts of this audited lot still waiting for a decision.")
     @click.option("--sort", "order", type=click.Choice(["queue", "risk"]), default="queue", show_default=True,
                   help="risk: rejected by the judge first, then revise, unjudged, passed; a lower score first.")
     @click.pass_obj
-    def review(obj: Ctx, subject, status, as_json, wide, verdict, order):
+    def review(obj: Ctx, subject, status, as_json, wide, verdict, lot, order):
         """List the drafts waiting for review, with validation status and lint findings."""
         from ...site.index import open_index
         from ...work.review import queue
@@ -37,6 +38,11 @@ def register(cli: click.Group) -> None:
         with open_index(config, create=False) as index:
             items = queue(config, index, subject=subject, status=status)
         judged = verdicts_of(config, items)
+        if lot is not None:
+            from ...work.audit import status as lot_status
+
+            waiting = {m.draft for m in lot_status(config, lot).pending}
+            items = [i for i in items if str(i.path) in waiting]
         if verdict:
             items = [i for i in items if (judged[str(i.path)].verdict if str(i.path) in judged else "unjudged") == verdict]
         if order == "risk":
@@ -48,7 +54,7 @@ def register(cli: click.Group) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        console = Console()
+        console = Console(width=max(160, Console().width) if wide else None)  # --wide is wide, even piped
         table = Table(title=f"{len(items)} draft(s) waiting", show_lines=False, expand=False)
         # at 80 columns every row still shows its question, subject, status and findings
         table.add_column("question", ratio=3, overflow="fold", min_width=20)

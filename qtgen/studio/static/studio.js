@@ -112,7 +112,11 @@
   }
 
   function mark(root, quote, problem, n) {
-    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    var visible = {acceptNode: function (n) {  // KaTeX's MathML copy of each formula is hidden: never marked
+      return n.parentElement && n.parentElement.closest(".katex-mathml, annotation") ? NodeFilter.FILTER_REJECT
+        : NodeFilter.FILTER_ACCEPT;
+    }};
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, visible);
     var all = {text: "", map: []}, node;
     while ((node = walker.nextNode())) folded(node.data, all, node, 0);
     var wanted = {text: "", map: []};
@@ -122,12 +126,13 @@
     if (at < 0) return false;
     var first = all.map[at], last = all.map[at + q.length - 1];
     var nodes = [], seen = false;
-    walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, visible);
     while ((node = walker.nextNode())) {
       if (node === first[0]) seen = true;
       if (seen) nodes.push(node);
       if (node === last[0]) break;
     }
+    var focusable = true;
     nodes.forEach(function (t) {
       var start = t === first[0] ? first[1] : 0, end = t === last[0] ? last[1] + 1 : t.data.length;
       if (end <= start) return;
@@ -135,8 +140,13 @@
       middle.splitText(end - start);
       var m = document.createElement("mark");
       m.className = "judge-mark";
-      m.setAttribute("tabindex", "0");
-      m.setAttribute("title", problem);
+      if (focusable) {  // one stop of the keyboard per issue, however many pieces its quote spans
+        m.setAttribute("tabindex", "0");
+        m.setAttribute("aria-describedby", "issue-" + n);
+        focusable = false;
+      } else {
+        m.classList.add("continued");
+      }
       m.setAttribute("data-problem", problem);
       m.setAttribute("data-issue", String(n));
       middle.parentNode.replaceChild(m, middle);
