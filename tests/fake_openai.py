@@ -50,6 +50,7 @@ def house_answer(question: str, subject: str) -> dict:
 
 
 JUDGE_MARK = "You are grading an answer written for QuickTakes"
+SUGGEST_MARK = "You write new questions for QuickTakes"
 # planted false statements the fake judge recognises, with the severity it gives them
 FALSEHOODS = {"the sun orbits the earth": "major", "water boils at 50 degrees": "major", "drink bleach": "critical"}
 INVENTED_QUOTE = "Tariffs were invented on the moon in 1066."
@@ -127,6 +128,7 @@ class FakeOpenAI:
         self.usage: dict | None = None  # the usage every answer reports, if not the default
         self.answer_headers: deque[dict] = deque()  # rate-limit headers for the next 200 answers, in order
         self.judge_invents = False  # the fake judge adds an issue quoting words the answer does not hold
+        self.suggestions: deque[list] = deque()  # what `qtgen suggest` gets, one list (of questions) per request
         self.measure_usage = False  # report tokens as the characters of the request's messages and the reply / 4
         self.batch_api = FakeBatchApi(self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -210,6 +212,11 @@ class FakeOpenAI:
             content = '{"answer": "This is not finished'
         elif fault is not None and fault.kind == "refusal":
             content, refusal = None, "I can't help with that."
+        elif SUGGEST_MARK in json.dumps(body.get("messages")):
+            with self.lock:
+                batch = self.suggestions.popleft() if self.suggestions else []
+            content = json.dumps({"questions": [q if isinstance(q, dict) else {"question": q, "topic": "a topic"}
+                                                for q in batch]})
         elif JUDGE_MARK in json.dumps(body.get("messages")):
             content = json.dumps(judge_reply(body["messages"][-1]["content"], self.judge_invents))
             if self.kind == PLAIN:

@@ -317,7 +317,7 @@ def _prompt_grams(folders: tuple[str, ...]) -> tuple[frozenset, frozenset]:
     return frozenset(three), frozenset(six)
 
 
-NOT_DRAFTING = frozenset({"same_question.j2", "judge.j2"})  # templates that never write an answer: not a prompt an answer repeats
+NOT_DRAFTING = frozenset({"same_question.j2", "judge.j2", "suggest.j2"})  # templates that never write an answer: not a prompt an answer repeats
 
 
 @lru_cache(maxsize=16)

@@ -9,6 +9,7 @@ COMMANDS = {
     "approve": "Publish drafts in one commit: validate, lint, place, commit.",
     "audit": "Approve a lot of judge-passed drafts by a reviewed random sample.",
     "batch": "Draft every question of a list, under the rate limit, resumably.",
+    "coverage": "Pages per subject, and the topics of a list with no page.",
     "diff": "Show what changed since a draft's previous version.",
     "draft": "Draft one QUESTION into drafts/<subject-slug>/<file_name>.",
     "duplicates": "Group published pages that ask the same thing, with what to keep.",
@@ -34,6 +35,7 @@ COMMANDS = {
     "schema": "Print the page model as JSON Schema.",
     "show": "Show a draft as a reader sees it.",
     "similar": "Show questions that ask QUESTION in other words.",
+    "suggest": "Ask the model for new questions of a subject, filtered against the site.",
     "studio": "Review drafts in a browser.",
     "validate": "Check page files against the site's format.",
 }

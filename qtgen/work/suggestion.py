@@ -1,0 +1,249 @@
+"""`qtgen suggest`: new questions for a subject that the site does not answer yet, ready for `qtgen batch`.
+
+The model sees a compact picture of the subject (a sample of its questions within a character budget, and with a
+topic list, the topics least covered first) and proposes questions with the topic each covers, in one structured
+request (`prompts/suggest.j2`). qtgen then filters, counting what each filter removed:
+
+    malformed        not a well-formed question: too short or long, neither a question nor an imperative
+                     ("Explain ..."), leftover numbering, bullets or markup
+    published        a question a published page asks (the same similarity as `qtgen draft`)
+    drafted          a question a draft waiting for review asks
+    rejected         a question rejected for this subject
+    repeated         a question asked by an earlier suggestion
+    off-subject      a question whose words (weighed by rarity) are hardly the subject's (its questions, name and
+                     topics), or clearly more another subject's
+
+and asks again, with what it has so far, until it has `n` questions or `rounds` requests were made. Tokens and
+cost are counted; `max_cost` is never passed (each round's most is reserved before it is sent).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..config import Config
+from ..errors import InputError, QtgenError
+
+SCHEMA = {"type": "object", "additionalProperties": False, "required": ["questions"],
+          "properties": {"questions": {"type": "array", "items": {
+              "type": "object", "additionalProperties": False, "required": ["question", "topic"],
+              "properties": {"question": {"type": "string"}, "topic": {"type": "string"}}}}}}
+FILTERS = ("malformed", "published", "drafted", "rejected", "repeated", "off-subject")
+OWN_SHARE = 0.2  # a suggestion's words (weighed by rarity) the subject must hold at least
+OTHER_MARGIN = 0.3  # ... and no other subject may hold this much more of them
+CONTEXT_CHARS = 6000  # the sample of the subject's questions the model sees
+MAX_TOKENS = 2500
+IMPERATIVES = frozenset("explain describe compare contrast define discuss outline list summarize summarise identify "
+                        "analyze analyse evaluate assess illustrate name state give show calculate derive prove "
+                        "distinguish examine justify interpret".split())
+_LEADING = re.compile(r"^\s*(\d+\s*[.)\]:-]|[-*•#>]|\(\w\)|q\d*[:.])", re.I)
+_MARKUP = re.compile(r"\*\*|__|`|<[^>]*>|\[|\]|\{|\}|\||\$\$|^#|\\n")
+
+
+@dataclass
+class Suggested:
+    question: str
+    topic: str
+
+
+@dataclass
+class Suggestions:
+    subject: str
+    accepted: list[Suggested] = field(default_factory=list)
+    removed: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in FILTERS})
+    rounds: int = 0
+    proposed: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float | None = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["question", "subject", "topic"])
+        for s in self.accepted:
+            writer.writerow([s.question, self.subject, s.topic])
+        return out.getvalue()
+
+    def as_json(self) -> dict:
+        return {"subject": self.subject, "questions": [{"question": s.question, "topic": s.topic} for s in self.accepted],
+                "removed": {k: len(v) for k, v in self.removed.items()}, "removed_questions": self.removed,
+                "rounds": self.rounds, "proposed": self.proposed, "tokens_in": self.tokens_in,
+                "tokens_out": self.tokens_out, "cost": self.cost, "notes": self.notes}
+
+
+def well_formed(text: str) -> str | None:
+    """Why a suggestion is not a well-formed question, or None."""
+    from ..format.text import normalise_question
+
+    if _LEADING.match(text):
+        return "leftover numbering or bullet"
+    if _MARKUP.search(text):
+        return "markup"
+    try:
+        q = normalise_question(text)
+    except InputError as exc:
+        return str(exc)
+    if not 15 <= len(q) <= 200 or len(q.split()) < 4:
+        return "too short" if len(q) < 200 else "too long"
+    first = re.sub(r"[^a-z]", "", q.split()[0].lower())
+    if not q.endswith("?") and first not in IMPERATIVES:
+        return "neither a question nor an instruction such as 'Explain ...'"
+    return None
+
+
+class Suggester:
+    """Asks the model for questions of one subject and filters them against the site."""
+
+    def __init__(self, config: Config, index, subject: str, topics: list | None = None, *, seed: int = 1):
+        from ..format.slug import slug
+        from ..site.similarity import terms
+
+        self.config, self.index, self.topics = config, index, topics
+        self.entries, self.model = index.snapshot()
+        self.slug = slug(subject, config.slug_style)
+        mine = [e for e in self.entries if e.subject_slug == self.slug]
+        if not mine:
+            raise InputError(f"-s {subject!r}: the site has no page of this subject to learn it from")
+        self.subject = max({e.subject for e in mine}, key=lambda s: sum(1 for e in mine if e.subject == s))
+        self.existing = [e.question for e in mine]
+        random.Random(seed).shuffle(self.existing)
+        self.vocabularies: dict[str, set[str]] = {}
+        for i, e in enumerate(self.entries):
+            self.vocabularies.setdefault(e.subject_slug, set()).update(self.model.vectors[i])
+        self.vocabulary = self.vocabularies[self.slug] | set(terms(self.subject))
+        for t in topics or []:
+            self.vocabulary |= set(terms(t.topic))
+        self.rejected = self._rejected_questions()
+
+    def _rejected_questions(self) -> list[str]:
+        from ..errors import ParseError
+        from ..format.reader import read
+        from .drafts import DraftStore
+
+        folder = DraftStore(self.config, migrate=False).rejected_root / self.slug
+        out = []
+        for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+            try:
+                out.append(read(path).question)
+            except (ParseError, OSError, UnicodeDecodeError):
+                continue
+        return out
+
+    def messages(self, n: int, taken: list[str]) -> list[dict]:
+        from ..llm.prompts import Prompts
+
+        shown, used = [], 0
+        for q in self.existing:
+            if used + len(q) > CONTEXT_CHARS:
+                break
+            shown.append(q)
+            used += len(q) + 3
+        topics = sorted(self.topics or [], key=lambda t: t.pages)[:80]
+        text, _ = Prompts(self.config.prompts).render("suggest.j2", {
+            "subject_slug": self.slug, "subject": self.subject, "existing": shown, "taken": taken[-60:],
+            "topics": topics, "n": n})
+        return [{"role": "user", "content": text}]
+
+    def _cosine(self, a: str, b: str) -> float:
+        from ..site.similarity import terms
+
+        va, vb = self.model.vector(terms(a)), self.model.vector(terms(b))
+        return 100 * sum(w * vb.get(t, 0.0) for t, w in va.items())
+
+    def judge(self, question: str, accepted: list[Suggested]) -> str | None:
+        """The filter that removes a suggestion, or None to keep it."""
+        from ..site.similarity import terms
+
+        if well_formed(question) is not None:
+            return "malformed"
+        threshold = self.config.similar_threshold
+        for match in self.index.similar(question, limit=3, threshold=threshold):
+            return "published" if match.entry.source == "content" else "drafted"
+        if any(self._cosine(question, r) + 1e-9 >= threshold for r in self.rejected):
+            return "rejected"
+        if any(question.casefold() == s.question.casefold() or self._cosine(question, s.question) + 1e-9 >= threshold
+               for s in accepted):
+            return "repeated"
+        ts = [t for t in terms(question) if not t.isdigit()]
+        weights = {t: self.model.idf.get(t, self.model.max_idf) for t in set(ts)}
+        total = sum(weights.values())
+        if not total:
+            return "off-subject"
+
+        def share(vocabulary: set[str]) -> float:
+            return sum(w for t, w in weights.items() if t in vocabulary) / total
+
+        here = share(self.vocabulary)
+        elsewhere = max((share(v) for slug, v in self.vocabularies.items() if slug != self.slug), default=0.0)
+        if here < OWN_SHARE or elsewhere > here + OTHER_MARGIN:
+            return "off-subject"  # its words are hardly the subject's, or clearly another subject's
+        return None
+
+    def run(self, client, n: int = 50, rounds: int = 4, max_cost: float | None = None,
+            notify: Callable[[str], None] = lambda m: None) -> Suggestions:
+        from ..format.text import normalise_question
+        from .batch import cost, price_of
+
+        out = Suggestions(self.subject)
+        priced = price_of(self.config, client.settings.model) is not None
+        if max_cost is not None and not priced:
+            raise InputError(f"--max-cost: no price is known for {client.settings.model} (add it under [prices])")
+        out.cost = 0.0 if priced else None
+        while len(out.accepted) < n and out.rounds < rounds:
+            want = min(60, (n - len(out.accepted)) * 3 // 2 + 5)
+            messages = self.messages(want, [s.question for s in out.accepted])
+            if max_cost is not None:
+                most = cost(self.config, client.settings.model, client.token_estimate(messages), MAX_TOKENS)
+                if (out.cost or 0.0) + most > max_cost + 1e-12:
+                    out.notes.append(f"--max-cost ${max_cost:g} reached: no more rounds")
+                    break
+            out.rounds += 1
+            try:
+                data, usage = client.ask_json(messages, "suggestions", SCHEMA, max_tokens=MAX_TOKENS)
+            except QtgenError as exc:
+                out.notes.append(f"round {out.rounds}: {exc}")
+                continue
+            out.tokens_in += usage.prompt_tokens
+            out.tokens_out += usage.completion_tokens
+            if priced:
+                out.cost = (out.cost or 0.0) + cost(self.config, client.settings.model, usage.prompt_tokens,
+                                                    usage.completion_tokens)
+            found = data.get("questions") if isinstance(data, dict) else None
+            if not isinstance(found, list):
+                out.notes.append(f"round {out.rounds}: the reply holds no list of questions")
+                continue
+            for item in found[:200]:
+                raw = item.get("question") if isinstance(item, dict) else item
+                if not isinstance(raw, str):
+                    continue
+                out.proposed += 1
+                why = self.judge(raw, out.accepted)
+                if why is not None:
+                    out.removed[why].append(" ".join(raw.split())[:200])
+                    continue
+                topic = item.get("topic") if isinstance(item, dict) and isinstance(item.get("topic"), str) else ""
+                out.accepted.append(Suggested(normalise_question(raw), " ".join(topic.split())[:100]))
+                if len(out.accepted) >= n:
+                    break
+            notify(f"round {out.rounds}: {len(out.accepted)} of {n} question(s) so far")
+        if len(out.accepted) < n:
+            out.notes.append(f"{len(out.accepted)} of {n} question(s) after {out.rounds} round(s) (--rounds allows more)")
+        return out
+
+
+def write_csv(path: Path, text: str, config: Config) -> None:
+    from ..format.files import inside, write_atomic
+
+    if inside(path.resolve(), config.content.resolve()):
+        raise InputError(f"{path}: inside the content tree; write the list elsewhere")
+    if path.exists():
+        raise InputError(f"{path}: exists already; not overwritten (choose another name)")
+    write_atomic(path, text)
