@@ -112,7 +112,7 @@ def test_a_lot_is_audited_by_its_sample_and_the_rest_published_in_one_commit(sit
     assert "Audited lot week-12 (subject Physics): 12 judge-passed drafts; a random sample of 8 read (seed 7" in message
     assert "), 0 defect(s); upper bound" in message
     assert "upper bound on the defect rate 18.22% at 80% confidence" in message and "published unread: 3" in message
-    assert "seed 7 (chosen by the operator)" in message and "lots dropped before over some of these drafts: trial" in message
+    assert "seed 7, chosen by the operator" in message and "lots dropped before over some of these drafts: trial" in message
     assert "Qtgen-Lot: week-12" in git(site, "log", "-1", "--format=%(trailers:only,unfold)")
     assert len(git(site, "show", "--name-only", "--format=", "HEAD").split()) == 3  # one commit of exactly those
     r = run_qtgen("approve", "--lot", "week-12", cwd=site, env=e)

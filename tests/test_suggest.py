@@ -25,9 +25,15 @@ PHYSICS = ["What is momentum in physics?", "How does friction affect the motion 
            "What is electric current in a circuit?", "How does gravity affect falling objects?",
            "What is the law of conservation of energy?", "How do lenses bend light to form images?"]
 ECONOMICS = ["What is inflation?", "How do tariffs affect trade?", "What is opportunity cost?"]
+GEOGRAPHY = ["What is the capital city of Spain?", "Which city is the capital of Italy?",
+             "How did Paris become the capital city of its country?"]
+# a subject of 100 pages and more: enough questions for the off-subject filter to tell what is foreign to it
+_WORDS = ["torque", "pressure", "density", "buoyancy", "viscosity", "elasticity", "resonance", "frequency", "amplitude",
+          "wavelength", "refraction", "diffraction", "magnetism", "induction", "capacitance", "resistance"]
+FILLER = [f"How does {a} relate to {b} in a physics experiment?" for a in _WORDS for b in _WORDS if a < b][:100]
 NEW = ["How does air resistance change the speed of falling objects?",
        "Why does a moving object keep its momentum in space?",
-       "How is electric current measured with an ammeter in a circuit?",
+       "How do transformers step up the voltage of an alternating supply?",
        "Explain how sound waves carry energy through air.",
        "How do mirrors and lenses differ in forming images of light?",
        "What is potential energy and how does gravity store it?"]
@@ -46,8 +52,10 @@ def publish(site: Path, question: str, subject: str, page_id: int) -> None:
 
 @pytest.fixture
 def physics(site) -> Path:
-    for n, q in enumerate(PHYSICS + ECONOMICS, 1):
-        publish(site, q, "Physics" if q in PHYSICS else "Economics", n)
+    subjects = {**{q: "Physics" for q in PHYSICS + FILLER}, **{q: "Economics" for q in ECONOMICS},
+                **{q: "Geography" for q in GEOGRAPHY}}
+    for n, (q, subject) in enumerate(subjects.items(), 1):
+        publish(site, q, subject, n)
     path = write_config(site)
     path.write_text(path.read_text() + '[prices]\n"test-model" = [1.0, 2.0]\n')
     return site
@@ -144,17 +152,19 @@ def test_coverage_counts_pages_and_finds_topics_with_none(physics, server):
     assert run_qtgen("draft", "How do magnets attract iron objects?", "-s", "Physics", cwd=site, env=e).returncode == 0
     assert run_qtgen("draft", "What is a budget deficit?", "-s", "Economics", cwd=site, env=e).returncode == 0
     assert run_qtgen("reject", "what-is-a-budget-deficit", "--reason", "no", cwd=site, env=e).returncode == 0
-    (site / "topics.txt").write_text("# the syllabus\nmomentum\nkinetic energy\nmagnets\nthermodynamics\n\nlenses\n"
-                                     "momentum\n")
+    (site / "topics.txt").write_text("# the syllabus\n1. momentum\nUnit 2: kinetic energy\n- **magnets**\n"
+                                     "3.1 thermodynamics\n\n[lenses](http://example.org/lenses)\nmomentum\n")
     r = run_qtgen("coverage", "--json", cwd=site, env=e)
     subjects = {s["subject"]: s for s in json.loads(r.stdout)["subjects"]}
-    assert (subjects["Physics"]["published"], subjects["Physics"]["drafted"], subjects["Physics"]["rejected"]) == (8, 1, 0)
+    assert (subjects["Physics"]["published"], subjects["Physics"]["drafted"], subjects["Physics"]["rejected"]) == (108, 1, 0)
     assert (subjects["Economics"]["published"], subjects["Economics"]["drafted"], subjects["Economics"]["rejected"]) == (3, 0, 1)
     r = run_qtgen("coverage", "-s", "Physics", "--topics", "topics.txt", "--json", cwd=site, env=e)
     out = json.loads(r.stdout)
     topics = {t["topic"]: t for t in out["topics"]}
     assert list(topics) == ["momentum", "kinetic energy", "magnets", "thermodynamics", "lenses"]  # once each
-    assert (topics["momentum"]["published"], topics["magnets"]["published"], topics["magnets"]["drafted"]) == (1, 0, 1)
+    magnetism = sum("magnetism" in q for q in FILLER)  # "magnets" and "magnetism" stem alike
+    assert (topics["momentum"]["published"], topics["magnets"]["published"], topics["magnets"]["drafted"]) == (
+        1, magnetism, 1)
     assert out["uncovered"] == ["thermodynamics"]
     # suggest fills the uncovered topic first
     server.suggestions.append([{"question": "What does the first law of thermodynamics say about heat and energy?",
@@ -192,3 +202,51 @@ def test_the_coverage_page_in_chromium(physics, tmp_path):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "coverage.png"), full_page=True)
         browser.close()
+
+
+def test_suggest_refuses_a_bad_out_before_any_request_and_stops_when_rounds_keep_failing(physics, server):
+    site = physics
+    e = env(site, server)
+    for out, message in (("list.txt", "name a .csv file"), ("content/learn/new.csv", "inside the site"),
+                         ("no-such-folder/new.csv", "is not a folder")):
+        r = run_qtgen("suggest", "-s", "Physics", "--out", out, cwd=site, env=e)
+        assert r.returncode == 2 and message in r.stderr, (out, r.stderr)
+    assert suggest_requests(server) == []
+    r = run_qtgen("--model", "no-such-model", "suggest", "-s", "Physics", "--out", "new.csv", cwd=site, env=e)
+    assert r.returncode == 1 and "two rounds in a row failed" in r.stderr and not (site / "new.csv").exists()
+
+
+def test_question_forms_a_person_would_accept(physics, server):
+    from qtgen.work.suggestion import tidy, well_formed
+
+    assert tidy("Why do cells need to divide") == "Why do cells need to divide?"
+    assert tidy("Compare mitosis in plant cells and animal cells") == "Compare mitosis in plant cells and animal cells."
+    assert well_formed("Differentiate between speed and velocity in one dimension.") is None
+    assert well_formed("Can you explain how vaccines train the immune system") is None
+    assert well_formed("Momentum and friction in everyday life") is not None
+    assert well_formed("=HYPERLINK(\"http://x\", \"What is a wave?\")") is not None
+
+
+def test_a_topic_of_several_parts_and_syllabus_numbering(physics):
+    from qtgen.config import load
+    from qtgen.site.index import open_index
+    from qtgen.work.coverage import clean_topic, coverage
+
+    assert clean_topic("1.2 Krebs cycle") == "Krebs cycle" and clean_topic("Unit 3: Cell membrane") == "Cell membrane"
+    assert clean_topic("- **Photosynthesis**") == "Photosynthesis" and clean_topic("[Evolution](http://x)") == "Evolution"
+    config = load(cwd=physics)
+    with open_index(config) as index:
+        report = coverage(config, index, "Physics", ["momentum and thermodynamics", "thermodynamics"])
+    both, alone = report.topics
+    assert [p.question for p in both.pages] == ["What is momentum in physics?"] and alone.pages == []
+
+
+def test_the_coverage_chart_keeps_each_topic_on_its_own_row(physics, tmp_path):
+    from qtgen.work.coverage import Coverage, Covering, SubjectCount, TopicCoverage
+    from qtgen.work.coverage_report import report_html
+
+    long = "A very long topic name that is cut where the chart shows it, the same at the start "
+    topics = [TopicCoverage(long + "one", [Covering("p", "q", "content", 1.0)] * 3), TopicCoverage(long + "two"),
+              TopicCoverage("Prices from $5 to $10"), TopicCoverage("The $\\frac{1}{ broken math$ topic")]
+    html = report_html(Coverage([SubjectCount("Physics", "physics", 3)], "Physics", topics))  # no math error
+    assert html.count("data:image/png;base64,") == 2

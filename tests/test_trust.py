@@ -520,7 +520,8 @@ def test_databases_made_by_the_first_schema_are_migrated(tmp_path):
         db.executescript(sql)
         db.close()
     with Ledger(ledger_file) as ledger:
-        assert ledger.schema_version == len(ledger.migrations.steps) == 4
+        assert ledger.schema_version == len(ledger.migrations.steps) == 5
+        assert ledger.db.execute("SELECT count(*) FROM published").fetchone()[0] == 0  # m005: pages published
         [item] = ledger.items("r1")
         assert (item.key, item.state, item.attempts, item.holder) == ("economics/what-is-a-tariff.md", "running", 1, None)
         assert (item.lane, item.chunk, item.api_failures) == ("online", None, 0)  # m004: the Batch API lane

@@ -113,7 +113,7 @@ class LotStatus:
     def summary(self) -> str:
         """The lines a commit message records of the lot."""
         bound = self.bound
-        seed = f"seed {self.seed}" + (" (chosen by the operator)" if self.seed_given else " (drawn at random)")
+        seed = f"seed {self.seed}, " + ("chosen by the operator" if self.seed_given else "drawn at random")
         earlier = f"; lots dropped before over some of these drafts: {', '.join(self.earlier)}" if self.earlier else ""
         return (f"Audited lot {self.name} ({self.source}): {len(self.members)} judge-passed drafts; a random sample of "
                 f"{len(self.sample)} read ({seed}), {len(self.defects)} defect(s); upper bound on the defect rate "

@@ -500,9 +500,13 @@ class BatchLane:
             from . import provenance
 
             prompt = drafting.build_prompt(self.config, p, self.prompts, **drafting.strategy(self.client))
-            completion.provenance = provenance.of_completion(self.config, self.client.settings, completion,
-                                                             provenance.of_prompts(self.config, [prompt]),
-                                                             "import" if lane == EXPORT else lane)
+            record = provenance.of_completion(self.config, self.client.settings, completion,
+                                              provenance.of_prompts(self.config, [prompt]),
+                                              "import" if lane == EXPORT else lane)
+            sent = self._sent_body(item)
+            if sent is not None:  # what was sent, not what the templates say now (they may have changed since)
+                record.update(provenance.of_sent(sent, record))
+            completion.provenance = record
             date = dt.date.fromisoformat(item.date) if item.date else None
             result = drafting.write_draft(self.config, p, completion, self.job.index, date=date, page_id=item.page_id,
                                           related=self.options.related)
@@ -516,6 +520,21 @@ class BatchLane:
         self.progress.tokens_in += u.prompt_tokens
         self.progress.tokens_out += u.completion_tokens
         self.progress.cost += self.job.cost_of(completion.model, u.prompt_tokens, u.completion_tokens, lane)
+        return None
+
+    def _sent_body(self, item: BatchItem) -> dict | None:
+        """The request body this question was sent with, from its batch's request file (None if it is gone)."""
+        if not item.chunk:
+            return None
+        try:
+            path = Path(self.ledger.chunk(item.chunk).get("path") or "")
+            with open(path, "rb") as fh:
+                for raw in fh:
+                    line = json.loads(raw)
+                    if line.get("custom_id") == item.key:
+                        return line.get("body") if isinstance(line.get("body"), dict) else None
+        except (OSError, ValueError, KeyError, TypeError, QtgenError):
+            return None
         return None
 
     def failure(self, item: BatchItem, why: str) -> None:

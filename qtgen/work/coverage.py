@@ -3,7 +3,9 @@
 
 A page covers a topic when its question holds what the topic is about, weighed as the site's similarity weighs it
 (`site.similarity`: stemmed content words, each as rare as it is on the site, numbers that must agree): the share of
-the topic's weight found among the question's terms, at least `COVERS` (0.75). "Krebs cycle" is covered by "What
+the topic's weight found among the question's terms, at least `COVERS` (0.75). A topic of several parts ("Bacteria
+and viruses", "Osmosis, diffusion") is covered by a page on any of its parts. A syllabus's numbering ("1.2", "Unit
+3:"), bullets and markdown are not part of a topic. "Krebs cycle" is covered by "What
 happens in the Krebs cycle?" (both rare terms), not by "What is a bicycle?".
 
     report = coverage(config, index, subject="Biology", topics=read_topics(Path("syllabus.txt")))
@@ -11,6 +13,7 @@ happens in the Krebs cycle?" (both rare terms), not by "What is a bicycle?".
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,7 @@ from ..config import Config
 from ..errors import InputError
 
 COVERS = 0.75
+_PARTS = re.compile(r"\s+and\s+|\s*[,;/&]\s*", re.I)  # "Bacteria and viruses": a page on either covers part of it
 MAX_TOPICS = 2000
 
 
@@ -76,16 +80,38 @@ class Coverage:
         return out
 
 
+_NUMBERED = re.compile(r"^\s*(?:(?:unit|week|chapter|topic|section|module|part|lesson)\s*[\w.]*\s*[:.)-]|"
+                       r"\d+(?:\.\d+)*\s*[.):-]?(?=\s)|[a-z]\)|[ivx]+\.(?=\s))\s*", re.I)
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+MAX_TOPIC = 150
+MAX_TOPICS_FILE = 1_000_000  # bytes
+
+
+def clean_topic(line: str) -> str:
+    """A syllabus line as the topic it names: no bullet, numbering ("1.2", "Unit 3:"), link or emphasis marks."""
+    text = _LINK.sub(r"\1", " ".join(line.split()))
+    text = text.lstrip("-*•+> ").strip()
+    text = _NUMBERED.sub("", text).strip()
+    return text.replace("**", "").replace("__", "").replace("`", "").strip(" *_#")
+
+
 def read_topics(path: Path) -> list[str]:
-    """One topic a line; blank lines and `#` comments skipped, each topic once."""
+    """One topic a line; blank lines and `#` comments skipped, numbering and markdown dropped, each topic once."""
     try:
+        if Path(path).stat().st_size > MAX_TOPICS_FILE:
+            raise InputError(f"{path}: over {MAX_TOPICS_FILE:,} bytes: a topic list is one short topic a line")
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot be read as a UTF-8 text of topics ({exc})") from None
     seen: dict[str, str] = {}
-    for line in text.splitlines():
-        topic = " ".join(line.split()).lstrip("-*• ").strip()
-        if topic and not topic.startswith("#"):
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip().startswith("#") and not line.strip().startswith("#" * 2 + " "):
+            continue
+        topic = clean_topic(line.strip().lstrip("#"))
+        if len(topic) > MAX_TOPIC:
+            raise InputError(f"{path}:{n}: a topic of {len(topic)} characters; a topic is a few words (at most "
+                             f"{MAX_TOPIC})")
+        if topic:
             seen.setdefault(topic.casefold(), topic)
     if not seen:
         raise InputError(f"{path}: no topics (one a line)")
@@ -144,11 +170,13 @@ def coverage(config: Config, index, subject: str | None = None, topics: list[str
         inside = [wanted is None or e.subject_slug == wanted for e in entries]
         report.topics = []
         for topic in topics:
-            ts = terms(topic)
+            parts = [terms(p) for p in _PARTS.split(topic) if terms(p)] or [terms(topic)]
+            wholes = [terms(topic)] + (parts if len(parts) > 1 else [])
             found = TopicCoverage(topic)
-            candidates = sorted({i for t in set(ts) for i in model.postings.get(t, ()) if inside[i]})
+            candidates = sorted({i for ts in wholes for t in set(ts) for i in model.postings.get(t, ()) if inside[i]})
             for i in candidates:  # only questions holding one of the topic's terms can hold most of it
-                share = share_of(model, ts, set(model.vectors[i]))
+                held = set(model.vectors[i])
+                share = max(share_of(model, ts, held) for ts in wholes)  # the topic, or one of its parts
                 if share + 1e-9 >= COVERS:
                     e = entries[i]
                     found.pages.append(Covering(e.path, e.question, e.source, share))

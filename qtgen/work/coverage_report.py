@@ -26,16 +26,35 @@ def _short(text: str, limit: int = 48) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def subjects_chart(report) -> str:
+def _figure(rows: int):
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    rows = list(reversed(report.subjects))
-    fig = Figure(figsize=(9, max(2.0, 0.28 * len(rows) + 1)))
+    fig = Figure(figsize=(9, max(2.0, 0.28 * rows + 1)))
     ax = fig.add_subplot()
-    names = [_short(r.subject, 36) for r in rows]
+    ax.margins(y=0.5 / max(rows, 1))
+    return fig, ax
+
+
+def _rows(ax, labels: list[str]) -> list[int]:
+    """Bars at positions 0..n-1 with these labels: two labels alike never merge into one row."""
+    positions = list(range(len(labels)))
+    ax.set_yticks(positions, labels)
+    return positions
+
+
+def _integer_ticks(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def subjects_chart(report) -> str:
+    rows = list(reversed(report.subjects))
+    fig, ax = _figure(len(rows))
+    names = _rows(ax, [_short(r.subject, 36) for r in rows])
     published = [r.published for r in rows]
     drafted = [r.drafted for r in rows]
     rejected = [r.rejected for r in rows]
@@ -43,7 +62,9 @@ def subjects_chart(report) -> str:
     ax.barh(names, drafted, left=published, color=DRAFTED, label="drafted")
     ax.barh(names, rejected, left=[p + d for p, d in zip(published, drafted)], color=REJECTED, label="rejected")
     for y, r in enumerate(rows):
-        ax.text(r.published + r.drafted + r.rejected, y, f" {r.published}", va="center", fontsize=8)
+        ax.text(r.published + r.drafted + r.rejected, y, f" {r.published:,}" + (f" +{r.drafted:,} drafted" if r.drafted
+                else "") + (f" +{r.rejected:,} rejected" if r.rejected else ""), va="center", fontsize=8)
+    _integer_ticks(ax)
     ax.set_xlabel("pages")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
     ax.set_title("Pages per subject", pad=24)
@@ -52,24 +73,16 @@ def subjects_chart(report) -> str:
 
 
 def topics_chart(report) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
     topics = list(reversed(report.topics or []))
-    fig = Figure(figsize=(9, max(2.0, 0.28 * len(topics) + 1)))
-    ax = fig.add_subplot()
-    names = [_short(t.topic) for t in topics]
+    fig, ax = _figure(len(topics))
+    names = _rows(ax, [_short(t.topic) for t in topics])
     counts = [len(t.pages) for t in topics]
     stub = max(counts + [1]) * 0.01  # a sliver, so a topic with no page still shows where its bar would be
     ax.barh(names, [c or stub for c in counts], color=[UNCOVERED if c == 0 else PUBLISHED for c in counts])
     for y, c in enumerate(counts):
         ax.text(c or stub, y, " none" if c == 0 else f" {c}", va="center", fontsize=8,
                 color=UNCOVERED if c == 0 else "#111827")
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _integer_ticks(ax)
     for label, c in zip(ax.get_yticklabels(), counts):
         if c == 0:
             label.set_color(UNCOVERED)
@@ -88,5 +101,8 @@ def _template():
 
 
 def report_html(report) -> str:
-    return _template().render(report=report, subjects_png=subjects_chart(report),
-                              topics_png=topics_chart(report) if report.topics is not None else None)
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):  # a "$" in a topic or subject is a dollar, not math
+        return _template().render(report=report, subjects_png=subjects_chart(report),
+                                  topics_png=topics_chart(report) if report.topics is not None else None)

@@ -30,6 +30,7 @@ from ..database import Database, Migrations
 from ..errors import InputError, QtgenError
 from ..format.page import Page
 
+EVAL_DATE = dt.date(2000, 1, 1)
 GATE = ("QT017", "QT018", "QT019", "QT020", "QT021", "QT022", "QT023", "QT024")
 
 migrations = Migrations()
@@ -66,8 +67,13 @@ class Variant:
             raise InputError(f"--variant {text!r}: use NAME:SPEC, such as a:prompts/, b:prompts-new/ or "
                              "c:model=gpt-4o (several parts joined by commas)")
         variant = cls(name, spec=spec.strip())
+        seen: set[str] = set()
         for part in (p.strip() for p in spec.split(",")):
             key, eq, value = part.partition("=")
+            kind = key.strip() if eq else "folder"
+            if not part or kind in seen:
+                raise InputError(f"--variant {text!r}: an empty or repeated part ({part or 'empty'!r})")
+            seen.add(kind)
             if eq and key.strip() == "model" and value.strip():
                 variant.model = value.strip()
             elif eq and key.strip() == "temperature":
@@ -119,7 +125,7 @@ def from_list(path: Path, subject: str | None, n: int | None) -> list[Sampled]:
 
     rows, bad = read_questions(path, subject)
     if bad:
-        raise InputError(f"{bad[0].path}:{bad[0].line}: {bad[0].problem}")
+        raise InputError(bad[0].text())
     out = [Sampled(r.question, r.subject) for r in rows]
     if not out:
         raise InputError(f"{path}: no questions")
@@ -158,16 +164,17 @@ class Outcome:
 
 
 def key_of(config: Config, question: str, subject: str) -> str:
-    """What an answer is kept under: the model, server, settings, the variant's templates' exact text, the question."""
-    from ..llm.prompts import packaged_prompts
+    """What an answer is kept under: the request as a server would get it (the rendered messages, which hold the
+    templates and every setting they use), the model, the server, temperature, max_tokens and the reply format."""
+    from .draft import build_prompt, plan
     from .provenance import host_of
 
-    texts = []
-    for folder in (config.prompts, packaged_prompts()):
-        if folder.is_dir():
-            texts += [f"{p.relative_to(folder)}\0{p.read_text(encoding='utf-8')}" for p in sorted(folder.rglob("*.j2"))]
-    parts = [config.model, host_of(config.base_url) or "local", f"{config.temperature:g}", str(config.max_tokens),
-             str(config.structured), "\0\0".join(texts), question, subject]
+    structured = config.structured is not False
+    messages = build_prompt(config, plan(config, question, subject, force=True), structured=structured,
+                            parts=False).messages()
+    parts = [config.model, host_of(config.base_url) or f"local:{config.local_model or 'default'}",
+             f"{config.temperature:g}", str(config.max_tokens), str(structured),
+             json.dumps(messages, ensure_ascii=False, sort_keys=True)]
     return hashlib.sha256("\0\0\0".join(parts).encode()).hexdigest()
 
 
@@ -192,7 +199,7 @@ def outcome_of(config: Config, variant: str, q: Sampled, completion, cached: boo
     from .draft import check, compose, plan
 
     p = plan(config, q.question, q.subject, force=True)
-    page, _ = compose(config, p, completion, page_id=1, date=dt.date.today())
+    page, _ = compose(config, p, completion, page_id=1, date=EVAL_DATE)  # fixed: the same page judged once
     findings = lint.lint_page(page, config)
     violations = check(config, render(page), p.draft_path)
     described = completion.page_description or ""
@@ -259,7 +266,11 @@ def evaluate(config: Config, questions: list[Sampled], variants: list[Variant], 
                 if key not in found:
                     continue
                 completion, cached = found[key]
-                out = outcome_of(cfg, variant.name, q, completion, cached)
+                try:
+                    out = outcome_of(cfg, variant.name, q, completion, cached)
+                except QtgenError as exc:  # a refusal, an empty answer: that page failed, not the eval
+                    outcomes.append(Outcome(q.question, q.subject, variant.name, failed=str(exc)))
+                    continue
                 if judge_ is not None and out.page is not None:
                     from ..format.writer import render
 

@@ -82,13 +82,37 @@ def of_completion(config: Config, settings, completion, prompt: dict | None, lan
     from .batch import cost
 
     u = completion.usage
-    record = {"model": completion.model or settings.model, "server": host_of(settings.base_url),
+    served = safe_model(completion.model, settings.model)
+    record = {"model": served, "asked": safe_model(settings.model, "?"), "server": host_of(settings.base_url),
               **(prompt or {}), "temperature": settings.temperature, "max_tokens": settings.max_tokens,
               "strategy": completion.mode, "tokens_in": u.prompt_tokens, "tokens_out": u.completion_tokens,
-              "cost": round(cost(config, completion.model or settings.model, u.prompt_tokens, u.completion_tokens,
-                                 lane), 8),
+              "cost": round(cost(config, served, u.prompt_tokens, u.completion_tokens,
+                                 "export" if lane == "import" else lane), 8),
               "lane": lane, "time": dt.datetime.now().isoformat(timespec="seconds")}
     return record
+
+
+_MODEL_NAME = re.compile(r"[\w.:/@+-]{1,100}")
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+
+
+def safe_model(served: str | None, asked: str) -> str:
+    """The model a server says it used, if it reads as a model name (no spaces, breaks, escapes or anything a secret
+    could hide in at length); else the model asked for."""
+    text = str(served or "")
+    return text if _MODEL_NAME.fullmatch(text) and not text.startswith(("sk-", "sess-")) else asked
+
+
+def of_sent(body: dict, record: dict) -> dict:
+    """What a request sent earlier (a Batch API line) says of itself: the hash of its messages, temperature and
+    max_tokens; the templates' record stands only if they still render those very messages."""
+    messages = body.get("messages") or []
+    rendered = short(json.dumps([messages], ensure_ascii=False, sort_keys=True))
+    out = {"rendered": rendered, "temperature": body.get("temperature", record.get("temperature")),
+           "max_tokens": body.get("max_tokens", record.get("max_tokens"))}
+    if rendered != record.get("rendered"):
+        out.update(prompt=None, templates=["(changed since the request was sent)"])
+    return out
 
 
 def describe(record: dict | None) -> str:
@@ -137,17 +161,21 @@ def trailers(page_name: str, record: dict | None, judgment=None) -> list[str]:
     """A page's block of trailers for the approve commit."""
     lines = [f"{PAGE}: {page_name}"]
     if record and record.get("model"):
-        lines.append(f"{MODEL}: {_clean(record['model'])} ({_clean(record.get('server') or '?')}, "
-                     f"{_clean(record.get('lane') or '?')})")
-    if record and record.get("prompt"):
-        lines.append(f"{PROMPT}: {record['prompt']} ({_clean(', '.join(record.get('templates') or []))})")
+        edited = ", edited" if record.get("edited") else ""  # a reviewer changed what the model wrote
+        lines.append(f"{MODEL}: {safe_model(record['model'], '?')} ({_clean(record.get('server') or '?')}, "
+                     f"{_clean(record.get('lane') or '?')}{edited})")
+    if record and record.get("prompt") and _HEX.fullmatch(str(record["prompt"])):
+        lines.append(f"{PROMPT}: {record['prompt']} ({_clean(', '.join(map(str, record.get('templates') or [])))})")
     if judgment is not None:
         lines.append(f"{JUDGE}: {judgment.verdict} {judgment.score} ({_clean(judgment.model)})")
     return lines
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _clean(text: str) -> str:
-    return " ".join(str(text).split())[:200]
+    return " ".join(_CONTROL.sub(" ", str(text)).split())[:200]
 
 
 @dataclass
@@ -179,16 +207,19 @@ _PROMPT = re.compile(r"^(\S+)(?: \((.*)\))?$")
 
 
 def blocks_of(message: str) -> dict[str, dict[str, str]]:
-    """Each page's trailers in a commit message: page -> {key: value}."""
+    """Each page's trailers in a commit message (its last paragraph: a squash of several approvals keeps the newest
+    one's there): page -> {key: value}; a page named twice keeps its last block."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    last = paragraphs[-1] if paragraphs else ""
     out: dict[str, dict[str, str]] = {}
     current: dict[str, str] | None = None
-    for line in message.splitlines():
+    for line in last.splitlines():
         m = _TRAILER.match(line.strip())
         if not m:
             continue
         key, value = m.groups()
         if key == PAGE:
-            current = out.setdefault(value.strip(), {})
+            current = out[value.strip()] = {}
         elif current is not None and key in (MODEL, PROMPT, JUDGE):
             current[key] = value.strip()
     return out
@@ -202,7 +233,7 @@ def read_made(config: Config, pages: list[Path] | None = None) -> dict[str, Made
     repo = gitrepo.toplevel(config.content)
     if repo is None:
         return {}
-    args = ["git", "-C", str(repo), "log", "--format=%x1e%H%x1f%cI%x1f%B", "--grep=Qtgen-Page: ", "-F"]
+    args = ["git", "-C", str(repo), "log", "--format=%x1e%H%x1f%aI%x1f%B", "--grep=Qtgen-Page: ", "-F"]
     if pages:
         args += ["--", *[str(p) for p in pages]]
     try:
@@ -230,15 +261,22 @@ def read_made(config: Config, pages: list[Path] | None = None) -> dict[str, Made
 
 
 def matches(made: Made | None, wanted: dict[str, str]) -> bool:
-    """Whether a page's provenance is what `--made-with` asks: model=NAME, prompt=HASH (a prefix), before=DATE."""
+    """Whether a page's provenance is what `--made-with` asks: model=NAME (or a dated NAME-...), prompt=HASH (a
+    prefix), before=DATE (approved before that day, in UTC)."""
     if made is None or not made.known:
         return False
-    if "model" in wanted and made.model != wanted["model"]:
+    model = made.model or ""
+    if "model" in wanted and not (model == wanted["model"] or model.startswith(wanted["model"] + "-")):
         return False
     if "prompt" in wanted and not (made.prompt or "").startswith(wanted["prompt"]):
         return False
-    if "before" in wanted and not (made.date or "")[:10] < wanted["before"]:
-        return False
+    if "before" in wanted:
+        try:
+            when = dt.datetime.fromisoformat(made.date or "").astimezone(dt.timezone.utc).date()
+        except ValueError:
+            return False
+        if not when < dt.date.fromisoformat(wanted["before"]):
+            return False
     return True
 
 
@@ -252,6 +290,10 @@ def parse_made_with(values: list[str]) -> dict[str, str]:
         key, wanted = key.strip(), wanted.strip()
         if not sep or key not in ("model", "prompt", "before") or not wanted:
             raise InputError(f"--made-with {value!r}: use model=NAME, prompt=HASH or before=YYYY-MM-DD")
+        if key in out:
+            raise InputError(f"--made-with {key}= given twice: each key once (all must hold)")
+        if key == "before" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", wanted):
+            raise InputError(f"--made-with {value!r}: before takes a date, YYYY-MM-DD")
         if key == "before":
             try:
                 dt.date.fromisoformat(wanted)

@@ -105,6 +105,9 @@ def save_checked(config: Config, path: Path, page: Page, made_by: str, feedback:
     """
     text = render(page)
     store = DraftStore(config, migrate=False)
+    if provenance is None and made_by.startswith("edit"):  # a reviewer's edit of what a model made: still its text
+        earlier = [v.provenance for v in store.history(path).versions() if v.provenance]
+        provenance = {**earlier[-1], "edited": True} if earlier else None
     checker = Checker(config, published=store.published_of(path))
     checker.check_text(text, str(path), path=path)
     errors = [f for f in checker.report.findings if f.level == "error"]
@@ -136,7 +139,7 @@ def revert(config: Config, name: str, to: int | None = None) -> tuple[Path, int]
     with DraftStore(config, migrate=False).lock():
         if path.read_text(encoding="utf-8") != current:
             raise QtgenError(f"{path.name}: changed meanwhile; nothing reverted (run it again)")
-        history.save(version.text(), f"revert to {version.number}")
+        history.save(version.text(), f"revert to {version.number}", provenance=version.provenance)
     return path, version.number
 
 

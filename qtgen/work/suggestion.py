@@ -10,8 +10,9 @@ request (`prompts/suggest.j2`). qtgen then filters, counting what each filter re
     drafted          a question a draft waiting for review asks
     rejected         a question rejected for this subject
     repeated         a question asked by an earlier suggestion
-    off-subject      a question whose words (weighed by rarity) are hardly the subject's (its questions, name and
-                     topics), or clearly more another subject's
+    off-subject      another subject's question: its known words, weighed by rarity, have almost nothing in
+                     common with the subject's questions and clearly more with another subject's (off for a subject
+                     of under 100 pages, and for a question on one of the given topics)
 
 and asks again, with what it has so far, until it has `n` questions or `rounds` requests were made. Tokens and
 cost are counted; `max_cost` is never passed (each round's most is reserved before it is sent).
@@ -35,15 +36,18 @@ SCHEMA = {"type": "object", "additionalProperties": False, "required": ["questio
               "type": "object", "additionalProperties": False, "required": ["question", "topic"],
               "properties": {"question": {"type": "string"}, "topic": {"type": "string"}}}}}}
 FILTERS = ("malformed", "published", "drafted", "rejected", "repeated", "off-subject")
-OWN_SHARE = 0.2  # a suggestion's words (weighed by rarity) the subject must hold at least
-OTHER_MARGIN = 0.3  # ... and no other subject may hold this much more of them
+OWN_SIMILARITY = 0.02  # a suggestion this close to its subject's questions (cosine with their sum) is the subject's
+OTHER_FACTOR = 4.0  # ... unless another subject is this many times closer
+MIN_PAGES = 100
+SUGGEST_THRESHOLD = 70.0  # a suggestion this close to a question asked already is dropped (draft refuses from 80)  # under this, a subject's questions are too few to tell what is foreign to it
 CONTEXT_CHARS = 6000  # the sample of the subject's questions the model sees
 MAX_TOKENS = 2500
 IMPERATIVES = frozenset("explain describe compare contrast define discuss outline list summarize summarise identify "
                         "analyze analyse evaluate assess illustrate name state give show calculate derive prove "
-                        "distinguish examine justify interpret".split())
+                        "distinguish differentiate examine justify interpret determine solve find write critique "
+                        "elaborate clarify classify demonstrate predict estimate".split())
 _LEADING = re.compile(r"^\s*(\d+\s*[.)\]:-]|[-*•#>]|\(\w\)|q\d*[:.])", re.I)
-_MARKUP = re.compile(r"\*\*|__|`|<[^>]*>|\[|\]|\{|\}|\||\$\$|^#|\\n")
+_MARKUP = re.compile(r"\*\*|__|```|<[^>]*>|\[|\]|\{|\}|\||\$\$|^#|\\n|^=")
 
 
 @dataclass
@@ -79,6 +83,23 @@ class Suggestions:
                 "tokens_out": self.tokens_out, "cost": self.cost, "notes": self.notes}
 
 
+_WH = frozenset("what why how when where which who whom whose can could does do did is are was were should would "
+                "will may might has have".split())
+
+
+def tidy(text: str) -> str:
+    """A suggestion's text with the end it lacks: "Why do cells divide" -> "Why do cells divide?", "Compare A and B"
+    -> "Compare A and B."."""
+    q = " ".join(text.split())
+    first = re.sub(r"[^a-z]", "", q.split()[0].lower()) if q.split() else ""
+    if q and q[-1] not in "?.!":
+        if first in _WH:
+            return q + "?"
+        if first in IMPERATIVES:
+            return q + "."
+    return q
+
+
 def well_formed(text: str) -> str | None:
     """Why a suggestion is not a well-formed question, or None."""
     from ..format.text import normalise_question
@@ -88,7 +109,7 @@ def well_formed(text: str) -> str | None:
     if _MARKUP.search(text):
         return "markup"
     try:
-        q = normalise_question(text)
+        q = normalise_question(tidy(text))
     except InputError as exc:
         return str(exc)
     if not 15 <= len(q) <= 200 or len(q.split()) < 4:
@@ -115,12 +136,9 @@ class Suggester:
         self.subject = max({e.subject for e in mine}, key=lambda s: sum(1 for e in mine if e.subject == s))
         self.existing = [e.question for e in mine]
         random.Random(seed).shuffle(self.existing)
-        self.vocabularies: dict[str, set[str]] = {}
-        for i, e in enumerate(self.entries):
-            self.vocabularies.setdefault(e.subject_slug, set()).update(self.model.vectors[i])
-        self.vocabulary = self.vocabularies[self.slug] | set(terms(self.subject))
-        for t in topics or []:
-            self.vocabulary |= set(terms(t.topic))
+        self.pages = len(mine)
+        self.centroids = _centroids(self.entries, self.model)  # each subject's questions, summed and normalised
+        self.topic_terms = [set(terms(t.topic)) for t in topics or []]
         self.rejected = self._rejected_questions()
 
     def _rejected_questions(self) -> list[str]:
@@ -158,13 +176,11 @@ class Suggester:
         va, vb = self.model.vector(terms(a)), self.model.vector(terms(b))
         return 100 * sum(w * vb.get(t, 0.0) for t, w in va.items())
 
-    def judge(self, question: str, accepted: list[Suggested]) -> str | None:
+    def judge(self, question: str, accepted: list[Suggested], topic: str = "") -> str | None:
         """The filter that removes a suggestion, or None to keep it."""
-        from ..site.similarity import terms
-
         if well_formed(question) is not None:
             return "malformed"
-        threshold = self.config.similar_threshold
+        threshold = min(self.config.similar_threshold, SUGGEST_THRESHOLD)  # dropping a borderline one costs nothing
         for match in self.index.similar(question, limit=3, threshold=threshold):
             return "published" if match.entry.source == "content" else "drafted"
         if any(self._cosine(question, r) + 1e-9 >= threshold for r in self.rejected):
@@ -172,20 +188,29 @@ class Suggester:
         if any(question.casefold() == s.question.casefold() or self._cosine(question, s.question) + 1e-9 >= threshold
                for s in accepted):
             return "repeated"
-        ts = [t for t in terms(question) if not t.isdigit()]
-        weights = {t: self.model.idf.get(t, self.model.max_idf) for t in set(ts)}
-        total = sum(weights.values())
-        if not total:
+        if self.off_subject(question, topic):
             return "off-subject"
-
-        def share(vocabulary: set[str]) -> float:
-            return sum(w for t, w in weights.items() if t in vocabulary) / total
-
-        here = share(self.vocabulary)
-        elsewhere = max((share(v) for slug, v in self.vocabularies.items() if slug != self.slug), default=0.0)
-        if here < OWN_SHARE or elsewhere > here + OTHER_MARGIN:
-            return "off-subject"  # its words are hardly the subject's, or clearly another subject's
         return None
+
+    def off_subject(self, question: str, topic: str = "") -> bool:
+        """Whether a question is another subject's: its known words (weighed by rarity) have almost nothing in
+        common with this subject's questions and clearly more with another subject's. Words the site has never
+        seen say nothing either way; a question on one of the given topics is the subject's; a subject of fewer
+        than MIN_PAGES pages has too few questions to tell (the filter is off for it)."""
+        from ..site.similarity import terms
+
+        if self.pages < MIN_PAGES:
+            return False
+        if topic and any(set(terms(topic)) and set(terms(topic)) <= t for t in self.topic_terms):
+            return False
+        known = [t for t in terms(question) if t in self.model.df and not t.isdigit()]
+        if not known:
+            return False
+        vector = self.model.vector(known)
+        sims = {s: sum(w * c.get(t, 0.0) for t, w in vector.items()) for s, c in self.centroids.items()}
+        here = sims.get(self.slug, 0.0)
+        elsewhere = max((v for s, v in sims.items() if s != self.slug), default=0.0)
+        return here < OWN_SIMILARITY and elsewhere > OTHER_FACTOR * here + OWN_SIMILARITY
 
     def run(self, client, n: int = 50, rounds: int = 4, max_cost: float | None = None,
             notify: Callable[[str], None] = lambda m: None) -> Suggestions:
@@ -197,6 +222,7 @@ class Suggester:
         if max_cost is not None and not priced:
             raise InputError(f"--max-cost: no price is known for {client.settings.model} (add it under [prices])")
         out.cost = 0.0 if priced else None
+        failed = 0
         while len(out.accepted) < n and out.rounds < rounds:
             want = min(60, (n - len(out.accepted)) * 3 // 2 + 5)
             messages = self.messages(want, [s.question for s in out.accepted])
@@ -208,8 +234,12 @@ class Suggester:
             out.rounds += 1
             try:
                 data, usage = client.ask_json(messages, "suggestions", SCHEMA, max_tokens=MAX_TOKENS)
+                failed = 0
             except QtgenError as exc:
+                failed += 1
                 out.notes.append(f"round {out.rounds}: {exc}")
+                if failed >= 2:  # a refused key, an unknown model: asking again only fails again
+                    raise QtgenError(f"suggest: two rounds in a row failed; the last: {exc}") from None
                 continue
             out.tokens_in += usage.prompt_tokens
             out.tokens_out += usage.completion_tokens
@@ -225,12 +255,12 @@ class Suggester:
                 if not isinstance(raw, str):
                     continue
                 out.proposed += 1
-                why = self.judge(raw, out.accepted)
+                topic = item.get("topic") if isinstance(item, dict) and isinstance(item.get("topic"), str) else ""
+                why = self.judge(raw, out.accepted, topic)
                 if why is not None:
                     out.removed[why].append(" ".join(raw.split())[:200])
                     continue
-                topic = item.get("topic") if isinstance(item, dict) and isinstance(item.get("topic"), str) else ""
-                out.accepted.append(Suggested(normalise_question(raw), " ".join(topic.split())[:100]))
+                out.accepted.append(Suggested(normalise_question(tidy(raw)), " ".join(topic.split())[:100]))
                 if len(out.accepted) >= n:
                     break
             notify(f"round {out.rounds}: {len(out.accepted)} of {n} question(s) so far")
@@ -239,11 +269,40 @@ class Suggester:
         return out
 
 
-def write_csv(path: Path, text: str, config: Config) -> None:
-    from ..format.files import inside, write_atomic
+def _centroids(entries, model) -> dict[str, dict[str, float]]:
+    import math
 
-    if inside(path.resolve(), config.content.resolve()):
-        raise InputError(f"{path}: inside the content tree; write the list elsewhere")
-    if path.exists():
-        raise InputError(f"{path}: exists already; not overwritten (choose another name)")
+    sums: dict[str, dict[str, float]] = {}
+    for i, e in enumerate(entries):
+        into = sums.setdefault(e.subject_slug, {})
+        for t, w in model.vectors[i].items():
+            into[t] = into.get(t, 0.0) + w
+    out = {}
+    for slug_, c in sums.items():
+        norm = math.sqrt(sum(w * w for w in c.values())) or 1.0
+        out[slug_] = {t: w / norm for t, w in c.items()}
+    return out
+
+
+def check_out(path: Path, config: Config) -> None:
+    """Refuse, before anything is asked, an --out the list could not be written to."""
+    import os
+
+    from ..format.files import inside
+
+    if path.suffix.lower() != ".csv":
+        raise InputError(f"--out {path}: name a .csv file (qtgen batch reads a list by its extension)")
+    if inside(path.resolve(), config.content.resolve()) or inside(path.resolve(), config.drafts.resolve()):
+        raise InputError(f"--out {path}: inside the site's content or drafts; write the list elsewhere")
+    if path.exists() or path.is_symlink():
+        raise InputError(f"--out {path}: exists already; not overwritten (choose another name)")
+    folder = path.resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(f"--out {path}: {folder} is not a folder qtgen can write in")
+
+
+def write_csv(path: Path, text: str, config: Config) -> None:
+    from ..format.files import write_atomic
+
+    check_out(path, config)
     write_atomic(path, text)

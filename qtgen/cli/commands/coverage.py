@@ -34,9 +34,12 @@ def register(cli: click.Group) -> None:
             from ...format.files import inside, write_atomic
             from ...work.coverage_report import report_html
 
-            if inside(html_out.resolve(), config.content.resolve()):
-                raise click.BadParameter(f"{html_out} lies inside the content tree; write the report elsewhere",
-                                         param_hint="--html")
+            target = html_out.resolve()
+            if html_out.suffix.lower() not in (".html", ".htm"):
+                raise click.BadParameter(f"{html_out}: name an .html file", param_hint="--html")
+            if inside(target, config.content.resolve()) or inside(target, config.drafts.resolve()):
+                raise click.BadParameter(f"{html_out} lies inside the content tree or the drafts; write the report "
+                                         "elsewhere", param_hint="--html")
             write_atomic(html_out, report_html(report), overwrite=True)
             obj.info(f"report: {html_out}")
         if as_json:

@@ -15,8 +15,8 @@ def register(cli: click.Group) -> None:
     @click.option("--variant", "variants", multiple=True, metavar="NAME:SPEC", required=True,
                   help="A way of drafting: NAME:FOLDER (prompt templates), NAME:model=M, NAME:temperature=T, or "
                        "several joined by commas; repeat for each variant.")
-    @click.option("--sample", "n", type=click.IntRange(1, 10_000), default=30, show_default=True,
-                  help="How many published questions to draw at random.")
+    @click.option("--sample", "n", type=click.IntRange(1, 10_000),
+                  help="How many published questions to draw at random (default 30; with --questions: all of them).")
     @click.option("-s", "--subject", help="Draw only this subject's questions.")
     @click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
                   help="Use these questions (a list as qtgen batch reads it) instead of the site's.")
@@ -36,11 +36,13 @@ def register(cli: click.Group) -> None:
 
         config = obj.config
         chosen = [ev.Variant.parse(v) for v in variants]
+        if html_out is not None:
+            _check_report_path(config, html_out)  # before anything is paid for
         if questions is not None:
             sampled = ev.from_list(questions, subject, n)
         else:
             with open_index(config, create=config.drafts.is_dir()) as index:
-                sampled = ev.sample(config, index, n, subject, seed)
+                sampled = ev.sample(config, index, n or 30, subject, seed)
         judge = with_judge or bool(config.judge_model or config.judge)
         outcomes = ev.evaluate(config, sampled, chosen, judge=judge, notify=obj.info, on_wait=obj.retrying)
         rows = ev.table(outcomes, chosen)
@@ -55,6 +57,8 @@ def register(cli: click.Group) -> None:
                                    "table": [{"metric": label, **dict(zip([v.name for v in chosen], cells))}
                                              for label, cells in rows],
                                    "pages": [o.as_json() for o in outcomes]}, indent=1, ensure_ascii=False))
+            if any(not any(o.variant == v.name and not o.failed for o in outcomes) for v in chosen):
+                raise SystemExit(1)
             return
         width = max(len(label) for label, _ in rows) + 2
         cols = [max(len(v.name), *(len(c[i]) for _, c in rows)) + 2 for i, v in enumerate(chosen)]
@@ -66,3 +70,22 @@ def register(cli: click.Group) -> None:
         for o in outcomes:
             if o.failed:
                 obj.info(f"{o.variant}: {o.question[:60]!r} failed: {o.failed}")
+        dead = [v.name for v in chosen if not any(o.variant == v.name and not o.failed for o in outcomes)]
+        if dead:
+            obj.info(f"no page at all for variant(s) {', '.join(dead)}: their figures mean nothing")
+            raise SystemExit(1)
+
+
+def _check_report_path(config, path: Path) -> None:
+    import os
+
+    from ...format.files import inside
+
+    target = path.resolve()
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise click.BadParameter(f"{path}: name an .html file", param_hint="--html")
+    if inside(target, config.content.resolve()) or inside(target, config.drafts.resolve()):
+        raise click.BadParameter(f"{path} lies inside the content tree or the drafts; write the report elsewhere",
+                                 param_hint="--html")
+    if not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
+        raise click.BadParameter(f"{path}: {target.parent} is not a folder qtgen can write in", param_hint="--html")

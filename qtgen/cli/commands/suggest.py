@@ -38,8 +38,10 @@ def register(cli: click.Group) -> None:
             raise click.BadParameter("a number of dollars", param_hint="--max-cost")
         config = obj.config
         config.require_site("suggest reads what a site covers, but there is")
-        if out is not None and out.exists():
-            raise click.BadParameter(f"{out} exists already; not overwritten", param_hint="--out")
+        from ...work.suggestion import check_out
+
+        if out is not None:
+            check_out(out, config)  # before any request is paid for
         wanted = cov.read_topics(topics) if topics is not None else None
         with open_index(config, create=config.drafts.is_dir()) as index:
             covered = cov.coverage(config, index, subject, wanted).topics if wanted else None
@@ -60,9 +62,11 @@ def register(cli: click.Group) -> None:
             click.echo(json.dumps(result.as_json(), indent=1, ensure_ascii=False))
         elif out is None:
             click.echo(result.csv(), nl=False)
-        if out is not None:
+        if out is not None and result.accepted:
             write_csv(out, result.csv(), config)
             obj.info(f"wrote {len(result.accepted)} question(s) to {out} (qtgen batch {out} drafts them)")
+        elif out is not None:
+            obj.info(f"no question kept: {out} not written")
 
 
 class _Topic:
