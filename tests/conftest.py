@@ -118,3 +118,22 @@ def site_questions() -> dict[str, str]:
             start = text.index("\nquestion: >-\n    ") + len("\nquestion: >-\n    ")
             out[hashlib.sha256(rel.encode()).hexdigest()[:16]] = text[start:text.index("\n", start)]
     return out
+
+
+def publish(site: Path, question: str, subject: str = "Computer Science", page_id: int = 7) -> Path:
+    """A published page of `question` under `subject`, written by hand into the site's content tree (no git)."""
+    import datetime as dt
+
+    from qtgen.format.page import Page, Seo
+    from qtgen.format.slug import file_name_for, site_slug, url_for
+    from qtgen.format.writer import render
+
+    page = Page(id=page_id, date=dt.date(2024, 1, 1), title=question, article_title=question,
+                seo=Seo(title=f"QuickTakes | {subject}", page_description="A short study answer for students.",
+                        page_keywords="one, two, three, four, five"),
+                question=question, answer="An answer.", subject=subject, file_name=file_name_for(question),
+                url=url_for(question, subject), score=-1.0)
+    path = site / "content" / "learn" / site_slug(subject) / page.file_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(page))
+    return path

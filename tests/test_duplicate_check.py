@@ -4,32 +4,19 @@ by it, every answer is kept per pair, the tokens are counted and priced, and the
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from pathlib import Path
 
 from qtgen.config import Config, load
-from qtgen.format.page import Page, Seo
-from qtgen.format.slug import file_name_for, site_slug, url_for
-from qtgen.format.writer import render
 from qtgen.work.duplicate_check import DuplicateCheck
 
-from conftest import clean_env, run_qtgen, write_config
+from conftest import clean_env, publish, run_qtgen, write_config
 from fake_openai import FakeOpenAI, house_answer
 
 PUBLISHED = "What is the purpose of using the try...except statement in Python?"
 
 
-def publish(site: Path, question: str, subject: str = "Computer Science", page_id: int = 7) -> None:
-    page = Page(id=page_id, date=dt.date(2024, 1, 1), title=question, article_title=question,
-                seo=Seo(title=f"QuickTakes | {subject}", page_description="A short study answer for students.",
-                        page_keywords="one, two, three, four, five"),
-                question=question, answer="An answer.", subject=subject, file_name=file_name_for(question),
-                url=url_for(question, subject), score=-1.0)
-    path = site / "content" / "learn" / site_slug(subject) / page.file_name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(page))
 
 
 def judge(same_words: set[str]):

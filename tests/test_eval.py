@@ -5,33 +5,20 @@ the cache, bad input; each version's provenance, the approve commit's trailers, 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from qtgen.format.page import Page, Seo
-from qtgen.format.slug import file_name_for, site_slug, url_for
-from qtgen.format.writer import render
 
-from conftest import REPO, clean_env, git, init_repo, run_qtgen
+from conftest import REPO, clean_env, git, init_repo, publish, run_qtgen
 from fake_openai import FakeOpenAI, house_answer
 
 TOPICS = ["tariffs", "quotas", "embargoes", "subsidies", "exchange rates", "inflation", "interest rates", "unemployment"]
 BRIEF = "Answer in fewer words than usual."
 
 
-def publish(site: Path, question: str, subject: str, page_id: int) -> None:
-    page = Page(id=page_id, date=dt.date(2024, 1, 1), title=question, article_title=question,
-                seo=Seo(title=f"QuickTakes | {subject}", page_description="A short study answer for students.",
-                        page_keywords="one, two, three, four, five"),
-                question=question, answer="An answer.", subject=subject, file_name=file_name_for(question),
-                url=url_for(question, subject), score=-1.0)
-    path = site / "content" / "learn" / site_slug(subject) / page.file_name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(page))
 
 
 def reply(question, subject, body):

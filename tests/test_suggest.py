@@ -6,18 +6,15 @@ coverage figures, and the coverage page in Chromium."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 from pathlib import Path
 
 import pytest
 
-from qtgen.format.page import Page, Seo
-from qtgen.format.slug import file_name_for, site_slug, url_for
-from qtgen.format.writer import render
+from qtgen.format.slug import file_name_for
 
-from conftest import clean_env, run_qtgen, write_config
+from conftest import clean_env, publish, run_qtgen, write_config
 from fake_openai import SUGGEST_MARK, FakeOpenAI
 
 PHYSICS = ["What is momentum in physics?", "How does friction affect the motion of objects?",
@@ -39,15 +36,6 @@ NEW = ["How does air resistance change the speed of falling objects?",
        "What is potential energy and how does gravity store it?"]
 
 
-def publish(site: Path, question: str, subject: str, page_id: int) -> None:
-    page = Page(id=page_id, date=dt.date(2024, 1, 1), title=question, article_title=question,
-                seo=Seo(title=f"QuickTakes | {subject}", page_description="A short study answer for students.",
-                        page_keywords="one, two, three, four, five"),
-                question=question, answer="An answer.", subject=subject, file_name=file_name_for(question),
-                url=url_for(question, subject), score=-1.0)
-    path = site / "content" / "learn" / site_slug(subject) / page.file_name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(page))
 
 
 @pytest.fixture

@@ -19,8 +19,6 @@
 
 from __future__ import annotations
 
-import re
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -38,6 +36,7 @@ from .draft import published_path
 from .drafts import DraftStore
 from .journal import Entry, Journal
 from .journal import sha as _sha
+from .judge_gate import judge_gate, override_line, refused_by_judge  # noqa: F401 - part of approve's API
 from .queue import OK, QueueItem, assess, queue
 
 TRAILER = "Qtgen-Approval"
@@ -172,51 +171,6 @@ def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIn
     return items, targets, revisions
 
 
-def judge_gate(config: Config, items: list[QueueItem]) -> list[str]:
-    """What the judge gate (`[judge] required`, `min_score`) says against these drafts: a line per draft it
-    refuses (unjudged when judging is required; judged revise or reject, or under min_score)."""
-    return [f"{item.path.name}: {why}" for item, why in refused_by_judge(config, items)]
-
-
-def refused_by_judge(config: Config, items: list[QueueItem]) -> list[tuple[QueueItem, str]]:
-    gate = config.judge
-    if not gate.get("required") and "min_score" not in gate:
-        return []
-    from .judge import PASS, Judge
-
-    judge = Judge.open(config, for_reading=True)
-    try:
-        found = judge.kept([(str(i.path), i.data, i.subject) for i in items if i.readable and i.data is not None])
-    except (QtgenError, sqlite3.DatabaseError) as exc:  # the gate fails closed
-        return [(item, f"the judge's grades cannot be read ({exc})") for item in items]
-    finally:
-        judge.close()
-    problems = []
-    for item in items:
-        j = found.get(str(item.path))
-        if j is None:
-            if gate.get("required"):
-                problems.append((item, f"not judged by {judge.model} in its present form"))
-        elif j.verdict != PASS:
-            problems.append((item, f"the judge says {j.verdict} ({j.score}/100)"))
-        elif j.score < gate.get("min_score", 0):
-            problems.append((item, f"judged {j.score}/100, under min_score {gate['min_score']}"))
-    return problems
-
-
-_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
-
-
-def override_line(reason: str | None) -> str:
-    """The reason a reviewer gave to publish past the judge gate, as one line of the commit message."""
-    from ..format.text import collapse_spaces
-
-    text = collapse_spaces(_INVISIBLE.sub("", reason or ""))
-    if not any(c.isalnum() for c in text):
-        raise QtgenError("--override needs a reason in words (the commit message records it)")
-    return f"Judge gate overridden: {text[:300]}"
-
-
 def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None, allow_warnings: bool = False,
             commit: bool = True, notify: Notify | None = None, override: str | None = None,
             note: str | None = None, expect: dict[str, str] | None = None, trailers: list[str] | None = None,
@@ -247,7 +201,7 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
                 message += "\n" + override_line(override) + "\n" + "".join(f"- {p}\n" for p in overridden)
             if note:
                 message += "\n" + note.rstrip("\n") + "\n"
-            made = made_records(config, store, items)
+            made = provenance.made_records(config, store, items)
             message += "\n" + "".join(line + "\n" for item, target, record in zip(items, targets, made)
                                       for line in provenance.trailers(str(target.relative_to(config.content)),
                                                                       record, record.get("judgment")))
@@ -288,7 +242,7 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
     for item in items if note is None else []:  # a lot's drafts are published unread: no reviewer decided them
         if item.path not in unread:
             record(config, item.path, item.data, item.subject, item.question, APPROVE)
-    _ledger_published(config, [str(t.relative_to(config.content)) for t in targets], made, sha)
+    provenance.keep_published(config, [str(t.relative_to(config.content)) for t in targets], made, sha)
     return Approval(placed, sha, message, recovered=recovered + notes)
 
 
@@ -299,51 +253,6 @@ def with_trailer(message: str, line: str) -> str:
     if last and all(": " in x and x.split(": ", 1)[0].replace("-", "").isalnum() for x in last.split("\n")):
         return body + "\n" + line + "\n"
     return body + "\n\n" + line + "\n"
-
-
-def made_records(config: Config, store: DraftStore, items: list) -> list[dict]:
-    """What made each draft as it stands (its version's provenance) and the judge's grade of those bytes."""
-    from .judge import Judge
-
-    out = []
-    for item in items:
-        versions = [v for v in store.history(item.path).versions() if v.path.is_file() and v.path.read_bytes() == item.data]
-        out.append(dict(versions[-1].provenance) if versions and versions[-1].provenance else {})
-    judge = Judge.open(config, for_reading=True)
-    try:
-        grades = judge.kept([(str(i.path), i.data, i.subject) for i in items if i.readable and i.data is not None])
-    finally:
-        judge.close()
-    for item, record in zip(items, out):
-        grade = grades.get(str(item.path))
-        if grade is not None:
-            record["judgment"] = grade
-    return out
-
-
-def _ledger_published(config: Config, pages: list[str], made: list[dict], sha: str | None) -> None:
-    """Each published page's provenance, kept in the batch ledger too (never failing the approval)."""
-    import json
-    import sqlite3
-
-    from .batch import ledger_path
-    from .ledger import Ledger
-
-    rows = []
-    for page, record in zip(pages, made):
-        grade = record.get("judgment")
-        kept = {k: v for k, v in record.items() if k != "judgment"}
-        if grade is not None:
-            kept["judge"] = {"verdict": grade.verdict, "score": grade.score, "model": grade.model}
-        rows.append((page, sha, json.dumps(kept, ensure_ascii=False)))
-    try:
-        ledger = Ledger(ledger_path(config))
-        try:
-            ledger.record_published(rows)
-        finally:
-            ledger.close()
-    except (sqlite3.Error, OSError, QtgenError):
-        pass
 
 
 def _commit(repo: Path, placed: list[Path], data: list[bytes], message: str, before: Callable[[], None]) -> str:

@@ -223,13 +223,7 @@ def drop(config: Config, name: str) -> LotStatus:
     lot = status(config, name)
     if lot.state != OPEN:
         raise InputError(f"audit: lot {name} is {lot.state}, not open")
-    store = JudgmentStore(config)
-    try:
-        with store.db:
-            store.db.execute("BEGIN IMMEDIATE")
-            store.db.execute("UPDATE lots SET state = ? WHERE name = ? AND state = ?", (DROPPED, name, OPEN))
-    finally:
-        store.close()
+    _set_state(config, name, DROPPED)
     return status(config, name)
 
 
@@ -300,11 +294,17 @@ def publishable(config: Config, lot: LotStatus) -> tuple[list[Path], list[str]]:
 
 
 def mark_published(config: Config, name: str, commit: str | None) -> None:
+    _set_state(config, name, PUBLISHED, commit)
+
+
+def _set_state(config: Config, name: str, state: str, commit: str | None = None) -> None:
+    """An open lot given up (dropped) or published (with its commit)."""
     store = JudgmentStore(config)
     try:
         with store.db:
             store.db.execute("BEGIN IMMEDIATE")
-            store.db.execute("UPDATE lots SET state = ?, [commit] = ? WHERE name = ?", (PUBLISHED, commit, name))
+            store.db.execute("UPDATE lots SET state = ?, [commit] = COALESCE(?, [commit]) WHERE name = ? AND state = ?",
+                             (state, commit, name, OPEN))
     finally:
         store.close()
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..config import Config
+from ..errors import QtgenError
 
 PAGE, MODEL, PROMPT, JUDGE = "Qtgen-Page", "Qtgen-Model", "Qtgen-Prompt", "Qtgen-Judge"
 _TRAILER = re.compile(r"^(Qtgen-[A-Za-z]+): (.*)$")
@@ -320,3 +321,49 @@ def made_with_paths(config: Config, paths: list[Path], wanted: dict[str, str]) -
         if matches(made.get(page), wanted):
             out.append(path)
     return out
+
+
+# -- at approve ------------------------------------------------------------------------------------------
+def made_records(config: Config, store, items: list) -> list[dict]:
+    """What made each draft as it stands (its version's provenance) and the judge's grade of those bytes."""
+    from .judge import Judge
+
+    out = []
+    for item in items:
+        versions = [v for v in store.history(item.path).versions() if v.path.is_file() and v.path.read_bytes() == item.data]
+        out.append(dict(versions[-1].provenance) if versions and versions[-1].provenance else {})
+    judge = Judge.open(config, for_reading=True)
+    try:
+        grades = judge.kept([(str(i.path), i.data, i.subject) for i in items if i.readable and i.data is not None])
+    finally:
+        judge.close()
+    for item, record in zip(items, out):
+        grade = grades.get(str(item.path))
+        if grade is not None:
+            record["judgment"] = grade
+    return out
+
+
+def keep_published(config: Config, pages: list[str], made: list[dict], sha: str | None) -> None:
+    """Each published page's provenance, kept in the batch ledger too (never failing the approval)."""
+    import json
+    import sqlite3
+
+    from .batch import ledger_path
+    from .ledger import Ledger
+
+    rows = []
+    for page, record in zip(pages, made):
+        grade = record.get("judgment")
+        kept = {k: v for k, v in record.items() if k != "judgment"}
+        if grade is not None:
+            kept["judge"] = {"verdict": grade.verdict, "score": grade.score, "model": grade.model}
+        rows.append((page, sha, json.dumps(kept, ensure_ascii=False)))
+    try:
+        ledger = Ledger(ledger_path(config))
+        try:
+            ledger.record_published(rows)
+        finally:
+            ledger.close()
+    except (sqlite3.Error, OSError, QtgenError):
+        pass
