@@ -298,3 +298,27 @@ def test_repetition_counts_the_sentences_a_pairwise_reading_counts():
             expected = sum(1 for i, x in enumerate(sentences) if any(
                 x == y or len(x.split()) >= 8 and fuzz.ratio(x, y) >= 90 for y in sentences[:i]))
             assert _repeated(sentences) == expected
+
+
+@pytest.mark.parametrize("markdown,cut", [
+    ("Tariffs raise prices.\n\nIn summary, they protect.", False),
+    ("Tariffs raise prices.\n\nIn summary, they protect the", True),          # ends mid-sentence
+    ("Tariffs raise prices of\n\nIn summary, they protect.", True),         # a paragraph cut on "of"
+    ("The area is\n\n$$x^2$$\n\nIn summary, it grows.", False),               # a paragraph leading into math
+    ("Tariffs raise prices.\n\nThe answer ends on the.", True),               # a full stop after "the"
+    ("Tariffs raise prices of\n\n***", True),                                  # a thematic break ends the text
+    ("Tariffs raise prices of\n\n[1]: http://example.org/x.", True),          # a link definition ends it
+    ("Tariffs raise prices of\n\n<div>ok.</div>", True),                      # raw HTML ends it
+    ("Tariffs raise the prices:", True),                                       # a colon with nothing after
+    ("x'of " + "y" * 40 + " " + "z'of", True),                                 # a window the last word spans
+    ("A line\nthat goes on of\n...", True),                                    # no word on the last line
+])
+def test_the_quick_reading_of_lines_never_misses_a_cut_off_paragraph(markdown, cut):
+    """`_cut_off` reads lines before parsing: where it says a text is whole, the parse must find nothing cut off."""
+    from qtgen.work.gate import _cut_off_parsed, _surely_whole
+
+    found = _cut_off_parsed(markdown) is not None
+    assert found == cut
+    assert not (_surely_whole(markdown) and found)
+    if markdown.startswith("Tariffs raise prices.\n\nIn summary, they protect."):
+        assert _surely_whole(markdown)  # the plain case needs no parse

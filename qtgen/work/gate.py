@@ -154,10 +154,60 @@ def _flow(markdown: str) -> list[tuple[str, str, str | None]]:
     return out
 
 
+_THEMATIC = re.compile(r"^(?:[-*_][ \t]*){3,}$")
+_DEFINITION = re.compile(r"^\[[^\]]+\]:")
+_FINAL_OK = set(_TERMINAL) - {":"}
+
+
+def _last_word(line: str) -> str | None:
+    """The line's last word, if it lies whole within the last 30 characters of any text the line ends (at most 20
+    characters, at most 5 after it): then it is the last word `_cut_off` reads there too; else None."""
+    last = None
+    for last in WORDS.finditer(line):
+        pass
+    if last is None or len(last.group(0)) > 20 or len(line) - last.end() > 5:
+        return None
+    return last.group(0)
+
+
+def _surely_whole(markdown: str) -> bool:
+    """Whether no paragraph of the text can be cut off, read line by line without parsing: every paragraph ends
+    at the end of a line, so if no line ends the way a cut-off paragraph ends, none does. Conservative: a line it
+    cannot read so (markup that ends paragraphs elsewhere: raw HTML, a link definition, a thematic break, a
+    footnote; a line with no word where one matters) leaves the question to the parse."""
+    if "[^" in markdown:
+        return False
+    lines = [line.strip() for line in markdown.split("\n") if line.strip()]
+    if not lines:
+        return False
+    for line in lines:
+        if line.startswith("<") or _DEFINITION.match(line):
+            return False
+        if line[-1] in _TERMINAL:
+            continue  # a paragraph ending here ends on a full stop or the like: not cut off mid-sentence
+        word = _last_word(line)
+        if word is None or word.lower() in _JOINING:
+            return False
+    final = lines[-1]
+    if final[-1] not in _FINAL_OK or _THEMATIC.match(final):
+        return False
+    word = _last_word(final.lower())
+    if word is None or final.endswith(".") and word in _JOINING - {"is", "are"}:
+        return False
+    return True
+
+
 def _cut_off(page: Page, cfg: Config) -> str | None:
     """An answer, paragraph or list item that stops mid-sentence. A paragraph that leads into display math, a
     table, code or a list ("the area under $y = x^2$ is" + a formula) is not cut off."""
     markdown = page.decoded_answer()
+    if _surely_whole(markdown):
+        return None  # no line could end a cut-off paragraph: no parse needed (99 pages in 100)
+    return _cut_off_parsed(markdown)
+
+
+def _cut_off_parsed(markdown: str) -> str | None:
+    """`_cut_off` from the site parser's paragraphs."""
     flow = [(text, following) for text, following in _flow(markdown) if text]
     if not flow:
         return None
