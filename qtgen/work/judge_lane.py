@@ -155,7 +155,7 @@ class JudgeLane:
         spent = self.price(used_in, used_out, model)
         judgment = Judgment(request["draft"], verdict, score, criteria, issues, model, False, spent, dropped,
                             request["key"])
-        self.store.put(request["key"], request["draft"], request["data_sha"], model, request["rubric"],
+        self.store.put(request["key"], request["draft"], request["data_sha"], model, request["rubric"] or self.judge.rubric_hash(request["subject"]),
                        judgment.stored(), used_in, used_out, spent)
         self.judge.asked += 1
         self.judge.tokens_in += used_in
