@@ -322,3 +322,38 @@ def test_the_quick_reading_of_lines_never_misses_a_cut_off_paragraph(markdown, c
     assert not (_surely_whole(markdown) and found)
     if markdown.startswith("Tariffs raise prices.\n\nIn summary, they protect."):
         assert _surely_whole(markdown)  # the plain case needs no parse
+
+
+@pytest.mark.parametrize("text", ["Tariffs rise. Prices follow!  Do they?\tYes...  Next e.g. this", "x. . y",
+                                  "?!  Wait!? Now.\n\nNew paragraph.", "Σ ΟΔΟΣ. Σ next", "a.b c! d?e"])
+def test_sentences_split_with_their_stop_give_the_same_words(text):
+    """QT018 splits sentences at a stop and the space after it, taking the stop too: no word holds a stop, so
+    each sentence's words are those of splitting after the stop."""
+    import re
+
+    from qtgen.work.gate import _SENT, _norm
+
+    lower = text.lower()
+    assert [_norm(x) for x in _SENT.split(lower)] == [_norm(x) for x in re.split(r"(?<=[.!?])\s+", lower)]
+
+
+def test_superscripts_and_math_marks_still_say_the_same_term():
+    """QT022 reads "sp²", "sp^2" and "$sp_{2}$" as sp2 (the superscripts are translated only where there is one)."""
+    q = "How does sp2 hybridization shape ethene?"
+    for said in ("sp²", "sp^2", "$sp_{2}$"):
+        answer = GOOD_ANSWER.replace("Tariffs are taxes on imported goods.",
+                                     f"Ethene carbons use {said} hybridization to form a planar shape.")
+        assert "QT022" not in rules(page(answer=answer, question=q)), said
+    assert "QT022" in rules(page(question=q))
+
+
+def test_a_prompt_run_inside_a_long_sentence_is_found():
+    """QT024 looks only at stretches of the text made of the prompt's own words: a run of the prompt inside
+    other words is still one."""
+    from qtgen.work.gate import _prompt_grams, _prompt_folders
+
+    three, six, vocabulary = _prompt_grams(_prompt_folders(str(CFG.prompts)))
+    run = " ".join(sorted(six)[0])
+    answer = GOOD_ANSWER.replace("History offers", f"Zebras {run} quietly. History offers")
+    assert "QT024" in rules(page(answer=answer))
+    assert all(w in vocabulary for g in three for w in g)

@@ -242,3 +242,46 @@ def test_the_allow_list_keeps_every_style_katex_writes(tex):
     for markdown in (f"${tex}$", f"$${tex}$$"):
         rendered = render_markdown(markdown)
         assert rendered.unshown == [] and canonical(rendered.html) == canonical(rendered.raw), markdown
+
+
+def test_checking_math_without_markup_finds_what_typesetting_finds():
+    """The lint asks KaTeX for errors and warnings only (its DOM tree, not its markup), many spans in one call:
+    each span's error and warnings are those of typesetting it alone."""
+    from qtgen.site.katex import check_many, typeset
+    from qtgen.site.sitemath import problems_many
+
+    spans = [("x^2", False), ("\\frac{1}{2", False), ("\\text{é} + é", False), ("a % b", True), ("\\sum_i x_i", True),
+             ("\\badcommand{x}", False), ("x^2", False), ("€", False)]
+    checked = check_many(spans)
+    assert len(checked) == len(spans)
+    for (tex, display), found in zip(spans, checked):
+        alone = typeset(tex, display)
+        assert (found.error, found.warnings) == (alone.error, alone.warnings), tex
+    assert checked[1].error and checked[5].error and checked[2].warnings and checked[0].error is None
+    texts = ["A $\\frac{1}{2$ formula.", "Costs $5 and $10 each.", "Energy $E = mc^2$.", "No math here.",
+             "Set $\\text{é} + é$ here.", "Text\n\n$$\nx = 1\n\nmore"]
+    assert problems_many(texts) == [problems(t) for t in texts]
+
+
+@pytest.mark.parametrize("text", [
+    "See https://example.com/$a and $b$ here.", "Mail me@example.com or www.example.com/$x$ now.",
+    "A `code $x$` span, $y^2$, and http://x.org.", "1. item www.a.com\n2. $z$\n\n```math\nq\n```",
+    "[link $m$](http://x.org) and $n$ www.b.org", "Plain $p$ and <a href='http://x'>$h$</a> text"])
+def test_the_token_reading_parser_finds_the_site_s_math_and_code(text):
+    """`tokens` leaves bare URLs in text as text (the core linkify rule only splits text tokens): every block,
+    math and code token is the one the full parser, linkify and all, finds."""
+    from qtgen.site.render import _parser, tokens
+
+    def kept(stream):
+        out = []
+
+        def walk(ts):
+            for t in ts:
+                if t.type not in ("text", "link_open", "link_close"):
+                    out.append((t.type, t.content if t.type != "inline" else t.content, t.info))
+                if t.children:
+                    walk(t.children)
+        walk(stream)
+        return out
+
+    assert kept(tokens(text)) == kept(_parser().parse(text, {}))

@@ -78,3 +78,49 @@ def test_a_search_of_the_whole_site_visits_few_questions(model, site_questions):
     assert rare and len(visited) < 0.05 * model.n
     [hit] = model.search("Why would you use a try/except statement in Python?", limit=1)
     assert hit.score >= THRESHOLD
+
+
+def test_all_pairs_are_the_pairs_each_cosine_gives():
+    """`cross` drops a candidate pair before scoring it when its rare terms' part plus the most its common terms
+    could add (Cauchy-Schwarz) stays under the threshold: what it finds is exactly what scoring every candidate
+    pair finds. Questions here share common terms heavily (five words in two of every five questions), so the
+    bound is often close to the score; a few have no rare term at all."""
+    import random
+
+    rng = random.Random(7)
+    common = ["energi", "system", "process", "cell", "market"]
+    rare = [f"rare{i}" for i in range(40)]
+    lists = []
+    for n in range(300):
+        words = rng.sample(common, rng.choice([1, 2, 3])) * rng.choice([1, 2])
+        if n % 25:  # every 25th question has only common terms
+            words += rng.sample(rare, rng.choice([1, 2]))
+        lists.append(words)
+    model = S.Model(lists)
+    assert all(model.df[t] > model._common for t in common) and all(model.df[t] <= model._common for t in rare)
+
+    def rare_of(v):
+        return {t for t in v if model.df.get(t, 0) <= model._common}
+
+    def expected(left, right, threshold, upper):
+        out = {}
+        for a, va in enumerate(left):
+            for b, vb in enumerate(right):
+                if upper and a >= b:
+                    continue
+                shares_rare = bool(rare_of(va) & rare_of(vb))
+                bare = (not rare_of(va) or upper and not rare_of(vb)) and set(va) & set(vb)
+                score = 100.0 * sum(w * vb.get(t, 0.0) for t, w in va.items())
+                if (shares_rare or bare) and score + 1e-9 >= threshold:
+                    out[(a, b)] = score
+        return out
+
+    outside = [model.vector(rng.sample(common, 2) + rng.sample(rare, 1)) for _ in range(40)]
+    for threshold in (30.0, 55.0, 80.0):
+        for left, right, upper in ((model.vectors, model.vectors, True), (outside, model.vectors, False),
+                                   (outside, outside, True)):
+            found = {(a, b): score for a, b, score in model.cross(left, right, threshold, upper=upper)}
+            want = expected(left, right, threshold, upper)
+            assert found.keys() == want.keys(), (threshold, upper, len(found), len(want))
+            assert all(abs(found[k] - min(100.0, want[k])) <= 0.051 for k in want)
+            assert want  # each case has pairs to find

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .text import clean_line
 
@@ -42,9 +43,12 @@ _FILLER_KEYWORD = {"much", "many", "per", "each", "every", "some", "any", "few",
                    "very", "quite", "just", "also", "even", "does", "do", "did", "make", "get", "give", "take", "thing",
                    "things", "way", "ways", "how", "what", "why", "when", "which", "who"}
 _YEAR = re.compile(r"(1[5-9]|20)\d\d")
+_AMOUNT_ONLY = re.compile(r"[\d\s.,]+")
+_LETTER = re.compile(r"[A-Za-z\u00c0-\uffff]")
 _YEARS = re.compile(r"(1[5-9]|20)\d\d\s*[-\u2013]\s*((1[5-9]|20)?\d\d)")
 
 
+@lru_cache(maxsize=16384)  # a site's keywords repeat: "biology" on thousands of pages
 def keyword_problem(term: str) -> str | None:
     """Why a term is not a keyword (punctuation, code, an amount, a timestamp, over five words...), or None.
     The lint (QT020) and the derivation of keywords judge by this one rule."""
@@ -53,10 +57,10 @@ def keyword_problem(term: str) -> str | None:
         return "empty"
     if _YEAR.fullmatch(term) or _YEARS.fullmatch(term):
         return None  # a year, or a span of years: a word of its own
-    if term.lower() in _STOPWORD_KEYWORD or re.fullmatch(r"[\d\s.,]+", term) or (
+    if term.lower() in _STOPWORD_KEYWORD or _AMOUNT_ONLY.fullmatch(term) or (
             term.lower() in _FILLER_KEYWORD and not term.isupper()):
         return "not a word or short phrase"
-    if "," in term or _BAD_KEYWORD.search(term) or len(term.split()) > 5 or not re.search(r"[A-Za-z\u00c0-\uffff]", term):
+    if "," in term or _BAD_KEYWORD.search(term) or len(term.split()) > 5 or not _LETTER.search(term):
         return "not a word or short phrase"
     return None
 

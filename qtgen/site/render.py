@@ -143,6 +143,16 @@ def _parser():
 
 
 @lru_cache(maxsize=1)
+def _token_parser():
+    """The site's parser for reading its tokens: all but the core rule that turns bare URLs in text into links
+    (it looks at every paragraph's text, and only splits text tokens: no block, math or code token changes).
+    The inline rule that takes a URL whole, so that a `$` in it opens no math, stays."""
+    md = _build_parser()
+    md.core.ruler.disable(["linkify"])
+    return md
+
+
+@lru_cache(maxsize=1)
 def _block_parser():
     """The site's parser, stopped after the block rules: paragraphs, lists, code, math blocks and tables, with
     each paragraph's text but not its inline parse (about half the cost)."""
@@ -308,8 +318,8 @@ def render_answer(answer: str) -> Rendered:
 @lru_cache(maxsize=16)
 def tokens(markdown: str) -> tuple:
     """The site parser's token stream of a Markdown text, parsed once for all the checks that read it (read-only:
-    callers never change the tokens)."""
-    return tuple(_parser().parse(markdown, {}))
+    callers never change the tokens); bare URLs in text are left as text (`_token_parser`)."""
+    return tuple(_token_parser().parse(markdown, {}))
 
 
 @lru_cache(maxsize=16)

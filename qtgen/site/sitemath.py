@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .katex import typeset
+from .katex import check_many
 from .render import MathSpan, math_spans
 
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
@@ -50,8 +50,19 @@ class MathProblem:
 
 def problems(markdown: str) -> list[MathProblem]:
     """Every math problem of an answer (decoded Markdown), in the order the site meets them."""
+    return problems_many([markdown])[0]
+
+
+def problems_many(markdowns: list[str]) -> list[list[MathProblem]]:
+    """`problems` of each answer, their math typeset together (a call into KaTeX costs far more than a span)."""
+    spans_of = [math_spans(markdown) for markdown in markdowns]
+    checked = iter(check_many([(s.tex, s.display) for spans in spans_of for s in spans if not is_currency(s)]))
+    return [_problems(spans, checked) for spans in spans_of]
+
+
+def _problems(spans: list[MathSpan], checked) -> list[MathProblem]:
     out: list[MathProblem] = []
-    for span in math_spans(markdown):
+    for span in spans:
         shown = " ".join(span.tex.split())
         short = shown if len(shown) <= 60 else shown[:57] + "..."
         if is_currency(span):
@@ -61,7 +72,7 @@ def problems(markdown: str) -> list[MathProblem]:
         if not span.closed:
             out.append(MathProblem("unclosed", "a $$ block is never closed: all that follows it in its "
                                                "section or list item is one formula (add the closing $$ line)", span.tex))
-        math = typeset(span.tex, span.display)
+        math = next(checked)
         if _PERCENT.search(span.tex):  # often the cause of a KaTeX error too: said first
             out.append(MathProblem("percent", f"'%' in {short!r} starts a TeX comment that hides the rest "
                                               "of the formula (write \\%)", span.tex))

@@ -34,13 +34,14 @@ _LABEL_ONLY = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\*\*[^*]+(:\*\*|\*\*:)\s*$")  #
 _DEBRIS_HINTS = (re.compile(r'[{}]|\[ \]|"\s*:\s|<\||"(?:answer|keywords|description)"'),
                  re.compile(r"^\s*(?:[\[\]{}(),;:\"]+\s*$|(?:answer|keywords?|description|question|title)\s*:|"
                             r"(?:\d+[.)]|[-*+])\s+\*\*[^*\n]+(?::\*\*|\*\*:)\s*$)", re.M))
+_DEBRIS_SIGNS = ("{", "}", "[ ]", '"', "<|")  # one of which every match of the first hint holds
 _DEBRIS_WORDS = ("page_keywords", "page_description", "page_addresses", "page_title", "short bold term",
                  "as a numbered list", "one paragraph of three", "sums up the answer")
 
 _TERMINAL = ".!?)\"'*$`\u201d\u2019\u2026:"
 _JOINING = {"of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "its", "their", "is", "are", "that",
             "which", "from", "at"}  # a block ending on one of these was cut off ("and"/"or" may end an enumeration)
-_SENT = re.compile(r"(?<=[.!?])\s+")
+_SENT = re.compile(r"[.!?]\s+")  # the stop goes with the space: no word holds one, and only words are compared
 
 
 @lru_cache(maxsize=8)
@@ -65,7 +66,11 @@ def _may_hold_debris(prose: str) -> bool:
     if any(c in prose for c in _CASE_APART):
         return True
     lower = prose.lower()
-    return any(w in lower for w in _DEBRIS_WORDS) or any(h.search(lower) for h in _DEBRIS_HINTS)
+    if any(w in lower for w in _DEBRIS_WORDS):
+        return True
+    if any(c in lower for c in _DEBRIS_SIGNS) and _DEBRIS_HINTS[0].search(lower):  # what its every match holds
+        return True
+    return _DEBRIS_HINTS[1].search(lower) is not None
 
 
 def _debris(page: Page, cfg: Config) -> str | None:
@@ -89,12 +94,20 @@ def _debris(page: Page, cfg: Config) -> str | None:
     return None
 
 
-def _norm(text: str) -> str:
-    return " ".join(WORDS.findall(text.lower()))
+@lru_cache(maxsize=8)
+def words_of(text: str) -> tuple[str, ...]:
+    """The text's words (kept for the rules of one page that ask: most pages have no code or math to take out,
+    and so the same text)."""
+    return tuple(WORDS.findall(text))
+
+
+def _norm(lower: str) -> str:
+    """A lower-cased text's words, joined by one space."""
+    return " ".join(WORDS.findall(lower))
 
 
 def _repetition(page: Page, cfg: Config) -> str | None:
-    text = _without_code(page.decoded_answer())
+    text = _without_code(page.decoded_answer()).lower()  # split first or lower first: the same pieces
     paragraphs = [n for n in map(_norm, text.split("\n\n")) if n.count(" ") >= 7]  # 8 words or more
     repeated = len(paragraphs) - len(set(paragraphs))
     if repeated:
@@ -109,18 +122,22 @@ def _repetition(page: Page, cfg: Config) -> str | None:
 
 def _repeated(sentences: list[str]) -> int:
     """How many sentences repeat an earlier one: the very same, or (8 words or more) 90/100 alike or closer.
-    All pairs are scored at once, in rapidfuzz's C code."""
+    The pairs are scored at once, in rapidfuzz's C code: each long sentence against every sentence."""
     import numpy as np
     from rapidfuzz import fuzz, process
 
-    scores = np.tril(process.cdist(sentences, sentences, scorer=fuzz.ratio, score_cutoff=90, dtype=np.float64), -1)
-    long = np.array([x.count(" ") >= 7 for x in sentences])  # 8 words or more
+    long = [i for i, x in enumerate(sentences) if x.count(" ") >= 7]  # 8 words or more
+    near: set[int] = set()
+    if long:
+        scores = process.cdist([sentences[i] for i in long], sentences, scorer=fuzz.ratio, score_cutoff=90,
+                               dtype=np.float64)  # under the cutoff: 0
+        near = {long[a] for a, j in zip(*np.nonzero(scores)) if j < long[a]}
     seen: set[str] = set()
-    exact = []
-    for x in sentences:
-        exact.append(x in seen)
+    count = 0
+    for i, x in enumerate(sentences):
+        count += x in seen or i in near
         seen.add(x)
-    return int(np.count_nonzero(np.array(exact) | (long & (scores.max(axis=1) >= 90))))
+    return count
 
 
 _LEADS_INTO = {"math_block", "fence", "code_block", "table_open", "bullet_list_open", "ordered_list_open",
@@ -265,6 +282,8 @@ _ACRONYM = re.compile(r"\b[A-Z][A-Za-z]*[A-Z][A-Za-z]*s?\b|\b[A-Z]{2,}s?\b")
 
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉", "01234567890123456789")
+_SUPERSCRIPT = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉]")
+_MATH_MARKS = re.compile(r"[\^{}_$]")
 # words that frame what is asked (compare, explain, the role of...), not what it is about: an answer need not say them
 _FRAMING = set(
     "difference differences differ between compare compared comparing comparison contrast contrasting versus "
@@ -281,8 +300,10 @@ _FRAMING = set(
 def _off_topic(page: Page, cfg: Config) -> str | None:
     from ..site.index import topic
 
-    answer = page.decoded_answer().lower().translate(_SUPERSCRIPTS)
-    answer = re.sub(r"[\^{}_$]", "", answer)  # "sp^2", "sp²" and "$sp_{2}$" all say sp2
+    answer = page.decoded_answer().lower()
+    if _SUPERSCRIPT.search(answer):
+        answer = answer.translate(_SUPERSCRIPTS)
+    answer = _MATH_MARKS.sub("", answer)  # "sp^2", "sp²" and "$sp_{2}$" all say sp2
     terms = [t for t in topic(page.question).split() if len(t) >= 3 and not t.isdigit() and t not in _FRAMING]
     if not terms:
         return None
@@ -338,6 +359,15 @@ _TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _SENTENCES = re.compile(r"(?<=[.!?:])\s+|\n+")
 
 
+def _stretches(words: list[str], vocabulary: frozenset) -> list[list[str]]:
+    """The runs of three or more words in a row that are all in `vocabulary`."""
+    mask = bytes([w in vocabulary for w in words])
+    return [words[m.start():m.end()] for m in _RUN_OF_THREE.finditer(mask)]
+
+
+_RUN_OF_THREE = re.compile(rb"\x01{3,}")
+
+
 def _grams(words: list[str], n: int) -> set[tuple[str, ...]]:
     return set(zip(*(words[i:] for i in range(n))))
 
@@ -348,8 +378,9 @@ def _lower_words(words: list[str]) -> list[str]:
 
 
 @lru_cache(maxsize=16)
-def _prompt_grams(folders: tuple[str, ...]) -> tuple[frozenset, frozenset]:
-    """The 3-word and 6-word runs of the prompt templates' own text (what they say whatever the question)."""
+def _prompt_grams(folders: tuple[str, ...]) -> tuple[frozenset, frozenset, frozenset]:
+    """The 3-word and 6-word runs of the prompt templates' own text (what they say whatever the question), and
+    the words of those runs."""
     three: set = set()
     six: set = set()
     for folder in folders:
@@ -364,7 +395,7 @@ def _prompt_grams(folders: tuple[str, ...]) -> tuple[frozenset, frozenset]:
                 words = [w.lower() for w in WORDS.findall(line)]
                 three |= {g for g in _grams(words, 3) if sum(w not in _STOPWORDS for w in g) >= 2}
                 six |= _grams(words, 6)
-    return frozenset(three), frozenset(six)
+    return frozenset(three), frozenset(six), frozenset(w for g in three | six for w in g)
 
 
 NOT_DRAFTING = frozenset({"same_question.j2", "judge.j2", "suggest.j2"})  # templates that never write an answer: not a prompt an answer repeats
@@ -381,13 +412,16 @@ def _prompt_leak(page: Page, cfg: Config) -> str | None:
     """The model repeating the instructions it was given ("2. Explanation in a numbered list with bold text...
     followed by three key points"): a sentence holding a 6-word run of a prompt template, or two of its
     3-word phrases. Words of the question and subject are not the prompt's."""
-    three, six = _prompt_grams(_prompt_folders(str(cfg.prompts)))
+    three, six, vocabulary = _prompt_grams(_prompt_folders(str(cfg.prompts)))
     asked = {w.lower() for w in WORDS.findall(f"{page.question} {page.subject}")}
     text = MATH.sub(" ", _without_code(page.decoded_answer()))
-    # every sentence's runs are runs of the whole text: where the whole text has too few, no sentence has more
-    every = _lower_words(WORDS.findall(text))
-    anywhere = [g for g in _grams(every, 3) & three if not set(g) <= asked | _STOPWORDS]
-    if not _grams(every, 6) & six and (len(anywhere) < 2 or len({w for g in anywhere for w in g} - _STOPWORDS) < 4):
+    # every sentence's runs are runs of the whole text: where the whole text has too few, no sentence has more;
+    # and a run of the prompt's is a run of its words: only stretches of the text made of them are looked at
+    stretches = _stretches(_lower_words(list(words_of(text))), vocabulary)
+    grams3 = set().union(*(_grams(words, 3) for words in stretches))
+    anywhere = [g for g in grams3 & three if not set(g) <= asked | _STOPWORDS]
+    six_found = any(_grams(words, 6) & six for words in stretches if len(words) >= 6)
+    if not six_found and (len(anywhere) < 2 or len({w for g in anywhere for w in g} - _STOPWORDS) < 4):
         return None
     for sentence in _SENTENCES.split(text):
         words = _lower_words(WORDS.findall(sentence))

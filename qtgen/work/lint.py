@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +18,7 @@ from ..config import Config
 from ..format.page import Page
 from ..format.validate import ERROR, WARNING
 from .caseless import Caseless
-from .gate import LIST as _LIST, MATH as _MATH, WORDS as _WORDS
+from .gate import LIST as _LIST, MATH as _MATH, words_of
 from .gate import _cut_off, _debris, _description_shape, _keyword_junk, _markup, _off_topic, _prompt_leak, _repetition
 
 
@@ -43,17 +43,21 @@ class Rule:
     check: Callable[[Page, Config], str | None]
 
 
+_CHATTER_PHRASES = ("as an ai", "as a language model", "i cannot", "i can't", "i'm sorry", "i am sorry",
+                    "sure, here is", "sure! here", "here is the json", "i hope this helps", "let me know if",
+                    "feel free to ask")
 _CHATTER = Caseless(
     r"\b(as an ai\b|as a language model|i cannot\b|i can't\b|i'm sorry\b|i am sorry\b|sure, here is|sure! here|"
-    r"here is the json|i hope this helps|let me know if|feel free to ask)")
+    r"here is the json|i hope this helps|let me know if|feel free to ask)", needs=_CHATTER_PHRASES)
 _LATEX_N = re.compile(r"\\n(u|eq|e|abla|ot|otin|eg|ewline|i|less|gtr|leq|geq|mid|parallel|subseteq|supseteq|"
                       r"atural|earrow|warrow|ewcommand|oindent|olimits|onumber|ormalsize|exists)(?![A-Za-z])")
-_HTML = Caseless(r"<\s*(script|iframe|style|object|embed|form|input|link|meta)\b|\bon[a-z]+\s*=\s*[\"']")
+_HTML = Caseless(r"<\s*(script|iframe|style|object|embed|form|input|link|meta)\b|\bon[a-z]+\s*=\s*[\"']",
+                 needs=("<", "="))
 _TEMPLATE = re.compile(r"\{\{-?\s*[A-Za-z_][\w.]*\s*-?\}\}|\{%-?\s*[a-z]+|\{\{\s*$|^\s*\}\}")
 
 
 def words(page: Page) -> int:
-    return len(_WORDS.findall(page.decoded_answer()))
+    return len(words_of(page.decoded_answer()))
 
 
 def _length(page: Page, cfg: Config) -> str | None:
@@ -95,6 +99,9 @@ def _fences(page: Page, cfg: Config) -> str | None:
 def _latex_n(page: Page, cfg: Config) -> str | None:
     from ..format.text import in_stored_math
 
+    if "$" not in page.answer:
+        return None  # no math span: no command in one
+
     spans: list[str] = []
     in_stored_math(page.answer, lambda m: spans.append(m.group(0)) or m.group(0))
     found = sorted({"\\n" + m.group(1) for span in spans for m in _LATEX_N.finditer(span)})
@@ -108,6 +115,8 @@ def _html(page: Page, cfg: Config) -> str | None:
 
 def _template(page: Page, cfg: Config) -> str | None:
     text = " ".join((page.decoded_answer(), page.seo.page_description, page.seo.page_keywords))
+    if "{{" not in text and "{%" not in text and "}}" not in text:
+        return None  # what every template text holds (taking math out puts a space where it was: makes none)
     m = _TEMPLATE.search(_MATH.sub(" ", text))  # LaTeX braces such as \frac{a}{b}} are not template text
     return f"leftover template text: {m.group(0)!r}" if m else None
 
@@ -122,20 +131,35 @@ def _keywords(page: Page, cfg: Config) -> str | None:
     return None if cfg.kw_min <= n <= cfg.kw_max else f"{n} keywords, outside {cfg.kw_min}..{cfg.kw_max}"
 
 
-@lru_cache(maxsize=256)
-def _math_problems(markdown: str):
-    from ..site.sitemath import problems
+_MATH_MEMO = 256  # answers whose math problems are kept (a group of pages is prepared at once)
+_math_memo: OrderedDict[str, list] = OrderedDict()
 
-    return problems(markdown)
+
+def _math_problems(markdown: str):
+    if markdown not in _math_memo:
+        prepare_math([markdown])
+    return _math_memo[markdown]
+
+
+def prepare_math(markdowns: list[str]) -> None:
+    """Find the math problems of these answers together (their math typeset in one call into KaTeX), for the
+    math rules to read: prepare a group of pages, then lint each."""
+    from ..site.sitemath import problems_many
+
+    missing = list(dict.fromkeys(m for m in markdowns if m not in _math_memo))[:_MATH_MEMO]
+    for markdown, found in zip(missing, problems_many(missing)):
+        _math_memo[markdown] = found
+        while len(_math_memo) > _MATH_MEMO:
+            _math_memo.popitem(last=False)
 
 
 def _math_rule(kind: str) -> Callable[[Page, Config], str | None]:
-    def check(page: Page, cfg: Config) -> str | None:
+    def math_check(page: Page, cfg: Config) -> str | None:
         found = [p for p in _math_problems(page.decoded_answer()) if p.kind == kind]
         if not found:
             return None
         return found[0].message + (f" (+{len(found) - 1} more)" if len(found) > 1 else "")
-    return check
+    return math_check
 
 
 RULES = [
@@ -201,11 +225,11 @@ def active_rules(cfg: Config) -> list[Rule]:
     return out
 
 
-def lint_page(page: Page, cfg: Config, path: str = "", index=None) -> list[Finding]:
+def lint_page(page: Page, cfg: Config, path: str = "", index=None, rules: list[Rule] | None = None) -> list[Finding]:
     """Every finding for one page; with an index, also a question another published page asks (`lint_paths`
-    finds those for many pages at once)."""
+    finds those for many pages at once). `rules`: `active_rules(cfg)`, if the caller has them."""
     out = []
-    for rule in active_rules(cfg):
+    for rule in active_rules(cfg) if rules is None else rules:
         if rule.id == DUPLICATE.id:
             message = _duplicate(page, cfg, index) if index is not None else None
         else:
@@ -240,22 +264,33 @@ def _lint_files(cfg: Config, files: list[tuple[str, bytes | None]]) -> list[tupl
     from ..errors import ParseError
     from ..format.reader import parse
 
+    rules = active_rules(cfg)
+    math = any(rule.check.__name__ == "math_check" for rule in rules)
     out = []
-    for name, data in files:
-        if data is None:
-            out.append((name, None, "cannot be read"))
-            continue
-        try:
-            page = parse(data.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            out.append((name, None, f"not UTF-8 ({exc.reason} at byte {exc.start})"))
-            continue
-        except ParseError as exc:
-            out.append((name, None, str(exc)))
-            continue
-        found = lint_page(page, cfg, name, None)
-        out.append((name, [[f.rule, f.name, f.level, f.message] for f in found], None))
+    for start in range(0, len(files), _GROUP):
+        group: list[tuple[str, Page | None, str | None]] = []
+        for name, data in files[start:start + _GROUP]:
+            if data is None:
+                group.append((name, None, "cannot be read"))
+                continue
+            try:
+                group.append((name, parse(data.decode("utf-8")), None))
+            except UnicodeDecodeError as exc:
+                group.append((name, None, f"not UTF-8 ({exc.reason} at byte {exc.start})"))
+            except ParseError as exc:
+                group.append((name, None, str(exc)))
+        if math:  # the group's math typeset at once
+            prepare_math([page.decoded_answer() for _, page, _ in group if page is not None])
+        for name, page, error in group:
+            if page is None:
+                out.append((name, None, error))
+                continue
+            found = lint_page(page, cfg, name, None, rules)
+            out.append((name, [[f.rule, f.name, f.level, f.message] for f in found], None))
     return out
+
+
+_GROUP = 64  # pages whose math is typeset at once
 
 
 def _lint_fresh(files: list[tuple[str, bytes | None]], cfg: Config,
@@ -289,6 +324,14 @@ def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[
         except OSError:
             contents[name] = None
     stored = store.get_many(list(keys.values())) if store is not None else {}
+    # a question another page asks: for the pages the index knows, every match at once (one sparse product),
+    # found here while the other rules run in the worker processes
+    duplicate = next((r for r in active_rules(cfg) if r.id == DUPLICATE.id), None) if index is not None else None
+    import os
+
+    indexed = {name: os.path.abspath(name) for name in names}  # as the index names its files
+    known = _Beside(lambda: index.matches_of(list(indexed.values()), cfg.similar_threshold)) \
+        if duplicate is not None else None
     fresh = _lint_fresh([(n, contents[n]) for n in names if keys.get(n) not in stored], cfg)
     contents.clear()
     found_by_name = {name: (rows, error) for name, rows, error in fresh}
@@ -300,12 +343,7 @@ def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[
             continue
         data = stored[keys[name]]
         found_by_name[name] = (data["findings"], data["error"])
-    # a question another page asks: for the pages the index knows, every match at once (one sparse product)
-    duplicate = next((r for r in active_rules(cfg) if r.id == DUPLICATE.id), None) if index is not None else None
-    import os
-
-    indexed = {name: os.path.abspath(name) for name in names}  # as the index names its files
-    known = index.matches_of(list(indexed.values()), cfg.similar_threshold) if duplicate is not None else {}
+    known = known.result() if known is not None else {}
     in_content: dict[str, bool] = {}
     for path, name in zip(files, names):
         rows, error = found_by_name[name]
@@ -339,6 +377,29 @@ def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[
                                 f"{cfg.desc_min}..{cfg.desc_max} characters (longest {longest[0]}: {longest[1]}); "
                                 "qtgen fix --rule QT009 cuts the long ones"))
     return len(files), findings
+
+
+class _Beside:
+    """Work done in a thread of this process while it waits for others (the workers linting the pages)."""
+
+    def __init__(self, work) -> None:
+        import threading
+
+        self._box: dict = {}
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True, name="qtgen-lint-beside")
+        self._thread.start()
+
+    def _run(self, work) -> None:
+        try:
+            self._box["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller by result()
+            self._box["error"] = exc
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["value"]
 
 
 def _described(message: str) -> int:
