@@ -171,3 +171,29 @@ def test_a_damaged_store_is_set_aside_and_a_prompt_change_is_a_new_key(queued):
     (queued / "prompts" / "extra.j2").write_text("Answer in the voice of a pirate captain on the open sea.\n")
     listing(queued)
     assert len(stored_rows(queued)) == 10
+
+
+def test_revisions_made_in_bulk_are_assessed_as_they_are_made(queued):
+    """`revise` and `fix` assess the revisions they make (on every core, as the queue would) and keep what they
+    find: the first listing reads it instead of checking each draft. A finding planted in the kept row shows in
+    that listing, so it was read, not found again."""
+    rows = stored_rows(queued)  # the fixture's `qtgen revise` of the quotas page; nothing listed yet
+    assert [v["question"] for v in rows.values()] == ["How do import quotas limit trade?"]
+    key = next(iter(rows))
+    with sqlite3.connect(queued / "drafts" / ".qtgen" / "assessments.sqlite") as db:
+        planted = dict(rows[key], status="errors", validation=[["answer", "error", "planted by the test"]])
+        db.execute("UPDATE assessments SET data = ? WHERE key = ?", (json.dumps(planted), key))
+    revision = next(i for i in listing(queued) if i["revises"])
+    assert "answer: planted by the test" in revision["errors"]
+
+    tariffs = make("How do tariffs affect consumers?", "Economics", 13)
+    tariffs.seo.page_description = LONG.replace("Import quotas cap", "Tariffs tax")  # QT009: fix cuts it
+    put(queued / "content" / "learn", tariffs)
+    before = set(stored_rows(queued))
+    r = run_qtgen("fix", "content/learn/economics/how-do-tariffs-affect-consumers.md", cwd=queued)
+    assert r.returncode == 0, r.stderr
+    made = [v for k, v in stored_rows(queued).items() if k not in before]
+    assert [v["question"] for v in made] == ["How do tariffs affect consumers?"]
+    config = load(cwd=queued)
+    fixed = next(i for i in queue(config) if i.question == "How do tariffs affect consumers?")
+    assert fixed.as_json() == assess(config, fixed.path).as_json()  # what was kept is what assessing finds

@@ -541,3 +541,32 @@ def test_the_judges_grades_in_the_queue_and_its_quotes_marked_in_the_page(studio
     tab.goto(url.split("?")[0] + "?lot=econ-1")
     assert "Audit of lot econ-1" in tab.locator("#audit").inner_text()
     assert [t.strip() for t in tab.locator("table.queue tbody tr td:nth-child(3)").all_inner_texts()] == ["What is a quota?"]
+
+
+def test_the_studio_reads_its_queue_before_it_gives_its_address(site_with_drafts):
+    """`qtgen studio` warms up before it prints its login URL: the site index, its model and every draft's findings
+    (kept in the drafts folder), so the first page the browser asks for reads them instead of checking each draft
+    beside the warm-up."""
+    import json
+    import sqlite3
+
+    kept = site_with_drafts / "drafts" / ".qtgen" / "assessments.sqlite"
+
+    def questions() -> list[str]:
+        if not kept.exists():
+            return []
+        with sqlite3.connect(kept) as db:
+            return sorted(json.loads(data)["question"] for (data,) in db.execute("SELECT data FROM assessments"))
+
+    assert questions() == []  # drafted, never listed
+    proc = subprocess.Popen([sys.executable, "-m", "qtgen", "studio", "--no-open", "--port", "0"],
+                            cwd=site_with_drafts, env=clean_env(site_with_drafts), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert "?login=" in url
+        assert questions() == sorted(["What is kinetic energy?", "What is a tariff?", "What is a quota?",
+                                      "What is an embargo?"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import secrets
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -46,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 COOKIE = "qtgen_studio"
 MAX_BODY = 2_000_000  # bytes: an edited answer is a few kilobytes
 PAGE_SIZE = 100  # drafts on one page of the queue
+WARM_WAIT = 120.0  # seconds a page waits for the studio's warm-up before doing the work itself
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
@@ -90,6 +90,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
             number = 1
         verdict = request.query_params.get("verdict") or None
         lot_name = request.query_params.get("lot") or None
+        studio.ready(timeout=WARM_WAIT)  # the warm-up, if still running, does this page's work: waited for
         items = review.queue(config, studio.index(), subject=subject,
                              status=status if status in (review.OK, review.WARNINGS, review.ERRORS) else None)
         judged = verdicts_of(config, items)
@@ -292,13 +293,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        def warm() -> None:  # the index and its similarity model, built before the first page asks for them
-            try:
-                studio.index().model()
-            except Exception:  # noqa: BLE001 - the first page will build it and say what is wrong
-                pass
-
-        threading.Thread(target=warm, daemon=True, name="qtgen-studio-index").start()
+        studio.warm()  # the index, its model and the queue, ready before the first page asks (once: `serve` may have)
         yield
         studio.close()
 

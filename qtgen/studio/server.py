@@ -33,8 +33,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+READY_WAIT = 30.0  # seconds the studio may take to warm up before it gives its address anyway
+
+
 def serve(config: Config, host: str = "127.0.0.1", port: int = 8765, *, allow_remote: bool = False,
-          on_ready: Callable[[str], None] = print, open_browser: bool = True) -> None:
+          on_ready: Callable[[str], None] = print, open_browser: bool = True,
+          notify: Callable[[str], None] = lambda message: None) -> None:
     """Run the studio until Ctrl-C; `on_ready` gets a one-time login URL first (the browser, if opened, gets
     another: each sets the session cookie once and is worthless afterwards)."""
     import uvicorn
@@ -51,6 +55,10 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8765, *, allow_re
     app = create_app(config, token, hosts=hosts, studio=studio)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     base = f"http://{shown}:{bound}/"
+    studio.warm()  # the first page ready when the browser opens (however long the warm-up, not over READY_WAIT)
+    if not studio.ready(timeout=1.0):
+        notify("reading the site index and the review queue before the first page...")
+        studio.ready(timeout=READY_WAIT - 1.0)
     on_ready(f"{base}?login={studio.new_login()}")  # each login URL works once: the cookie keeps the session
     if open_browser:
         import webbrowser

@@ -43,6 +43,7 @@ class Studio:
         self._index = None
         self._index_lock = threading.Lock()
         self._index_at = float("-inf")
+        self._warming: threading.Thread | None = None
         self._refreshing = False
         self._refresh_lock = threading.Lock()
 
@@ -85,6 +86,28 @@ class Studio:
         if stale:
             threading.Thread(target=self._refresh, daemon=True, name="qtgen-studio-refresh").start()
         return index
+
+    def warm(self) -> None:
+        """Start building, in the background and once, what the first queue page needs: the site index, its
+        similarity model, each draft's stored findings and the index's matches of the drafts."""
+        with self._lock:
+            if self._warming is None:
+                self._warming = threading.Thread(target=self._warm, daemon=True, name="qtgen-studio-warm")
+                self._warming.start()
+
+    def _warm(self) -> None:
+        try:
+            review.queue(self.config, self.index())
+        except Exception:  # noqa: BLE001 - the first page does it again and says what is wrong
+            pass
+
+    def ready(self, timeout: float | None = None) -> bool:
+        """Wait (at most `timeout` seconds) for a warm-up that is running: a page asking meanwhile would do the
+        same work beside it, and both would take longer. Whether none is running now."""
+        warming = self._warming
+        if warming is not None:
+            warming.join(timeout)
+        return warming is None or not warming.is_alive()
 
     def _refresh(self) -> None:
         try:

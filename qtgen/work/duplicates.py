@@ -374,4 +374,7 @@ def mark(config: Config, cluster: Cluster, uncertain: bool = False) -> Marked:
             out.skipped.append(f"skipped {path}: {exc}")
             continue
         out.made.append(draft)
+    from .queue import remember
+
+    remember(config, out.made)  # the queue's first listing reads what was found
     return out

@@ -329,8 +329,10 @@ def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[
     duplicate = next((r for r in active_rules(cfg) if r.id == DUPLICATE.id), None) if index is not None else None
     import os
 
+    from . import pool
+
     indexed = {name: os.path.abspath(name) for name in names}  # as the index names its files
-    known = _Beside(lambda: index.matches_of(list(indexed.values()), cfg.similar_threshold)) \
+    known = pool.Beside(lambda: index.matches_of(list(indexed.values()), cfg.similar_threshold)) \
         if duplicate is not None else None
     fresh = _lint_fresh([(n, contents[n]) for n in names if keys.get(n) not in stored], cfg)
     contents.clear()
@@ -377,29 +379,6 @@ def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[
                                 f"{cfg.desc_min}..{cfg.desc_max} characters (longest {longest[0]}: {longest[1]}); "
                                 "qtgen fix --rule QT009 cuts the long ones"))
     return len(files), findings
-
-
-class _Beside:
-    """Work done in a thread of this process while it waits for others (the workers linting the pages)."""
-
-    def __init__(self, work) -> None:
-        import threading
-
-        self._box: dict = {}
-        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True, name="qtgen-lint-beside")
-        self._thread.start()
-
-    def _run(self, work) -> None:
-        try:
-            self._box["value"] = work()
-        except BaseException as exc:  # noqa: BLE001 - raised in the caller by result()
-            self._box["error"] = exc
-
-    def result(self):
-        self._thread.join()
-        if "error" in self._box:
-            raise self._box["error"]
-        return self._box["value"]
 
 
 def _described(message: str) -> int:

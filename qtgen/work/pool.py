@@ -55,3 +55,25 @@ def map_items(fn: Callable, first, items: list, *, least: int, smallest: int, pr
     for part in map_chunks(fn, [items[i:i + size] for i in range(0, len(items), size)], first, processes=processes):
         out += part
     return out
+
+
+class Beside:
+    """Work done in a thread of this process while it waits for its workers (a sparse product over the index,
+    while the workers check the pages): `result()` waits for it, and raises what it raised."""
+
+    def __init__(self, work: Callable) -> None:
+        self._box: dict = {}
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True, name="qtgen-beside")
+        self._thread.start()
+
+    def _run(self, work: Callable) -> None:
+        try:
+            self._box["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller by result()
+            self._box["error"] = exc
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["value"]

@@ -158,12 +158,42 @@ def queue(config: Config, index: SiteIndex | None = None, subject: str | None = 
 
     Each draft is assessed once per content: a stored assessment is used while its bytes, its published page,
     the settings and the rules are the same (`assessments`). QT011 is then checked for all of them at once."""
-    from .assessments import Assessments, fingerprint, key_of
+    from . import pool
 
     store = DraftStore(config)
     paths = store.drafts()
     if not paths:
         return []
+    # QT011 for every draft at once (one sparse product over the index), found while the workers assess
+    duplicate = index is not None and any(r.id == lint.DUPLICATE.id for r in lint.active_rules(config))
+    matches = pool.Beside(lambda: index.matches_of([str(p) for p in paths], config.similar_threshold)) \
+        if duplicate else None
+    items = _assessed(config, store, paths)
+    if subject:
+        items = [i for i in items if i.subject is not None and slug(i.subject) == slug(subject)]
+    if matches is not None:
+        _duplicates(config, index, items, matches.result())
+    if status:
+        items = [i for i in items if i.status == status]
+    return items
+
+
+def remember(config: Config, drafts: list[Path]) -> int:
+    """Assess these drafts now and keep what is found, as the queue keeps it: the first listing after a command
+    that made many (revise, fix) then reads their findings instead of checking each. How many were assessed."""
+    if not drafts:
+        return 0
+    store = DraftStore(config, migrate=False)
+    wanted = {store.key_of(Path(d)) for d in drafts}
+    chosen = [p for p in store.drafts() if store.key_of(p) in wanted]  # named as the queue names them
+    return len(_assessed(config, store, chosen)) if chosen else 0
+
+
+def _assessed(config: Config, store: DraftStore, paths: list[Path]) -> list[QueueItem]:
+    """Each draft as the queue shows it (all but QT011): stored assessments where their key is known, the others
+    assessed afresh on every core, and kept."""
+    from .assessments import Assessments, fingerprint, key_of
+
     stamp = fingerprint(config)
     wanted: list[tuple[Path, bytes | None, Path | None, str | None, bytes | None]] = []
     for path in paths:
@@ -188,12 +218,6 @@ def queue(config: Config, index: SiteIndex | None = None, subject: str | None = 
             items.append(QueueItem.from_stored(path, data, revises, found))
         cache.put_many(fresh)
         cache.touch([k for k in stored])
-    if subject:
-        items = [i for i in items if i.subject is not None and slug(i.subject) == slug(subject)]
-    if index is not None:
-        _duplicates(config, index, items)
-    if status:
-        items = [i for i in items if i.status == status]
     return items
 
 
@@ -222,13 +246,10 @@ def _assess_fresh(config: Config, missing: list[tuple[str, bytes | None, bytes |
     return pool.map_items(_assess_stored, config, missing, least=PARALLEL_FROM, smallest=25, processes=workers)
 
 
-def _duplicates(config: Config, index: SiteIndex, items: list[QueueItem]) -> None:
-    """QT011 for every item at once (one sparse product over the index), as `lint_page` would find it."""
-    rule = next((r for r in lint.active_rules(config) if r.id == lint.DUPLICATE.id), None)
-    if rule is None:
-        return
+def _duplicates(config: Config, index: SiteIndex, items: list[QueueItem], known: dict) -> None:
+    """QT011 for every item, as `lint_page` would find it, from the index's matches of their paths (`known`)."""
+    rule = next(r for r in lint.active_rules(config) if r.id == lint.DUPLICATE.id)
     readable = [i for i in items if i.readable and i.question is not None]
-    known = index.matches_of([str(i.path) for i in readable], config.similar_threshold)
     for item in readable:
         matches = known.get(str(item.path))
         if matches is None:  # not (yet) in the index: searched alone

@@ -151,9 +151,13 @@ def copy(config: Config, paths: list[Path], rules: list[str] | None = None, limi
          index=None, skipped: list[str] | None = None) -> list[Path]:
     """Revisions that start as the published text, byte for byte, to be edited (pages already waiting,
     or unreadable, are skipped and said in `skipped`)."""
+    from .queue import remember
+
     DraftStore(config)
-    return [start(config, c, c.path.read_text(encoding="utf-8"), made_by="revise (published text)")
+    made = [start(config, c, c.path.read_text(encoding="utf-8"), made_by="revise (published text)")
             for c in choose(config, paths, rules, limit, index, skipped)]
+    remember(config, made)  # the queue's first listing reads what was found
+    return made
 
 
 # -- exact repairs ----------------------------------------------------------------------------------
@@ -238,6 +242,10 @@ def fix(config: Config, paths: list[Path], *, rules: list[str] | None = None, li
         out.append(result)
         if limit is not None and len(out) >= limit:
             break
+    if not dry_run:
+        from .queue import remember
+
+        remember(config, [f.draft for f in out if f.draft is not None])  # the queue's first listing reads them
     return out
 
 

@@ -27,7 +27,8 @@ def register(cli: click.Group) -> None:
             obj.info("studio running; the login URL above works once; Ctrl-C stops it")
 
         try:
-            serve(obj.config, host, port, allow_remote=allow_remote, on_ready=ready, open_browser=not no_open)
+            serve(obj.config, host, port, allow_remote=allow_remote, on_ready=ready, open_browser=not no_open,
+                  notify=obj.info)
         except KeyboardInterrupt:  # Ctrl-C is how a studio is stopped: not an error
             pass
         obj.info("studio stopped")
