@@ -178,25 +178,12 @@ _checked: OrderedDict[tuple[str, bool], Checked] = OrderedDict()
 
 def check_many(items: Iterable[tuple[str, bool]]) -> list[Checked]:
     """`typeset_many`'s error and warnings of each (tex, display), for a lint that needs no markup."""
-    items = [(tex, bool(display)) for tex, display in items]
-    found: dict[tuple[str, bool], Checked] = {}
-    with _cache_lock:
-        for key in items:
-            if key in _checked:
-                _checked.move_to_end(key)
-                found[key] = _checked[key]
-            elif key in _cache:
-                found[key] = Checked(_cache[key].error, _cache[key].warnings)
-    missing = list(dict.fromkeys(key for key in items if key not in found))
-    for start in range(0, len(missing), _AT_ONCE):
-        part = missing[start:start + _AT_ONCE]
-        done = engine().check_many(part)
-        with _cache_lock:
-            for key, checked in zip(part, done):
-                found[key] = _checked[key] = checked
-            while len(_checked) > _CACHE_SIZE:
-                _checked.popitem(last=False)
-    return [found[key] for key in items]
+
+    def typeset_lately(key):
+        math = _cache.get(key)
+        return None if math is None else Checked(math.error, math.warnings)
+
+    return _kept(_checked, items, lambda part: engine().check_many(part), typeset_lately)
 
 
 def typeset(tex: str, display: bool) -> Math:
@@ -205,20 +192,28 @@ def typeset(tex: str, display: bool) -> Math:
 
 def typeset_many(items: Iterable[tuple[str, bool]]) -> list[Math]:
     """Each (tex, display) typeset: those not typeset lately in as few calls into V8 as their number allows."""
+    return _kept(_cache, items, lambda part: engine().render_many(part))
+
+
+def _kept(cache: OrderedDict, items: Iterable[tuple[str, bool]], compute, elsewhere=lambda key: None) -> list:
+    """Each item's value from `cache` (or found `elsewhere`), the others computed _AT_ONCE at a time and kept; the
+    cache holds the _CACHE_SIZE used last."""
     items = [(tex, bool(display)) for tex, display in items]
-    found: dict[tuple[str, bool], Math] = {}
+    found: dict = {}
     with _cache_lock:
         for key in items:
-            if key in _cache:
-                _cache.move_to_end(key)
-                found[key] = _cache[key]
+            if key in cache:
+                cache.move_to_end(key)
+                found[key] = cache[key]
+            elif (value := elsewhere(key)) is not None:
+                found[key] = value
     missing = list(dict.fromkeys(key for key in items if key not in found))
     for start in range(0, len(missing), _AT_ONCE):
         part = missing[start:start + _AT_ONCE]
-        done = engine().render_many(part)
+        done = compute(part)
         with _cache_lock:
-            for key, math in zip(part, done):
-                found[key] = _cache[key] = math
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
+            for key, value in zip(part, done):
+                found[key] = cache[key] = value
+            while len(cache) > _CACHE_SIZE:
+                cache.popitem(last=False)
     return [found[key] for key in items]
