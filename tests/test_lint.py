@@ -357,3 +357,25 @@ def test_a_prompt_run_inside_a_long_sentence_is_found():
     answer = GOOD_ANSWER.replace("History offers", f"Zebras {run} quietly. History offers")
     assert "QT024" in rules(page(answer=answer))
     assert all(w in vocabulary for g in three for w in g)
+
+
+def test_kept_findings_are_found_again_from_another_folder_or_an_absolute_path(site):
+    """A file's findings are kept by its bytes and the settings, not by how its path was typed: linting the same
+    tree from another folder or by its absolute path checks nothing again (no row is added to the store)."""
+    import sqlite3
+
+    _tree(site, 3)
+    first = run_qtgen("lint", "content/learn", "--no-index", cwd=site)
+    kept = site / "drafts" / ".qtgen" / "assessments.sqlite"
+
+    def rows() -> int:
+        with sqlite3.connect(kept) as db:
+            return db.execute("SELECT COUNT(*) FROM assessments").fetchone()[0]
+
+    before = rows()
+    assert before >= 3
+    inner = run_qtgen("lint", "economics", "--no-index", cwd=site / "content" / "learn")
+    absolute = run_qtgen("lint", str(site / "content" / "learn"), "--no-index", cwd=site)
+    assert rows() == before
+    assert inner.returncode == absolute.returncode == first.returncode
+    assert len(absolute.stdout.splitlines()) == len(first.stdout.splitlines())

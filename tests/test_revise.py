@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
+import subprocess
+import sys
 import stat
 from pathlib import Path
 
@@ -269,3 +272,51 @@ def test_revisions_follow_a_site_that_is_moved_or_copied(site_repo, tmp_path):
     mark.write_text(json.dumps({**data, "published": str(site_repo / "content/learn/economics/what-is-a-tariff.md")}))
     shown = json.loads(run_qtgen("review", "--json", cwd=moved).stdout)
     assert [i["revises"] for i in shown] == [str(moved / "content/learn/economics/what-is-a-tariff.md")]
+
+
+def test_an_unchanged_revision_is_never_approved_as_if_published(site_repo):
+    """A revision that is still its published page byte for byte publishes nothing: approve refuses it in one
+    line (no commit, the draft still waiting), and `--all-clean` leaves it waiting and says why."""
+    tariff = "content/learn/economics/what-is-a-tariff.md"
+    assert run_qtgen("revise", tariff, cwd=site_repo).returncode == 0
+    head = git(site_repo, "rev-parse", "HEAD")
+    a = run_qtgen("approve", "what-is-a-tariff", "--allow-warnings", cwd=site_repo)
+    assert a.returncode == 1 and "byte for byte: nothing to publish" in a.stderr, a.stderr
+    assert len(a.stderr.strip().splitlines()) == 1 and "in commit" not in a.stderr
+    assert git(site_repo, "rev-parse", "HEAD") == head
+    assert (site_repo / "drafts/economics/what-is-a-tariff.md").exists()
+    config_free = run_qtgen("approve", "--all-clean", cwd=site_repo)
+    assert config_free.returncode == 0 and git(site_repo, "rev-parse", "HEAD") == head
+    assert "unchanged from the published page" in config_free.stderr, config_free.stderr
+    assert (site_repo / "drafts/economics/what-is-a-tariff.md").exists()
+
+
+def test_fix_with_a_limit_stops_reading_once_it_has_enough(site_repo):
+    """`fix --limit N` reads and lints pages only until it has N repairs: a broken page after them is never read
+    (without the limit, it is read and said to be skipped)."""
+    broken = site_repo / "content/learn/zoology/zz-last.md"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("---\nnot: [a page\n")
+    r = run_qtgen("fix", "content/learn", "--limit", "1", "--dry-run", cwd=site_repo)
+    assert r.returncode == 0, r.stderr
+    assert "would repair 1 page(s)" in r.stderr and "zz-last.md" not in r.stderr
+    r = run_qtgen("fix", "content/learn", "--dry-run", cwd=site_repo)
+    assert r.returncode == 0 and "zz-last.md" in r.stderr and "would repair 3 page(s)" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is needed to drop root's rights")
+def test_a_folder_qtgen_may_not_write_is_one_line_naming_it(site_repo):
+    """A drafts folder the system will not let qtgen write (as root, with its capabilities dropped by setpriv,
+    so the folder's mode applies): one line naming the folder, exit 1, no "internal error", nothing half-written."""
+    drafts = site_repo / "drafts" / "physics"
+    drafts.mkdir(parents=True, exist_ok=True)
+    drafts.chmod(0o555)
+    try:
+        r = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-m", "qtgen",
+                            "revise", SKY], cwd=site_repo, capture_output=True, text=True, env=clean_env(site_repo))
+    finally:
+        drafts.chmod(0o755)
+    assert r.returncode == 1, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "permission denied" in r.stderr, r.stderr
+    assert "internal error" not in r.stderr and str(drafts) in r.stderr
+    assert list(drafts.iterdir()) == []

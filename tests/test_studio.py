@@ -521,6 +521,7 @@ def test_the_judges_grades_in_the_queue_and_its_quotes_marked_in_the_page(studio
     tab.wait_for_selector("main.draft")
     assert tab.locator("#verdict").inner_text().startswith("revise")
     marks = tab.locator("#answer mark.judge-mark")
+    marks.first.wait_for()  # the studio's script marks the quotes once the page is in: waited for, not raced
     assert marks.count() == 1 and marks.first.inner_text() == false
     marks.first.focus()
     shown = tab.evaluate("() => getComputedStyle(document.querySelector('mark.judge-mark'), '::after').content")

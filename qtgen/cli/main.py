@@ -57,6 +57,9 @@ class Group(click.Group):
             raise
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except PermissionError as exc:  # the system refused: the file or folder, and that no change went through it
+            where = exc.filename or "a file"
+            fail(f"{where}: permission denied; check the owner and mode of that file or folder", 1, ctx.obj)
         except Exception as exc:  # a bug of ours: still one line, the traceback on request
             if os.environ.get("QTGEN_DEBUG"):
                 raise

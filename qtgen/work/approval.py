@@ -106,6 +106,19 @@ def _id_problems(items: list[QueueItem], index: SiteIndex | None) -> list[str]:
     return problems
 
 
+UNCHANGED = ("is the published page byte for byte: nothing to publish (edit or regenerate it, or reject it to "
+             "take it out of the queue)")
+
+
+def unchanged(store: DraftStore, path: Path) -> bool:
+    """Whether a revision is still its published page, byte for byte."""
+    revision = store.revision_of(path)
+    try:
+        return revision is not None and path.read_bytes() == revision.published.read_bytes()
+    except OSError:
+        return False
+
+
 def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIndex | None,
              allow_warnings: bool, override: str | None = None) -> tuple[list[QueueItem], list[Path], list]:
     """Each draft read once and judged on those bytes; (items, targets, revisions) or QtgenError."""
@@ -165,6 +178,8 @@ def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIn
             if sha256_of(target) != revision.sha256:
                 raise QtgenError(f"not approved: {target} changed since the revision was taken (someone edited it "
                                  "meanwhile); revise it again")
+            if target.read_bytes() == item.data:
+                raise QtgenError(f"not approved: {item.path.name} {UNCHANGED}")
         elif target.exists() or target.is_symlink():
             raise QtgenError(f"not approved: {target} already exists")
         targets.append(target)
@@ -290,6 +305,8 @@ def approve_names(config: Config, names: list[str], *, all_clean: bool = False, 
         for item in clean:
             if str(item.path) in in_lots:
                 left_why[str(item.path)] = f"in lot {in_lots[str(item.path)]}, waiting for its audit"
+            elif item.revises is not None and unchanged(store, item.path):
+                left_why[str(item.path)] = "unchanged from the published page: nothing to publish"
         if override is None:  # a clean draft the judge gate refuses waits, with the others left
             for item, why in refused_by_judge(config, clean):
                 left_why.setdefault(str(item.path), why)

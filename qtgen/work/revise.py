@@ -98,12 +98,18 @@ class Candidate:
 def choose(config: Config, paths: list[Path], rules: list[str] | None = None, limit: int | None = None,
            index=None, skipped: list[str] | None = None) -> list[Candidate]:
     """The published pages to revise: all named, or (with rules) those lint flags for those rules."""
+    return list(candidates(config, paths, rules, limit, index, skipped))
+
+
+def candidates(config: Config, paths: list[Path], rules: list[str] | None = None, limit: int | None = None,
+               index=None, skipped: list[str] | None = None):
+    """`choose`, one page at a time: a caller that needs fewer stops reading (and linting) the rest."""
     wanted = {r.upper() if r.upper().startswith("QT") else r for r in (rules or [])}
     known = {r.id for r in lint.RULES + [lint.DUPLICATE]} | {r.name for r in lint.RULES + [lint.DUPLICATE]}
     unknown = wanted - known
     if unknown:
         raise InputError(f"--rule {sorted(unknown)[0]}: no such lint rule (see qtgen lint --help)")
-    out = []
+    found = 0
     for path in published_pages(config, paths):
         try:
             page = read(path)
@@ -120,10 +126,10 @@ def choose(config: Config, paths: list[Path], rules: list[str] | None = None, li
         hits = [f for f in findings if f.rule in wanted or f.name in wanted]
         if wanted and not hits:
             continue
-        out.append(Candidate(path, page, findings, hits))
-        if limit is not None and len(out) >= limit:
-            break
-    return out
+        yield Candidate(path, page, findings, hits)
+        found += 1
+        if limit is not None and found >= limit:
+            return
 
 
 def place(config: Config, store: DraftStore, page: Page) -> Path:
@@ -228,7 +234,7 @@ def fix(config: Config, paths: list[Path], *, rules: list[str] | None = None, li
     if not dry_run:
         DraftStore(config)
     out = []
-    for candidate in choose(config, paths, rules, None, skipped=skipped if skipped is not None else []):
+    for candidate in candidates(config, paths, rules, None, skipped=skipped if skipped is not None else []):
         repair = repaired(config, candidate.page)
         if not repair.changes:
             continue
