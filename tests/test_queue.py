@@ -197,3 +197,16 @@ def test_revisions_made_in_bulk_are_assessed_as_they_are_made(queued):
     config = load(cwd=queued)
     fixed = next(i for i in queue(config) if i.question == "How do tariffs affect consumers?")
     assert fixed.as_json() == assess(config, fixed.path).as_json()  # what was kept is what assessing finds
+
+
+def test_the_review_table_counts_what_a_revision_keeps(queued):
+    """`qtgen review` shows a revision's kept findings beside the ones that count ("0 +4 kept"): a reviewer sees
+    that the published page has problems the revision does not fix."""
+    r = run_qtgen("review", "--wide", cwd=queued)
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if "import quotas" in line)
+    import re
+
+    kept = len(next(i for i in listing(queued) if i["revises"])["kept"])
+    assert kept >= 1 and re.search(rf"\b0 \+{kept} kept\b", row) and "rev" in row, row
+    assert not any("kept" in line for line in r.stdout.splitlines() if "embargo" in line)

@@ -69,7 +69,8 @@ def register(cli: click.Group) -> None:
         for i in items:
             row = [i.question if i.readable else f"(unreadable: {i.path.name})", i.subject if i.readable else "?",
                    f"[{style[i.status]}]{i.status}[/]" + (" [cyan]rev[/]" if i.revises else ""),
-                   str(len(i.errors) + len(i.warnings)), _judge_cell(judged.get(str(i.path)))]
+                   str(len(i.errors) + len(i.warnings)) + (f" +{len(i.kept)} kept" if i.kept else ""),
+                   _judge_cell(judged.get(str(i.path)))]
             if wide:
                 row += [str(i.words), str(i.path.relative_to(config.drafts)) if i.path.is_relative_to(config.drafts)
                         else str(i.path)]
