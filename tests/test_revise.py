@@ -202,6 +202,8 @@ def test_the_studio_marks_revisions(site_repo):
     assert "revision</span>" in queue
     import re
 
+    assert re.search(r">\+\d+ kept</span>", queue)  # the published page's own problems: shown, not counted
+
     draft = client.get(re.search(r'href="(/draft/[0-9a-f]+)"', queue).group(1)).text
     assert "Revision of the published page" in draft and "no change yet from the published page" in draft
     nearest = draft.split("Nearest questions")[1]
