@@ -87,7 +87,7 @@ def test_a_lot_is_audited_by_its_sample_and_the_rest_published_in_one_commit(sit
     assert r.returncode == 2 and "exists already" in r.stderr
     # approve --all-clean leaves a lot's drafts to its audit
     r = run_qtgen("approve", "--all-clean", cwd=site, env=e)
-    assert "12 held by the judge gate or an open lot" in r.stderr and "in lot week-12, waiting for its audit" in r.stderr
+    assert "12 held by the judge gate, an open lot or as unchanged revisions" in r.stderr and "in lot week-12, waiting for its audit" in r.stderr
     assert [p.name for p in (site / "content" / "learn").rglob("*.md")] == ["how-does-the-sun-orbit.md"]  # not in it
     r = run_qtgen("approve", "--lot", "week-12", cwd=site, env=e)
     assert r.returncode != 0 and "8 of 8 sampled draft(s) still wait for a decision" in r.stderr

@@ -52,8 +52,8 @@ def register(cli: click.Group) -> None:
             first = result.left[0]
             why = (first.errors + first.warnings + [result.left_why.get(str(first.path), "?")])[0]
             obj.info(f"left {len(result.left)} draft(s) waiting: {len(errors)} with errors, {len(warned)} with "
-                     f"warnings" + (f", {len(held)} held (by the judge gate or an open lot, or unchanged from the "
-                                    "published page)" if held else "")
+                     f"warnings" + (f", {len(held)} held by the judge gate, an open lot or as unchanged "
+                                    "revisions" if held else "")
                      + f" (first: {first.path.name}: {why}); qtgen review lists them")
         elif all_clean and not result.placed:
             obj.info("nothing to approve")
