@@ -73,7 +73,9 @@ class Database:
                 self.migrations.apply(self.db, path)
                 return
             except sqlite3.OperationalError as exc:
-                self.db.close()
+                if getattr(self, "db", None) is not None:  # connect itself may be what failed (a folder, no rights)
+                    self.db.close()
+                    self.db = None
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise QtgenError(f"{path}: cannot be opened as a qtgen database ({exc})") from None
                 time.sleep(0.05)

@@ -210,3 +210,18 @@ def test_the_review_table_counts_what_a_revision_keeps(queued):
     kept = len(next(i for i in listing(queued) if i["revises"])["kept"])
     assert kept >= 1 and re.search(rf"\b0 \+{kept} kept\b", row) and "rev" in row, row
     assert not any("kept" in line for line in r.stdout.splitlines() if "embargo" in line)
+
+
+def test_revise_succeeds_when_the_findings_cannot_be_kept(queued):
+    """Keeping the new revisions' findings is only a head start: a store that cannot be opened (here a folder where
+    the file should be) never turns written revisions into a failed command, and the queue still lists them."""
+    kept = queued / "drafts" / ".qtgen" / "assessments.sqlite"
+    for extra in ("", "-wal", "-shm"):
+        Path(str(kept) + extra).unlink(missing_ok=True)
+    kept.mkdir()
+    subsidy = put(queued / "content" / "learn", make("What is an export subsidy?", "Economics", 13))
+    r = run_qtgen("revise", str(subsidy.relative_to(queued)), cwd=queued)
+    assert r.returncode == 0 and "internal error" not in r.stderr, r.stderr
+    assert (queued / "drafts" / "economics" / subsidy.name).exists()
+    listed = run_qtgen("review", "--json", cwd=queued)
+    assert "What is an export subsidy?" in listed.stdout and "internal error" not in listed.stderr, listed.stderr

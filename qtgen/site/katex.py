@@ -45,6 +45,10 @@ function qtgenRenderMany(items) {
 // what qtgenRender finds, without the markup: renderToString is renderToDomTree(...).toMarkup()
 function qtgenCheckMany(items) {
   return items.map(function (item) {
+    if (item[0].length > 1000) {  // deep enough to overflow V8's stack in toMarkup alone: typeset it whole
+      var whole = qtgenRender(item[0], item[1]);
+      return [whole.error, whole.warnings];
+    }
     __qtgenWarnings = [];
     try {
       katex.__renderToDomTree(item[0], {displayMode: item[1], throwOnError: true});

@@ -91,6 +91,8 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         verdict = request.query_params.get("verdict") or None
         lot_name = request.query_params.get("lot") or None
         studio.ready(timeout=WARM_WAIT)  # the warm-up, if still running, does this page's work: waited for
+        if studio.stopping:
+            return PlainTextResponse("503: the studio is stopping", status_code=503)
         items = review.queue(config, studio.index(), subject=subject,
                              status=status if status in (review.OK, review.WARNINGS, review.ERRORS) else None)
         judged = verdicts_of(config, items)

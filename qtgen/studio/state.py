@@ -44,6 +44,7 @@ class Studio:
         self._index_lock = threading.Lock()
         self._index_at = float("-inf")
         self._warming: threading.Thread | None = None
+        self.stopping = False  # set when Ctrl-C ends the warm-up
         self._refreshing = False
         self._refresh_lock = threading.Lock()
 
@@ -100,6 +101,8 @@ class Studio:
             review.queue(self.config, self.index())
         except Exception:  # noqa: BLE001 - the first page does it again and says what is wrong
             pass
+        except BaseException:  # Ctrl-C reached the workers: the studio is stopping, no page starts it again
+            self.stopping = True
 
     def ready(self, timeout: float | None = None) -> bool:
         """Wait (at most `timeout` seconds) for a warm-up that is running: a page asking meanwhile would do the

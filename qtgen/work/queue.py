@@ -181,12 +181,19 @@ def queue(config: Config, index: SiteIndex | None = None, subject: str | None = 
 def remember(config: Config, drafts: list[Path]) -> int:
     """Assess these drafts now and keep what is found, as the queue keeps it: the first listing after a command
     that made many (revise, fix) then reads their findings instead of checking each. How many were assessed."""
+    import sqlite3
+
+    from ..errors import QtgenError
+
     if not drafts:
         return 0
-    store = DraftStore(config, migrate=False)
-    wanted = {store.key_of(Path(d)) for d in drafts}
-    chosen = [p for p in store.drafts() if store.key_of(p) in wanted]  # named as the queue names them
-    return len(_assessed(config, store, chosen)) if chosen else 0
+    try:
+        store = DraftStore(config, migrate=False)
+        wanted = {store.key_of(Path(d)) for d in drafts}
+        chosen = [p for p in store.drafts() if store.key_of(p) in wanted]  # named as the queue names them
+        return len(_assessed(config, store, chosen)) if chosen else 0
+    except (QtgenError, OSError, sqlite3.Error):  # only a head start: the drafts are written, the queue finds
+        return 0  # their findings itself
 
 
 def _assessed(config: Config, store: DraftStore, paths: list[Path]) -> list[QueueItem]:
