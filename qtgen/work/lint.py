@@ -9,6 +9,7 @@ Rules can be disabled or given another level in the config:
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from collections import OrderedDict
 from pathlib import Path
@@ -133,24 +134,38 @@ def _keywords(page: Page, cfg: Config) -> str | None:
 
 _MATH_MEMO = 256  # answers whose math problems are kept (a group of pages is prepared at once)
 _math_memo: OrderedDict[str, list] = OrderedDict()
+_math_lock = threading.Lock()  # the studio checks drafts in several threads
 
 
 def _math_problems(markdown: str):
-    if markdown not in _math_memo:
-        prepare_math([markdown])
-    return _math_memo[markdown]
+    with _math_lock:
+        found = _math_memo.get(markdown)
+    if found is None:
+        found = _remember_math([markdown])[0]
+    return found
 
 
 def prepare_math(markdowns: list[str]) -> None:
     """Find the math problems of these answers together (their math typeset in one call into KaTeX), for the
     math rules to read: prepare a group of pages, then lint each."""
+    with _math_lock:
+        missing = list(dict.fromkeys(m for m in markdowns if m not in _math_memo))[:_MATH_MEMO]
+    _remember_math(missing)
+
+
+def _remember_math(markdowns: list[str]) -> list[list]:
     from ..site.sitemath import problems_many
 
-    missing = list(dict.fromkeys(m for m in markdowns if m not in _math_memo))[:_MATH_MEMO]
-    for markdown, found in zip(missing, problems_many(missing)):
-        _math_memo[markdown] = found
+    found = problems_many(markdowns) if markdowns else []
+    with _math_lock:
+        for markdown, problems in zip(markdowns, found):
+            _math_memo[markdown] = problems
         while len(_math_memo) > _MATH_MEMO:
             _math_memo.popitem(last=False)
+    return found
+
+
+_MATH_CHECKS: set = set()  # the checks that read `_math_problems`: worth preparing a group's math for
 
 
 def _math_rule(kind: str) -> Callable[[Page, Config], str | None]:
@@ -159,6 +174,7 @@ def _math_rule(kind: str) -> Callable[[Page, Config], str | None]:
         if not found:
             return None
         return found[0].message + (f" (+{len(found) - 1} more)" if len(found) > 1 else "")
+    _MATH_CHECKS.add(math_check)
     return math_check
 
 
@@ -265,7 +281,7 @@ def _lint_files(cfg: Config, files: list[tuple[str, bytes | None]]) -> list[tupl
     from ..format.reader import parse
 
     rules = active_rules(cfg)
-    math = any(rule.check.__name__ == "math_check" for rule in rules)
+    math = any(rule.check in _MATH_CHECKS for rule in rules)
     out = []
     for start in range(0, len(files), _GROUP):
         group: list[tuple[str, Page | None, str | None]] = []
