@@ -8,7 +8,9 @@ strict mode ("warn"), such as Unicode it cannot typeset in math, are kept for th
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import concurrent.futures
 import html
 import threading
 from collections import OrderedDict
@@ -81,16 +83,81 @@ class Checked:
 
 
 class Katex:
-    """A V8 context holding KaTeX; thread-safe (one call at a time)."""
+    """KaTeX in a V8 context that one thread of its own owns: thread-safe (calls wait their turn on that thread).
+
+    mini-racer 0.14 binds a context to the asyncio loop running where it is made, and 0.13 to none. The context is
+    made, used and closed only inside a loop this class runs in its own thread, so no caller's loop (the studio's
+    server, a notebook, `asyncio.run`) can take it away by closing, and every call runs on the loop it is bound to
+    (under 0.14 that is mini-racer's synchronous path; under 0.13 there is nothing to bind)."""
 
     def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="qtgen-katex", daemon=True)
+        self._thread.start()
+        try:
+            self._ctx = self._on_own_thread(self._start)
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    # -- the owning thread ------------------------------------------------------------------------
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+    @staticmethod
+    def _start():
         from py_mini_racer import MiniRacer
 
-        self._ctx = MiniRacer()
-        self._ctx.eval(_SHIM)
-        self._ctx.eval((VENDOR / "katex.min.js").read_text(encoding="utf-8"))
-        self._lock = threading.Lock()
+        ctx = MiniRacer()
+        ctx.eval(_SHIM)
+        ctx.eval((VENDOR / "katex.min.js").read_text(encoding="utf-8"))
+        return ctx
 
+    def _on_own_thread(self, fn, *args):
+        """fn(*args) run on the owning thread's loop; its result, or its exception raised here."""
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def job() -> None:
+            if not done.set_running_or_notify_cancel():
+                return
+            try:
+                done.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                done.set_exception(exc)
+
+        try:
+            self._loop.call_soon_threadsafe(job)
+        except RuntimeError:  # the loop was closed (at exit)
+            raise RuntimeError("KaTeX was stopped (the interpreter is exiting)") from None
+        return done.result()
+
+    def _call(self, name: str, items: list):
+        return self._on_own_thread(lambda: self._ctx.call(name, items))
+
+    def close(self) -> None:
+        """Close V8 on its own thread, then end that thread (idempotent)."""
+        if self._loop.is_closed():
+            return
+        try:
+            self._on_own_thread(self._ctx.close)
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        except RuntimeError:
+            return
+        self._thread.join(timeout=10)
+
+    # -- typesetting -------------------------------------------------------------------------------
     def render(self, tex: str, display: bool) -> Math:
         return self.render_many([(tex, display)])[0]
 
@@ -99,8 +166,7 @@ class Katex:
         carries: many spans at once cost little more than their typesetting)."""
         if not items:
             return []
-        with self._lock:
-            outs = self._ctx.call("qtgenRenderMany", [[tex, bool(display)] for tex, display in items])
+        outs = self._call("qtgenRenderMany", [[tex, bool(display)] for tex, display in items])
         return [self._math(tex, display, out) for (tex, display), out in zip(items, outs)]
 
     def check_many(self, items: list[tuple[str, bool]]) -> list[Checked]:
@@ -108,8 +174,7 @@ class Katex:
         the work."""
         if not items:
             return []
-        with self._lock:
-            outs = self._ctx.call("qtgenCheckMany", [[tex, bool(display)] for tex, display in items])
+        outs = self._call("qtgenCheckMany", [[tex, bool(display)] for tex, display in items])
         return [Checked(None if error is None else str(error), [str(w) for w in (warnings or [])])
                 for error, warnings in outs]
 
@@ -131,28 +196,9 @@ def engine() -> Katex:
     global _engine
     with _engine_lock:
         if _engine is None:
-            _engine = _started_apart()
+            _engine = Katex()
             atexit.register(_shutdown)
         return _engine
-
-
-def _started_apart() -> Katex:
-    """KaTeX started from a thread with no event loop running: mini-racer then runs its own loop, instead of
-    borrowing the caller's (the studio's server, a notebook), which would break it once that loop closes."""
-    box: dict = {}
-
-    def start() -> None:
-        try:
-            box["engine"] = Katex()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            box["error"] = exc
-
-    thread = threading.Thread(target=start, name="qtgen-katex-start", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["engine"]
 
 
 def started() -> bool:
@@ -160,14 +206,11 @@ def started() -> bool:
 
 
 def _shutdown() -> None:
-    """Close V8 while the interpreter is whole: closed by the garbage collector at exit, it can hang."""
+    """Close V8 while the interpreter is whole: closed by the garbage collector at exit, it can hang or crash."""
     global _engine
     with _engine_lock:
         if _engine is not None:
-            try:
-                _engine._ctx.close()
-            except Exception:  # noqa: BLE001 - at exit, nothing is left to tell
-                pass
+            _engine.close()
             _engine = None
 
 
