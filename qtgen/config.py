@@ -22,8 +22,13 @@ ENV = {
     "QTGEN_MODEL": "model",
     "OPENAI_BASE_URL": "base_url",
     "OPENAI_API_KEY": "api_key",
+    "AZURE_OPENAI_ENDPOINT": "azure_endpoint",
+    "AZURE_OPENAI_API_KEY": "api_key",
+    "OPENAI_API_VERSION": "api_version",
+    "QTGEN_REASONING_EFFORT": "reasoning_effort",
     "QTGEN_LOCAL_MODEL": "local_model",
 }
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max", "default")  # "default": the model's own
 
 
 @dataclass
@@ -36,11 +41,15 @@ class Config:
     drafts_dir: Path = Path("drafts")
     content_dir: Path = Path("content/learn")
     prompts_dir: Path = Path("prompts")
-    model: str = "gpt-4o-mini"
+    model: str = "gpt-6-luna"  # qtgen.llm.models.DEFAULT_MODEL
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
-    temperature: float = 0.7
-    max_tokens: int = 1500
+    azure_endpoint: str | None = None  # Azure OpenAI: the resource's endpoint (models are then deployment names)
+    api_version: str = "2024-10-21"  # Azure OpenAI's api-version
+    deployments: dict = field(default_factory=dict)  # Azure: deployment name = the model it serves (family and price)
+    temperature: float = 0.7  # left out (and said once) for reasoning models, which take only their default
+    max_tokens: int = 1500  # the answer's length; a reasoning model's request adds room for reasoning
+    reasoning_effort: str = "low"  # reasoning models: none, minimal, low, medium, high, xhigh, max, or default
     timeout: float = 120.0
     retries: int = 4
     retry_wait: float = 1.0
@@ -134,18 +143,23 @@ class Config:
             raise InputError("config: batch_api_token_cap must be at least 1 (or left out)")
         if not 0 <= self.batch_api_poll <= 3600:
             raise InputError("config: batch_api_poll is seconds between polls, 0 to 3600")
+        if self.reasoning_effort not in EFFORTS:
+            raise InputError(f"config: reasoning_effort {self.reasoning_effort!r}: use one of {', '.join(EFFORTS)}")
         if self.slug_style not in ("site", "slugify"):
             raise InputError(f"config: slug_style {self.slug_style!r}: use \"site\" or \"slugify\"")
-        if self.base_url:
+        for key, names in (("base_url", "OPENAI_BASE_URL, --base-url"), ("azure_endpoint", "AZURE_OPENAI_ENDPOINT")):
+            url = getattr(self, key)
+            if not url:
+                continue
             from urllib.parse import urlsplit
 
             try:
-                parts = urlsplit(self.base_url)
+                parts = urlsplit(url)
                 parts.port  # noqa: B018 - raises on a bad port
             except ValueError:
-                raise InputError("base_url (OPENAI_BASE_URL, --base-url): not a valid URL") from None
+                raise InputError(f"{key} ({names}): not a valid URL") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InputError("base_url (OPENAI_BASE_URL, --base-url): give an http:// or https:// URL")
+                raise InputError(f"{key} ({names}): give an http:// or https:// URL")
         if self.api_key and not all(33 <= ord(c) < 127 for c in self.api_key.strip()):
             raise InputError("OPENAI_API_KEY: holds characters an HTTP header cannot carry (spaces, non-ASCII)")
         if self.api_key:
@@ -196,6 +210,8 @@ class Config:
             for model, pair in getattr(self, key).items():
                 if not all(0 <= x < 10_000 and x == x for x in pair):
                     raise InputError(f"config: {key}.{model} = {list(pair)}: dollars per million tokens, 0 to 10000")
+        if self.reasoning_effort not in EFFORTS:
+            raise InputError(f"config: reasoning_effort {self.reasoning_effort!r}: use one of {', '.join(EFFORTS)}")
 
 
 def _num(value) -> str:
@@ -219,12 +235,19 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "judge":
         return _judge_table(value)
     if key in ("prices", "batch_prices"):
-        if not isinstance(value, dict) or not all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value.values()):
-            raise InputError("config: prices maps a model to [input, output] dollars per million tokens")
+        what = (f"config: {key} maps a model to [input, output] dollars per million tokens, or [input, output, "
+                "cached input]")
+        if not isinstance(value, dict) or not all(isinstance(v, (list, tuple)) and len(v) in (2, 3) for v in value.values()):
+            raise InputError(what)
         try:
-            return {k: (float(v[0]), float(v[1])) for k, v in value.items()}
+            return {k: tuple(float(x) for x in v) for k, v in value.items()}
         except (TypeError, ValueError):
-            raise InputError("config: prices maps a model to [input, output] dollars per million tokens") from None
+            raise InputError(what) from None
+    if key == "deployments":
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                                  for k, v in value.items()):
+            raise InputError("config: [deployments] maps an Azure deployment name to the model it serves")
+        return {k: v.strip() for k, v in value.items()}
     if key == "lint_words":
         if not (isinstance(value, (list, tuple)) and len(value) == 2):
             raise InputError("config: lint_words must be [min, max]")

@@ -14,10 +14,14 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import openai_rules as rules
+
 OPENAI = "openai"          # takes json_schema and json_object
 LLAMACPP = "llamacpp"      # rejects json_schema (500, as llama-cpp-python does), takes json_object + schema
 STRICT400 = "strict400"    # rejects json_schema with a 400, takes json_object
 PLAIN = "plain"            # ignores response_format; replies with chatter around fenced JSON
+GATEWAY = "gateway"        # an older vLLM or a gateway: refuses the newer names (max_completion_tokens, reasoning_effort)
+AZURE = "azure"            # Azure OpenAI: /openai/deployments/NAME/...?api-version=..., an api-key header, remaining-only headers
 
 TOPICS = ["Foundations", "Mechanisms", "Examples", "Limitations", "Applications"]
 
@@ -59,7 +63,7 @@ INVENTED_QUOTE = "Tariffs were invented on the moon in 1066."
 def judge_reply(text: str, invent: bool = False) -> dict:
     """A deterministic grade of the answer inside a judge prompt: each sentence holding a planted falsehood is an
     issue quoting it; correctness follows the worst; `invent` adds an issue quoting words the answer lacks."""
-    fenced = re.search(r"^(-{5,})\n(.*)\n\1$", text, re.S | re.M)
+    fenced = re.search(r"^(===== ANSWER [0-9a-f]+ =====)\n(.*)\n\1$", text, re.S | re.M)
     answer = fenced.group(2) if fenced else text
     issues = []
     for sentence in re.split(r"(?<=[.!?])\s+|\n+", answer):
@@ -130,6 +134,12 @@ class FakeOpenAI:
         self.judge_invents = False  # the fake judge adds an issue quoting words the answer does not hold
         self.suggestions: deque[list] = deque()  # what `qtgen suggest` gets, one list (of questions) per request
         self.measure_usage = False  # report tokens as the characters of the request's messages and the reply / 4
+        self.quota_exhausted = False  # every request answered 429 insufficient_quota, as OpenAI does when billing stops
+        self.cached_tokens = 0  # prompt tokens every answer reports as read from the prompt cache
+        self.deployments: dict[str, str] = {}  # deployment name -> the model it serves (Azure's, or a gateway's alias)
+        self.api_version = "2024-10-21"  # Azure: the api-version every request must carry
+        self.reasoning_spent: dict = {}  # reasoning tokens spent at an effort, over openai_rules.SPENT
+        self.refused: list[dict] = []  # every 400 sent for a parameter a model does not take: {"param", "model"}
         self.batch_api = FakeBatchApi(self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -138,6 +148,35 @@ class FakeOpenAI:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    @property
+    def endpoint(self) -> str:
+        """Azure: the resource's endpoint (no /v1)."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def model_of(self, asked: str | None) -> str | None:
+        """The model a request names (a deployment's, as Azure's are, when it names one)."""
+        return self.deployments.get(asked or "", asked)
+
+    def refusal(self, body: dict) -> tuple[int, dict] | None:
+        """The 400 this server sends for a parameter the model (or this gateway) does not take, recorded."""
+        model = self.model_of(body.get("model")) or ""
+        found = None
+        if self.kind == GATEWAY:
+            for name in ("max_completion_tokens", "reasoning_effort", "verbosity"):
+                if name in body:
+                    detail = [{"type": "extra_forbidden", "loc": ["body", name], "msg": "Extra inputs are not permitted",
+                               "input": body[name]}]
+                    found = 400, {"object": "error", "message": str(detail), "type": "BadRequestError", "param": None,
+                                  "code": 400}
+                    break
+        else:
+            found = rules.refusal(body, model)
+        if found is not None:
+            err = found[1].get("error") or {}
+            with self.lock:
+                self.refused.append({"param": err.get("param") or found[1].get("message"), "model": model})
+        return found
 
     def __enter__(self):
         self.thread.start()
@@ -155,7 +194,7 @@ class FakeOpenAI:
     def token_cost(body: dict) -> int:
         """What a provider counts against its token limit: the prompt (about 4 characters a token) and max_tokens."""
         prompt = sum(len(str(m.get("content") or "")) for m in body.get("messages", [])) // 4
-        return prompt + int(body.get("max_tokens") or 0)
+        return prompt + int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
 
     def _roll(self, now: float) -> None:
         if self.rate_window and now - self._window_start >= self.rate_window[1]:
@@ -201,6 +240,8 @@ class FakeOpenAI:
                 out.update({"x-ratelimit-limit-tokens": str(limit),
                             "x-ratelimit-remaining-tokens": str(max(0, limit - self._token_count)),
                             "x-ratelimit-reset-tokens": f"{max(0.0, seconds - (now - self._token_start)):.3f}s"})
+            if self.kind == AZURE:  # Azure sends the remaining values only
+                out = {k: v for k, v in out.items() if "-remaining-" in k}
             return out
 
     def completion(self, body: dict, fault: Fault | None = None) -> dict:
@@ -231,27 +272,39 @@ class FakeOpenAI:
                 content = f"Sure! Here is the JSON you asked for:\n```json\n{content}\n```"
             if fault is not None and fault.kind == "length":
                 content, finish = content[: len(content) // 2], "length"
+        model = self.model_of(body.get("model")) or ""
+        thought = 0
+        if rules.reasoning(model) and finish == "stop":
+            content, finish, thought = rules.spend(body, content, len(content or "") // 4, model, self.reasoning_spent)
         return {
             "id": "chatcmpl-test",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": body.get("model"),
+            "model": rules.dated(model),
             "choices": [{
                 "index": 0,
                 "message": {"role": "assistant", "content": content, "refusal": refusal},
                 "finish_reason": finish,
             }],
-            "usage": self._usage(body, content),
+            "usage": self._usage(body, content, thought),
         }
 
-    def _usage(self, body: dict, content: str | None) -> dict:
+    def _usage(self, body: dict, content: str | None, reasoning: int = 0) -> dict:
         if self.usage:
             return self.usage
         if self.measure_usage:
             tokens_in = len(json.dumps(body.get("messages"), ensure_ascii=False)) // 4
             tokens_out = len(content or "") // 4
-            return {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out}
-        return {"prompt_tokens": 120, "completion_tokens": 480, "total_tokens": 600}
+        else:
+            tokens_in, tokens_out = 120, 480
+        out = {"prompt_tokens": tokens_in, "completion_tokens": tokens_out + reasoning,
+               "total_tokens": tokens_in + tokens_out + reasoning}
+        if reasoning or rules.reasoning(self.model_of(body.get("model")) or ""):
+            out["completion_tokens_details"] = {"reasoning_tokens": reasoning, "accepted_prediction_tokens": 0,
+                                                "rejected_prediction_tokens": 0, "audio_tokens": 0}
+        if self.cached_tokens:
+            out["prompt_tokens_details"] = {"cached_tokens": min(self.cached_tokens, tokens_in), "audio_tokens": 0}
+        return out
 
     def _next_fault(self) -> Fault | None:
         with self.lock:
@@ -280,8 +333,20 @@ class FakeOpenAI:
                 self._send(code, {"error": {"message": message, "type": "invalid_request_error", "code": code}}, headers)
 
             def _authorized(self) -> bool:
-                if fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                given = self.headers.get("api-key") if fake.kind == AZURE else self.headers.get("Authorization")
+                wanted = fake.api_key if fake.kind == AZURE else f"Bearer {fake.api_key}"
+                if fake.api_key is not None and given != wanted:
                     self._error(401, "Incorrect API key provided.")
+                    return False
+                return True
+
+            def _azure_ok(self) -> bool:
+                """Azure's routes: under /openai/, with the api-version every request must carry."""
+                if not self.path.startswith("/openai/"):
+                    self._send(404, {"error": {"code": "404", "message": "Resource not found"}})
+                    return False
+                if f"api-version={fake.api_version}" not in self.path.split("?", 1)[-1]:
+                    self._send(400, {"error": {"code": "BadRequest", "message": "Missing or unsupported api-version"}})
                     return False
                 return True
 
@@ -310,21 +375,35 @@ class FakeOpenAI:
                 length = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(length)
                 route = self.path.split("?", 1)[0].rstrip("/")
+                if fake.kind == AZURE and not self._azure_ok():
+                    return
                 if route.endswith("/files") or "/batches" in route:
                     if not self._authorized():
                         return
+                    if fake.quota_exhausted:
+                        return self._send(429, rules.error(rules.QUOTA_MESSAGE, None, "insufficient_quota",
+                                                           "insufficient_quota"))
                     code, payload = fake.batch_api.post(route, data, self.headers.get("Content-Type", ""))
                     return self._send(code, payload)
                 body = json.loads(data or b"{}")
+                deployment = re.search(r"/deployments/([^/]+)/chat/completions$", route)
+                if deployment:  # Azure names the deployment in the path; the body's model is the client's word
+                    body = {**body, "model": deployment.group(1)}
                 with fake.lock:
-                    fake.requests.append({"body": body, "headers": dict(self.headers)})
+                    fake.requests.append({"body": body, "headers": dict(self.headers), "path": self.path})
                     fake.times.append(time.monotonic())
-                if not self.path.endswith("/chat/completions"):
+                if not route.endswith("/chat/completions"):
                     return self._error(404, f"no route {self.path}")
-                if fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-                    return self._error(401, "Incorrect API key provided.")
-                if body.get("model") not in fake.models:
+                if not self._authorized():
+                    return
+                if body.get("model") not in fake.models and fake.model_of(body.get("model")) not in fake.models:
                     return self._error(404, f"The model `{body.get('model')}` does not exist.")
+                if fake.quota_exhausted:
+                    return self._send(429, rules.error(rules.QUOTA_MESSAGE, None, "insufficient_quota",
+                                                       "insufficient_quota"))
+                refused = fake.refusal(body)
+                if refused is not None:
+                    return self._send(*refused)
                 fmt = body.get("response_format") or {}
                 if fake.kind == LLAMACPP and fmt.get("type") == "json_schema":
                     return self._error(500, "1 validation error: ('body', 'response_format', 'type') "
@@ -334,7 +413,9 @@ class FakeOpenAI:
                 over = fake._over_limit(body)
                 if over is not None:
                     headers = fake.limit_headers_now() if fake.limit_headers else {}
-                    if not headers:
+                    if fake.kind == AZURE:  # on a 429 Azure says when the token budget is back, in seconds
+                        headers = {**headers, "x-rate-limit-reset-tokens": f"{over:.3f}"}
+                    elif not headers:
                         headers = {"retry-after-ms": str(int(over * 1000) + 1)}
                     return self._error(429, "rate limit reached", headers)
                 fault = fake._next_fault()
@@ -600,6 +681,9 @@ class FakeBatchApi:
             # lines no engine should write: nested past any parser's depth, a numeric error code
             b["raw"] = b.get("raw", []) + ['{"custom_id": "' + custom_id + '", "x": ' + "[" * 100000 + "]" * 100000 + "}",
                                            json.dumps({"custom_id": custom_id, "error": {"code": 500, "message": "x"}})]
+        elif (refused := self.chat.refusal(line["body"])) is not None:  # a line the model does not take: a day lost
+            b["errors"].append({"id": rid, "custom_id": custom_id, "error": None, "response": {
+                "status_code": refused[0], "request_id": rid, "body": refused[1]}})
         else:
             fault = INVALID_JSON if n < sum(script.get(k, 0) for k in ("fail", "status500", "garbage", "invalid")) else None
             b["output"].append({"id": rid, "custom_id": custom_id, "error": None, "response": {

@@ -129,8 +129,9 @@ def test_the_readme_config_block_is_a_config_qtgen_loads(tmp_path):
     (tmp_path / "qtgen.toml").write_text(block, encoding="utf-8")
     config = load(cwd=tmp_path, environ={})
     assert config.batch_lane == "online" and config.batch_api_max_requests == 50_000
-    assert config.batch_api_token_cap == 2_000_000 and config.batch_prices["gpt-4o-mini"] == (0.075, 0.30)
-    assert config.prices["gpt-4o-mini"] == (0.15, 0.60)
+    assert config.batch_api_token_cap == 2_000_000 and config.batch_prices["my-finetune"] == (0.15, 0.60)
+    assert config.prices["my-finetune"] == (0.30, 1.20) and config.deployments == {"luna-prod": "gpt-6-luna"}
+    assert config.model == "gpt-6-luna" and config.reasoning_effort == "low"
 
 
 @pytest.mark.parametrize("line, named", [

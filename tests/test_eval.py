@@ -107,7 +107,7 @@ def test_the_eval_report_page_in_chromium(variants, server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(report.as_uri())
-        assert page.locator("table.metrics tbody tr").count() == 11
+        assert page.locator("table.metrics tbody tr").count() == 12  # reasoning tokens among them
         assert page.locator("section.question").count() == 3
         assert page.locator("section.question").first.locator("article").count() == 2
         a, b = page.locator("section.question").first.locator("article").all()

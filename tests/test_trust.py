@@ -21,7 +21,7 @@ from qtgen.format.reader import read
 from qtgen.format.validate import validate_paths
 from qtgen.format.writer import render
 
-from conftest import clean_env, files_in, git, init_repo, run_qtgen
+from conftest import clean_env, files_in, git, init_repo, parse_python, run_qtgen
 from fake_openai import HTML, FakeOpenAI, status
 
 KEY = "sk-live-SECRETKEY0123456789abcdef"
@@ -520,7 +520,7 @@ def test_databases_made_by_the_first_schema_are_migrated(tmp_path):
         db.executescript(sql)
         db.close()
     with Ledger(ledger_file) as ledger:
-        assert ledger.schema_version == len(ledger.migrations.steps) == 5
+        assert ledger.schema_version == len(ledger.migrations.steps) == 6
         assert ledger.db.execute("SELECT count(*) FROM published").fetchone()[0] == 0  # m005: pages published
         [item] = ledger.items("r1")
         assert (item.key, item.state, item.attempts, item.holder) == ("economics/what-is-a-tariff.md", "running", 1, None)
@@ -558,7 +558,7 @@ def test_imports_only_go_down_the_layers():
         if layer not in LAYERS:
             continue
         pkg = list(rel[:-1])
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse_python(path)):
             if not isinstance(node, ast.ImportFrom):
                 continue
             if node.level:

@@ -31,7 +31,7 @@ class Ctx:
     def _recover(self, config) -> None:
         """An approval a killed qtgen left half done is finished (or undone) before anything else, saying which."""
         from ..errors import QtgenError
-        from ..work.approval import recover
+        from ..work.recovery import recover
 
         try:
             for message in recover(config):
@@ -45,8 +45,11 @@ class Ctx:
         return self._config
 
     def info(self, message: str) -> None:
+        """A line for the user on stderr, as text: no control character (no terminal escape) gets through."""
         if not self.quiet:
-            click.echo(message, err=True)
+            from ..format.plaintext import printable
+
+            click.echo(printable(message), err=True)
 
     def retrying(self, seconds: float, why: Exception) -> None:
         self.info(f"retrying in {seconds:.1f}s: {why}")
@@ -59,6 +62,18 @@ def _quiet(ctx: click.Context, param, value: bool) -> None:
 
 quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet, is_eager=True,
                             help="Print only results and errors.")
+
+
+def _effort(ctx: click.Context, param, value: str | None) -> None:
+    if value is not None and ctx.obj is not None:
+        ctx.obj.overrides["reasoning_effort"] = value
+
+
+effort_option = click.option(
+    "--reasoning-effort", type=click.Choice(["none", "minimal", "low", "medium", "high", "xhigh", "max", "default"]),
+    expose_value=False, callback=_effort, is_eager=True,
+    help="Reasoning models (gpt-5, gpt-6, o-series): how hard to think, within room added to max_tokens "
+         "(config reasoning_effort; default low; 'default': the model's own).")
 
 
 def command(group: click.Group, *args, **kwargs):

@@ -32,7 +32,9 @@ def fail(message: str, code: int, ctx_obj: Ctx | None = None) -> None:
     config = ctx_obj.loaded_config if ctx_obj is not None else None
     mask = SecretMask(config.api_key if config else os.environ.get("OPENAI_API_KEY"),
                       config.base_url if config else os.environ.get("OPENAI_BASE_URL"))
-    click.echo(f"qtgen: error: {mask(message)}", err=True)
+    from ..format.plaintext import one_line
+
+    click.echo(f"qtgen: error: {one_line(mask(message))}", err=True)
     sys.exit(code)
 
 

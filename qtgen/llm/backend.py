@@ -34,11 +34,15 @@ def remote_settings(config: Config) -> ClientSettings:
         retry_wait=config.retry_wait,
         retry_wait_max=config.retry_wait_max,
         structured=config.structured is not False,
+        reasoning_effort=None if config.reasoning_effort == "default" else config.reasoning_effort,
+        azure_endpoint=config.azure_endpoint,
+        api_version=config.api_version if config.azure_endpoint else None,
+        model_of=dict(config.deployments),
     )
 
 
 def uses_local(config: Config) -> bool:
-    return not config.api_key and not config.base_url
+    return not config.api_key and not config.base_url and not config.azure_endpoint
 
 
 @contextlib.contextmanager
@@ -47,11 +51,11 @@ def open_client(config: Config, notify: Callable[[str], None] = lambda m: None,
                 limiter: "RateLimiter | None" = None) -> Iterator[ChatClient]:
     """A ChatClient for this command; starts and always stops the local server when that is used."""
     if not uses_local(config):
-        yield ChatClient(remote_settings(config), on_wait=on_wait, limiter=limiter)
+        yield ChatClient(remote_settings(config), on_wait=on_wait, limiter=limiter, notify=notify)
         return
     from . import local_model
 
     if not local_model.available(config):
         raise QtgenError(NO_BACKEND)
     with local_model.serve(config, notify) as settings:
-        yield ChatClient(settings, on_wait=on_wait, limiter=limiter)
+        yield ChatClient(settings, on_wait=on_wait, limiter=limiter, notify=notify)

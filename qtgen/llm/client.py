@@ -1,33 +1,38 @@
-"""One chat-completions request per draft, through the openai SDK, to OpenAI or any compatible server.
+"""Chat-completions requests through the openai SDK, to OpenAI, Azure OpenAI or any compatible server: one request
+path, one error mapping, one usage reader, one retry loop.
 
-Structured output differs by server: OpenAI and vLLM take `json_schema`; llama.cpp's server takes
-`{"type": "json_object", "schema": ...}`; others only follow the prompt. We try them in that order,
-fall back on a rejection, and remember per server what worked. Retries are ours (tenacity; the SDK's
-are off so they don't stack): 429 honouring Retry-After, 5xx, timeouts and dropped connections.
+- Parameters fit the model and the server (`parameters`): reasoning models get `max_completion_tokens` with room for
+  reasoning, `reasoning_effort`, and no temperature; what a server refuses anyway is learned from its 400 and the
+  request sent again adapted, once per parameter (`memory.FitMemory`).
+- Structured output differs by server: OpenAI and vLLM take `json_schema`; llama.cpp's server takes
+  `{"type": "json_object", "schema": ...}`; others only follow the prompt. They are tried in that order, a refusal
+  moves down, and what worked is remembered per server (`memory.FormatMemory`).
+- Retries are ours (tenacity; the SDK's are off so they don't stack): 429 honouring Retry-After, 408, 409, 5xx,
+  timeouts and dropped connections. An exhausted quota (`insufficient_quota`) is never retried.
+- A `pricing.Meter` passed to `complete` or `ask_json` counts every attempt's tokens, unreadable replies included,
+  and reserves what the next attempt may cost before it is sent.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import re
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import LLMError
+from . import parameters
+from .memory import INSTRUCTIONS, JSON_OBJECT, JSON_SCHEMA, MODES, FitMemory, FormatMemory
+from .replies import (Retryable, Unparseable, close_truncated_json, fields_from, parse_json_reply,  # noqa: F401
+                      shorten)
 from .secret import SecretMask, public_url
+from .tidy import tidy_plain
+from .usage import Usage, read_usage, tokens  # noqa: F401 - tokens: part of this module's interface
 
 if TYPE_CHECKING:
+    from .pricing import Meter
     from .ratelimit import RateLimiter
-
-JSON_SCHEMA = "json_schema"
-JSON_OBJECT = "json_object"
-INSTRUCTIONS = "instructions"
-MODES = (JSON_SCHEMA, JSON_OBJECT, INSTRUCTIONS)
 
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -39,6 +44,7 @@ ANSWER_SCHEMA: dict[str, Any] = {
     "required": ["answer", "page_description", "page_keywords"],
     "additionalProperties": False,
 }
+_said: set[str] = set()  # notes said once per process (a temperature left out, a shutdown date)
 
 
 def bounded_schema() -> dict:
@@ -58,18 +64,8 @@ def bounded_schema() -> dict:
 
 
 @dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass
 class Completion:
-    """What the model returned for one question, already parsed."""
+    """What the model returned for one question, already parsed; `usage` counts every attempt (what was billed)."""
 
     answer: str
     page_description: str | None
@@ -83,17 +79,13 @@ class Completion:
     provenance: dict | None = None  # what made it (qtgen.work.provenance), set by whoever asked
 
 
-class Retryable(Exception):
-    """A failure worth another attempt; carries the wait the server asked for, if any."""
-
-    def __init__(self, message: str, wait: float | None = None, status: int | None = None):
-        super().__init__(message)
-        self.wait = wait
-        self.status = status
+class QuotaExhausted(LLMError):
+    """The account's quota is used up (429 `insufficient_quota`): nothing more can be sent until it is topped up."""
 
 
-class Unparseable(Retryable):
-    """The model answered, but not with the JSON asked for."""
+class ModelRefused(LLMError):
+    """The model declined, was stopped by a content filter, or spent its whole budget: asking again changes
+    nothing."""
 
 
 def retry_after(headers: Any) -> float | None:
@@ -120,110 +112,13 @@ def retry_after(headers: Any) -> float | None:
             return None
 
 
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
-
-
-def parse_json_reply(content: str | None) -> dict:
-    """The JSON object in a reply: bare, fenced, or surrounded by chatter."""
-    text = (content or "").strip()
-    if not text:
-        raise Unparseable("empty reply")
-    text = _FENCE.sub("", text).strip()
-    try:
-        data = json.loads(text, strict=False)  # small models put raw newlines inside strings
-    except json.JSONDecodeError:
-        start, end = text.find("{"), text.rfind("}")
-        if start < 0 or end <= start:
-            raise Unparseable("reply holds no JSON object") from None
-        try:
-            data = json.loads(text[start : end + 1], strict=False)
-        except json.JSONDecodeError as exc:
-            raise Unparseable(f"reply is not valid JSON ({exc.msg} at char {exc.pos})") from None
-    if not isinstance(data, dict):
-        raise Unparseable("reply JSON is not an object")
-    return data
-
-
-_OPEN_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{0,3})?$")
-
-
-def close_truncated_json(text: str) -> dict | None:
-    """The object in a reply cut off inside its last string value, closed; None if it cannot be."""
-    text = _OPEN_ESCAPE.sub("", text.rstrip())
-    for suffix in ('"}', "}", '"]}', "]}"):
-        try:
-            data = json.loads(text + suffix, strict=False)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(data, dict):
-            return data
-    return None
-
-
-def _pick(data: dict, *names: str) -> Any:
-    lowered = {str(k).lower(): v for k, v in data.items()}
-    for name in names:
-        if name in lowered and lowered[name] not in (None, "", []):
-            return lowered[name]
-    return None
-
-
-def fields_from(data: dict) -> tuple[str, Any, Any]:
-    """answer, description, keywords, accepting the names models commonly drift to."""
-    answer = _pick(data, "answer", "content", "text", "body")
-    if not isinstance(answer, str) or not answer.strip():
-        raise Unparseable("reply JSON has no 'answer' text")
-    desc = _pick(data, "page_description", "description", "meta_description", "seo_description", "summary")
-    kws = _pick(data, "page_keywords", "keywords", "seo_keywords", "tags")
-    return answer, (desc if isinstance(desc, str) else None), kws
-
-
-class FormatMemory:
-    """Which structured-output mode each server accepted, kept across commands in the user cache."""
-
-    _lock = threading.Lock()
-
-    def __init__(self, path: Path | None = None):
-        if path is None:
-            base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-            path = base / "qtgen" / "response_formats.json"
-        self.path = path
-        self._data: dict[str, str] | None = None
-
-    def _load(self) -> dict[str, str]:
-        if self._data is None:
-            try:
-                self._data = json.loads(self.path.read_text("utf-8"))
-            except (OSError, ValueError):
-                self._data = {}
-        return self._data
-
-    def get(self, server: str) -> str | None:
-        mode = self._load().get(server)
-        return mode if mode in MODES else None
-
-    def set(self, server: str, mode: str) -> None:
-        with self._lock:
-            data = self._load()
-            if data.get(server) == mode:
-                return
-            data[server] = mode
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(data, indent=1, sort_keys=True), "utf-8")
-                os.replace(tmp, self.path)
-            except OSError:
-                pass  # remembering is an optimisation, never a failure
-
-
 @dataclass
 class ClientSettings:
     base_url: str
     api_key: str | None
     model: str
-    temperature: float = 0.7
-    max_tokens: int = 1500
+    temperature: float | None = 0.7  # None: the server's default
+    max_tokens: int = 1500  # the visible answer's length; a reasoning model gets room to reason on top
     timeout: float = 120.0
     retries: int = 4
     retry_wait: float = 1.0
@@ -234,30 +129,82 @@ class ClientSettings:
     structured: bool = True  # False: the model writes plain Markdown; description and keywords are derived
     words: tuple[int, int] | None = None  # the answer's length to ask for, if not the default
     parts: bool = False  # a small model: the answer is asked for in three short parts (paragraph, points, summary)
+    reasoning_effort: str | None = parameters.DEFAULT_EFFORT  # for reasoning models; None: the model's default
+    azure_endpoint: str | None = None  # Azure OpenAI: the resource's endpoint; `model` is then a deployment
+    api_version: str | None = None  # Azure OpenAI's api-version
+    model_of: dict = field(default_factory=dict)  # Azure: deployment -> the model it serves (family and price)
+
+
+@dataclass
+class _Request:
+    """One request as asked, before fitting: refitted after each refusal the server explains."""
+
+    messages: list[dict]
+    mode: str | None  # a structured-output mode, or None for plain Markdown
+    response_format: dict | None
+    answer_tokens: int
+    temperature: float | None
 
 
 class ChatClient:
-    """Asks one model for page content; thread-safe, shared by every draft of a command."""
+    """Asks one model; thread-safe, shared by every draft of a command."""
 
     def __init__(self, settings: ClientSettings, memory: FormatMemory | None = None,
-                 on_wait: Callable[[float, Exception], None] | None = None, limiter: "RateLimiter | None" = None):
-        from openai import OpenAI
-
+                 on_wait: Callable[[float, Exception], None] | None = None, limiter: "RateLimiter | None" = None,
+                 fits: FitMemory | None = None, notify: Callable[[str], None] | None = None):
         self.settings = settings
         self.memory = memory or FormatMemory()
+        self.fits = fits or FitMemory()
         self.on_wait = on_wait  # told before each retry's sleep, with the (masked) reason
         self.limiter = limiter  # shared by every worker of a batch
-        self.mask = SecretMask(settings.api_key, settings.base_url)
-        self.public_url = public_url(settings.base_url)
-        self.server = f"{self.public_url.rstrip('/')}#{settings.model}"  # the format memory's key: no secret
-        self._client = OpenAI(
-            api_key=settings.api_key or "no-key",
-            base_url=settings.base_url,
-            max_retries=0,
-            timeout=settings.timeout,
-        )
+        self.notify = notify or (lambda message: None)
+        self.mask = SecretMask(settings.api_key, settings.azure_endpoint or settings.base_url)
+        self.public_url = public_url(settings.azure_endpoint or settings.base_url)
+        self.server = f"{self.public_url.rstrip('/')}#{settings.model}"  # the memories' key: no secret
+        self.azure = bool(settings.azure_endpoint)
+        self._sdk = None
+        from .models import shutdown_warning
 
-    # -- one request -------------------------------------------------------------------------
+        self.say_once(shutdown_warning(self.model_name))
+
+    @property
+    def model_name(self) -> str:
+        """The model asked for (Azure: the model a deployment serves, when the config says)."""
+        return self.settings.model_of.get(self.settings.model, self.settings.model)
+
+    @property
+    def _client(self):
+        """The SDK's client, made at the first request (importing the SDK is most of a command's start-up)."""
+        if self._sdk is None:
+            if self.azure:
+                from openai import AzureOpenAI
+
+                self._sdk = AzureOpenAI(azure_endpoint=self.settings.azure_endpoint, api_key=self.settings.api_key or "no-key",
+                                        api_version=self.settings.api_version, max_retries=0, timeout=self.settings.timeout)
+            else:
+                from openai import OpenAI
+
+                self._sdk = OpenAI(api_key=self.settings.api_key or "no-key", base_url=self.settings.base_url,
+                                   max_retries=0, timeout=self.settings.timeout)
+        return self._sdk
+
+    def say_once(self, message: str | None) -> None:
+        if message and message not in _said:
+            _said.add(message)
+            self.notify(message)
+
+    # -- the parameters of a request -------------------------------------------------------------
+    @property
+    def reasoning(self) -> bool:
+        return parameters.is_reasoning(self.model_name, self.fits.get(self.server))
+
+    def _fitted(self, answer_tokens: int, temperature: float | None) -> dict:
+        params, notes = parameters.fitted(parameters.Wanted(self.model_name, answer_tokens, temperature,
+                                                            self.settings.reasoning_effort), self.fits.get(self.server))
+        for note in notes:
+            self.say_once(note)
+        return params
+
     def _response_format(self, mode: str) -> dict | None:
         schema = bounded_schema() if self.settings.bounded else ANSWER_SCHEMA
         if mode == JSON_SCHEMA:
@@ -266,17 +213,16 @@ class ChatClient:
             return {"type": "json_object", "schema": schema}
         return None
 
-    def _kwargs(self, messages: list[dict], mode: str | None) -> dict[str, Any]:
-        """The SDK arguments of one chat request (mode None: no response format, plain Markdown)."""
-        kwargs: dict[str, Any] = dict(
-            model=self.settings.model,
-            messages=messages,
-            temperature=self.settings.temperature,
-            max_tokens=self.settings.max_tokens,
-        )
+    def _page_request(self, messages: list[dict], mode: str | None) -> _Request:
         fmt = self._response_format(mode) if mode else None
-        if fmt is not None:
-            kwargs["response_format"] = fmt
+        return _Request(messages, mode, fmt, self.settings.max_tokens, self.settings.temperature)
+
+    def _kwargs(self, request: _Request) -> dict[str, Any]:
+        """The SDK arguments of a request, fitted to what the server and model take now."""
+        kwargs: dict[str, Any] = dict(model=self.settings.model, messages=request.messages,
+                                      **self._fitted(request.answer_tokens, request.temperature))
+        if request.response_format is not None:
+            kwargs["response_format"] = request.response_format
         if self.settings.extra_body:
             kwargs["extra_body"] = self.settings.extra_body
         return kwargs
@@ -289,75 +235,43 @@ class ChatClient:
         remembered = self.memory.get(self.server)
         return remembered if remembered in self.settings.modes else self.settings.modes[0]
 
-    def request_body(self, messages: list[dict], mode: str | None) -> dict[str, Any]:
-        """The JSON body the online lane sends for these messages, as one dict (extra_body merged)."""
-        kwargs = self._kwargs(messages, mode)
+    @staticmethod
+    def _merged(kwargs: dict) -> dict:
         extra = kwargs.pop("extra_body", None) or {}
         return {**kwargs, **extra}
 
-    def read_body(self, body: Any, mode: str | None) -> Completion:
-        """A chat completion that came back some other way (a Batch API output line) read exactly as an
-        online reply is; Unparseable or LLMError if it is not a usable answer."""
-        from openai.types.chat import ChatCompletion
+    def request_body(self, messages: list[dict], mode: str | None) -> dict[str, Any]:
+        """The JSON body of a page request sent some other way (a Batch API line, an export), fitted up front."""
+        return self._merged(self._kwargs(self._page_request(messages, mode)))
 
-        if not isinstance(body, dict):
-            raise Unparseable("the result is not a chat completion object")
-        try:
-            response = ChatCompletion.model_validate(body)
-        except ValueError as exc:
-            raise Unparseable(f"the result is not a chat completion ({shorten(self.mask(str(exc)), 120)})") from None
-        if mode is None:
-            return self._read_plain(response)
-        return self._read(response, mode)
+    def structured_body(self, messages: list[dict], name: str, schema: dict, max_tokens: int) -> dict[str, Any]:
+        """The JSON body of a short structured request (a judge's grade) sent through the Batch API."""
+        fmt = {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+        return self._merged(self._kwargs(_Request(messages, JSON_SCHEMA, fmt, max_tokens, 0.0)))
 
-    def _request(self, messages: list[dict], mode: str, kwargs: dict | None = None):
-        import openai
+    def completion_budget(self, answer_tokens: int | None = None) -> int:
+        """The most a request may generate: the answer, and reasoning's room for a reasoning model."""
+        params = self._fitted(answer_tokens or self.settings.max_tokens, None)
+        return int(params.get("max_completion_tokens") or params.get("max_tokens") or 0)
 
-        kwargs = kwargs if kwargs is not None else self._kwargs(messages, mode)
-        try:
-            return self._send(kwargs)
-        except openai.RateLimitError as exc:
-            wait = retry_after(exc.response.headers)
-            if self.limiter is not None:  # every request not yet sent waits, on the last attempt too
-                self.limiter.rate_limited(wait, exc.response.headers)
-            raise Retryable(f"rate limited (429): {self._detail(exc)}", wait, 429) from None
-        except openai.InternalServerError as exc:
-            if mode != INSTRUCTIONS and self._about_format(exc):
-                raise _Rejected(mode, self._detail(exc)) from None  # llama.cpp answers 500 to json_schema
-            raise Retryable(f"server error ({exc.status_code}): {self._detail(exc)}",
-                            retry_after(exc.response.headers)) from None
-        except openai.APITimeoutError:
-            raise Retryable(f"no answer within {self.settings.timeout:g}s (timeout)") from None
-        except openai.APIConnectionError as exc:
-            raise Retryable(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
-        except openai.AuthenticationError:
-            raise LLMError(f"{self.public_url} rejected the API key (401): check OPENAI_API_KEY") from None
-        except openai.PermissionDeniedError as exc:
-            raise LLMError(f"{self.public_url} refused access (403): {self._detail(exc)}") from None
-        except openai.NotFoundError as exc:
-            raise LLMError(
-                f"model {self.settings.model!r} not found at {self.public_url} (404): {self._detail(exc)}") from None
-        except openai.APIStatusError as exc:
-            if exc.status_code in (400, 422) and mode != INSTRUCTIONS and self._about_format(exc):
-                raise _Rejected(mode, self._detail(exc)) from None  # only a refusal of the format moves down
-            if exc.status_code >= 500:
-                raise Retryable(f"server error ({exc.status_code}): {self._detail(exc)}") from None
-            raise LLMError(f"{self.public_url} refused the request ({exc.status_code}): {self._detail(exc)}") from None
-        except openai.OpenAIError as exc:
-            raise Retryable(self.mask(f"the server's answer could not be read: {exc}")) from None
+    def token_estimate(self, messages: list[dict], answer_tokens: int | None = None) -> int:
+        """Tokens the provider counts against its limit before answering: the prompt plus what may be generated."""
+        return self.prompt_estimate(messages) + self.completion_budget(answer_tokens)
 
-    def token_estimate(self, messages: list[dict]) -> int:
-        """Tokens the provider counts against its limit before answering: the prompt plus max_tokens."""
+    @staticmethod
+    def prompt_estimate(messages: list[dict]) -> int:
         chars = sum(len(str(m.get("content") or "")) for m in messages)
-        return chars // 4 + 8 * len(messages) + self.settings.max_tokens
+        return chars // 4 + 8 * len(messages)
 
+    # -- the one request path ----------------------------------------------------------------------
     def _send(self, kwargs: dict):
         """One HTTP request, paced by the limiter (if any), which learns from the answer's rate-limit headers."""
         import openai
 
         limiter = self.limiter
         if limiter is not None:
-            limiter.acquire(self.token_estimate(kwargs["messages"]))
+            limiter.acquire(self.prompt_estimate(kwargs["messages"])
+                            + int(kwargs.get("max_completion_tokens") or kwargs.get("max_tokens") or 0))
         started, ok = time.monotonic(), False
         try:
             raw = self._client.chat.completions.with_raw_response.create(**kwargs)
@@ -378,22 +292,78 @@ class ChatClient:
             if limiter is not None:
                 limiter.release(time.monotonic() - started, ok)
 
-    def limits(self):
-        """Ask the server once (the smallest request) and return what its rate-limit headers say."""
+    def _call(self, request: _Request):
+        """The server's response to a request: a refused parameter is learned and the request sent again adapted
+        (once per parameter); every other failure is mapped to Retryable, _Rejected (the format) or LLMError."""
         import openai
 
-        from .ratelimit import read_limits
+        adapted: set[str] = set()
+        while True:
+            kwargs = self._kwargs(request)
+            try:
+                return self._send(kwargs)
+            except openai.APIStatusError as exc:
+                if exc.status_code in (400, 422) and self._adapt(exc, self._merged(dict(kwargs)), adapted):
+                    continue
+                raise self._mapped(exc, request.mode) from None
+            except (openai.APITimeoutError, openai.APIConnectionError, openai.OpenAIError) as exc:
+                raise self._mapped(exc, request.mode) from None
 
-        try:
-            raw = self._client.chat.completions.with_raw_response.create(
-                model=self.settings.model, messages=[{"role": "user", "content": "ping"}], max_tokens=1)
-            return read_limits(raw.headers)
-        except openai.RateLimitError as exc:
-            return read_limits(exc.response.headers)
-        except openai.APIStatusError as exc:
-            raise LLMError(f"{self.public_url} refused the request ({exc.status_code}): {self._detail(exc)}") from None
-        except openai.APIConnectionError as exc:
-            raise LLMError(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
+    def _adapt(self, exc, sent: dict, adapted: set[str]) -> bool:
+        """Whether a 400 refused one of our parameters (not yet adapted in this request): learned and kept."""
+        err = exc.body.get("error") if isinstance(getattr(exc, "body", None), dict) else None
+        if not isinstance(err, dict) and isinstance(getattr(exc, "body", None), dict):
+            err = exc.body
+        fit = self.fits.get(self.server)
+        param = parameters.learn(err, self._detail(exc), sent, fit)
+        if param is None or (param, sent.get(param)) in adapted:
+            return False
+        adapted.add((param, sent.get(param)))
+        self.fits.set(self.server, fit)
+        self.say_once(f"{self.public_url} refused {param} for {self.settings.model}; sending without it "
+                      "(remembered for this server and model)")
+        return True
+
+    def _mapped(self, exc, mode: str | None) -> Exception:
+        """One error mapping for every request: what to retry, what to stop on, what to say."""
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):
+            return Retryable(f"no answer within {self.settings.timeout:g}s (timeout)")
+        if isinstance(exc, openai.APIConnectionError):
+            return Retryable(self.mask(f"connection failed: {exc.__cause__ or exc}"))
+        if not isinstance(exc, openai.APIStatusError):
+            return Retryable(self.mask(f"the server's answer could not be read: {exc}"))
+        status, detail = exc.status_code, self._detail(exc)
+        if status == 429 and self._quota(exc):
+            return QuotaExhausted(f"{self.public_url}: the account's quota is exhausted (429 insufficient_quota): "
+                                  f"{detail}; add credit or raise the limit, then run again")
+        if status == 429:
+            from .ratelimit import retry_wait
+
+            wait = retry_after(exc.response.headers)
+            wait = wait if wait is not None else retry_wait(exc.response.headers)
+            if self.limiter is not None:  # every request not yet sent waits, on the last attempt too
+                self.limiter.rate_limited(wait, exc.response.headers)
+            return Retryable(f"rate limited (429): {detail}", wait, 429)
+        if mode not in (None, INSTRUCTIONS) and (status in (400, 422) or status >= 500) and self._about_format(detail):
+            return _Rejected(mode, detail)  # llama.cpp answers 500 to json_schema; only a refusal of the format moves down
+        if status in (408, 409) or status >= 500:  # as the SDK itself retries
+            return Retryable(f"server error ({status}): {detail}", retry_after(exc.response.headers), status)
+        if status == 401:
+            return LLMError(f"{self.public_url} rejected the API key (401): check OPENAI_API_KEY")
+        if status == 403:
+            return LLMError(f"{self.public_url} refused access (403): {detail}")
+        if status == 404:
+            return LLMError(f"model {self.settings.model!r} not found at {self.public_url} (404): {detail}")
+        return LLMError(f"{self.public_url} refused the request ({status}): {detail}")
+
+    @staticmethod
+    def _quota(exc) -> bool:
+        body = getattr(exc, "body", None)
+        err = body.get("error", body) if isinstance(body, dict) else {}
+        err = err if isinstance(err, dict) else {}
+        return "insufficient_quota" in (str(err.get("code")), str(err.get("type")), str(getattr(exc, "code", "")))
 
     def _detail(self, exc) -> str:
         """The server's message, on one line, with every secret masked."""
@@ -404,76 +374,22 @@ class ChatClient:
             msg = err.get("message") if isinstance(err, dict) else body.get("message")
         return shorten(self.mask(msg or getattr(exc, "message", None) or str(exc)))
 
-    def _about_format(self, exc) -> bool:
+    @staticmethod
+    def _about_format(text: str) -> bool:
         """Whether a rejection names the structured-output format (and not, say, the context length)."""
-        text = self._detail(exc).lower()
+        text = text.lower()
         if any(word in text for word in ("context length", "maximum context", "too many tokens", "max_tokens")):
             return False
         return any(word in text for word in ("response_format", "json_schema", "json_object"))
 
-    def _complete_plain(self, messages: list[dict]) -> Completion:
-        """One request without a response format: the reply is the answer, in Markdown."""
-        kwargs = self._kwargs(messages, None)
-        import openai
-
-        try:
-            response = self._send(kwargs)
-        except openai.APIStatusError as exc:
-            if exc.status_code == 429 or exc.status_code >= 500:
-                raise Retryable(f"server error ({exc.status_code}): {self._detail(exc)}",
-                                retry_after(exc.response.headers), exc.status_code) from None
-            raise LLMError(f"{self.public_url} refused the request ({exc.status_code}): {self._detail(exc)}") from None
-        except openai.APITimeoutError:
-            raise Retryable(f"no answer within {self.settings.timeout:g}s (timeout)") from None
-        except openai.APIConnectionError as exc:
-            raise Retryable(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
-        return self._read_plain(response)
-
-    def _read_plain(self, response) -> Completion:
-        if not hasattr(response, "choices") or not response.choices:
-            raise Retryable("the server answered 200 without a chat completion")
-        usage = Usage()
-        if getattr(response, "usage", None) is not None:
-            usage = Usage(tokens(response.usage.prompt_tokens), tokens(response.usage.completion_tokens))
-        choice = response.choices[0]
-        text = self.mask.known(getattr(choice.message, "content", None) or "")
-        if not isinstance(text, str) or not text.strip():
-            raise Unparseable("empty reply")
-        notes = []
-        answer, removed = tidy_plain(text, cut_last=choice.finish_reason == "length")
-        if choice.finish_reason == "length":
-            notes.append(f"answer: cut off at max_tokens={self.settings.max_tokens}; kept whole sentences")
-        if removed:
-            notes.append(f"answer: removed {removed}")
-        if not answer:
-            raise Unparseable("the reply holds no usable answer")
-        return Completion(answer, None, None, response.model or self.settings.model, "plain", usage, notes=notes)
-
-    def _complete_once(self, messages: list[dict]) -> Completion:
-        """One attempt: the remembered mode, or each mode in turn until one is accepted."""
-        if not self.settings.structured:
-            return self._complete_plain(messages)
-        remembered = self.memory.get(self.server)
-        modes = self.settings.modes
-        order = [remembered] + [m for m in modes if m != remembered] if remembered in modes else list(modes)
-        last_rejection = ""
-        for mode in order:
-            try:
-                response = self._request(messages, mode)
-            except _Rejected as rej:
-                last_rejection = rej.detail
-                continue
-            self.memory.set(self.server, mode)
-            return self._read(response, mode)
-        raise LLMError(f"{self.public_url} rejected every request format: {last_rejection}")
-
-    def _read(self, response, mode: str) -> Completion:
+    # -- reading a reply -------------------------------------------------------------------------
+    def _choice(self, response) -> tuple[Any, Any, Usage]:
+        """(message, finish_reason, usage) of a chat completion; Retryable/Unparseable when it is none, ModelRefused
+        when the model declined or a content filter stopped it."""
         if not hasattr(response, "choices"):  # a 200 that is not JSON: a proxy's login page, a gateway's error
             shown = shorten(self.mask(response), 80) if isinstance(response, str) else type(response).__name__
             raise Retryable(f"the server answered 200 without a JSON completion: {shown!r}")
-        usage = Usage()
-        if getattr(response, "usage", None) is not None:
-            usage = Usage(tokens(response.usage.prompt_tokens), tokens(response.usage.completion_tokens))
+        usage = read_usage(getattr(response, "usage", None))
         if self.limiter is not None:
             self.limiter.succeeded()
         try:
@@ -481,109 +397,227 @@ class ChatClient:
         except TypeError:
             choices = []
         if not choices:
-            raise Unparseable("reply has no choices")
+            raise Unparseable("reply has no choices", usage=usage)
         choice = choices[0]
         message = getattr(choice, "message", None)
         if message is None or not isinstance(getattr(message, "content", None), (str, type(None))):
-            raise Unparseable("reply is not a chat completion (no message text)")
+            raise Unparseable("reply is not a chat completion (no message text)", usage=usage)
         refusal = getattr(message, "refusal", None)
         if refusal:
-            raise LLMError(f"the model refused: {shorten(self.mask.known(refusal))}")
+            raise ModelRefused(f"the model refused: {shorten(self.mask.known(str(refusal)))}")
         if choice.finish_reason == "content_filter":
-            raise LLMError("the model refused: the answer was stopped by the server's content filter")
-        if choice.finish_reason == "length" and self.settings.bounded:
+            raise ModelRefused("the model refused: the answer was stopped by the server's content filter")
+        if choice.finish_reason == "length" and not (message.content or "").strip():
+            raise ModelRefused(self._spent_budget(usage), usage=usage)
+        return message, choice.finish_reason, usage
+
+    def _spent_budget(self, usage: Usage) -> str:
+        if usage.reasoning_tokens:
+            return (f"the budget went to reasoning: {usage.reasoning_tokens} of {usage.completion_tokens} tokens were "
+                    f"reasoning and no answer was left (effort {self.settings.reasoning_effort or 'default'}); lower "
+                    "reasoning_effort (--reasoning-effort) or raise max_tokens")
+        return f"the reply was cut off at max_tokens={self.settings.max_tokens} before any answer; raise max_tokens"
+
+    def read_body(self, body: Any, mode: str | None) -> Completion:
+        """A chat completion that came back some other way (a Batch API output line) read exactly as an
+        online reply is; Unparseable or LLMError if it is not a usable answer."""
+        from openai.types.chat import ChatCompletion
+
+        if not isinstance(body, dict):
+            raise Unparseable("the result is not a chat completion object")
+        try:
+            response = ChatCompletion.model_validate(body)
+        except ValueError as exc:
+            raise Unparseable(f"the result is not a chat completion ({shorten(self.mask(str(exc)), 120)})") from None
+        return self._read_plain(response) if mode is None else self._read(response, mode)
+
+    def read_json_body(self, body: Any) -> tuple[dict, Usage]:
+        """A structured reply that came back some other way (a Batch API line): (the object, masked; its usage),
+        read as `ask_json` reads one; Unparseable or ModelRefused otherwise."""
+        from openai.types.chat import ChatCompletion
+
+        if not isinstance(body, dict):
+            raise Unparseable("the batch's answer holds no chat completion")
+        try:
+            response = ChatCompletion.model_validate(body)
+        except (ValueError, RecursionError) as exc:
+            raise Unparseable(f"the batch's answer is not a chat completion ({shorten(self.mask(str(exc)), 120)})") from None
+        message, finish, usage = self._choice(response)
+        if finish == "length":
+            raise ModelRefused("the reply was cut off (finish_reason 'length')" + (
+                f" after {usage.reasoning_tokens} tokens of reasoning" if usage.reasoning_tokens else ""), usage=usage)
+        try:
+            return self._masked(parse_json_reply(message.content or "")), usage
+        except (ValueError, RecursionError) as exc:
+            raise Unparseable(f"the reply is not the JSON asked for ({shorten(self.mask(str(exc)), 80)})",
+                              usage=usage) from None
+
+    def _read_plain(self, response) -> Completion:
+        message, finish, usage = self._choice(response)
+        text = self.mask.known(message.content or "")
+        if not text.strip():
+            raise Unparseable("empty reply", usage=usage)
+        notes = []
+        answer, removed = tidy_plain(text, cut_last=finish == "length")
+        if finish == "length":
+            notes.append(f"answer: cut off at max_tokens={self.settings.max_tokens}; kept whole sentences")
+        if removed:
+            notes.append(f"answer: removed {removed}")
+        if not answer:
+            raise Unparseable("the reply holds no usable answer", usage=usage)
+        return Completion(answer, None, None, response.model or self.settings.model, "plain", usage, notes=notes)
+
+    def _read(self, response, mode: str) -> Completion:
+        message, finish, usage = self._choice(response)
+        if finish == "length" and self.settings.bounded:
             return self._salvage(message.content, response, mode, usage)
-        if choice.finish_reason == "length":
-            raise LLMError(
-                f"the answer was cut off at max_tokens={self.settings.max_tokens} (finish_reason 'length'); "
-                "raise max_tokens")
-        data = parse_json_reply(self.mask.known(message.content or ""))
-        answer, desc, kws = fields_from(data)
+        if finish == "length":
+            raise ModelRefused(
+                f"the answer was cut off at max_tokens={self.settings.max_tokens} (finish_reason 'length')"
+                + (f" after {usage.reasoning_tokens} tokens of reasoning; lower reasoning_effort or raise max_tokens"
+                   if usage.reasoning_tokens else "; raise max_tokens"), usage=usage)
+        try:
+            data = parse_json_reply(message.content or "")
+            answer, desc, kws = fields_from(data)
+        except Unparseable as exc:
+            raise Unparseable(str(exc), usage=usage) from None
+        answer, desc, kws = self._masked(answer), self._masked(desc), self._masked(kws)
         return Completion(answer, desc, kws, response.model or self.settings.model, mode, usage)
+
+    def _masked(self, value: Any) -> Any:
+        """A value decoded from a reply with every known secret masked (JSON escapes such as \\u0073k- are decoded
+        before this, so an escaped key is caught too)."""
+        if isinstance(value, str):
+            return self.mask.known(value)
+        if isinstance(value, list):
+            return [self._masked(v) for v in value]
+        if isinstance(value, dict):
+            return {self._masked(k): self._masked(v) for k, v in value.items()}
+        return value
 
     def _salvage(self, content: str | None, response, mode: str, usage: Usage) -> Completion:
         """A reply cut off inside the answer (which comes last): keep its whole sentences."""
-        data = close_truncated_json(self.mask.known(content or ""))
+        data = close_truncated_json(content or "")
         if data is None:
-            raise Unparseable("reply cut off at max_tokens before the answer began")
+            raise Unparseable("reply cut off at max_tokens before the answer began", usage=usage)
         answer, desc, kws = fields_from(data)
+        answer, desc, kws = self._masked(answer), self._masked(desc), self._masked(kws)
         cut = max(answer.rfind(". "), answer.rfind(".\n"), answer.rfind("\n\n"))
         answer = answer[: cut + 1] if cut > len(answer) // 2 else answer
         completion = Completion(answer.strip(), desc, kws, response.model or self.settings.model, mode, usage)
         completion.notes.append(f"answer: cut off at max_tokens={self.settings.max_tokens}; kept whole sentences")
         return completion
 
-    # -- a small structured question (not a page) ----------------------------------------------
-    def ask_json(self, messages: list[dict], name: str, schema: dict, max_tokens: int = 200) -> tuple[dict, Usage]:
-        """One short request whose reply is a JSON object of `schema` (json_schema, else json_object, else the
-        instruction alone, as the server takes them), retried like `complete`; (the object, its usage)."""
-        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
+    # -- one attempt -----------------------------------------------------------------------------
+    def _metered(self, meter: "Meter | None", request: _Request, ask: Callable[[], Any], model: str | None = None):
+        """`ask()` under the meter: what the attempt may cost is reserved first, and its usage counted whatever
+        came of it (an unreadable reply was billed too)."""
+        if meter is None:
+            return ask()
+        held = meter.reserve(self.model_name, self.prompt_estimate(request.messages),
+                             self.completion_budget(request.answer_tokens))
+        usage = Usage()
+        try:
+            result = ask()
+            usage = result[1] if isinstance(result, tuple) else result.usage
+            return result
+        except (Retryable, ModelRefused, LLMError) as exc:
+            usage = getattr(exc, "usage", None) or Usage()
+            raise
+        finally:
+            meter.spend(model or self.model_name, usage, held)
 
+    def _complete_once(self, messages: list[dict], meter: "Meter | None") -> Completion:
+        """One attempt: plain Markdown, or the remembered format, or each format in turn until one is accepted."""
+        if not self.settings.structured:
+            request = self._page_request(messages, None)
+            return self._metered(meter, request, lambda: self._read_plain(self._call(request)))
+        remembered = self.memory.get(self.server)
+        modes = self.settings.modes
+        order = [remembered] + [m for m in modes if m != remembered] if remembered in modes else list(modes)
+        last_rejection = ""
+        for mode in order:
+            request = self._page_request(messages, mode)
+            try:
+                return self._metered(meter, request, lambda: self._remembered(mode, self._read(self._call(request), mode)))
+            except _Rejected as rej:
+                last_rejection = rej.detail
+        raise LLMError(f"{self.public_url} rejected every request format: {last_rejection}")
+
+    def _remembered(self, mode: str, completion: Completion) -> Completion:
+        self.memory.set(self.server, mode)
+        return completion
+
+    def _ask_once(self, messages: list[dict], name: str, schema: dict, max_tokens: int,
+                  meter: "Meter | None") -> tuple[dict, Usage]:
         formats = [(JSON_SCHEMA, {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}),
                    (JSON_OBJECT, {"type": "json_object"}), (INSTRUCTIONS, None)]
+        last = ""
+        for mode, fmt in formats:
+            request = _Request(messages, mode, fmt, max_tokens, 0.0)
 
-        def once() -> tuple[dict, Usage]:
-            last = ""
-            for mode, fmt in formats:
-                kwargs: dict[str, Any] = dict(model=self.settings.model, messages=messages, temperature=0,
-                                              max_tokens=max_tokens)
-                if fmt is not None:
-                    kwargs["response_format"] = fmt
-                if self.settings.extra_body:
-                    kwargs["extra_body"] = self.settings.extra_body
-                try:
-                    response = self._request(messages, mode, kwargs)
-                except _Rejected as rej:
-                    last = rej.detail
-                    continue
-                if not getattr(response, "choices", None):
-                    raise Retryable("the server answered 200 without a chat completion")
-                usage = Usage()
-                if getattr(response, "usage", None) is not None:
-                    usage = Usage(tokens(response.usage.prompt_tokens), tokens(response.usage.completion_tokens))
-                try:  # the reply's text is server text: any secret it echoes is masked where it enters
-                    data = parse_json_reply(self.mask.known(response.choices[0].message.content or ""))
+            def ask() -> tuple[dict, Usage]:
+                message, finish, usage = self._choice(self._call(request))
+                if finish == "length":
+                    raise ModelRefused(f"the reply was cut off at {max_tokens} tokens (finish_reason 'length')"
+                                       + (f" after {usage.reasoning_tokens} of reasoning" if usage.reasoning_tokens else ""),
+                                       usage=usage)
+                try:  # decoded first, then masked: an escaped secret is a secret too
+                    data = parse_json_reply(message.content or "")
                 except (ValueError, RecursionError) as exc:
-                    raise Unparseable(f"the reply is not the JSON asked for ({shorten(self.mask(str(exc)), 80)})") from None
-                return data, usage
-            raise LLMError(f"{self.public_url} rejected every request format: {last}")
+                    raise Unparseable(f"the reply is not the JSON asked for ({shorten(self.mask(str(exc)), 80)})",
+                                      usage=usage) from None
+                return self._masked(data), usage
 
+            try:
+                return self._metered(meter, request, ask)
+            except _Rejected as rej:
+                last = rej.detail
+        raise LLMError(f"{self.public_url} rejected every request format: {last}")
+
+    # -- with retries: the one retry loop ------------------------------------------------------------
+    def _retrying(self, attempt: Callable[[], Any]) -> tuple[Any, int, Usage]:
+        """attempt() until it succeeds, retrying what is worth retrying; (its result, attempts, the usage of the
+        attempts that failed). LLMError once the retries are spent, carrying that usage."""
+        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
+
+        attempts, failed = 0, Usage()
         retrying = Retrying(retry=retry_if_exception_type(Retryable), stop=stop_after_attempt(self.settings.retries + 1),
                             wait=self._wait, before_sleep=self._before_sleep, reraise=False)
         try:
-            for attempt in retrying:
-                with attempt:
-                    result = once()
-        except RetryError as exc:
-            raise LLMError(f"the request failed: {exc.last_attempt.exception()}") from None
-        return result
-
-    # -- with retries --------------------------------------------------------------------------
-    def complete(self, messages: list[dict]) -> Completion:
-        """The parsed completion, retrying what is worth retrying; LLMError otherwise."""
-        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
-
-        started = time.monotonic()
-        attempts = 0
-        retrying = Retrying(
-            retry=retry_if_exception_type(Retryable),
-            stop=stop_after_attempt(self.settings.retries + 1),
-            wait=self._wait,
-            before_sleep=self._before_sleep,
-            reraise=False,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
+            for state in retrying:
+                with state:
                     attempts += 1
-                    result = self._complete_once(messages)
+                    try:
+                        result = attempt()
+                    except (Retryable, LLMError) as exc:
+                        failed = failed + (getattr(exc, "usage", None) or Usage())
+                        raise
         except RetryError as exc:
             last = exc.last_attempt.exception()
             what = "the model's output was unusable" if isinstance(last, Unparseable) else "the request failed"
-            raise LLMError(f"{what} after {attempts} attempts: {last}") from None
+            raise LLMError(f"{what} after {attempts} attempts: {last}", usage=failed) from None
+        except LLMError as exc:
+            exc.usage = failed
+            raise
+        return result, attempts, failed
+
+    def complete(self, messages: list[dict], meter: "Meter | None" = None) -> Completion:
+        """The parsed completion, retrying what is worth retrying; LLMError otherwise."""
+        started = time.monotonic()
+        result, attempts, failed = self._retrying(lambda: self._complete_once(messages, meter))
         result.attempts = attempts
+        result.usage = result.usage + failed
         result.latency = time.monotonic() - started
         return result
+
+    def ask_json(self, messages: list[dict], name: str, schema: dict, max_tokens: int = 200,
+                 meter: "Meter | None" = None) -> tuple[dict, Usage]:
+        """One short request whose reply is a JSON object of `schema` (json_schema, else json_object, else the
+        instruction alone, as the server takes them), retried like `complete`; (the object with every known secret
+        masked, the usage of every attempt). A refusal, a cut-off reply or a content filter is one clear error."""
+        (data, usage), _, failed = self._retrying(lambda: self._ask_once(messages, name, schema, max_tokens, meter))
+        return data, usage + failed
 
     def _wait(self, retry_state) -> float:
         exc = retry_state.outcome.exception()
@@ -598,90 +632,33 @@ class ChatClient:
         if self.on_wait is not None:
             self.on_wait(retry_state.upcoming_sleep, retry_state.outcome.exception())
 
+    # -- the server's limits ---------------------------------------------------------------------
+    def limits(self):
+        """Ask the server once (the smallest request) and return what its rate-limit headers say."""
+        import openai
+
+        from .ratelimit import read_limits
+
+        request = _Request([{"role": "user", "content": "ping"}], None, None, 16, None)
+        try:
+            kwargs = self._kwargs(request)
+            raw = self._client.chat.completions.with_raw_response.create(**kwargs)
+            return read_limits(raw.headers)
+        except openai.APIStatusError as exc:
+            if exc.status_code in (400, 422) and self._adapt(exc, self._merged(dict(kwargs)), set()):
+                return self.limits()
+            mapped = self._mapped(exc, None)
+            if isinstance(mapped, Retryable) and exc.status_code == 429:
+                return read_limits(exc.response.headers)
+            if isinstance(mapped, LLMError):
+                raise mapped from None
+            raise LLMError(str(mapped)) from None
+        except openai.APIConnectionError as exc:
+            raise LLMError(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
+
 
 class _Rejected(Exception):
     def __init__(self, mode: str, detail: str):
         super().__init__(detail)
         self.mode = mode
         self.detail = detail
-
-
-_ECHO = re.compile(r"^\s*(\*\*)?(answer|response|question|assistant)(\*\*)?\s*:\s*(\*\*)?\s*", re.I)
-_DEBRIS_LINE = re.compile(r"^[\s\[\]{}()\",:;`|]*$|^\s*\d+[.)]\s*$")  # stray brackets, an empty "3."
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
-_EMPTY_HEADING = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\*\*[^*]+(:\*\*|\*\*:)\s*$")
-_LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\S")
-
-
-def tidy_plain(text: str, cut_last: bool = False) -> tuple[str, str]:
-    """A small model's Markdown made readable: no echoed "Answer:" label, no lines of stray brackets, no
-    paragraph or sentence said twice, and (when cut off) no sentence left unfinished; (text, what was removed)."""
-    removed = []
-    lines = text.strip().split("\n")
-    if lines and _ECHO.match(lines[0]):
-        lines[0] = _ECHO.sub("", lines[0])
-    kept_lines = [line for line in lines if not (line.strip() and _DEBRIS_LINE.match(line))]
-    if len(kept_lines) != len(lines):
-        removed.append(f"{len(lines) - len(kept_lines)} line(s) of stray brackets")
-    headed = []
-    for n, line in enumerate(kept_lines):  # "3. **Key points:**" with nothing under it: an empty heading
-        after = next((x for x in kept_lines[n + 1:] if x.strip()), "")
-        indent = len(line) - len(line.lstrip())
-        if _EMPTY_HEADING.match(line) and (not after or len(after) - len(after.lstrip()) <= indent
-                                           and _LIST_ITEM.match(after)):
-            continue
-        headed.append(line)
-    if len(headed) != len(kept_lines):
-        removed.append(f"{len(kept_lines) - len(headed)} empty list heading(s)")
-    kept_lines = headed
-    paragraphs, seen, seen_sentences = [], set(), set()
-    dropped_p = dropped_s = 0
-    for block in "\n".join(kept_lines).split("\n\n"):
-        key = " ".join(block.lower().split())
-        if not key:
-            continue
-        if key in seen:
-            dropped_p += 1
-            continue
-        seen.add(key)
-        if not block.lstrip().startswith(("|", "```", "$$", "#")) and "\n" not in block.strip():
-            sentences = []
-            for sentence in _SENTENCE_BREAK.split(block):
-                skey = " ".join(sentence.lower().split())
-                if len(skey.split()) >= 4 and skey in seen_sentences:
-                    dropped_s += 1
-                    continue
-                seen_sentences.add(skey)
-                sentences.append(sentence)
-            block = " ".join(sentences)
-            if not block.strip():
-                continue
-        paragraphs.append(block)
-    if dropped_p:
-        removed.append(f"{dropped_p} repeated paragraph(s)")
-    if dropped_s:
-        removed.append(f"{dropped_s} repeated sentence(s)")
-    if cut_last and paragraphs:
-        last = paragraphs[-1].rstrip()
-        end = max(last.rfind(". "), last.rfind(".\n"), last.rfind("? "), last.rfind("! "))
-        if last and last[-1] not in ".!?":
-            kept = last[: end + 1] if end > 0 else ""
-            if kept and not re.fullmatch(r"\s*(\d+[.)]|[-*+])\s*", kept):
-                paragraphs[-1] = kept
-            else:
-                paragraphs.pop()  # nothing whole is left of it (a lone "3." is no item)
-    return "\n\n".join(p.rstrip() for p in paragraphs).strip(), ", ".join(removed)
-
-
-def tokens(value: Any) -> int:
-    """A server's token count as a sane integer (0 to a trillion): none, negative or absurd ones are clamped."""
-    try:
-        return max(0, min(int(value or 0), 10**12))
-    except (TypeError, ValueError, OverflowError):
-        return 0
-
-
-def shorten(text: str, limit: int = 200) -> str:
-    """One line of at most `limit` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

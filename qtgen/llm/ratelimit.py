@@ -74,7 +74,8 @@ class Limits:
 
     @property
     def any(self) -> bool:
-        return self.limit_requests is not None or self.limit_tokens is not None
+        return any(v is not None for v in (self.limit_requests, self.limit_tokens, self.remaining_requests,
+                                           self.remaining_tokens))
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -99,11 +100,26 @@ def read_limits(headers: Any) -> Limits:
 
     def triple(kind: str) -> tuple:
         limit = number(f"x-ratelimit-limit-{kind}")
+        remaining = number(f"x-ratelimit-remaining-{kind}")
+        if limit is None and remaining is not None:
+            # Azure OpenAI sends only what remains, of a budget that renews each minute: the most seen is the limit
+            return None, remaining, reset(f"x-ratelimit-reset-{kind}")
         if not limit:  # a limit of 0 would stop all traffic for ever: a gateway's placeholder, not a limit
             return None, None, None
-        return limit, number(f"x-ratelimit-remaining-{kind}"), reset(f"x-ratelimit-reset-{kind}")
+        return limit, remaining, reset(f"x-ratelimit-reset-{kind}")
 
     return Limits(*triple("requests"), *triple("tokens"))
+
+
+AZURE_WINDOW = 60.0  # seconds: Azure OpenAI's quotas are per minute
+
+
+def retry_wait(headers: Any) -> float | None:
+    """When a 429 says the budget is back: Azure's `x-rate-limit-reset-tokens` (seconds), if sent."""
+    if headers is None:
+        return None
+    value = parse_duration(headers.get("x-rate-limit-reset-tokens"))
+    return value if value is not None and value <= MAX_RESET else None
 
 
 @dataclass
@@ -391,8 +407,14 @@ class RateLimiter:
         with self._cond, self.store.update() as budget:
             if limits.any:
                 budget.headerless = False
-                budget.requests.observe(limits.limit_requests, limits.remaining_requests, limits.reset_requests, now)
-                budget.tokens.observe(limits.limit_tokens, limits.remaining_tokens, limits.reset_tokens, now)
+                for window, limit, remaining, reset in (
+                        (budget.requests, limits.limit_requests, limits.remaining_requests, limits.reset_requests),
+                        (budget.tokens, limits.limit_tokens, limits.remaining_tokens, limits.reset_tokens)):
+                    if limit is None and remaining is not None:  # Azure: remaining only, of a per-minute budget
+                        limit = max(window.limit or 0.0, remaining)
+                        reset = reset if reset is not None else (
+                            max(0.0, window.reset_at - now) if window.known and window.reset_at > now else AZURE_WINDOW)
+                    window.observe(limit, remaining, reset, now)
             elif not budget.learned:
                 budget.headerless = True
             self._cond.notify_all()
@@ -434,6 +456,8 @@ class RateLimiter:
     def rate_limited(self, wait: float | None, headers: Any = None) -> None:
         """A 429: every request not yet sent, here and in other processes, waits; the pace drops a fifth."""
         limits = read_limits(headers)
+        if wait is None:
+            wait = retry_wait(headers)
         if wait is None:
             resets = [r for r in (limits.reset_requests, limits.reset_tokens) if r]
             wait = min(resets) if resets else DEFAULT_429_PAUSE

@@ -31,7 +31,9 @@ from ..errors import InputError, ParseError, QtgenError
 from ..format.files import write_atomic
 from ..format.reader import read
 from ..format.slug import names_something, slug
-from ..llm.client import ChatClient
+from ..llm.client import ChatClient, QuotaExhausted
+from ..llm.pricing import Pricing
+from ..llm.usage import Usage
 from ..llm.ratelimit import Cancelled, RateLimiter, shared_store
 from ..site.index import SiteIndex, open_index
 from . import draft as drafting
@@ -40,14 +42,6 @@ from .ledger import (BATCH_API, DONE, FAILED, HEARTBEAT_SECONDS, INVALID, LEFT, 
                      SKIPPED, BatchItem, Ledger, Run, new_holder)
 from .questions import BadLine, read_questions
 
-# US dollars per million tokens (input, output); extend or override with `prices` in the config.
-PRICES = {
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-nano": (0.10, 0.40),
-}
 HELD = "held"  # another process holds the question
 
 
@@ -60,33 +54,26 @@ def _judged(score: float, config: Config) -> str:
     return " (the model: the same question)" if score + 1e-9 < config.similar_threshold else ""
 
 
-def price_of(config: Config, model: str) -> tuple[float, float] | None:
-    table = {**PRICES, **{k: tuple(v) for k, v in config.prices.items()}}
-    if model in table:
-        return table[model]
-    for name, price in table.items():  # "gpt-4o-mini-2024-07-18" costs what "gpt-4o-mini" costs
-        if model.startswith(name + "-"):
-            return price
-    return None
+def pricing(config: Config) -> Pricing:
+    """Prices as this config sets them: [prices] and [batch_prices] over genai-prices' data."""
+    return Pricing(config.prices, config.batch_prices)
 
 
-def batch_price_of(config: Config, model: str) -> tuple[float, float] | None:
-    """The Batch API's price: as configured in `batch_prices`, else half the online price."""
-    if config.batch_prices:
-        table = {k: tuple(v) for k, v in config.batch_prices.items()}
-        own = table.get(model) or next((p for name, p in table.items() if model.startswith(name + "-")), None)
-        if own is not None:
-            return own
-    online = price_of(config, model)
-    return None if online is None else (online[0] / 2, online[1] / 2)
+def cost(config: Config, model: str, usage: Usage, lane: str = ONLINE) -> float:
+    """Dollars for one answer's usage at its lane's prices (0.0 where no price is known: a cost cap on such a model
+    is refused before any request)."""
+    return pricing(config).cost(model, usage, lane) or 0.0
 
 
-def cost(config: Config, model: str, tokens_in: int, tokens_out: int, lane: str = ONLINE) -> float:
-    """Dollars for one answer: online prices, Batch API prices, nothing for a file run elsewhere."""
-    if lane == "export":
-        return 0.0  # run by another engine (vLLM on your own machines): no provider bill
-    price = batch_price_of(config, model) if lane == BATCH_API else price_of(config, model)
-    return 0.0 if price is None else (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
+def cap_of(config: Config, max_cost: float | None, lane: str = ONLINE, model: str | None = None) -> None:
+    """Before any request: InputError when a cost cap is asked for a model with no known price (it could not hold).
+    The offline model costs nothing."""
+    from ..llm.backend import uses_local
+
+    if max_cost is None or uses_local(config):
+        return
+    name = model or config.model
+    pricing(config).require(config.deployments.get(name, name), "--max-cost", lane)
 
 
 @dataclass
@@ -153,6 +140,7 @@ class Progress:
     throttled: int = 0
     stopped: str | None = None
     interrupted: bool = False
+    quota: bool = False  # stopped because the account's quota is exhausted
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -229,6 +217,7 @@ class Batch:
         the rest comes from the run.
         """
         given = dict(given or {})
+        cap_of(self.config, (options or Options()).max_cost, (options or Options()).via)
         if path is None:
             latest = self.ledger.latest_unfinished() if resume else None
             if latest is None:
@@ -383,7 +372,7 @@ class Batch:
         options = prepared.options
         with open_client(self.config, notify=notify, on_wait=on_wait) as client:
             # paced by the server's rate-limit headers, the budget shared with other runs on this server and key
-            client.limiter = RateLimiter(options.rpm, options.tpm, tokens_per_request=self.config.max_tokens + 600,
+            client.limiter = RateLimiter(options.rpm, options.tpm, tokens_per_request=client.completion_budget() + 600,
                                          concurrency=options.concurrency,
                                          store=shared_store(client.server, client.settings.api_key))
             runner = Runner(self.config, self.ledger, self.index, client, client.limiter, options, self.holder, notify)
@@ -395,8 +384,7 @@ class Batch:
     def summary(self, run_id: str, status: str | None = None) -> Summary:
         counts = self.ledger.counts(run_id)
         tokens_in, tokens_out = self.ledger.totals(run_id)
-        done = self.ledger.items(run_id, (DONE,))
-        spent = sum(cost(self.config, i.model or "", i.tokens_in, i.tokens_out, i.lane) for i in done)
+        spent = sum(cost(self.config, i.model or "", i.usage, i.lane) for i in self.ledger.items(run_id, (DONE, FAILED)))
         similar = [i for i in self.ledger.items(run_id, (SKIPPED,)) if "near-duplicate" in (i.error or "")]
         return Summary(run_id, status or self.ledger.run(run_id).status, counts, left_of(counts), tokens_in,
                        tokens_out, spent, self.ledger.items(run_id, (FAILED,)), similar,
@@ -418,8 +406,8 @@ class Batch:
         chunks = self.ledger.chunks(run_id, ("new", "uploaded", "submitted", "exported"))
         return (any(c["kind"] == BATCH_API for c in chunks), any(c["kind"] == "export" for c in chunks))
 
-    def cost_of(self, model: str, tokens_in: int, tokens_out: int, lane: str = ONLINE) -> float:
-        return cost(self.config, model, tokens_in, tokens_out, lane)
+    def cost_of(self, model: str, usage: Usage, lane: str = ONLINE) -> float:
+        return cost(self.config, model, usage, lane)
 
     def adopt_draft(self, item: BatchItem) -> bool:
         """A draft already on disk for this question (written before a crash) is taken, not written again."""
@@ -479,9 +467,23 @@ class Runner:
         except Cancelled:  # stopping before this request was sent: left for the next run, not a failure
             self.ledger.record(run_id, item.key, self.holder, state=PENDING)
             return PENDING
+        except QuotaExhausted as exc:  # nothing more can be sent: stop at once; the question is left for --resume
+            self.ledger.record(run_id, item.key, self.holder, state=PENDING)
+            with self._lock:
+                if self.progress.stopped is None or "quota" not in self.progress.stopped:
+                    self.progress.stopped = f"{exc}; nothing more is sent (qtgen batch --resume goes on)"
+                self.progress.quota = True
+            self.stop.set()
+            self.limiter.cancel()
+            return PENDING
         except QtgenError as exc:
-            self.ledger.record(run_id, item.key, self.holder, state=FAILED, error=self.client.mask(exc))
-            self._count(failed=1)
+            u = getattr(exc, "usage", None) or Usage()  # attempts that came to nothing were billed too
+            self.ledger.record(run_id, item.key, self.holder, state=FAILED, error=self.client.mask(exc),
+                               tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens,
+                               tokens_reasoning=u.reasoning_tokens, tokens_cached=u.cached_tokens,
+                               model=self.client.model_name)
+            self._count(failed=1, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens,
+                        cost=cost(self.config, self.client.model_name, u))
             return FAILED
         except Exception as exc:  # a bug must not stop the other questions
             self.ledger.record(run_id, item.key, self.holder, state=FAILED,
@@ -495,8 +497,9 @@ class Runner:
         self.ledger.add_attempts(run_id, item.key, completion.attempts - 1)  # retries inside the request
         self.ledger.record(run_id, item.key, self.holder, state=DONE, error=None, path=str(path),
                            page_id=page_id, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens,
+                           tokens_reasoning=u.reasoning_tokens, tokens_cached=u.cached_tokens,
                            latency=round(completion.latency, 3), model=completion.model, lane=ONLINE)
-        spent = cost(self.config, completion.model, u.prompt_tokens, u.completion_tokens)
+        spent = cost(self.config, completion.model, u)
         self._count(done=1, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens, cost=spent)
         if self.options.max_cost is not None and self.progress.cost >= self.options.max_cost:
             self.progress.stopped = f"--max-cost {self.options.max_cost:g} reached (${self.progress.cost:.4f} spent)"

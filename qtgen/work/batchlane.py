@@ -142,7 +142,7 @@ class BatchLane:
         body = self.client.request_body(messages, mode)
         data = json.dumps({"custom_id": item.key, "method": "POST", "url": ENDPOINT, "body": body},
                           ensure_ascii=False, separators=(",", ":")) + "\n"
-        tokens = self.client.token_estimate(messages) - self.client.settings.max_tokens
+        tokens = self.client.prompt_estimate(messages)
         return Line(item, data.encode("utf-8"), max(1, tokens))
 
     def _todo(self, run_id: str) -> list[BatchItem]:
@@ -280,13 +280,12 @@ class BatchLane:
         return sent, False
 
     def most_cost(self, line: Line) -> float:
-        """The most a request can cost at batch prices: its prompt and max_tokens of answer."""
-        from .batch import batch_price_of
+        """The most a request can cost at batch prices: its prompt and every token it may generate (the answer and,
+        for a reasoning model, its room to reason)."""
+        from .batch import pricing
 
-        price = batch_price_of(self.config, self.client.settings.model)
-        if price is None:
-            return 0.0
-        return (line.tokens * price[0] + self.client.settings.max_tokens * price[1]) / 1_000_000
+        most = pricing(self.config).most(self.client.model_name, line.tokens, self.client.completion_budget(), BATCH_API)
+        return most or 0.0
 
     def _within_budget(self, lines: list[Line]) -> list[Line]:
         """With --max-cost, only the lines whose most possible cost still fits this session's budget."""
@@ -514,12 +513,12 @@ class BatchLane:
             return str(exc)
         u = completion.usage
         self.ledger.settle(item.run_id, item.key, state=DONE, error=None, path=str(result.path), page_id=result.page.id,
-                           tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens, model=completion.model, lane=lane,
-                           latency=None)
+                           tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens, tokens_reasoning=u.reasoning_tokens,
+                           tokens_cached=u.cached_tokens, model=completion.model, lane=lane, latency=None)
         self.progress.done += 1
         self.progress.tokens_in += u.prompt_tokens
         self.progress.tokens_out += u.completion_tokens
-        self.progress.cost += self.job.cost_of(completion.model, u.prompt_tokens, u.completion_tokens, lane)
+        self.progress.cost += self.job.cost_of(completion.model, u, lane)
         return None
 
     def _sent_body(self, item: BatchItem) -> dict | None:
@@ -596,7 +595,7 @@ class BatchLane:
         from ..llm.ratelimit import RateLimiter, shared_store
         from .batch import Runner
 
-        self.client.limiter = RateLimiter(None, None, tokens_per_request=self.config.max_tokens + 600,
+        self.client.limiter = RateLimiter(None, None, tokens_per_request=self.client.completion_budget() + 600,
                                           concurrency=self.options.concurrency,
                                           store=shared_store(self.client.server, self.client.settings.api_key))
         runner = Runner(self.config, self.ledger, self.job.index, self.client, self.client.limiter, self.options,

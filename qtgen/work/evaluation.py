@@ -31,7 +31,7 @@ from ..errors import InputError, QtgenError
 from ..format.page import Page
 
 EVAL_DATE = dt.date(2000, 1, 1)
-GATE = ("QT017", "QT018", "QT019", "QT020", "QT021", "QT022", "QT023", "QT024")
+GATE = ("QT017", "QT018", "QT019", "QT020", "QT021", "QT022", "QT023", "QT024", "QT025")
 
 migrations = Migrations()
 
@@ -57,6 +57,7 @@ class Variant:
     prompts: Path | None = None
     model: str | None = None
     temperature: float | None = None
+    effort: str | None = None  # reasoning_effort
     spec: str = ""  # as given
 
     @classmethod
@@ -65,7 +66,7 @@ class Variant:
         name = name.strip()
         if not sep or not name or not spec.strip() or not name.replace("-", "").replace("_", "").isalnum():
             raise InputError(f"--variant {text!r}: use NAME:SPEC, such as a:prompts/, b:prompts-new/ or "
-                             "c:model=gpt-4o (several parts joined by commas)")
+                             "c:model=gpt-6.1-terra,reasoning_effort=medium (several parts joined by commas)")
         variant = cls(name, spec=spec.strip())
         seen: set[str] = set()
         for part in (p.strip() for p in spec.split(",")):
@@ -81,17 +82,21 @@ class Variant:
                     variant.temperature = float(value)
                 except ValueError:
                     raise InputError(f"--variant {text!r}: temperature takes a number") from None
+            elif eq and key.strip() == "reasoning_effort" and value.strip():
+                variant.effort = value.strip()
             elif not eq:
                 folder = (Path(cwd or Path.cwd()) / part).resolve()
                 if not folder.is_dir():
                     raise InputError(f"--variant {text!r}: no prompts folder {part}")
                 variant.prompts = folder
             else:
-                raise InputError(f"--variant {text!r}: {part!r} is not a prompts folder, model=NAME or temperature=X")
+                raise InputError(f"--variant {text!r}: {part!r} is not a prompts folder, model=NAME, "
+                                 "temperature=X or reasoning_effort=E")
         return variant
 
     def config(self, base: Config) -> Config:
-        return base.with_overrides(prompts_dir=self.prompts, model=self.model, temperature=self.temperature)
+        return base.with_overrides(prompts_dir=self.prompts, model=self.model, temperature=self.temperature,
+                                   reasoning_effort=self.effort)
 
     def describe(self) -> str:
         return self.spec or "the site's prompts and model"
@@ -147,6 +152,7 @@ class Outcome:
     description_fit: bool = False
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_reasoning: int = 0  # of tokens_out
     cost: float = 0.0
     latency: float = 0.0
     cached: bool = False
@@ -158,7 +164,7 @@ class Outcome:
         return {"question": self.question, "subject": self.subject, "variant": self.variant, "failed": self.failed,
                 "errors": self.errors, "warnings": self.warnings, "gate": self.gate, "words": self.words,
                 "description_fit": self.description_fit, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
-                "cost": self.cost, "latency": round(self.latency, 3), "cached": self.cached,
+                "tokens_reasoning": self.tokens_reasoning, "cost": self.cost, "latency": round(self.latency, 3), "cached": self.cached,
                 "judge_score": self.judge_score, "judge_verdict": self.judge_verdict,
                 "answer": self.page.decoded_answer() if self.page else None}
 
@@ -173,7 +179,7 @@ def key_of(config: Config, question: str, subject: str) -> str:
     messages = build_prompt(config, plan(config, question, subject, force=True), structured=structured,
                             parts=False).messages()
     parts = [config.model, host_of(config.base_url) or f"local:{config.local_model or 'default'}",
-             f"{config.temperature:g}", str(config.max_tokens), str(structured),
+             f"{config.temperature:g}", str(config.max_tokens), str(structured), config.reasoning_effort,
              json.dumps(messages, ensure_ascii=False, sort_keys=True)]
     return hashlib.sha256("\0\0\0".join(parts).encode()).hexdigest()
 
@@ -181,14 +187,17 @@ def key_of(config: Config, question: str, subject: str) -> str:
 def _completion_to_json(c) -> str:
     return json.dumps({"answer": c.answer, "page_description": c.page_description, "page_keywords": c.page_keywords,
                        "model": c.model, "mode": c.mode, "tokens_in": c.usage.prompt_tokens,
-                       "tokens_out": c.usage.completion_tokens, "latency": c.latency}, ensure_ascii=False)
+                       "tokens_out": c.usage.completion_tokens, "tokens_reasoning": c.usage.reasoning_tokens,
+                       "tokens_cached": c.usage.cached_tokens, "latency": c.latency}, ensure_ascii=False)
 
 
 def _completion_from(d: dict):
-    from ..llm.client import Completion, Usage
+    from ..llm.client import Completion
+    from ..llm.usage import Usage
 
     return Completion(d["answer"], d["page_description"], d["page_keywords"], d["model"], d["mode"],
-                      Usage(d["tokens_in"], d["tokens_out"]), latency=d["latency"])
+                      Usage(d["tokens_in"], d["tokens_out"], d.get("tokens_reasoning", 0), d.get("tokens_cached", 0)),
+                      latency=d["latency"])
 
 
 def outcome_of(config: Config, variant: str, q: Sampled, completion, cached: bool) -> Outcome:
@@ -212,17 +221,25 @@ def outcome_of(config: Config, variant: str, q: Sampled, completion, cached: boo
     out.words = lint.words(page)
     out.description_fit = config.desc_min <= len(described.strip()) <= config.desc_max
     out.tokens_in, out.tokens_out = completion.usage.prompt_tokens, completion.usage.completion_tokens
-    out.cost = cost(config, completion.model or config.model, out.tokens_in, out.tokens_out)
+    out.tokens_reasoning = completion.usage.reasoning_tokens
+    out.cost = cost(config, completion.model or config.model, completion.usage)
     out.latency, out.cached = completion.latency, cached
     return out
 
 
 def evaluate(config: Config, questions: list[Sampled], variants: list[Variant], *, judge: bool = False,
              notify: Callable[[str], None] = lambda m: None,
-             on_wait: Callable[[float, Exception], None] | None = None) -> list[Outcome]:
-    """Every question drafted (or found kept) with every variant; judged too with `judge`."""
+             on_wait: Callable[[float, Exception], None] | None = None, max_cost: float | None = None) -> list[Outcome]:
+    """Every question drafted (or found kept) with every variant; judged too with `judge`; never past `max_cost`
+    dollars of drafting (what the next request may cost is reserved before it is sent; kept answers cost nothing)."""
     from ..llm.backend import open_client
+    from ..llm.pricing import CostCapReached, Meter
+    from .batch import cap_of, pricing
     from .draft import ask, plan
+
+    for variant in variants:
+        cap_of(variant.config(config), max_cost)
+    meter = Meter(pricing(config), max_cost)
 
     if not variants:
         raise InputError("eval: give at least one --variant NAME:SPEC")
@@ -250,7 +267,10 @@ def evaluate(config: Config, questions: list[Sampled], variants: list[Variant], 
                     for q in todo:
                         key = keys[q.question + "\0" + q.subject]
                         try:
-                            completion = ask(cfg, client, plan(cfg, q.question, q.subject, force=True))
+                            completion = ask(cfg, client, plan(cfg, q.question, q.subject, force=True), meter=meter)
+                        except CostCapReached as exc:
+                            outcomes.append(Outcome(q.question, q.subject, variant.name, failed=str(exc)))
+                            continue
                         except QtgenError as exc:
                             outcomes.append(Outcome(q.question, q.subject, variant.name, failed=str(exc)))
                             continue
@@ -315,11 +335,13 @@ def table(outcomes: list[Outcome], variants: list[Variant]) -> list[tuple[str, l
             f"{avg([o.words for o in got]):.0f}",
             f"{avg([1.0 if o.description_fit else 0.0 for o in got]):.0%}",
             f"{avg([o.tokens_in for o in got]):.0f} / {avg([o.tokens_out for o in got]):.0f}",
+            f"{avg([o.tokens_reasoning for o in got]):.0f}",
             f"${avg([o.cost for o in got]):.5f}",
             f"{avg([o.latency for o in got]):.2f} s",
         ]
     labels = ["pages", "lint errors / page", "lint warnings / page", "gate hits / page", "judge score",
-              "judge pass/revise/reject", "words", "description fit", "tokens in / out", "cost / page",
+              "judge pass/revise/reject", "words", "description fit", "tokens in / out",
+              "of which reasoning", "cost / page",
               "latency / page"]
     for n, label in enumerate(labels):
         rows.append((label, [cells[v.name][n] for v in variants]))

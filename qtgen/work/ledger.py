@@ -82,6 +82,14 @@ def m005_published(db) -> None:
     db.execute("CREATE INDEX published_page ON published(page)")
 
 
+@migrations
+def m006_reasoning_and_cached_tokens(db) -> None:
+    """Of each answer's tokens: those spent on reasoning (part of tokens_out, billed as output) and those read
+    from the provider's prompt cache (part of tokens_in, billed at the cached rate)."""
+    db.execute("ALTER TABLE items ADD COLUMN tokens_reasoning INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE items ADD COLUMN tokens_cached INTEGER NOT NULL DEFAULT 0")
+
+
 DRAFT, REVISE = "draft", "revise"
 ONLINE, BATCH_API = "online", "batch-api"
 
@@ -113,11 +121,20 @@ class BatchItem:
     lane: str = ONLINE
     chunk: str | None = None
     api_failures: int = 0
+    tokens_reasoning: int = 0
+    tokens_cached: int = 0
+
+    @property
+    def usage(self):
+        from ..llm.usage import Usage
+
+        return Usage(self.tokens_in, self.tokens_out, self.tokens_reasoning, self.tokens_cached)
 
     def report(self) -> dict:
         return {"line": self.line, "question": self.question, "subject": self.subject, "status": self.state,
                 "path": self.path, "error": self.error, "tokens": self.tokens_in + self.tokens_out,
-                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "latency": self.latency,
+                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "tokens_reasoning": self.tokens_reasoning,
+                "tokens_cached": self.tokens_cached, "latency": self.latency,
                 "attempts": self.attempts, "id": self.page_id, "model": self.model, "kind": self.kind,
                 "lane": self.lane, **({"revises": self.source} if self.source else {})}
 

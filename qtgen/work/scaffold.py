@@ -16,12 +16,14 @@ content_dir = "content/learn"       # the published pages: content/learn/<subjec
 drafts_dir = "drafts"               # the review queue (never inside content_dir; keep it out of git)
 # prompts_dir = "prompts"           # templates here override the packaged ones by name
 
-# model = "gpt-4o-mini"             # default; a key or a base URL selects the server, none starts the offline model
+# model = "gpt-6-luna"              # default; a key or a base URL selects the server, none starts the offline model
+# reasoning_effort = "low"          # reasoning models (gpt-5, gpt-6, o-series): none .. max, or "default"
+# max_tokens = 1500                 # the answer's length; a reasoning model gets room to reason on top
 # structured = true                 # one JSON request per draft; false: plain Markdown, SEO derived from it
 # desc_max = 117                    # the site prints 38 characters before the description; results show ~155
 # similar_threshold = 80            # a question this close (0-100) to a published one is refused
 # batch_lane = "batch-api"          # qtgen batch through the Batch API: within 24 h, half the price
-# judge_model = "gpt-4o"            # the model qtgen judge asks (default: model); a different one catches more
+# judge_model = "gpt-6.1-terra"     # the model qtgen judge asks (default: model); a stronger one catches more
 
 # [judge]                           # approve's gate: drafts the judge has not passed wait (approve --override "why")
 # required = true

@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from ..context import Ctx, command
+from ..context import Ctx, command, effort_option
 from ..progress import exit_if_interrupted, print_summary, run_with_progress
 
 def register(cli: click.Group) -> None:
     @command(cli)
+    @effort_option
     @click.argument("questions", required=False, type=click.Path(dir_okay=False, path_type=Path))
     @click.option("-s", "--subject", help="Subject for a plain-text list (or rows without one).")
     @click.option("-c", "--concurrency", default=16, show_default=True, type=click.IntRange(1, 256),
@@ -92,7 +93,7 @@ def register(cli: click.Group) -> None:
             print_summary(obj, summary, progress)
             _awaited_hint(obj, job, prepared.run_id, status)
         exit_if_interrupted(obj, summary, progress)
-        sys.exit(1 if summary.failed or prepared.bad else 0)
+        sys.exit(1 if summary.failed or prepared.bad or (progress is not None and progress.quota) else 0)
 
 
 def _announce(obj: Ctx, job, prepared):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ..context import Ctx, QuestionCommand, command
+from ..context import Ctx, QuestionCommand, command, effort_option
 
 
 def register(cli: click.Group) -> None:
     @command(cli, cls=QuestionCommand)
+    @effort_option
     @click.argument("question")
     @click.option("-s", "--subject", required=True, help="Subject, e.g. 'Economics'.")
     @click.option("--date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Page date (default today).")

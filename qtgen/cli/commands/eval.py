@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from ..context import Ctx, command
+from ..context import Ctx, command, effort_option
 
 
 def register(cli: click.Group) -> None:
     @command(cli, name="eval")
+    @effort_option
     @click.option("--variant", "variants", multiple=True, metavar="NAME:SPEC", required=True,
                   help="A way of drafting: NAME:FOLDER (prompt templates), NAME:model=M, NAME:temperature=T, or "
                        "several joined by commas; repeat for each variant.")
@@ -23,11 +24,12 @@ def register(cli: click.Group) -> None:
     @click.option("--seed", type=int, default=1, show_default=True, help="Draw another sample with another seed.")
     @click.option("--judge", "with_judge", is_flag=True,
                   help="Judge every page too (default: when judge_model or [judge] is configured).")
+    @click.option("--max-cost", type=click.FloatRange(0), help="Never spend more than this many dollars drafting.")
     @click.option("--json", "as_json", is_flag=True, help="The table and every page's figures as JSON.")
     @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
                   help="Write a report page: the table, then each question's answers side by side, as the site shows them.")
     @click.pass_obj
-    def eval_(obj: Ctx, variants, n, subject, questions, seed, with_judge, as_json, html_out):
+    def eval_(obj: Ctx, variants, n, subject, questions, seed, with_judge, max_cost, as_json, html_out):
         """Draft the same questions with each variant, without touching the drafts queue, and compare: lint errors
         and warnings, quality-gate hits, the judge's score and verdicts, words, description fit, tokens, cost and
         latency per page. Answers are kept: running again costs nothing, and a new variant costs only itself."""
@@ -44,7 +46,8 @@ def register(cli: click.Group) -> None:
             with open_index(config, create=config.drafts.is_dir()) as index:
                 sampled = ev.sample(config, index, n or 30, subject, seed)
         judge = with_judge or bool(config.judge_model or config.judge)
-        outcomes = ev.evaluate(config, sampled, chosen, judge=judge, notify=obj.info, on_wait=obj.retrying)
+        outcomes = ev.evaluate(config, sampled, chosen, judge=judge, notify=obj.info, on_wait=obj.retrying,
+                               max_cost=max_cost)
         rows = ev.table(outcomes, chosen)
         if html_out is not None:
             from ...format.files import write_atomic

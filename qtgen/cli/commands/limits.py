@@ -29,7 +29,8 @@ def register(cli: click.Group) -> None:
             return
         for what in ("requests", "tokens"):
             limit, remaining, reset = (data[f"{k}_{what}"] for k in ("limit", "remaining", "reset"))
-            if limit is None:
+            if limit is None and remaining is None:
                 continue
-            click.echo(f"{what:<8} {remaining:,.0f} of {limit:,.0f} remaining"
+            of = f" of {limit:,.0f}" if limit is not None else " (the server says what remains, not the limit)"
+            click.echo(f"{what:<8} {remaining:,.0f}{of} remaining"
                        + (f", full again in {reset:g}s" if reset is not None else ""))

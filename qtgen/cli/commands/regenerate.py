@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ..context import Ctx, command
+from ..context import Ctx, command, effort_option
 
 
 def register(cli: click.Group) -> None:
     @command(cli)
+    @effort_option
     @click.argument("draft_name", metavar="DRAFT")
     @click.option("--feedback", help="What the reviewer wants changed.")
     @click.option("--from-judge", is_flag=True, help="Send the issues the judge found (after --feedback, if given).")

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
-from ..context import Ctx, command
+from ..context import Ctx, command, effort_option
 from ..progress import exit_if_interrupted, print_summary, run_with_progress
 
 
 def register(cli: click.Group) -> None:
     @command(cli)
+    @effort_option
     @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
     @click.option("--rule", "rules", multiple=True, help="Only pages with this lint finding (QT004, chatter...); repeatable.")
     @click.option("--limit", type=click.IntRange(min=1), help="At most N pages.")
