@@ -89,13 +89,20 @@ CUT_OK = [
     "$$\n\\int_0^1 x^2 \\, dx = \\frac{1}{3}\n$$\n\nIn summary, an integral adds up thin slices.",
     "Matrix products combine rows and columns.\n\n1. **Rows**: the entry in row $i$,\n\n   $$c_{ij} = \\sum_k a_{ik} b_{kj}$$\n\n"
     "2. **Columns**: each column of the product is a combination of columns.\n\nIn summary, products mix rows and columns.",
-    "Prices differ by country, as the table shows for the\n\n| country | price |\n|---|---|\n| A | 1 |\n\n"
+    "Prices differ by country, as the table shows:\n\n| country | price |\n|---|---|\n| A | 1 |\n\n"
     "In summary, prices differ.",
+    "Two forms are common.\n\n```python\nx = 1\n```\n\nor\n\n```python\nx: int = 1\n```\n\nIn summary, both work.",
 ]
 CUT_OFF = [
     "Tariffs tax imports.\n\n1. **Revenue**: governments collect money from the\n2. **Protection**: producers gain.\n\n"
     "In summary, tariffs tax imports.",
     "Tariffs tax imports and protect local producers.\n\nIn summary, a tariff is a tax that raises the price of the",
+    # a paragraph that introduces a list or a table is cut off all the same when it ends on an article,
+    # a conjunction or a preposition (the case the review found: QT019 exempted every list introduction)
+    "Bacteria divide often.\n\nPopulations grow so quickly and the\n\n- **Doubling**: every 20 minutes.\n"
+    "- **Limits**: food runs out.\n\nIn summary, bacteria grow fast.",
+    "Prices differ by country, as the table shows for the\n\n| country | price |\n|---|---|\n| A | 1 |\n\n"
+    "In summary, prices differ.",
 ]
 
 

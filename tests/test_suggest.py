@@ -117,7 +117,7 @@ def test_rounds_are_bounded_and_the_cost_cap_holds(physics, server):
     assert "1 of 10 question(s) after 3 round(s)" in r.stderr
     before = len(suggest_requests(server))
     r = run_qtgen("suggest", "-s", "Physics", "-n", "5", "--max-cost", "0.001", cwd=site, env=env(site, server))
-    assert r.returncode == 0 and "--max-cost $0.001 reached" in r.stderr
+    assert r.returncode == 1 and "--max-cost $0.001 reached" in r.stderr and "no question kept" in r.stderr
     assert len(suggest_requests(server)) == before  # 2,500 answer tokens at $2 per million could pass it: not sent
 
 

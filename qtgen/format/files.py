@@ -52,6 +52,26 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+MAX_INPUT = 256 * 1024 * 1024  # bytes read from a file the user names (a question list, a topic list, a listing)
+
+
+def read_bounded(path: Path | str, limit: int = MAX_INPUT, what: str = "file") -> bytes:
+    """A file's bytes, reading at most `limit` (a device such as /dev/zero, a FIFO or a huge file never exhausts
+    memory: the size on disk is not trusted, what is read is counted); InputError naming the file otherwise."""
+    from ..errors import InputError
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except IsADirectoryError:
+        raise InputError(f"{path}: a folder, not a {what}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise InputError(f"{path}: over {limit:,} bytes; a {what} is smaller than that")
+    return data
+
+
 def umask() -> int:
     """The process umask (read once: reading it means setting it)."""
     global _umask

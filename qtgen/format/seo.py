@@ -65,6 +65,29 @@ def keyword_problem(term: str) -> str | None:
     return None
 
 
+def keyword_shape(term: str) -> str | None:
+    """Of a term `keyword_problem` refuses, what its page may vouch for: "long" (over five words), "filler" (a word
+    that sizes or frames), "sign" (it starts with a sign, such as "/8"); None for what no page makes a keyword
+    (field names, code, braces, timestamps, amounts alone)."""
+    term = term.strip()
+    if not term or "," in term:
+        return None
+    if _AMOUNT_ONLY.fullmatch(term) and term.strip(" .,").isdigit() and len(term.strip()) <= 4:
+        return "number"  # "1381" on a page about the Peasants' Revolt of 1381
+    if term.lower() in _STOPWORD_KEYWORD:
+        return "filler" if term.isupper() and len(term) > 1 else None  # "AND" on a page about truth tables
+    if _AMOUNT_ONLY.fullmatch(term):
+        return None
+    if term.lower() in _FILLER_KEYWORD and not term.isupper():
+        return "filler"
+    if not (term[0].isalnum() or term[0] in "#(\u201c\"'.+-$%€£¥{}[]<>|\\;") and len(term) <= 40 \
+            and not _BAD_KEYWORD.search(term[1:]):
+        return "sign"
+    if len(term.split()) > 5 and not _BAD_KEYWORD.search(term) and len(term) <= 80:
+        return "long"
+    return None
+
+
 def _amount(word: str) -> bool:
     """A number that is not a year ("$1,200", "1200", "20%", "3.5"): a detail of the question, not its topic."""
     return bool(re.search(r"\d", word)) and not _YEAR.fullmatch(word.strip("()"))
@@ -151,7 +174,7 @@ def _trim_words(words: list[str]) -> str:
     return ""
 
 
-def description(raw: str | None, answer_markdown: str, bounds: Bounds, notes: list[str]) -> str:
+def description(raw: str | None, answer_markdown: str, bounds: Bounds, notes: list[str], question: str = "") -> str:
     desc = clean_line(raw or "")
     if not desc:
         desc = ""
@@ -167,8 +190,32 @@ def description(raw: str | None, answer_markdown: str, bounds: Bounds, notes: li
     if len(desc) > bounds.desc_max:
         before = len(desc)
         desc = cut(desc, bounds.desc_max, bounds.desc_min)
+        if desc.endswith("…"):  # no sentence of it fits: a snippet cut mid-phrase is worse than another sentence
+            whole = whole_sentences(answer_markdown, bounds, question)
+            if whole:
+                notes.append(f"description: {before} characters, and no sentence of it fits {bounds.desc_min}.."
+                             f"{bounds.desc_max}; written from the answer's own sentences instead")
+                return whole
         notes.append(f"description: cut from {before} to {len(desc)} characters")
     return desc
+
+
+def whole_sentences(answer_markdown: str, bounds: Bounds, question: str = "") -> str | None:
+    """A description of whole sentences within the bounds: the answer's earliest sentence (or two in a row) that
+    fits, else one saying what the page answers; None when nothing fits."""
+    sentences = [x.strip() for x in _SENTENCE.split(plain_text(answer_markdown)) if x.strip()]
+    for n, sentence in enumerate(sentences):
+        for text in (sentence, " ".join(sentences[n:n + 2])):
+            if bounds.desc_min <= len(text) <= bounds.desc_max and text.endswith((".", "!", "?")) \
+                    and not text.rstrip(".!?").lower().endswith(tuple(f" {w}" for w in _TRAILING_WORDS)):
+                return text
+    q = clean_line(question).rstrip("?. ")
+    if q:
+        for text in (f"This content answers: {q}? With the key points and examples.", f"This content answers: {q}?",
+                     f"{q}? The key points, explained."):
+            if bounds.desc_min <= len(text) <= bounds.desc_max:
+                return text
+    return None
 
 
 def split_keywords(raw: str | list | None) -> list[str]:
@@ -230,6 +277,6 @@ def keywords(raw: str | list | None, answer_markdown: str, subject: str, questio
 def normalise(raw_description, raw_keywords, answer_markdown: str, subject: str, question: str, bounds: Bounds) -> SeoFields:
     """The page's SEO fields within bounds, with a note for each change made."""
     notes: list[str] = []
-    desc = description(raw_description, answer_markdown, bounds, notes)
+    desc = description(raw_description, answer_markdown, bounds, notes, question)
     kws = keywords(raw_keywords, answer_markdown, subject, question, bounds, notes)
     return SeoFields(desc, kws, notes)

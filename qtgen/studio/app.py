@@ -77,7 +77,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
     # -- the queue ------------------------------------------------------------------------------
     # pages are plain functions: Starlette runs them in its thread pool, so a slow one never stalls the others
     def queue_page(request: Request) -> Response:
-        from ..work.approval import recover
+        from ..work.recovery import recover
 
         recovered = recover(config)
 

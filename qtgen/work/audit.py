@@ -95,6 +95,8 @@ class LotStatus:
 
     @property
     def passed(self) -> bool | None:
+        if self.defects:  # the zero-defect plan: one defect fails the lot for good, whatever is still waiting
+            return False
         bound = self.bound
         if bound is None:
             return None
@@ -126,8 +128,9 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
     """Draw a lot from these drafts (those the judge passed in their present form) and its sample; a line per
     draft left out. InputError for a lot name taken, or no draft to audit."""
     name = name.strip()
-    if not name or any(c in name for c in "/\\\n\r\t") or len(name) > 100:
-        raise InputError(f"audit: {name!r} is not a lot name (up to 100 characters, no slashes or breaks)")
+    if not valid_lot_name(name):
+        raise InputError(f"audit: {name!r} is not a lot name (up to 100 characters: no slashes, line breaks or "
+                         "control characters)")
     n = sample_size(confidence, max_defect)
     if config.state("judgments.sqlite").is_file():
         taken = JudgmentStore(config)
@@ -181,6 +184,14 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
             store.db.execute("BEGIN IMMEDIATE")
             if store.db.execute("SELECT 1 FROM lots WHERE name = ?", (name,)).fetchone():
                 raise InputError(f"audit: lot {name!r} exists already (qtgen audit {name} shows it)")
+            # read again inside the transaction: another draw may have taken some of these drafts meanwhile
+            taken = {r["draft"]: r["lot"] for r in store.db.execute(
+                "SELECT m.draft, m.lot FROM lot_members m JOIN lots l ON l.name = m.lot WHERE l.state = ?", (OPEN,))}
+            clash = [d for d, _ in members if d in taken]
+            if clash:
+                raise InputError(f"audit: {len(clash)} of these drafts were drawn into lot {taken[clash[0]]} while this "
+                                 f"draw was made (first: {Path(clash[0]).name}); nothing drawn: qtgen audit "
+                                 f"{taken[clash[0]]} shows that lot")
             store.db.execute("INSERT INTO lots (name, created, confidence, max_defect, seed, source, state, seed_given) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              (name, time.time(), confidence, max_defect, seed, source, OPEN, int(given)))
@@ -192,6 +203,13 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
     if len(members) <= n:
         notes.append(f"the lot holds {len(members)} draft(s), no more than the sample of {n}: every one is read")
     return status(config, name), notes
+
+
+def valid_lot_name(name: str) -> bool:
+    """A lot name qtgen takes: 1 to 100 characters, no slash, no control or line-separator character of any kind."""
+    from ..format.plaintext import one_line
+
+    return 0 < len(name) <= 100 and one_line(name) == name and not any(c in name for c in "/\\")
 
 
 def _not_clean(config: Config, path: Path, data: bytes) -> str | None:
@@ -269,13 +287,17 @@ def publishable(config: Config, lot: LotStatus) -> tuple[list[Path], list[str]]:
         raise QtgenError(f"lot {lot.name}: published already (commit {(lot.commit or '')[:12]})")
     if lot.state == DROPPED:
         raise QtgenError(f"lot {lot.name}: dropped; its drafts are reviewed one by one, or in a new lot")
+    if lot.defects:
+        raise QtgenError(f"lot {lot.name} failed its audit: {len(lot.defects)} defect(s) in its sample of "
+                         f"{len(lot.sample)} (one fails a lot); qtgen audit {lot.name} --drop gives it up, then review "
+                         "its drafts one by one")
     if lot.pending:
         raise QtgenError(f"lot {lot.name}: {len(lot.pending)} of {len(lot.sample)} sampled draft(s) still wait for a "
                          f"decision (first: {Path(lot.pending[0].draft).name}); qtgen audit {lot.name} lists them")
-    if not lot.passed:
-        raise QtgenError(f"lot {lot.name} failed its audit: {len(lot.defects)} defect(s) in a sample of "
-                         f"{len(lot.sample)}, upper bound {lot.bound:.2%} > {lot.max_defect:.2%}; review its drafts "
-                         "one by one")
+    from .approval import unchanged
+    from .drafts import DraftStore
+
+    store = DraftStore(config, migrate=False)
     paths, held = [], []
     for m in lot.members:
         if m.sampled:
@@ -286,10 +308,12 @@ def publishable(config: Config, lot: LotStatus) -> tuple[list[Path], list[str]]:
         except OSError:
             held.append(f"{path.name}: no longer in the queue")
             continue
-        if same:
-            paths.append(path)
-        else:
+        if not same:
             held.append(f"{path.name}: changed since the lot was drawn; it waits for its own review")
+        elif unchanged(store, path):  # a revision that is still its published page: nothing to publish, never a block
+            held.append(f"{path.name}: a revision still byte for byte its published page: nothing to publish")
+        else:
+            paths.append(path)
     return paths, held
 
 
@@ -318,11 +342,8 @@ def approve_lot(config: Config, name: str, *, index=None, commit: bool = True, n
     if not paths:
         raise QtgenError(f"lot {name}: nothing left to publish unread" + (f" ({held[0]})" if held else
                          " (every draft of it was in the sample)"))
-    note = lot.summary() + f"; published unread: {len(paths)}" + (f", held back: {len(held)}" if held else "")
     expect = {m.draft: m.data_sha for m in lot.members}  # re-checked under the approval's lock
-    result = approve(config, paths, index=index, commit=commit, notify=notify, note=note, expect=expect,
-                     trailers=[f"Qtgen-Lot: {name}"])
-    mark_published(config, name, result.commit)
+    result = approve(config, paths, index=index, commit=commit, notify=notify, expect=expect, lot=name)
     return result, held
 
 
@@ -355,8 +376,10 @@ def lot_drafts(config: Config, names: list[str], subject: str | None, run: str |
         return [p for p in paths if p.is_file()], f"run {run}"
     if listing is not None:
         try:
-            lines = [line.strip() for line in listing.read_text(encoding="utf-8").splitlines()]
-        except (OSError, UnicodeDecodeError) as exc:
+            from ..format.files import read_bounded
+
+            lines = [line.strip() for line in read_bounded(listing, what="list of drafts").decode("utf-8").splitlines()]
+        except UnicodeDecodeError as exc:
             raise InputError(f"{listing}: cannot be read ({exc})") from None
         wanted = [line for line in lines if line and not line.startswith("#")]
         return draft_paths_in(store, wanted), f"the list {listing.name}"

@@ -32,15 +32,21 @@ AMOUNTS_TO = {APPROVE: PASS, EDITED: REVISE, REGENERATE: REVISE, REJECTED: REJEC
 
 
 def record(config: Config, path: Path, data: bytes | None, subject: str | None, question: str | None,
-           decision: str) -> None:
-    """Keep one human decision on a draft with the judge's last grade of it (none if it was never judged)."""
+           decision: str, *, sha: str | None = None, once_since: float | None = None) -> None:
+    """Keep one human decision on a draft with the judge's last grade of it (none if it was never judged). With
+    `once_since`, not when the same decision on the same bytes was kept since then (an approval's journal may be
+    acted on twice: by the approval and, killed after recording, by recovery)."""
     if not config.drafts.is_dir():
         return
     try:
         store = JudgmentStore(config)
         try:
             verdict = score = model = key = None
-            sha = hashlib.sha256(data).hexdigest() if data is not None else None
+            sha = hashlib.sha256(data).hexdigest() if data is not None else sha
+            if once_since is not None and store.db.execute(
+                    "SELECT 1 FROM decisions WHERE draft = ? AND data_sha IS ? AND created >= ? AND decision IN (?, ?)",
+                    (str(path), sha, once_since, decision, EDITED)).fetchone():
+                return
             found = store.graded_bytes(sha) if sha else None  # the grade of what the reviewer decided on
             if found is None and decision == APPROVE:
                 latest = store.latest(str(path))
@@ -111,8 +117,10 @@ def calibrate(config: Config, target: float = 0.05) -> Calibration:
     passed = [r for r in judged if r["verdict"] == PASS]
     unchanged = (sum(1 for r in passed if r["decision"] == APPROVE) / len(passed)) if passed else None
     threshold, through, share = None, 0, None
-    for s in sorted({int(r["score"]) for r in judged}):
-        admitted = [r for r in judged if r["score"] >= s]
+    for s in sorted({int(r["score"]) for r in judged if r["verdict"] == PASS}):
+        # what the gate lets through at min_score s: drafts the judge passed with at least s (a revise or reject
+        # verdict is refused whatever its score)
+        admitted = [r for r in judged if r["verdict"] == PASS and r["score"] >= s]
         rejected = sum(1 for r in admitted if r["decision"] == REJECTED) / len(admitted)
         if rejected <= target + 1e-12:
             threshold, through, share = s, len(admitted), rejected

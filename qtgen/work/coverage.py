@@ -97,11 +97,11 @@ def clean_topic(line: str) -> str:
 
 def read_topics(path: Path) -> list[str]:
     """One topic a line; blank lines and `#` comments skipped, numbering and markdown dropped, each topic once."""
+    from ..format.files import read_bounded
+
     try:
-        if Path(path).stat().st_size > MAX_TOPICS_FILE:
-            raise InputError(f"{path}: over {MAX_TOPICS_FILE:,} bytes: a topic list is one short topic a line")
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_bounded(path, MAX_TOPICS_FILE, "topic list (one short topic a line)").decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise InputError(f"{path}: cannot be read as a UTF-8 text of topics ({exc})") from None
     seen: dict[str, str] = {}
     for n, line in enumerate(text.splitlines(), 1):

@@ -156,22 +156,23 @@ def strategy(client: ChatClient) -> dict:
 PARTS = ("part_paragraph.j2", "part_points.j2", "part_summary.j2")
 
 
-def ask(config: Config, client: ChatClient, p: Plan, prompts: Prompts | None = None) -> Completion:
+def ask(config: Config, client: ChatClient, p: Plan, prompts: Prompts | None = None, meter=None) -> Completion:
     """The model's answer for a planned question: one request, or, for a small model, three short ones
-    (a paragraph, three key points, a summary) joined in the house style."""
+    (a paragraph, three key points, a summary) joined in the house style. Every attempt counts on `meter`
+    (a qtgen.llm.pricing.Meter, which refuses an attempt that could pass its cap)."""
     from . import provenance
 
     if not client.settings.parts:
         prompt = build_prompt(config, p, prompts, **strategy(client))
-        completion = client.complete(prompt.messages())
+        completion = client.complete(prompt.messages(), meter=meter)
         completion.provenance = provenance.of_completion(config, client.settings, completion,
                                                          provenance.of_prompts(config, [prompt]), "online")
         return completion
     prompts = prompts or Prompts(config.prompts)
     built = [build_prompt(config, p, prompts, user_template=name, structured=False, parts=True) for name in PARTS]
-    pieces = [client.complete(prompt.messages()) for prompt in built]
+    pieces = [client.complete(prompt.messages(), meter=meter) for prompt in built]
     first = pieces[0]
-    usage = Usage(sum(c.usage.prompt_tokens for c in pieces), sum(c.usage.completion_tokens for c in pieces))
+    usage = sum((c.usage for c in pieces), Usage())
     notes = [n for c in pieces for n in c.notes]
     answer = "\n\n".join(c.answer.strip() for c in pieces if c.answer.strip())
     completion = Completion(answer, None, None, first.model, "parts", usage, attempts=sum(c.attempts for c in pieces),

@@ -146,11 +146,10 @@ class DuplicateCheck:
 
     def cost(self) -> float | None:
         """What the requests sent cost, at the configured prices (None: no price known for the model)."""
-        from .batch import cost, price_of
+        from ..llm.usage import Usage
+        from .batch import pricing
 
-        if price_of(self.config, self.config.model) is None:
-            return None
-        return cost(self.config, self.config.model, self.tokens_in, self.tokens_out)
+        return pricing(self.config).cost(self.config.model, Usage(self.tokens_in, self.tokens_out))
 
     def summary(self) -> str:
         """One line for the reviewer, or "" when nothing was asked."""

@@ -22,7 +22,7 @@ MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 
 _FENCED = re.compile(r"```.*?(```|$)", re.S)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
-_DEBRIS = re.compile(r'^\s*[\[\]{}(),;:"]+\s*$|\{\s*"|"\s*\}|\[ \]|"\s*:\s|<\|[a-z_]+\|>|'
+_DEBRIS = re.compile(r'^\s*[\[\]{}(),;:"]+\s*$|\{\s*"|"\s*\}|\[ \]|"\s*:\s*["\[{]|<\|[a-z_]+\|>|'
                      r'\b(page_keywords|page_description|page_addresses|page_title)\b|"(answer|keywords|description)"|'
                      r'^\s*(answer|keywords?|description|question|title)\s*:|'
                      r'\b(short bold term|as a numbered list|one paragraph of three|sums up the answer)\b', re.I)
@@ -31,7 +31,7 @@ _LABEL_ONLY = re.compile(r"^\s*(\d+[.)]|[-*+])\s+\*\*[^*]+(:\*\*|\*\*:)\s*$")  #
 # What a line with debris must hold, searched over the whole lower-cased text at once, each part so that `re`
 # can skip ahead to its first character: where none is found, no line holds debris (the lines are searched only
 # where one is, as few pages are).
-_DEBRIS_HINTS = (re.compile(r'[{}]|\[ \]|"\s*:\s|<\||"(?:answer|keywords|description)"'),
+_DEBRIS_HINTS = (re.compile(r'[{}]|\[ \]|"\s*:|<\||"(?:answer|keywords|description)"'),
                  re.compile(r"^\s*(?:[\[\]{}(),;:\"]+\s*$|(?:answer|keywords?|description|question|title)\s*:|"
                             r"(?:\d+[.)]|[-*+])\s+\*\*[^*\n]+(?::\*\*|\*\*:)\s*$)", re.M))
 _DEBRIS_SIGNS = ("{", "}", "[ ]", '"', "<|")  # one of which every match of the first hint holds
@@ -41,6 +41,12 @@ _DEBRIS_WORDS = ("page_keywords", "page_description", "page_addresses", "page_ti
 _TERMINAL = ".!?)\"'*$`\u201d\u2019\u2026:"
 _JOINING = {"of", "the", "a", "an", "to", "in", "for", "with", "on", "by", "its", "their", "is", "are", "that",
             "which", "from", "at"}  # a block ending on one of these was cut off ("and"/"or" may end an enumeration)
+# a paragraph ending on one of these before a list, a table, code or a quote was cut off whatever follows ("grow so
+# quickly and the" + a list): articles, conjunctions, prepositions (before display math a preposition may lead into
+# the formula: "the derivative of" + $$f(x)$$)
+_CUT_BEFORE_BLOCK = _JOINING | {"and", "or", "but", "nor", "so", "because", "than", "into", "onto", "about", "between",
+                                "through", "during", "without", "within", "among", "toward", "towards", "upon", "via"}
+_NOT_INTO_MATH = {"math_block"}
 _SENT = re.compile(r"[.!?]\s+")  # the stop goes with the space: no word holds one, and only words are compared
 
 
@@ -76,12 +82,14 @@ def _may_hold_debris(prose: str) -> bool:
 def _debris(page: Page, cfg: Config) -> str | None:
     prose = _prose(page)
     lines = prose.split("\n") if _may_hold_debris(prose) else []
-    for n, line in enumerate(lines):
+    for line in lines:
         m = _DEBRIS.search(line)
         if m:
             return f"JSON, template or prompt debris {m.group(0).strip() or line.strip()!r} in {line.strip()[:60]!r}"
+    kept = _without_code(page.decoded_answer()).split("\n") if lines else []  # math kept: a formula is content
+    for n, line in enumerate(kept):
         if _LABEL_ONLY.match(line):
-            after = next((x for x in lines[n + 1:] if x.strip()), "")
+            after = next((x for x in kept[n + 1:] if x.strip()), "")
             indent = len(line) - len(line.lstrip())
             if not after or len(after) - len(after.lstrip()) <= indent and LIST.match(after):
                 return f"a list item with a heading and nothing under it: {line.strip()[:60]!r}"
@@ -203,7 +211,7 @@ def _surely_whole(markdown: str) -> bool:
         if line[-1] in _TERMINAL:
             continue  # a paragraph ending here ends on a full stop or the like: not cut off mid-sentence
         word = _last_word(line)
-        if word is None or word.lower() in _JOINING:
+        if word is None or word.lower() in _CUT_BEFORE_BLOCK:
             return False
     final = lines[-1]
     if final[-1] not in _FINAL_OK or _THEMATIC.match(final):
@@ -239,10 +247,16 @@ def _cut_off_parsed(markdown: str) -> str | None:
         if last.endswith(".") and tail and tail[-1] in _JOINING - {"is", "are"}:
             return f"the answer ends on {tail[-1]!r}: a sentence cut off and given a full stop"
     for text, following in flow:
-        if following in _LEADS_INTO:
-            continue
         tail = WORDS.findall(text[-30:])
-        if text[-1] not in _TERMINAL and tail and tail[-1].lower() in _JOINING and tail[-1] != "A":  # "→ A": a letter
+        if text[-1] in _TERMINAL or not tail or tail[-1] == "A":  # "→ A": a letter
+            continue
+        last = tail[-1].lower()
+        if following in _NOT_INTO_MATH:
+            continue  # "the area under $y = x^2$ is" + a formula: the formula ends the sentence
+        if following in _LEADS_INTO and last in _CUT_BEFORE_BLOCK - {"is", "are", "that", "which"} \
+                and len(tail) > 2 and len(WORDS.findall(text)) > 2:  # "or" alone between two code blocks is whole
+            return f"a paragraph that introduces a list, a table or code ends on {last!r}: cut off ...{text[-40:]!r}"
+        if following not in _LEADS_INTO and last in _JOINING:
             return f"a paragraph or list item is cut off: ...{text[-40:]!r}"
     return None
 
@@ -256,12 +270,41 @@ def _ends_with_block(markdown: str) -> bool:
 
 
 def _keyword_junk(page: Page, cfg: Config) -> str | None:
-    from ..format.seo import keyword_problem
+    from ..format.seo import keyword_problem, keyword_shape
 
+    answer = None
     for term in (t.strip() for t in page.seo.page_keywords.split(",")):
-        if term and keyword_problem(term):
+        if not term or not keyword_problem(term):
+            continue
+        shape = keyword_shape(term)  # what the page itself may vouch for; None: junk anywhere
+        if shape is None:
             return f"keyword {term[:40]!r} is not a word or short phrase"
+        answer = answer if answer is not None else page.decoded_answer()
+        if _vouched(term, shape, page.question, answer):
+            continue
+        return f"keyword {term[:40]!r} is not a word or short phrase"
     return None
+
+
+def _vouched(term: str, shape: str, question: str, answer: str) -> bool:
+    """Whether the page's own words make a refused-looking keyword one of its terms: a number or a word the question
+    names; a word the answer marks as a term (`less`, **each**, "AND", or AND in capitals); a long name or a sign
+    ("/8") the answer or question says, punctuation aside."""
+    lower = term.lower()
+    if shape == "number":
+        return re.search(rf"(?<![\w.]){re.escape(term)}(?![\w])", question) is not None
+    if shape == "filler":
+        if re.search(rf"\b{re.escape(lower)}\b", question.lower()) and not term.isupper():
+            return True
+        marked = rf"(`|\*\*?|_|\"|'|\u201c|\u2018){re.escape(term)}(`|\*\*?|_|\"|'|\u201d|\u2019)"
+        return re.search(marked, answer, re.I) is not None or (term.isupper() and re.search(
+            rf"\b{re.escape(term)}\b", answer) is not None)
+    if shape == "sign":
+        return lower in answer.lower() or lower in question.lower()
+    if shape == "long":
+        words = _norm(lower)
+        return words in _norm(answer.lower()) or words in _norm(question.lower())
+    return False
 
 
 def _description_shape(page: Page, cfg: Config) -> str | None:
@@ -270,7 +313,9 @@ def _description_shape(page: Page, cfg: Config) -> str | None:
         return "the description is empty"
     if not (d[0].isalnum() or d[0] in "\"'(\u201c"):
         return f"the description starts with {d[0]!r}"
-    if d[-1] not in ".!?\u2026\"')\u201d":
+    if d.endswith(("\u2026", "...")):
+        return f"the description ends with an ellipsis, cut off mid-phrase: ...{d[-30:]!r}"
+    if d[-1] not in ".!?\"')\u201d":
         return f"the description ends cut off: ...{d[-30:]!r}"
     last = WORDS.findall(d.lower())
     if d.endswith(".") and last and last[-1] in _JOINING:
@@ -293,7 +338,12 @@ _FRAMING = set(
     "factors features characteristics advantages disadvantages benefits drawbacks purpose purposes "
     "used using use uses happen happens mean means meaning definition define defines defined general overview "
     "aspects common primary major various several much many per step steps present exist exists typically "
-    "usually often commonly certain specific particular generally".split()
+    "usually often commonly certain specific particular generally "
+    # what a question asks of its topic (an answer need not say "analyses" to give them): measured on the site's
+    # own pages, each of these made QT022 flag published answers that answer the question
+    "analysis analyses associated associate state their other respective notable current recent detail details "
+    "background profile highlight highlights function functions level levels central main key upon against under "
+    "being them might given behind basic detailed explanation latest currently circumstances previous work".split()
 )
 
 
@@ -432,4 +482,31 @@ def _prompt_leak(page: Page, cfg: Config) -> str | None:
         if long or len({w for g in found for w in g} - _STOPWORDS) >= 4 and len(found) >= 2:
             shown = " ".join(sorted(long)[0]) if long else "; ".join(" ".join(g) for g in found[:2])
             return f"the answer repeats the prompt's instructions ({shown!r}) in {sentence.strip()[:70]!r}"
+    return None
+
+
+# words an answer would only say to whoever grades it: an attempt to steer the judge (or a reviewer) from inside
+_GRADER = re.compile(
+    r"\b(?:(?:ignore|disregard|forget) (?:all |any |the )?(?:previous|prior|above|earlier|preceding|other) "
+    r"(?:instructions|rules|rubric|prompts?)|(?:note|message|instructions?) (?:to|for) (?:the )?(?:grader|judge|"
+    r"evaluator|marker|reviewer|ai|model|llm|assistant)|(?:dear|hello|hi),? (?:grader|judge|evaluator|"
+    r"marker|ai|model)|you are (?:now )?(?:grading|evaluating|judging|marking|the (?:grader|judge|evaluator))|"
+    r"(?:grade|score|rate|mark) this (?:answer|response|page) (?:as|with|a|an|at|5|100)|(?:give|award|assign) "
+    r"(?:this|the) (?:answer|response) (?:a |an |full |top |the )?(?:score|grade|marks|pass|5|100)|"
+    r"(?:grader|judge|evaluator)s?\s*:|end of (?:the )?answer\b|={5} answer\b|"
+    r"this answer (?:is|should be (?:graded|scored|rated)) (?:perfect|flawless|fully correct|a 5|5/5|100/100))",
+    re.I)
+_GRADER_HINTS = ("grad", "judg", "evaluat", "instruction", "score", "rate this", "mark", "answer", "rubric")
+
+
+def _addresses_grader(page: Page, cfg: Config) -> str | None:
+    """An answer that speaks to whoever grades it ("ignore the rubric", "judge: this is correct"): it may be trying
+    to steer the judge; a person reads it."""
+    text = page.decoded_answer()
+    lower = text.lower()
+    if not any(h in lower for h in _GRADER_HINTS):
+        return None
+    m = _GRADER.search(text)
+    if m:
+        return f"the answer addresses its grader ({m.group(0)[:60]!r}): an attempt to steer the judge"
     return None

@@ -105,8 +105,11 @@ class Journal:
 
     @classmethod
     def begin(cls, config: Config, commit: bool, message: str,
-              pages: list[tuple[Path, bytes, Path, bytes | None]]) -> "Journal":
-        """Record an approval before it acts: (draft, bytes, target, bytes it replaces or None) per page."""
+              pages: list[tuple[Path, bytes, Path, bytes | None]], *, decisions: list[dict] | None = None,
+              lot: str | None = None, override: str | None = None) -> "Journal":
+        """Record an approval before it acts: (draft, bytes, target, bytes it replaces or None) per page; the
+        reviewers' decisions and the lot it publishes, recorded once the pages are (`placement.after_published`);
+        the override reason, which a recovery puts in the message it builds again."""
         folder = cls.folder(config)
         txid = now().replace(":", "").replace("-", "") + "-" + secrets.token_hex(4)
         entries = []
@@ -117,8 +120,11 @@ class Journal:
                 write_atomic(folder / kept, original, within=config.drafts)
             entries.append(Entry(_relative(draft, config.drafts), sha(data), _relative(target, config.content),
                                  sha(original) if original is not None else None, kept))
-        data = {"id": txid, "started": now(), "pid": os.getpid(), "commit": commit, "message": message,
-                "entries": [asdict(e) for e in entries]}
+        import time
+
+        data = {"id": txid, "started": now(), "started_at": time.time(), "pid": os.getpid(), "commit": commit,
+                "message": message, "entries": [asdict(e) for e in entries], "decisions": decisions or [],
+                "lot": lot, "override": override}
         path = write_atomic(folder / f"{txid}.json", json.dumps(data, indent=1, ensure_ascii=False) + "\n",
                             within=config.drafts)
         return cls(config, path, data)

@@ -37,6 +37,7 @@ from ..errors import InputError, QtgenError
 from ..format.page import Page
 
 TEMPLATE = "judge.j2"
+MAX_TOKENS = 1500  # a grade's reply (a reasoning judge gets room to reason on top)
 CRITERIA = ("correctness", "answers_question", "completeness", "clarity", "safety")
 WEIGHTS = {"correctness": 3, "answers_question": 2, "completeness": 1, "clarity": 1, "safety": 2}
 SEVERITIES = ("minor", "major", "critical")
@@ -111,7 +112,8 @@ _TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u20
                               "\u2026": "..."})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 MIN_QUOTE = 6  # characters: a shorter quote ("the") could be anywhere
-MOST_ISSUES = 40
+MOST_ISSUES = 40  # issues kept with a grade (the most severe); every issue is read and counts
+MOST_READ = 2000  # a reply listing more is not a grade
 
 
 def _plain(text: str) -> str:
@@ -152,12 +154,16 @@ def _graded(data: dict, answer: str) -> tuple[dict, list[Issue], int, int, str]:
         score = entry.get("score") if isinstance(entry, dict) else None
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
             raise QtgenError(f"the judge's reply grades no {name!r} from 1 to 5")
-        criteria[name] = {"score": max(1, min(5, int(round(score)))), "reason": _text(entry.get("reason"), 300)}
+        if not 1 <= score <= 5:  # "40/100" read as 5 would pass a draft the judge failed: not a grade at all
+            raise QtgenError(f"the judge's reply grades {name!r} {score:g}, outside 1 to 5: not a grade")
+        criteria[name] = {"score": int(round(score)), "reason": _text(entry.get("reason"), 300)}
     found = data.get("issues", [])
     if not isinstance(found, list):
         raise QtgenError("the judge's reply gives its issues as something other than a list")
+    if len(found) > MOST_READ:
+        raise QtgenError(f"the judge's reply lists {len(found)} issues: not a grade")
     issues, dropped, serious_dropped = [], 0, False
-    for entry in found[:MOST_ISSUES]:
+    for entry in found:  # every issue is read: its quote checked, the most severe kept
         if not isinstance(entry, dict):
             raise QtgenError("the judge's reply holds an issue that is not an object")
         severity = _text(entry.get("severity"), 20).lower().strip(" !.")
@@ -168,12 +174,16 @@ def _graded(data: dict, answer: str) -> tuple[dict, list[Issue], int, int, str]:
             serious_dropped = serious_dropped or severity != "minor"
             continue
         issues.append(Issue(quote, _text(entry.get("problem"), 500), _text(entry.get("correction"), 500), severity))
+    # the most severe first, then as the judge listed them; at most MOST_ISSUES kept (each one still counted)
+    ranked = sorted(range(len(issues)), key=lambda n: (-SEVERITIES.index(issues[n].severity), n))
+    counted = [issues[n] for n in ranked]
+    issues = counted[:MOST_ISSUES]
     mean = sum(WEIGHTS[n] * (criteria[n]["score"] - 1) / 4 for n in CRITERIA) / sum(WEIGHTS.values())
-    score = max(0, round(mean * 100) - sum(PENALTY[i.severity] for i in issues))
-    if any(i.severity == "critical" for i in issues) or any(criteria[n]["score"] == 1 for n in
+    score = max(0, round(mean * 100) - sum(PENALTY[i.severity] for i in counted))
+    if any(i.severity == "critical" for i in counted) or any(criteria[n]["score"] == 1 for n in
                                                              ("correctness", "answers_question", "safety")):
         verdict = REJECT
-    elif any(i.severity == "major" for i in issues) or any(c["score"] <= 2 for c in criteria.values()) \
+    elif any(i.severity == "major" for i in counted) or any(c["score"] <= 2 for c in criteria.values()) \
             or score < PASS_SCORE or serious_dropped:  # ...but a serious one unproved is read by a person
         verdict = REVISE
     else:
@@ -198,6 +208,7 @@ class Judge:
     _prompts: object = None
     _rubrics: dict = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    force: bool = False  # ask again, whatever grade is kept (a bad reply, another server): the new grade replaces it
 
     @classmethod
     def open(cls, config: Config, model: str | None = None, *, allow_weak: bool = False,
@@ -226,17 +237,31 @@ class Judge:
     def rubric_hash(self, subject: str) -> str:
         return hashlib.sha256(self.rubric(_slug_of(self.config, subject)).encode()).hexdigest()
 
+    @property
+    def server(self) -> str:
+        """The server that grades (its host, never a credential): a grade from another server is another grade."""
+        from ..llm.backend import uses_local
+        from .provenance import host_of
+
+        if uses_local(self.config):
+            return "local"
+        return host_of(self.config.azure_endpoint or self.config.base_url) or "api.openai.com"
+
     def key(self, data: bytes, subject: str) -> str:
-        """What a grade is kept under: the judge model, the subject's rubric and the draft file's bytes."""
-        return hashlib.sha256(b"\0".join([self.model.encode(), self.rubric_hash(subject).encode(), data])).hexdigest()
+        """What a grade is kept under: the judge model and its server, the subject's rubric and the draft's bytes."""
+        return hashlib.sha256(b"\0".join([self.model.encode(), self.server.encode(), self.rubric_hash(subject).encode(),
+                                          data])).hexdigest()
 
     def store(self) -> JudgmentStore:
         if self._store is None:  # without a drafts folder, kept for this command only
             self._store = JudgmentStore(self.config, None if self.config.drafts.is_dir() else Path(":memory:"))
         return self._store
 
-    def kept(self, drafts: Iterable[tuple[str, bytes, str]]) -> dict[str, Judgment]:
-        """The current grade of each draft (name, bytes, subject) that has one (name -> Judgment), asking nothing."""
+    def kept(self, drafts: Iterable[tuple[str, bytes, str]], fresh: bool = False) -> dict[str, Judgment]:
+        """The current grade of each draft (name, bytes, subject) that has one (name -> Judgment), asking nothing;
+        `fresh` (with `force`): none, so that every draft is asked again."""
+        if fresh and self.force:
+            return {}
         keys = {name: self.key(data, subject) for name, data, subject in drafts}
         found = self.store().get_many(list(keys.values()))
         return {name: Judgment.from_stored(name, key, found[key]) for name, key in keys.items() if key in found}
@@ -253,30 +278,41 @@ class Judge:
             "subject": page.subject, "answer": page.decoded_answer(), "fence": fence_for(page.decoded_answer())})
         return [{"role": "user", "content": text}]
 
-    def judge(self, name: str, data: bytes, page: Page, client=None) -> Judgment:
+    def judge(self, name: str, data: bytes, page: Page, client=None, meter=None) -> Judgment:
         """The draft's grade: kept, or asked now (and kept). Two qtgen processes judging the same draft at once ask
-        once: the second waits for the first's grade."""
+        once: the second waits for the first's grade. Every attempt's tokens count (under `meter`'s cap, if any)."""
         key = self.key(data, page.subject)
-        kept = self._kept_one(name, key)
+        kept = None if self.force else self._kept_one(name, key)
         if kept is not None:
             return kept
         with self._claim(key):
-            kept = self._kept_one(name, key)  # judged by another qtgen while this one waited
+            kept = None if self.force else self._kept_one(name, key)  # judged by another qtgen while this one waited
             if kept is not None:
                 return kept
-            reply, usage = (client or self.client()).ask_json(self.messages(page), "judgment", SCHEMA, max_tokens=1500)
+            try:
+                reply, usage = (client or self.client()).ask_json(self.messages(page), "judgment", SCHEMA,
+                                                                  max_tokens=MAX_TOKENS, meter=meter)
+            except QtgenError as exc:
+                self._count(getattr(exc, "usage", None))  # unreadable replies were billed too
+                raise
             criteria, issues, dropped, score, verdict = graded(reply, page.decoded_answer())
-            spent = self.price(usage.prompt_tokens, usage.completion_tokens)
+            spent = self.price(usage)
             judgment = Judgment(name, verdict, score, criteria, issues, self.model, False, spent, dropped, key)
+            self._count(usage, asked=True)
             with self._lock:
-                self.asked += 1
-                self.tokens_in += usage.prompt_tokens
-                self.tokens_out += usage.completion_tokens
-                self.spent += spent or 0.0
                 self.store().put(key, name, hashlib.sha256(data).hexdigest(), self.model,
                                  self.rubric_hash(page.subject), judgment.stored(), usage.prompt_tokens,
                                  usage.completion_tokens, spent)
         return judgment
+
+    def _count(self, usage, asked: bool = False) -> None:
+        if usage is None:
+            return
+        with self._lock:
+            self.asked += int(asked)
+            self.tokens_in += usage.prompt_tokens
+            self.tokens_out += usage.completion_tokens
+            self.spent += self.price(usage) or 0.0
 
     def _kept_one(self, name: str, key: str) -> Judgment | None:
         with self._lock:
@@ -305,7 +341,7 @@ class Judge:
         `max_cost` dollars (what one more request may cost is reserved before it is sent)."""
         from concurrent.futures import ThreadPoolExecutor
 
-        kept = self.kept([(name, data, page.subject) for name, data, page in drafts])
+        kept = self.kept([(name, data, page.subject) for name, data, page in drafts], fresh=True)
         self.cached += len(kept)
         yield from kept.values()
         todo = [d for d in drafts if d[0] not in kept]
@@ -317,29 +353,25 @@ class Judge:
 
             client.limiter = RateLimiter(tokens_per_request=3000, concurrency=concurrency,
                                          store=shared_store(client.server, client.settings.api_key))
-        budget = threading.Lock()
-        reserved = [0.0]
+        from ..llm.pricing import CostCapReached, Meter
+        from .batch import pricing
+
+        if max_cost is not None:
+            pricing(self.config).require(self.model, "--max-cost")
+        meter = Meter(pricing(self.config), max_cost)
 
         def one(draft: tuple[str, bytes, Page]) -> Judgment | None:
             name, data, page = draft
-            if max_cost is not None:
-                most = self.price(client.token_estimate(self.messages(page)), 1500) or 0.0  # type: ignore[attr-defined]
-                with budget:
-                    if self.spent + reserved[0] + most > max_cost + 1e-12:
-                        on_error(name, f"not judged: --max-cost ${max_cost:g} reached")
-                        return None
-                    reserved[0] += most
             try:
-                return self.judge(name, data, page, client)
+                return self.judge(name, data, page, client, meter)
+            except CostCapReached as exc:
+                on_error(name, f"not judged: {exc}")
+                return None
             except QtgenError as exc:
                 with self._lock:
                     self.failed.append(f"{name}: {exc}")
                 on_error(name, str(exc))
                 return None
-            finally:
-                if max_cost is not None:
-                    with budget:
-                        reserved[0] -= most
 
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo)))) as pool:
             for judgment in pool.map(one, todo):
@@ -360,15 +392,16 @@ class Judge:
         """The config to open a client with: the judge model, asked at temperature 0."""
         return self.config.with_overrides(model=self.model, temperature=0.0)
 
-    def price(self, tokens_in: int, tokens_out: int) -> float | None:
-        from .batch import cost, price_of
+    def price(self, usage) -> float | None:
+        """Dollars for a grade's usage at the judge model's online price (None: no price known)."""
+        from .batch import pricing
 
-        if price_of(self.config, self.model) is None:
-            return None
-        return cost(self.config, self.model, tokens_in, tokens_out)
+        return pricing(self.config).cost(self.model, usage)
 
     def summary(self) -> str:
-        money = f", ${self.spent:.4f}" if self.price(0, 0) is not None else ""
+        from .batch import pricing
+
+        money = f", ${self.spent:.4f}" if pricing(self.config).known(self.model) else ""
         failed = f"; {len(self.failed)} failed (first: {self.failed[0]})" if self.failed else ""
         return (f"judged with {self.model}: {self.asked} asked ({self.tokens_in} tokens in, {self.tokens_out} out{money}), "
                 f"{self.cached} kept from before{failed}")
@@ -380,10 +413,23 @@ class Judge:
 
 
 def fence_for(answer: str) -> str:
-    """A line of dashes longer than any run of dashes in the answer: the answer cannot close it and speak as the
-    prompt."""
-    longest = max((len(m.group(0)) for m in re.finditer(r"-+", answer)), default=0)
-    return "-" * max(5, longest + 1)
+    """The marker line around the answer in the judge's prompt: it names a token drawn from the answer's own hash, and
+    is checked against the answer as a model may read it (Unicode folded to its plain forms: dashes, letters, digits,
+    case), so no answer can hold it, close it and speak as the prompt."""
+    import hashlib
+    import unicodedata
+
+    def folded(text: str) -> str:
+        return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHIC)).casefold()
+
+    seen = folded(answer)
+    digest = hashlib.sha256(answer.encode("utf-8", "surrogatepass")).hexdigest()
+    for size in range(12, 65, 4):
+        token = digest[:size]
+        fence = f"===== ANSWER {token} ====="
+        if token not in seen and folded(fence) not in seen:
+            return fence
+    return f"===== ANSWER {digest} {len(answer)} ====="
 
 
 def _slug_of(config: Config, subject: str) -> str:

@@ -23,11 +23,10 @@ from typing import Callable
 from ..errors import QtgenError
 from ..format.page import Page
 from ..llm.batchapi import ENDPOINT, ApiBatchError, BatchApi
-from ..llm.client import ChatClient, parse_json_reply, shorten, tokens
-from .judge import SCHEMA, Judge, Judgment, graded
+from ..llm.client import ChatClient, Retryable, shorten
+from .judge import MAX_TOKENS, SCHEMA, Judge, Judgment, graded
 
 SENT, COLLECTED, DONE, FAILED = "sent", "collected", "done", "failed"
-MAX_TOKENS = 1500
 
 
 class JudgeLane:
@@ -38,25 +37,21 @@ class JudgeLane:
         self.failed: list[str] = []
 
     def body(self, page: Page) -> dict:
-        return {"model": self.judge.model, "messages": self.judge.messages(page), "temperature": 0,
-                "max_tokens": MAX_TOKENS, "response_format": {"type": "json_schema", "json_schema": {
-                    "name": "judgment", "strict": True, "schema": SCHEMA}}}
+        """A grade's request, fitted to the judge model up front (a refused Batch API line costs a day)."""
+        return self.client.structured_body(self.judge.messages(page), "judgment", SCHEMA, MAX_TOKENS)
 
-    def price(self, tokens_in: int, tokens_out: int, model: str | None = None) -> float | None:
-        from .batch import batch_price_of, cost
-        from .ledger import BATCH_API
+    def price(self, usage, model: str | None = None) -> float | None:
+        from ..llm.pricing import BATCH_API
+        from .batch import pricing
 
-        model = model or self.judge.model
-        if batch_price_of(self.judge.config, model) is None:
-            return None
-        return cost(self.judge.config, model, tokens_in, tokens_out, BATCH_API)
+        return pricing(self.judge.config).cost(model or self.judge.model, usage, BATCH_API)
 
     def waiting(self) -> set[str]:
         return {r["key"] for r in self.store.db.execute("SELECT key FROM judge_requests WHERE state = ?", (SENT,))}
 
     def send(self, drafts: list[tuple[str, bytes, Page]], max_cost: float | None = None) -> tuple[int, int, str | None]:
         """(drafts sent, drafts with a kept grade, the batch's id or None when nothing needed sending)."""
-        kept = self.judge.kept([(name, data, page.subject) for name, data, page in drafts])
+        kept = self.judge.kept([(name, data, page.subject) for name, data, page in drafts], fresh=True)
         waiting = self.waiting()
         lines, rows, most = [], [], 0.0
         for name, data, page in drafts:
@@ -65,7 +60,10 @@ class JudgeLane:
                 continue
             body = self.body(page)
             if max_cost is not None:
-                worst = self.price(self.client.token_estimate(body["messages"]), MAX_TOKENS) or 0.0
+                from ..llm.usage import Usage
+
+                worst = self.price(Usage(self.client.prompt_estimate(body["messages"]),
+                                         self.client.completion_budget(MAX_TOKENS))) or 0.0
                 if most + worst > max_cost + 1e-12:
                     self.notify(f"--max-cost ${max_cost:g}: {len(drafts) - len(kept) - len(lines)} draft(s) left "
                                 "unsent, for a later batch")
@@ -81,10 +79,20 @@ class JudgeLane:
         data = "".join(lines).encode("utf-8")
         name = f"qtgen-judge-{hashlib.sha256(data).hexdigest()[:20]}.jsonl"
         meta = {"qtgen": "judge", "file": name}
-        # a judge killed after an upload or a create finds them again (the file is named by its content)
-        state = self.api.find_batch(meta)
+        # a judge killed after an upload or a create finds them again (the file is named by its content): a marker
+        # written before the upload says one may exist, so a first send lists nothing (a gateway may not list files)
+        marker = self.judge.config.state("judge-uploads", name)
+        state = None
+        if marker.is_file():
+            state = self._found(lambda: self.api.find_batch(meta))
         if state is None:
-            state = self.api.create(self.api.find_file(name) or self.api.upload(name, data), meta)
+            file_id = self._found(lambda: self.api.find_file(name)) if marker.is_file() else None
+            if file_id is None:
+                from ..format.files import write_atomic
+
+                write_atomic(marker, name + "\n", overwrite=True, within=self.judge.config.drafts)
+                file_id = self.api.upload(name, data)
+            state = self.api.create(file_id, meta)
         with self.store.db:
             self.store.db.execute("BEGIN IMMEDIATE")
             self.store.db.execute("INSERT OR IGNORE INTO judge_batches (batch_id, file_name, model, requests, state, "
@@ -93,7 +101,18 @@ class JudgeLane:
             self.store.db.executemany("INSERT OR REPLACE INTO judge_requests (key, batch_id, draft, data_sha, subject, "
                                       "answer, rubric, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                       [(k, state.id, *rest, SENT) for k, *rest in rows])
+        marker.unlink(missing_ok=True)
         return len(rows), len(kept), state.id
+
+    @staticmethod
+    def _found(look):
+        """What a look-up of an earlier upload or batch finds; None where the server cannot list them (404)."""
+        try:
+            return look()
+        except ApiBatchError as exc:
+            if exc.status in (404, 405, 501):
+                return None
+            raise
 
     def open_batches(self) -> list[str]:
         return list(self._open())
@@ -134,7 +153,7 @@ class JudgeLane:
                     continue
                 try:
                     out.append(self._grade(request, result.body, model))
-                except QtgenError as exc:
+                except (QtgenError, Retryable) as exc:
                     self._fail(request, str(exc))
                 except Exception as exc:  # noqa: BLE001 - one unreadable line never wedges the batch
                     self._fail(request, f"unreadable result ({type(exc).__name__})")
@@ -143,16 +162,10 @@ class JudgeLane:
         return out
 
     def _grade(self, request: dict, body, model: str) -> Judgment:
-        if not isinstance(body, dict) or not body.get("choices"):
-            raise QtgenError("the batch's answer holds no chat completion")
-        try:  # server text: any secret it echoes is masked where it enters
-            reply = parse_json_reply(self.client.mask.known(body["choices"][0].get("message", {}).get("content") or ""))
-        except (ValueError, AttributeError, TypeError, RecursionError) as exc:
-            raise QtgenError(f"the reply is not the JSON asked for ({shorten(self.client.mask(str(exc)), 80)})") from None
+        reply, usage = self.client.read_json_body(body)  # refusals, cut-offs and filters read as online; masked
         criteria, issues, dropped, score, verdict = graded(reply, request["answer"])
-        usage = body.get("usage") or {}
-        used_in, used_out = tokens(usage.get("prompt_tokens")), tokens(usage.get("completion_tokens"))
-        spent = self.price(used_in, used_out, model)
+        used_in, used_out = usage.prompt_tokens, usage.completion_tokens
+        spent = self.price(usage, model)
         judgment = Judgment(request["draft"], verdict, score, criteria, issues, model, False, spent, dropped,
                             request["key"])
         self.store.put(request["key"], request["draft"], request["data_sha"], model, request["rubric"] or self.judge.rubric_hash(request["subject"]),

@@ -20,7 +20,8 @@ from ..format.page import Page
 from ..format.validate import ERROR, WARNING
 from .caseless import Caseless
 from .gate import LIST as _LIST, MATH as _MATH, words_of
-from .gate import _cut_off, _debris, _description_shape, _keyword_junk, _markup, _off_topic, _prompt_leak, _repetition
+from .gate import (_addresses_grader, _cut_off, _debris, _description_shape, _keyword_junk, _markup, _off_topic,
+                   _prompt_leak, _repetition)
 
 
 
@@ -204,6 +205,7 @@ RULES = [
     Rule("QT022", "off-topic", ERROR, _off_topic),
     Rule("QT023", "unsafe-markup", ERROR, _markup),
     Rule("QT024", "prompt-leak", ERROR, _prompt_leak),
+    Rule("QT025", "addresses-grader", ERROR, _addresses_grader),
 ]
 DUPLICATE = Rule("QT011", "duplicate-question", WARNING, lambda page, cfg: None)
 

@@ -36,6 +36,7 @@ from ..config import Config
 from ..errors import QtgenError
 
 PAGE, MODEL, PROMPT, JUDGE = "Qtgen-Page", "Qtgen-Model", "Qtgen-Prompt", "Qtgen-Judge"
+BYTES = "Qtgen-Bytes"  # the sha256 of the bytes approved: a page edited by hand since no longer has them
 _TRAILER = re.compile(r"^(Qtgen-[A-Za-z]+): (.*)$")
 
 
@@ -80,16 +81,22 @@ def of_prompts(config: Config, built: list) -> dict:
 
 def of_completion(config: Config, settings, completion, prompt: dict | None, lane: str) -> dict:
     """A version's whole record, from the client's settings, what came back and the prompt's record."""
+    from ..llm.parameters import reasoning_model
     from .batch import cost
 
     u = completion.usage
     served = safe_model(completion.model, settings.model)
-    record = {"model": served, "asked": safe_model(settings.model, "?"), "server": host_of(settings.base_url),
+    record = {"model": served, "asked": safe_model(settings.model, "?"),
+              "server": host_of(getattr(settings, "azure_endpoint", None) or settings.base_url),
               **(prompt or {}), "temperature": settings.temperature, "max_tokens": settings.max_tokens,
               "strategy": completion.mode, "tokens_in": u.prompt_tokens, "tokens_out": u.completion_tokens,
-              "cost": round(cost(config, served, u.prompt_tokens, u.completion_tokens,
-                                 "export" if lane == "import" else lane), 8),
+              "cost": round(cost(config, served, u, "export" if lane == "import" else lane), 8),
               "lane": lane, "time": dt.datetime.now().isoformat(timespec="seconds")}
+    if u.reasoning_tokens or reasoning_model(served):
+        record.update(reasoning_effort=getattr(settings, "reasoning_effort", None) or "default",
+                      tokens_reasoning=u.reasoning_tokens)
+    if u.cached_tokens:
+        record["tokens_cached"] = u.cached_tokens
     return record
 
 
@@ -158,9 +165,10 @@ def of_versions(config: Config, versions: list) -> list[dict | None]:
 
 
 # -- in commits ---------------------------------------------------------------------------------------
-def trailers(page_name: str, record: dict | None, judgment=None) -> list[str]:
-    """A page's block of trailers for the approve commit."""
-    lines = [f"{PAGE}: {page_name}"]
+def trailers(page_name: str, record: dict | None, judgment=None, data: bytes | None = None) -> list[str]:
+    """A page's block of trailers for the approve commit: every value on one line (no line break of any kind, no
+    control character), so no value can forge another trailer."""
+    lines = [f"{PAGE}: {_clean(page_name)}"]
     if record and record.get("model"):
         edited = ", edited" if record.get("edited") else ""  # a reviewer changed what the model wrote
         lines.append(f"{MODEL}: {safe_model(record['model'], '?')} ({_clean(record.get('server') or '?')}, "
@@ -169,14 +177,15 @@ def trailers(page_name: str, record: dict | None, judgment=None) -> list[str]:
         lines.append(f"{PROMPT}: {record['prompt']} ({_clean(', '.join(map(str, record.get('templates') or [])))})")
     if judgment is not None:
         lines.append(f"{JUDGE}: {judgment.verdict} {judgment.score} ({_clean(judgment.model)})")
+    if data is not None:
+        lines.append(f"{BYTES}: {hashlib.sha256(data).hexdigest()}")
     return lines
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
 def _clean(text: str) -> str:
-    return " ".join(_CONTROL.sub(" ", str(text)).split())[:200]
+    from ..format.plaintext import one_line
+
+    return one_line(text)[:200]
 
 
 @dataclass
@@ -192,6 +201,8 @@ class Made:
     prompt: str | None = None
     templates: str | None = None
     judge: str | None = None
+    bytes_sha: str | None = None  # of the bytes approved (commits before Qtgen-Bytes: found from git's tree)
+    edited: bool | None = None  # the page's bytes are no longer those approved (None: not checked)
 
     @property
     def known(self) -> bool:
@@ -200,11 +211,13 @@ class Made:
     def as_json(self) -> dict:
         return {"page": self.page, "known": self.known, "commit": self.commit, "date": self.date, "model": self.model,
                 "server": self.server, "lane": self.lane, "prompt": self.prompt, "templates": self.templates,
-                "judge": self.judge}
+                "judge": self.judge, "edited_since": self.edited}
 
 
-_MODEL = re.compile(r"^(.*) \(([^,]*), ([^)]*)\)$")
-_PROMPT = re.compile(r"^(\S+)(?: \((.*)\))?$")
+_MODEL = re.compile(r"^([\w.:/@+-]{1,100}) \(([^,()]{1,200}), ([^()]{1,200})\)$")
+_PROMPT = re.compile(r"^([0-9a-f]{4,64})(?: \(([^()]{0,200})\))?$")
+_JUDGE_VALUE = re.compile(r"^(pass|revise|reject) \d{1,3} \([^()]{1,200}\)$")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
 def blocks_of(message: str) -> dict[str, dict[str, str]]:
@@ -214,19 +227,19 @@ def blocks_of(message: str) -> dict[str, dict[str, str]]:
     last = paragraphs[-1] if paragraphs else ""
     out: dict[str, dict[str, str]] = {}
     current: dict[str, str] | None = None
-    for line in last.splitlines():
-        m = _TRAILER.match(line.strip())
-        if not m:
+    for line in last.split("\n"):  # git's own line ends only: a \v or \u2028 inside a value is not a new trailer
+        m = _TRAILER.match(line)
+        if not m or m.group(2) != _clean(m.group(2)):  # qtgen writes every value clean: anything else is not its own
             continue
         key, value = m.groups()
         if key == PAGE:
             current = out[value.strip()] = {}
-        elif current is not None and key in (MODEL, PROMPT, JUDGE):
+        elif current is not None and key in (MODEL, PROMPT, JUDGE, BYTES) and key not in current:
             current[key] = value.strip()
     return out
 
 
-def read_made(config: Config, pages: list[Path] | None = None) -> dict[str, Made]:
+def read_made(config: Config, pages: list[Path] | None = None, check_edits: bool = False) -> dict[str, Made]:
     """What made each published page that qtgen approved (page relative to the content tree -> Made), from one
     walk of the site's git history; pages qtgen did not make are absent."""
     from ..site import gitrepo
@@ -256,9 +269,46 @@ def read_made(config: Config, pages: list[Path] | None = None) -> dict[str, Made
             prompt = _PROMPT.match(values.get(PROMPT, ""))
             if prompt:
                 made.prompt, made.templates = prompt.groups()
-            made.judge = values.get(JUDGE)
+            made.judge = values.get(JUDGE) if _JUDGE_VALUE.match(values.get(JUDGE, "")) else None
+            made.bytes_sha = values.get(BYTES) if _SHA.match(values.get(BYTES, "")) else None
             found[page] = made
+    if check_edits:
+        _mark_edited(config, repo, found)
     return found
+
+
+def _mark_edited(config: Config, repo: Path, found: dict[str, "Made"]) -> None:
+    """Whether each page's bytes are still those its commit approved: by the Qtgen-Bytes trailer, else by git's tree
+    at that commit (one `git ls-tree` per commit)."""
+    import collections
+
+    by_commit = collections.defaultdict(list)
+    for page, made in found.items():
+        path = config.content / page
+        try:
+            data = path.read_bytes()
+        except OSError:
+            made.edited = True  # gone (moved or deleted) since it was approved
+            continue
+        if made.bytes_sha is not None:
+            made.edited = hashlib.sha256(data).hexdigest() != made.bytes_sha
+        else:
+            by_commit[made.commit].append((made, path, data))
+    for commit, rows in by_commit.items():
+        rel = {str(path.resolve().relative_to(repo.resolve())): (made, data) for made, path, data in rows}
+        try:
+            out = subprocess.run(["git", "-C", str(repo), "ls-tree", "-z", str(commit), "--", *rel],
+                                 capture_output=True, text=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError, ValueError):
+            continue
+        blobs = {}
+        for entry in out.split("\0"):
+            if "\t" in entry:
+                meta, name = entry.split("\t", 1)
+                blobs[name] = meta.split()[2]
+        for name, (made, data) in rel.items():
+            blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+            made.edited = blobs.get(name) != blob
 
 
 def matches(made: Made | None, wanted: dict[str, str]) -> bool:

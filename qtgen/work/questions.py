@@ -45,10 +45,9 @@ def kind_of(path: Path) -> str:
 
 
 def _decode(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror}") from None
+    from ..format.files import read_bounded
+
+    data = read_bounded(path, what="question list")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

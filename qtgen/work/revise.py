@@ -185,27 +185,39 @@ class Repair:
     changes: list[str]
 
 
-def repaired(config: Config, page: Page) -> Repair:
-    """The page with every exact repair applied: currency dollars escaped, \\n-commands replaced by the
-    symbols KaTeX renders the same, an over-long description cut to end a sentence or a clause (or replaced by the
-    answer's opening sentences), keywords deduplicated."""
+def repaired(config: Config, page: Page, rules: list[str] | None = None) -> Repair:
+    """The page with the exact repairs applied (only those of `rules`, when given: each repairs only what it
+    names): currency dollars escaped (QT012), \\n-commands replaced by the symbols KaTeX renders the same (QT006),
+    an over-long description cut to end a sentence or a clause, or replaced by the answer's own sentences (QT009),
+    keywords deduplicated (QT010)."""
+    def wanted(rule: str) -> bool:
+        return not rules or rule in rules
+
     changes = []
-    answer, replaced = _fix_stored_latex(page.answer)
-    if replaced:
-        changes.append(f"QT006: replaced {', '.join(sorted(set(replaced)))} in math")
+    answer = page.answer
+    if wanted("QT006"):
+        answer, replaced = _fix_stored_latex(page.answer)
+        if replaced:
+            changes.append(f"QT006: replaced {', '.join(sorted(set(replaced)))} in math")
     decoded = answer.replace("\\n", "\n")
-    escaped, dollars = escape_currency(decoded)
-    if dollars:
-        answer = escaped.replace("\n", "\\n")
-        changes.append(f"QT012: escaped {dollars} dollar sign(s) as \\$")
+    if wanted("QT012"):
+        escaped, dollars = escape_currency(decoded)
+        if dollars:
+            answer = escaped.replace("\n", "\\n")
+            changes.append(f"QT012: escaped {dollars} dollar sign(s) as \\$")
     description = page.seo.page_description
-    if len(description) > config.desc_max:
-        description = seo.shortened(description, decoded, seo.Bounds(config.desc_min, config.desc_max))
-        changes.append(f"QT009: description cut from {len(page.seo.page_description)} to {len(description)} characters")
+    if wanted("QT009") and len(description) > config.desc_max:
+        bounds = seo.Bounds(config.desc_min, config.desc_max)
+        description = seo.shortened(description, decoded, bounds)
+        if description.endswith("…"):  # never a snippet cut mid-phrase: whole sentences of the answer, or none
+            description = seo.whole_sentences(decoded, bounds, page.question) or page.seo.page_description
+        if description != page.seo.page_description:
+            changes.append(f"QT009: description cut from {len(page.seo.page_description)} to {len(description)} "
+                           "characters")
     terms = [t.strip() for t in re.split(r",\s+|,(?![^\s\d])", page.seo.page_keywords) if t.strip()]
     unique = seo.dedupe(terms)
     keywords = page.seo.page_keywords
-    if len(unique) != len(terms):
+    if (not rules or {"QT010", "keywords"} & set(rules)) and len(unique) != len(terms):
         keywords = ", ".join(unique)
         changes.append(f"keywords: removed {len(terms) - len(unique)} repeated keyword(s)")
     new = page.model_copy(update={"answer": answer, "seo": page.seo.model_copy(
@@ -235,7 +247,7 @@ def fix(config: Config, paths: list[Path], *, rules: list[str] | None = None, li
         DraftStore(config)
     out = []
     for candidate in candidates(config, paths, rules, None, skipped=skipped if skipped is not None else []):
-        repair = repaired(config, candidate.page)
+        repair = repaired(config, candidate.page, rules)
         if not repair.changes:
             continue
         name = str(candidate.path)

@@ -30,6 +30,7 @@ from typing import Callable
 
 from ..config import Config
 from ..errors import InputError, QtgenError
+from ..format.plaintext import cell, formula_like, one_line, printable
 
 SCHEMA = {"type": "object", "additionalProperties": False, "required": ["questions"],
           "properties": {"questions": {"type": "array", "items": {
@@ -72,8 +73,8 @@ class Suggestions:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["question", "subject", "topic"])
-        for s in self.accepted:
-            writer.writerow([s.question, self.subject, s.topic])
+        for s in self.accepted:  # no cell a spreadsheet would run, no terminal escape
+            writer.writerow([cell(s.question), cell(self.subject), cell(s.topic)])
         return out.getvalue()
 
     def as_json(self) -> dict:
@@ -100,10 +101,22 @@ def tidy(text: str) -> str:
     return q
 
 
+def _topic(text: str) -> str:
+    """A suggested topic as it may be printed and kept: one line, no control character, nothing formula-like first."""
+    topic = one_line(text, 100)
+    while topic and formula_like(topic):
+        topic = topic.lstrip(" =+-@\uff1d\uff0b\uff0d\uff20").strip()
+    return topic
+
+
 def well_formed(text: str) -> str | None:
     """Why a suggestion is not a well-formed question, or None."""
     from ..format.text import normalise_question
 
+    if formula_like(text) or formula_like(printable(text).strip()):
+        return "starts like a spreadsheet formula (= + - @)"
+    if printable(text) != text:
+        return "control characters"
     if _LEADING.match(text):
         return "leftover numbering or bullet"
     if _MARKUP.search(text):
@@ -212,40 +225,45 @@ class Suggester:
         elsewhere = max((v for s, v in sims.items() if s != self.slug), default=0.0)
         return here < OWN_SIMILARITY and elsewhere > OTHER_FACTOR * here + OWN_SIMILARITY
 
+    @staticmethod
+    def _spent(out: "Suggestions", meter, priced: bool) -> None:
+        """Every attempt's tokens and cost so far (unreadable replies were billed too)."""
+        out.tokens_in, out.tokens_out = meter.usage.prompt_tokens, meter.usage.completion_tokens
+        out.cost = meter.spent if priced else None
+
     def run(self, client, n: int = 50, rounds: int = 4, max_cost: float | None = None,
             notify: Callable[[str], None] = lambda m: None) -> Suggestions:
         from ..format.text import normalise_question
-        from .batch import cost, price_of
+        from ..llm.pricing import CostCapReached, Meter
+        from .batch import cap_of, pricing
 
         out = Suggestions(self.subject)
-        priced = price_of(self.config, client.settings.model) is not None
-        if max_cost is not None and not priced:
-            raise InputError(f"--max-cost: no price is known for {client.settings.model} (add it under [prices])")
+        model = client.model_name
+        cap_of(self.config, max_cost, model=model)
+        meter = Meter(pricing(self.config), max_cost)
+        priced = pricing(self.config).known(model)
         out.cost = 0.0 if priced else None
         failed = 0
         while len(out.accepted) < n and out.rounds < rounds:
             want = min(60, (n - len(out.accepted)) * 3 // 2 + 5)
             messages = self.messages(want, [s.question for s in out.accepted])
-            if max_cost is not None:
-                most = cost(self.config, client.settings.model, client.token_estimate(messages), MAX_TOKENS)
-                if (out.cost or 0.0) + most > max_cost + 1e-12:
-                    out.notes.append(f"--max-cost ${max_cost:g} reached: no more rounds")
-                    break
             out.rounds += 1
             try:
-                data, usage = client.ask_json(messages, "suggestions", SCHEMA, max_tokens=MAX_TOKENS)
+                data, usage = client.ask_json(messages, "suggestions", SCHEMA, max_tokens=MAX_TOKENS, meter=meter)
                 failed = 0
+            except CostCapReached:
+                out.rounds -= 1
+                out.notes.append(f"--max-cost ${max_cost:g} reached: no more rounds")
+                break
             except QtgenError as exc:
                 failed += 1
                 out.notes.append(f"round {out.rounds}: {exc}")
                 if failed >= 2:  # a refused key, an unknown model: asking again only fails again
+                    self._spent(out, meter, priced)
                     raise QtgenError(f"suggest: two rounds in a row failed; the last: {exc}") from None
                 continue
-            out.tokens_in += usage.prompt_tokens
-            out.tokens_out += usage.completion_tokens
-            if priced:
-                out.cost = (out.cost or 0.0) + cost(self.config, client.settings.model, usage.prompt_tokens,
-                                                    usage.completion_tokens)
+            finally:
+                self._spent(out, meter, priced)
             found = data.get("questions") if isinstance(data, dict) else None
             if not isinstance(found, list):
                 out.notes.append(f"round {out.rounds}: the reply holds no list of questions")
@@ -258,9 +276,9 @@ class Suggester:
                 topic = item.get("topic") if isinstance(item, dict) and isinstance(item.get("topic"), str) else ""
                 why = self.judge(raw, out.accepted, topic)
                 if why is not None:
-                    out.removed[why].append(" ".join(raw.split())[:200])
+                    out.removed[why].append(one_line(raw, 200))
                     continue
-                out.accepted.append(Suggested(normalise_question(tidy(raw)), " ".join(topic.split())[:100]))
+                out.accepted.append(Suggested(normalise_question(tidy(raw)), _topic(topic)))
                 if len(out.accepted) >= n:
                     break
             notify(f"round {out.rounds}: {len(out.accepted)} of {n} question(s) so far")

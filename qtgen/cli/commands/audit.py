@@ -73,7 +73,14 @@ def _show(config, s) -> None:
                f"review (seed {s.seed}); {len(s.sample) - len(s.pending)} decided, {len(s.defects)} defect(s)"
                + (f"; published in {s.commit[:12]}" if s.commit else ""))
     for m in s.sample:
-        click.echo(f"  {m.decision or 'waiting':14s} {name(m.draft)}")
+        click.echo(f"  {m.decision or ('not needed' if s.defects else 'waiting'):14s} {name(m.draft)}")
+    if s.defects:
+        click.echo(f"failed: {len(s.defects)} defect(s) in the sample, and one fails a lot (the zero-defect plan)"
+                   + (f"; the {len(s.pending)} sampled draft(s) still waiting need no decision for the audit"
+                      if s.pending else "")
+                   + (f". qtgen audit {s.name} --drop gives the lot up; its drafts are then reviewed one by one "
+                      "(qtgen review)" if s.state == "open" else ""))
+        return
     if s.bound is None:
         click.echo(f"once each sampled draft is approved, edited, regenerated or rejected, the audit states the bound "
                    f"({len(s.pending)} waiting)")

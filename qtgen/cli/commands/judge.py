@@ -6,11 +6,12 @@ import json
 
 import click
 
-from ..context import Ctx, command
+from ..context import Ctx, command, effort_option
 
 
 def register(cli: click.Group) -> None:
     @command(cli)
+    @effort_option
     @click.argument("drafts", nargs=-1, metavar="DRAFT...")
     @click.option("--all", "every", is_flag=True, help="Every draft waiting for review.")
     @click.option("--model", help="The judge model (default: judge_model, else the drafting model).")
@@ -19,6 +20,8 @@ def register(cli: click.Group) -> None:
                   help="Requests in flight at once (under the server's rate limit).")
     @click.option("--max-cost", type=click.FloatRange(0), help="Stop sending once this many dollars are spent.")
     @click.option("--allow-weak-judge", is_flag=True, help="Judge with the offline model (too small to judge well).")
+    @click.option("--force", is_flag=True, help="Ask again even where a grade is kept (after a bad reply or a server "
+                                                "change); the new grade replaces it.")
     @click.option("--via", type=click.Choice(["online", "batch-api"]), default="online", show_default=True,
                   help="batch-api: send the drafts in one Batch API batch, at its price (half the online one).")
     @click.option("--wait", is_flag=True, help="With --via batch-api: follow the batch until its grades are in.")
@@ -28,8 +31,8 @@ def register(cli: click.Group) -> None:
     @click.option("--target", type=click.FloatRange(0, 1), default=0.05, show_default=True,
                   help="With --calibrate: the share of human-rejected drafts min_score should keep under.")
     @click.pass_obj
-    def judge(obj: Ctx, drafts, every, model, as_json, concurrency, max_cost, allow_weak_judge, via, wait, poll,
-              calibrate, target):
+    def judge(obj: Ctx, drafts, every, model, as_json, concurrency, max_cost, allow_weak_judge, force, via, wait,
+              poll, calibrate, target):
         """Grade drafts against the rubric in prompts/judge.j2: correctness (each error quoted from the answer, with
         a correction), whether it answers the question, completeness, clarity and safety; a verdict (pass, revise or
         reject) and a score (0-100) follow from them. An unchanged draft is never judged twice."""
@@ -53,9 +56,11 @@ def register(cli: click.Group) -> None:
             raise click.BadParameter("a number of dollars", param_hint="--max-cost")
         config = obj.config
         judge_ = Judge.open(config, model, allow_weak=allow_weak_judge)
-        if max_cost is not None and judge_.price(0, 0) is None:
-            raise click.BadParameter(f"no price is known for {judge_.model}: add it under [prices] in qtgen.toml so "
-                                     "the cap can count", param_hint="--max-cost")
+        judge_.force = force
+        if max_cost is not None:
+            from ...work.batch import cap_of
+
+            cap_of(config, max_cost, "batch-api" if via == "batch-api" else "online", judge_.model)
         if via == "batch-api" or poll:
             return _batch_api(obj, judge_, list(drafts), every, as_json, max_cost, wait, poll)
         items, unreadable = drafts_to_judge(config, list(drafts), every)

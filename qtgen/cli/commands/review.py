@@ -41,7 +41,11 @@ def register(cli: click.Group) -> None:
         if lot is not None:
             from ...work.audit import status as lot_status
 
-            waiting = {m.draft for m in lot_status(config, lot).pending}
+            standing = lot_status(config, lot)
+            if standing.defects:  # failed for good: nothing of it waits for a review for the audit's sake
+                obj.info(f"lot {lot} failed its audit ({len(standing.defects)} defect(s)): qtgen audit {lot} --drop "
+                         "gives it up; its drafts are then reviewed one by one")
+            waiting = set() if standing.defects else {m.draft for m in standing.pending}
             items = [i for i in items if str(i.path) in waiting]
         if verdict:
             items = [i for i in items if (judged[str(i.path)].verdict if str(i.path) in judged else "unjudged") == verdict]
@@ -53,6 +57,8 @@ def register(cli: click.Group) -> None:
             return
         from rich.console import Console
         from rich.table import Table
+
+        from ..terminal import text
 
         console = Console(width=max(160, Console().width) if wide else None)  # --wide is wide, even piped
         table = Table(title=f"{len(items)} draft(s) waiting", show_lines=False, expand=False)
@@ -67,13 +73,14 @@ def register(cli: click.Group) -> None:
             table.add_column("draft", overflow="fold")
         style = {"ok": "green", "warnings": "yellow", "errors": "red"}
         for i in items:
-            row = [i.question if i.readable else f"(unreadable: {i.path.name})", i.subject if i.readable else "?",
+            row = [text(i.question) if i.readable else text(f"(unreadable: {i.path.name})"),
+                   text(i.subject) if i.readable else "?",
                    f"[{style[i.status]}]{i.status}[/]" + (" [cyan]rev[/]" if i.revises else ""),
                    str(len(i.errors) + len(i.warnings)) + (f" +{len(i.kept)} kept" if i.kept else ""),
                    _judge_cell(judged.get(str(i.path)))]
             if wide:
-                row += [str(i.words), str(i.path.relative_to(config.drafts)) if i.path.is_relative_to(config.drafts)
-                        else str(i.path)]
+                row += [str(i.words), text(i.path.relative_to(config.drafts) if i.path.is_relative_to(config.drafts)
+                                           else i.path)]
             table.add_row(*row)
         console.print(table)
         if items and not wide:

@@ -19,53 +19,55 @@ def register(cli: click.Group) -> None:
         from rich.markdown import Markdown
         from rich.panel import Panel
 
+        from ...format.plaintext import printable
         from ...site.index import open_index
+        from ..terminal import joined, text
         from ...work.drafts import DraftStore
         from ...work.review import assess
 
         path = DraftStore(obj.config).resolve(draft_name)
         with open_index(obj.config, create=False) as index:
             item = assess(obj.config, path, index)
-        console = Console()
+        console = Console(highlight=False)
         p = item.page
         if p is None:
-            console.print(f"{path}: unreadable: {item.errors[0] if item.errors else ''}", markup=False)
+            console.print(joined(text(path), ": unreadable: ", text(item.errors[0] if item.errors else "")))
             sys.exit(1)
-        console.print(Panel(f"[bold]{p.question}[/]\n{p.subject} · id {p.id} · {p.date} · {p.url}"
-                            + (f"\n[cyan]revision of {item.revises}[/] (qtgen diff shows what changes)" if item.revises else "")))
-        console.print(Markdown(p.decoded_answer()))
-        console.print(f"\n[bold]description[/] ({len(p.seo.page_description)} chars): {p.seo.page_description}")
-        console.print(f"[bold]keywords[/]: {p.seo.page_keywords}")
+        head = joined("[bold]", text(p.question, "bold"), "\n", text(f"{p.subject} · id {p.id} · {p.date} · {p.url}"))
+        if item.revises:
+            head.append_text(joined("\n[cyan]revision of[/] ", text(item.revises, "cyan"), " (qtgen diff shows what changes)"))
+        console.print(Panel(head))
+        console.print(Markdown(printable(p.decoded_answer())))  # rendered, never run: no escape reaches the terminal
+        console.print(joined(f"\n[bold]description[/] ({len(p.seo.page_description)} chars): ",
+                             text(p.seo.page_description)))
+        console.print(joined("[bold]keywords[/]: ", text(p.seo.page_keywords)))
         if p.no_index:
             console.print("[bold]no_index[/]: True (the page asks search engines not to index it; the site must read "
                           "the files' no_index for that to happen: see qtgen duplicates)")
         for n, art in enumerate(p.related, 1):
-            console.print(f"[bold]related {n}[/]: {art.title} ({art.subject}) {art.url}")
+            console.print(joined(f"[bold]related {n}[/]: ", text(f"{art.title} ({art.subject}) {art.url}")))
         from ...work.drafts import DraftStore as _Store
         from ...work.provenance import describe, of_versions
 
         versions = _Store(obj.config, migrate=False).history(path).versions()
         current = [v for v in versions if v.path.is_file() and v.path.read_bytes() == item.data][-1:]
-        from rich.markup import escape
-
-        console.print("[bold]made with[/]: " + escape(describe(of_versions(obj.config, current)[0] if current else None)),
-                      highlight=False)
+        console.print(joined("[bold]made with[/]: ", text(describe(of_versions(obj.config, current)[0] if current else None))))
         console.print(f"[bold]status[/]: {item.status}, {item.words} words")
         for line in item.errors + item.warnings:
-            console.print(f"  - {line}", markup=False)
+            console.print(joined("  - ", text(line)))
         for line in item.kept:
-            console.print(f"  - kept: {line}", markup=False)
+            console.print(joined("  - kept: ", text(line)))
         from ...work.judge import verdicts_of
 
         j = verdicts_of(obj.config, [item]).get(str(item.path))
         if j is None:
             console.print("[bold]judge[/]: not judged in this form (qtgen judge NAME)")
             return
-        console.print(f"[bold]judge[/] ({j.model}): {j.verdict}, {j.score}/100")
+        console.print(joined("[bold]judge[/] (", text(j.model), f"): {j.verdict}, {j.score}/100"))
         for name, c in j.criteria.items():
-            console.print(f"  {name}: {c['score']}/5 {c['reason']}", markup=False)
+            console.print(joined(f"  {name}: {c['score']}/5 ", text(c["reason"])))
         for issue in j.issues:
-            console.print(f"  - {issue.severity}: \"{issue.quote}\": {issue.problem} (correction: {issue.correction})",
-                          markup=False)
+            console.print(joined(f"  - {issue.severity}: ", text(f'"{issue.quote}": {issue.problem} (correction: '
+                                                                 f'{issue.correction})')))
         if j.dropped_quotes:
-            console.print(f"  ({j.dropped_quotes} issue(s) dropped: their quote is not in the answer)", markup=False)
+            console.print(f"  ({j.dropped_quotes} issue(s) dropped: their quote is not in the answer)")

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from ..context import Ctx, command
+from ..context import Ctx, command, effort_option
 
 
 def register(cli: click.Group) -> None:
     @command(cli)
+    @effort_option
     @click.option("-s", "--subject", required=True, help="The subject to write questions for.")
     @click.option("-n", "n", type=click.IntRange(1, 1000), default=50, show_default=True, help="How many questions.")
     @click.option("--topics", type=click.Path(dir_okay=False, path_type=Path),
@@ -67,6 +68,13 @@ def register(cli: click.Group) -> None:
             obj.info(f"wrote {len(result.accepted)} question(s) to {out} (qtgen batch {out} drafts them)")
         elif out is not None:
             obj.info(f"no question kept: {out} not written")
+        if not result.accepted:  # nothing to draft: say why and fail, so a script does not go on with nothing
+            why = "the model proposed nothing usable" if result.proposed else "the model proposed no question"
+            from ...errors import QtgenError
+
+            raise QtgenError(f"suggest: no question kept ({why} in {result.rounds} round(s)); see the "
+                                       "notes above" + ("; the offline demo model rarely writes usable suggestions"
+                                                        if uses_local(config) else ""))
 
 
 class _Topic:
