@@ -506,6 +506,8 @@ class FakeBatchApi:
         self.answered: list[str] = []  # custom_id of every line answered (successfully or not)
         self.seed = 7
         self._n = 0
+        self.listing = True  # False: GET /files answers 404, as a gateway without file listing does
+        self.listings = 0  # GET /files requests seen
 
     def gate(self, route: str) -> Gate:
         gate = Gate()
@@ -549,6 +551,9 @@ class FakeBatchApi:
         parts = route.split("/")
         if route.endswith("/files"):
             with self.lock:
+                self.listings += 1
+                if not self.listing:
+                    return _err(404, f"no route {route}")
                 data = [self._file_public(f) for f in self.files.values()]
             return 200, {"object": "list", "data": data, "has_more": False}
         if route.endswith("/content") and parts[-3] == "files":

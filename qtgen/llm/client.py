@@ -440,7 +440,7 @@ class ChatClient:
             raise Unparseable("the batch's answer holds no chat completion")
         try:
             response = ChatCompletion.model_validate(body)
-        except (ValueError, RecursionError) as exc:
+        except (Unparseable, ValueError, RecursionError) as exc:  # every attempt's usage counts
             raise Unparseable(f"the batch's answer is not a chat completion ({shorten(self.mask(str(exc)), 120)})") from None
         message, finish, usage = self._choice(response)
         if finish == "length":
@@ -448,7 +448,7 @@ class ChatClient:
                 f" after {usage.reasoning_tokens} tokens of reasoning" if usage.reasoning_tokens else ""), usage=usage)
         try:
             return self._masked(parse_json_reply(message.content or "")), usage
-        except (ValueError, RecursionError) as exc:
+        except (Unparseable, ValueError, RecursionError) as exc:  # every attempt's usage counts
             raise Unparseable(f"the reply is not the JSON asked for ({shorten(self.mask(str(exc)), 80)})",
                               usage=usage) from None
 
@@ -564,7 +564,7 @@ class ChatClient:
                                        usage=usage)
                 try:  # decoded first, then masked: an escaped secret is a secret too
                     data = parse_json_reply(message.content or "")
-                except (ValueError, RecursionError) as exc:
+                except (Unparseable, ValueError, RecursionError) as exc:  # every attempt's usage counts
                     raise Unparseable(f"the reply is not the JSON asked for ({shorten(self.mask(str(exc)), 80)})",
                                       usage=usage) from None
                 return self._masked(data), usage
