@@ -151,3 +151,25 @@ def publish(site: Path, question: str, subject: str = "Computer Science", page_i
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(page))
     return path
+
+
+def page(answer: str, question: str = "What is a tariff?", subject: str = "Economics",
+         description: str = "Tariffs are taxes on imports that raise revenue and protect producers, at a cost to buyers.",
+         keywords: str = "tariff, trade, tax, imports, duty"):
+    """A page of this answer (Markdown), with SEO fields that pass the lint, for checking one rule at a time."""
+    import datetime as dt
+
+    from qtgen.format.page import Page, Seo
+
+    return Page(id=1, date=dt.date(2026, 1, 1), title=question, article_title=question,
+                seo=Seo(title=f"QuickTakes | {subject}", page_description=description, page_keywords=keywords),
+                question=question, answer=answer.replace("\n", "\\n"), subject=subject,
+                file_name="q.md", url="/learn/x/questions/q", score=-1.0)
+
+
+def rules(p) -> dict[str, str]:
+    """The lint's findings on a page, rule -> message."""
+    from qtgen.config import Config
+    from qtgen.work.lint import lint_page
+
+    return {f.rule: f.message for f in lint_page(p, Config(lint_words=(20, 650)))}

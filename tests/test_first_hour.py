@@ -5,7 +5,6 @@ terminal and the command line behave."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import subprocess
@@ -16,30 +15,16 @@ import pytest
 
 from qtgen.config import Config
 from qtgen.format import seo
-from qtgen.format.page import Page, Seo
 from qtgen.format.reader import read
 from qtgen.format.writer import render
 from qtgen.work.lint import lint_page
 
-from conftest import clean_env, git, init_repo, run_qtgen
+from conftest import page, rules, clean_env, git, init_repo, run_qtgen
 from fake_openai import FakeOpenAI, house_answer
 
 
 def env(site: Path, server, **extra) -> dict:
     return clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test", **extra)
-
-
-def page(answer: str, question: str = "What is a tariff?", subject: str = "Economics",
-         description: str = "Tariffs are taxes on imports that raise revenue and protect producers, at a cost to buyers.",
-         keywords: str = "tariff, trade, tax, imports, duty") -> Page:
-    return Page(id=1, date=dt.date(2026, 1, 1), title=question, article_title=question,
-                seo=Seo(title=f"QuickTakes | {subject}", page_description=description, page_keywords=keywords),
-                question=question, answer=answer.replace("\n", "\\n"), subject=subject,
-                file_name="q.md", url="/learn/x/questions/q", score=-1.0)
-
-
-def rules(p: Page) -> dict[str, str]:
-    return {f.rule: f.message for f in lint_page(p, Config(lint_words=(20, 650)))}
 
 
 # -- 1. a question with a dollar amount; a paid answer is never thrown away ---------------------------------

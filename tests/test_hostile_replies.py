@@ -5,8 +5,6 @@ model should never send, and real git sites. Every test here failed on the code 
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import hashlib
 import io
 import json
 import sqlite3
@@ -18,18 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from qtgen.config import Config
 from qtgen.errors import QtgenError
-from qtgen.format.page import Page, Seo
 from qtgen.format.plaintext import cell, one_line
-from qtgen.format.reader import read
-from qtgen.format.writer import render
 from qtgen.work.audit import valid_lot_name
 from qtgen.work.judge import CRITERIA, REJECT, fence_for, graded
-from qtgen.work.lint import lint_page
 from qtgen.work.provenance import blocks_of
 
-from conftest import clean_env, git, init_repo, publish, run_qtgen, write_config
+from conftest import page, rules, clean_env, git, init_repo, publish, run_qtgen, write_config
 from fake_openai import INVALID_JSON, JUDGE_MARK, SUGGEST_MARK, FakeOpenAI, house_answer
 
 KEY = "sk-test-escaped-0123456789abcdef"
@@ -54,19 +47,6 @@ def completion(content: str) -> str:
 
 def all_bytes(*folders: Path) -> bytes:
     return b"".join(p.read_bytes() for f in folders if f.exists() for p in f.rglob("*") if p.is_file())
-
-
-def page(answer: str, question: str = "What is a tariff?", subject: str = "Economics",
-         description: str = "Tariffs are taxes on imports that raise revenue and protect producers, at a cost to buyers.",
-         keywords: str = "tariff, trade, tax, imports, duty") -> Page:
-    return Page(id=1, date=dt.date(2026, 1, 1), title=question, article_title=question,
-                seo=Seo(title=f"QuickTakes | {subject}", page_description=description, page_keywords=keywords),
-                question=question, answer=answer.replace("\n", "\\n"), subject=subject,
-                file_name="q.md", url="/learn/x/questions/q", score=-1.0)
-
-
-def rules(p: Page) -> dict[str, str]:
-    return {f.rule: f.message for f in lint_page(p, Config(lint_words=(20, 650)))}
 
 
 def grade_of(scores: dict, issues: list, answer: str = "Tariffs are taxes on imports that raise prices."):
