@@ -78,7 +78,7 @@ def main(n: int) -> None:
         step(f"batch of {n} (online)", "batch", "q.csv", "-c", "8")
         step(f"batch of {n} (Batch API)", "batch", "b.csv", "--via", "batch-api", "--wait")
         judged_before = len([x for x in server.requests if JUDGE_MARK in json.dumps(x["body"].get("messages"))])
-        step("judge --all (online)", "judge", "--all", "-c", "8")
+        step("judge --all (online)", "judge", "--all", "--concurrency", "8")
         db = sqlite3.connect(root / "drafts/.qtgen/batch.sqlite")
         db.row_factory = sqlite3.Row
         for lane, price in (("online", ONLINE), ("batch-api", BATCH)):
