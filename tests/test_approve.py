@@ -363,11 +363,77 @@ def test_a_planted_journal_is_never_acted_on(repo, server):
     digest = __import__("hashlib").sha256(before).hexdigest()
     for draft_name, target in (("../content/learn/physics/what-is-heat.md", "physics/what-is-heat.md"),
                                ("physics/x.md", "../../../etc/passwd"), ("/etc/passwd", "physics/what-is-heat.md")):
-        (folder / "x.json").write_text(json.dumps({"id": "x", "commit": False, "message": "m", "entries": [
-            {"draft": draft_name, "draft_sha": digest, "target": target, "original_sha": None}]}))
+        planted = folder / f"{PLANTED_ID}.json"
+        planted.write_text(json.dumps(dict(planted_journal(), entries=[
+            {"draft": draft_name, "draft_sha": digest, "target": target, "original_sha": None}])))
         r = run_qtgen("review", cwd=repo)
-        assert r.returncode == 0 and "not acted on" in r.stderr, r.stderr
+        assert r.returncode == 0 and "not acted on" in r.stderr and "outside" in r.stderr, r.stderr
         assert page.read_bytes() == before
+
+
+PLANTED_ID = "20261207T120000-0123abcd"
+
+
+def planted_journal(**fields) -> dict:
+    """A journal in the shape qtgen writes (approve's Journal.begin), made by hand."""
+    return dict({"id": PLANTED_ID, "started": "2026-12-07T12:00:00", "started_at": 0.0, "pid": 1, "commit": True,
+                 "message": "forged message", "entries": [], "decisions": [], "lot": None, "override": None}, **fields)
+
+
+@pytest.mark.parametrize("flags", [{}, {"override": "the judge is wrong"}])
+def test_a_planted_journal_publishes_nothing_approve_would_refuse(repo, server, flags):
+    """A draft with a lint warning (a three-word answer), placed and journalled by hand as a killed approve would
+    leave it: recovery applies approve's own checks, warnings included, whatever the journal says."""
+    path = draft(repo, server, "What is heat?")
+    data = render(read(path).model_copy(update={"answer": "Heat is energy."})).encode()
+    path.write_bytes(data)
+    target = repo / "content/learn/physics/what-is-heat.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    folder = repo / "drafts/.qtgen/approvals"
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = {"draft": "physics/what-is-heat.md", "draft_sha": __import__("hashlib").sha256(data).hexdigest(),
+             "target": "physics/what-is-heat.md", "original_sha": None, "original": None}
+    (folder / f"{PLANTED_ID}.json").write_text(json.dumps(planted_journal(entries=[entry], **flags)))
+    head = git(repo, "rev-parse", "HEAD")
+    r = run_qtgen("review", cwd=repo, env=env(repo, server))
+    assert r.returncode == 0, r.stderr
+    assert "undid an interrupted approval" in r.stderr and "--allow-warnings" in r.stderr, r.stderr
+    assert git(repo, "rev-parse", "HEAD") == head and "forged" not in git(repo, "log", "--format=%B")
+    assert path.read_bytes() == data and not target.exists() and journals(repo) == []
+
+
+def test_a_journal_not_in_qtgens_shape_is_not_acted_on(repo, server):
+    path = draft(repo, server)
+    data = path.read_bytes()
+    folder = repo / "drafts/.qtgen/approvals"
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = {"draft": "physics/what-is-entropy.md", "draft_sha": __import__("hashlib").sha256(data).hexdigest(),
+             "target": "physics/what-is-entropy.md", "original_sha": None}
+    for journal, name in ((planted_journal(id="x", entries=[entry]), "x"),
+                          (planted_journal(entries=[entry]), "20261207T120000-ffffffff"),  # not its own file name
+                          ({k: v for k, v in planted_journal(entries=[entry]).items() if k != "pid"}, PLANTED_ID)):
+        for old in folder.glob("*.json"):
+            old.unlink()
+        (folder / f"{name}.json").write_text(json.dumps(journal))
+        r = run_qtgen("review", cwd=repo, env=env(repo, server))
+        assert r.returncode == 0 and "not a journal qtgen wrote" in r.stderr, r.stderr
+        assert not (repo / "content/learn/physics/what-is-entropy.md").exists() and path.read_bytes() == data
+
+
+def test_an_approval_with_allow_warnings_killed_before_its_commit_is_undone_and_says_how_to_redo_it(repo, server):
+    path = draft(repo, server, "What is heat?")
+    data = render(read(path).model_copy(update={"answer": "Heat is energy."})).encode()
+    path.write_bytes(data)
+    r = run_qtgen("approve", "what-is-heat", "--allow-warnings", cwd=repo,
+                  env=wrapped(repo, server, KILL_AT="commit", KILL_WHEN="before"))
+    assert r.returncode == -9
+    r = run_qtgen("review", cwd=repo, env=env(repo, server))
+    assert "undid an interrupted approval" in r.stderr and "approve it again, with --allow-warnings" in r.stderr
+    assert path.read_bytes() == data and not (repo / "content/learn/physics/what-is-heat.md").exists()
+    r = run_qtgen("approve", "what-is-heat", "--allow-warnings", cwd=repo, env=env(repo, server))
+    assert r.returncode == 0, r.stderr
+    assert len(commits_touching(repo, "content/learn/physics/what-is-heat.md")) == 1
 
 
 def test_an_undo_of_a_page_changed_since_unstages_it_and_says_so(repo, server):

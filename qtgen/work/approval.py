@@ -39,6 +39,7 @@ from .judge_gate import judge_gate, override_line, refused_by_judge  # noqa: F40
 from .placement import (TRAILER, after_published, commit_message, commit_pages, finish_drafts,  # noqa: F401
                         lock_path, message_for, undo, with_trailer)
 from .queue import OK, QueueItem, assess, queue
+from .readiness import content_problems, id_problems
 
 Notify = Callable[[str], None]
 
@@ -60,25 +61,6 @@ def site_lock(config: Config, repo: Path | None, notify: Notify | None = None) -
 
 
 # -- approve ----------------------------------------------------------------------------------------
-def _id_problems(items: list[QueueItem], index: SiteIndex | None) -> list[str]:
-    """Ids used twice: among the drafts approved together, or by another page or draft of another question."""
-    problems = []
-    by_id: dict[int, QueueItem] = {}
-    for item in items:
-        page = item.page
-        other = by_id.get(page.id)
-        if other is not None and other.page.question != page.question:
-            problems.append(f"{item.path.name}: id {page.id} is also the id of {other.path.name}, approved with it")
-        by_id.setdefault(page.id, item)
-        if index is None:
-            continue
-        for e in index.pages_with_id(page.id):
-            if e.question != page.question and Path(e.path).resolve() != item.path.resolve():
-                problems.append(f"{item.path.name}: id {page.id} is already used by {e.path}")
-                break
-    return problems
-
-
 UNCHANGED = ("is the published page byte for byte: nothing to publish (edit or regenerate it, or reject it to "
              "take it out of the queue)")
 
@@ -108,16 +90,10 @@ def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIn
             raise QtgenError(f"not approved: {revision.published} changed since the revision was taken (someone "
                              "edited it meanwhile); revise it again")
     items = [assess(config, p, index, data=p.read_bytes()) for p in paths]
-    problems = []
-    for item in items:
-        if item.page is None or item.errors:
-            problems.append(f"{item.path.name}: {item.errors[0] if item.errors else 'unreadable'}")
-        elif item.warnings and not allow_warnings:
-            problems.append(f"{item.path.name}: {len(item.warnings)} warning(s), first: {item.warnings[0]} "
-                            "(use --allow-warnings)")
+    problems = content_problems(items, allow_warnings)
     if problems:
         raise QtgenError("not approved: " + "; ".join(problems))
-    problems = _id_problems(items, index)
+    problems = id_problems(items, index)
     if problems:
         raise QtgenError("not approved: " + "; ".join(problems))
     problems = judge_gate(config, items)
@@ -181,7 +157,7 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
     paths = [store.resolve(str(p)) for p in paths]
     repo = gitrepo.toplevel(config.content) if commit else None
     with site_lock(config, repo, notify):
-        recovered = recover_held(config, repo)
+        recovered = recover_held(config, repo, index=index)
         with store.lock(notify):
             items, targets, revisions = _checked(config, store, paths, index, allow_warnings, override)
             for item in items:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -23,6 +24,7 @@ from ..paths import confined
 from .drafts import now
 
 JOURNALS = "approvals"
+_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")  # begin()'s: the start, then 4 random bytes
 
 
 def sha(data: bytes) -> str:
@@ -87,7 +89,13 @@ class Journal:
         return (self.path.parent / entry.original).read_bytes() if entry.original else None
 
     def valid(self) -> str | None:
-        """Why this journal cannot be acted on (a path outside the folders it may name), or None."""
+        """Why this journal cannot be acted on (not in the shape qtgen writes, or a path outside the folders it
+        may name), or None."""
+        data = self.data
+        if not (isinstance(data.get("id"), str) and _ID.fullmatch(data["id"]) and self.path.name == f"{data['id']}.json"
+                and isinstance(data.get("pid"), int) and isinstance(data.get("started"), str)
+                and isinstance(data.get("message"), str)):
+            return "it is not a journal qtgen wrote (its id, file name, pid or start are not qtgen's)"
         try:
             for e in self.entries:
                 if not (_plain(e.draft) and _plain(e.target)) or (e.original and "/" in e.original):

@@ -19,10 +19,12 @@ from ..format.files import write_atomic
 from ..format.slug import slug
 from ..locks import try_lock
 from ..site import gitrepo
+from ..site.index import SiteIndex, open_index
 from .draft import published_path
 from .drafts import DraftStore
 from .journal import Entry, Journal
 from .journal import sha as _sha
+from .readiness import content_problems, id_problems
 from .placement import TRAILER, after_published, finish_drafts, lock_path, message_for, undo, with_trailer
 
 Notify = Callable[[str], None]
@@ -34,30 +36,39 @@ def _remember(config: Config, journal: Journal) -> None:
         finished[e.draft] = e.target
 
 
-def _recheck(config: Config, store: DraftStore, journal: Journal) -> tuple[str, str]:
-    """(why the journalled drafts may not be published, "" if they may; the message qtgen builds for them)."""
+def _recheck(config: Config, store: DraftStore, journal: Journal, index: SiteIndex | None) -> tuple[str, str]:
+    """(why the journalled drafts may not be published, "" if they may; the message qtgen builds for them).
+
+    The checks are a plain `qtgen approve`'s: lint warnings refuse and the judge gate holds, whatever the journal
+    says about --allow-warnings or an override (a journal is a file anyone with the drafts folder can write). An
+    approval that needed either is undone, and its reviewer approves again with the flag."""
     from .judge_gate import judge_gate
     from .queue import assess
 
     entries = journal.entries
-    items = [assess(config, journal.draft_path(e), None, data=journal.draft_path(e).read_bytes()) for e in entries]
+    items = [assess(config, journal.draft_path(e), index, data=journal.draft_path(e).read_bytes()) for e in entries]
+    problems = content_problems(items, allow_warnings=False)
+    if problems:
+        return (f"a draft does not pass approve's checks ({problems[0]}); approve it again"
+                + (", with --allow-warnings if it should go" if all(i.page is not None and not i.errors for i in items)
+                   else ""), "")
     for e, item in zip(entries, items):
-        if item.page is None or item.errors:
-            return f"{e.draft} does not pass approve's checks ({(item.errors or ['unreadable'])[0]})", ""
         own = published_path(config, slug(item.page.subject, config.slug_style), item.page.file_name)
         if own.resolve() != journal.target_path(e).resolve():
             return f"{e.draft} is not the page at {e.target}", ""
+    problems = id_problems(items, index)
+    if problems:
+        return f"a draft does not pass approve's checks ({problems[0]})", ""
     revisions = [store.revision_of(item.path) for item in items]
     for e, revision in zip(entries, revisions):
         if (revision is None) != (e.original_sha is None):
             return f"{e.draft} {'replaces a page but is no revision' if revision is None else 'is a revision'}", ""
-    override = journal.data.get("override")
-    override = override if isinstance(override, str) and override.strip() else None
     refused = judge_gate(config, items)
-    if refused and override is None:
-        return f"the judge gate refuses {refused[0]}", ""
+    if refused:
+        return (f"the judge gate refuses {refused[0]} (approve it again, with --override \"reason\" if it should "
+                "go)"), ""
     lot = journal.data.get("lot") if isinstance(journal.data.get("lot"), str) else None
-    message, _ = message_for(config, store, items, [journal.target_path(e) for e in entries], revisions, override, lot)
+    message, _ = message_for(config, store, items, [journal.target_path(e) for e in entries], revisions, None, lot)
     return "", message
 
 
@@ -89,8 +100,10 @@ def recover(config: Config, notify: Notify | None = None) -> list[str]:
     return messages
 
 
-def recover_held(config: Config, repo: Path | None, commit: bool | None = None) -> list[str]:
-    """With the site's approval lock held: every journal of this kind (committing or not) is a dead process's."""
+def recover_held(config: Config, repo: Path | None, commit: bool | None = None,
+                 index: SiteIndex | None = None) -> list[str]:
+    """With the site's approval lock held: every journal of this kind (committing or not) is a dead process's.
+    The drafts' ids are checked against `index` (the site's, opened here when a journal needs it)."""
     commit = repo is not None if commit is None else commit
     messages = []
     for journal in Journal.pending(config):
@@ -102,7 +115,11 @@ def recover_held(config: Config, repo: Path | None, commit: bool | None = None) 
             continue
         store = DraftStore(config, migrate=False)
         with store.lock():
-            messages.append(_recover_one(config, store, journal, repo if commit else None))
+            if index is None and config.drafts.is_dir():
+                with open_index(config) as opened:
+                    messages.append(_recover_one(config, store, journal, repo if commit else None, opened))
+            else:
+                messages.append(_recover_one(config, store, journal, repo if commit else None, index))
     return messages
 
 
@@ -117,7 +134,8 @@ def _state(journal: Journal, entry: Entry) -> str:
     return "before" if digest == entry.original_sha else "changed"
 
 
-def _recover_one(config: Config, store: DraftStore, journal: Journal, repo: Path | None) -> str:
+def _recover_one(config: Config, store: DraftStore, journal: Journal, repo: Path | None,
+                 index: SiteIndex | None) -> str:
     entries = journal.entries
     names = ", ".join(Path(e.draft).name for e in entries)
     if repo is not None:
@@ -141,7 +159,7 @@ def _recover_one(config: Config, store: DraftStore, journal: Journal, repo: Path
            else f"the draft {changed_drafts[0]} changed or went since" if changed_drafts
            else f"{entries[states.index('changed')].target} changed since" if "changed" in states else "")
     if not why:
-        why, message = _recheck(config, store, journal)
+        why, message = _recheck(config, store, journal, index)
     if not why:
         placed = []
         for e, state in zip(entries, states):
