@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from qtgen.format.reader import read
+from qtgen.format.writer import render
+
 from qtgen.work.judge import PASS, REJECT, REVISE, graded, quoted_in
 
 from conftest import clean_env, git, init_repo, run_qtgen, write_config
@@ -217,12 +220,18 @@ def test_a_judge_model_of_its_own(site, server):
 
 
 def test_review_shows_and_sorts_by_risk_and_filters_by_verdict(site, server):
-    drafted(site, server, SOUND, PLANTED, "Which medicine helps against a cold?", "What is inertia?")
-    judged(site, server, "what-is-a-tariff", "how-does-the-sun-move-across-the-sky", "which-medicine-helps-against-a-cold")
+    drafted(site, server, SOUND, PLANTED, "Which medicine helps against a cold?", "What is inertia?", "What is friction?")
+    friction = site / "drafts/physics/what-is-friction.md"  # judged sound, but unpublishable as it stands
+    friction.write_text(render(read(friction).model_copy(update={
+        "answer": read(friction).answer.replace("In summary,", "<script>alert(1)</script>\\n\\nIn summary,")})))
+    judged(site, server, "what-is-a-tariff", "how-does-the-sun-move-across-the-sky", "which-medicine-helps-against-a-cold",
+           "what-is-friction")
     r = run_qtgen("review", "--json", "--sort", "risk", cwd=site, env=env(site, server))
     items = json.loads(r.stdout)
     assert [(i["question"], (i["judge"] or {}).get("verdict")) for i in items] == [
-        ("Which medicine helps against a cold?", REJECT), (PLANTED, REVISE), ("What is inertia?", None), (SOUND, PASS)]
+        ("What is friction?", PASS), ("Which medicine helps against a cold?", REJECT), (PLANTED, REVISE),
+        ("What is inertia?", None), (SOUND, PASS)]
+    assert items[0]["status"] == "errors"
     r = run_qtgen("review", "--json", "--verdict", "unjudged", cwd=site, env=env(site, server))
     assert [i["question"] for i in json.loads(r.stdout)] == ["What is inertia?"]
     r = run_qtgen("review", cwd=site, env=env(site, server))

@@ -180,6 +180,10 @@ def test_review_in_the_browser(studio, browser):
     assert "approved 1 draft" in page.locator(".flash.ok").inner_text()
     assert git(site, "show", "--name-status", "--format=", "HEAD").split() == [
         "A", "content/learn/physics/what-is-kinetic-energy.md"]
+    # the reviewer goes on to the next draft waiting, not back to the top of the queue
+    assert page.locator("main.draft").count() == 1 and "What is kinetic energy?" not in page.locator("h1").inner_text()
+    page.get_by_role("link", name="queue").click()
+    page.wait_for_selector("tr.row")
     assert page.locator("tr.row").count() == 3
 
     # reject with the keyboard: j to the row, Enter to open, r then type the reason
@@ -198,6 +202,9 @@ def test_review_in_the_browser(studio, browser):
     assert page.locator(".flash.ok").count() == 1, page.locator("body").inner_text()[:1000]
     assert (site / "drafts/rejected/economics/what-is-a-quota.md").is_file()
     assert not (site / "drafts/economics/what-is-a-quota.md").exists()
+    assert page.locator("main.draft").count() == 1 and "What is a quota?" not in page.locator("h1").inner_text()
+    page.get_by_role("link", name="queue").click()
+    page.wait_for_selector("tr.row")
 
     # edit and save, with the live preview
     page.get_by_role("link", name="What is a tariff?").click()
@@ -498,7 +505,7 @@ def test_the_studio_keeps_one_index_and_its_own_actions_refresh_it(site_with_dra
 def test_the_judges_grades_in_the_queue_and_its_quotes_marked_in_the_page(studio, browser, model):
     url, site, _ = studio
     env = clean_env(site, OPENAI_BASE_URL=model.url, OPENAI_API_KEY="sk-test")
-    false = "The Sun orbits the Earth once a year."
+    false = "The model sun_path says the Sun orbits the Earth once a year."  # an underscore in the quote, as printed
     tariff = site / "drafts/economics/what-is-a-tariff.md"
     page_ = read(tariff)
     tariff.write_text(render(page_.model_copy(update={"answer": page_.answer.replace(
@@ -571,3 +578,80 @@ def test_the_studio_reads_its_queue_before_it_gives_its_address(site_with_drafts
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
+
+
+def test_links_search_phone_widths_and_regeneration_banners(studio, browser, model):
+    """A draft keeps its address across restarts; the queue searches; queue and draft fit a 390 px phone; a
+    regeneration's end is shown once (a reload shows the draft as it is), and one that brings the same text says so."""
+    import re
+
+    from qtgen.config import load
+    from qtgen.studio.state import Studio
+
+    url, site, _ = studio
+    base = url.split("/?")[0]
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    tab.goto(url)
+    tariff_link = tab.get_by_role("link", name="What is a tariff?").get_attribute("href")
+    assert re.fullmatch(r"/draft/[0-9a-f]{16}", tariff_link) and "tariff" not in tariff_link
+    # another studio process (another token) gives the draft the same address: links can be shared and kept
+    config = load(cwd=site, environ={})
+    other = Studio(config, "another-token")
+    assert f"/draft/{other.draft_id(site / 'drafts/economics/what-is-a-tariff.md')}" == tariff_link
+    key = config.state(Studio.LINK_KEY)
+    assert key.stat().st_mode & 0o077 == 0  # the key is the reviewer's alone
+
+    # search: every word, any case, in the question, subject or file name
+    tab.get_by_label("search the queue").fill("TARIFF what")
+    tab.get_by_role("button", name="Filter").click()
+    tab.wait_for_url("**q=**")
+    assert [t.strip() for t in tab.locator("tr.row td.c-question a").all_inner_texts()] == ["What is a tariff?"]
+    tab.get_by_label("search the queue").fill("economics")
+    tab.get_by_role("button", name="Filter").click()
+    tab.wait_for_load_state()
+    assert tab.locator("tr.row").count() == 3
+    tab.goto(base + "/?q=photosynthesis")
+    assert "No waiting draft matches" in tab.locator("table.queue").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.goto(base + "/")
+    tab.screenshot(path=str(ARTIFACTS / "studio-queue-1280.png"), full_page=True)
+    tab.goto(base + tariff_link)
+    tab.screenshot(path=str(ARTIFACTS / "studio-draft-1280.png"), full_page=True)
+
+    # a phone: nothing wider than the screen, the actions and the answer within reach
+    phone_context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                        is_mobile=True, has_touch=True)
+    phone_context.add_cookies(tab.context.cookies())  # the same reviewer's session, on a phone
+    phone = phone_context.new_page()
+    phone.goto(base + "/")
+    wide = "() => document.documentElement.scrollWidth"
+    assert phone.evaluate(wide) <= 390, phone.evaluate(wide)
+    assert phone.locator("tr.row").count() == 4 and phone.locator("th.c-words").is_hidden()
+    assert "Economics" in phone.locator("tr.row", has_text="What is a tariff?").inner_text()  # the subject, below
+    phone.screenshot(path=str(ARTIFACTS / "studio-queue-390.png"), full_page=True)
+    phone.goto(base + "/draft/" + other.draft_id(site / "drafts/physics/what-is-kinetic-energy.md"))
+    assert phone.evaluate(wide) <= 390, phone.evaluate(wide)
+    for selector in ("#approve", "#reason", "#answer"):
+        box = phone.locator(selector).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (selector, box)
+    phone.screenshot(path=str(ARTIFACTS / "studio-draft-390.png"), full_page=True)
+
+    # regenerate: the end is shown once; the reload shows the draft, no banner; the same text says so
+    tariff = site / "drafts/economics/what-is-a-tariff.md"
+    tab.goto(base + tariff_link)
+    for n in range(2):
+        if n == 1:  # edited since: the model's answer is new again
+            tariff.write_text(render(read(tariff).model_copy(update={"answer": read(tariff).answer + "\\n\\nAn edit."})))
+        tab.get_by_placeholder("what should change").fill("Give an example from trade policy")
+        tab.get_by_role("button", name="Regenerate").click()
+        tab.wait_for_selector("#job-end", timeout=30000)
+        assert "msg=" not in tab.url
+        if n == 0:  # the model answers as it did when it drafted it
+            assert "same text" in tab.locator("#job-end").inner_text()
+            assert "no previous version" not in tab.locator("body").inner_text()
+            assert "no change" in tab.locator("pre.diff").inner_text()
+        else:
+            assert tab.locator("#job-end").inner_text().startswith("regenerated;")
+        tab.reload()
+        assert tab.locator("#job-end").count() == 0 and tab.locator("#job").count() == 0
+        assert "regenerat" not in tab.locator(".flash").all_inner_texts().__str__().lower()

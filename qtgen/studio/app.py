@@ -89,6 +89,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         except ValueError:
             number = 1
         verdict = request.query_params.get("verdict") or None
+        search = " ".join((request.query_params.get("q") or "").split())[:200]
         lot_name = request.query_params.get("lot") or None
         studio.ready(timeout=WARM_WAIT)  # the warm-up, if still running, does this page's work: waited for
         if studio.stopping:
@@ -106,6 +107,10 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
             items = [i for i in items if str(i.path) in waiting]
         if verdict in ("pass", "revise", "reject", "unjudged"):
             items = [i for i in items if (judged[str(i.path)].verdict if str(i.path) in judged else "unjudged") == verdict]
+        if search:  # every word, in the question, subject or file name, whatever the case
+            words = search.casefold().split()
+            items = [i for i in items if all(w in f"{i.question or ''} {i.subject or ''} {i.path.name}".casefold()
+                                             for w in words)]
         if sort == "risk":
             items = risk_order(items, judged)
         rows = [{"item": i, "name": studio.name_of(i.path), "revision": i.revises is not None,
@@ -128,11 +133,11 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
 
         def link(n: int) -> str:
             query = {k: v for k, v in (("status", status), ("subject", subject), ("sort", sort), ("verdict", verdict),
-                                       ("lot", lot_name)) if v}
+                                       ("q", search), ("lot", lot_name)) if v}
             return "/?" + urllib.parse.urlencode({**query, "page": n})
 
         return page(request, "queue.html", rows=shown, total=len(rows), counts=counts, status=status or "",
-                    subject=subject or "", sort=sort, subjects=subjects, msg=msg, verdict=verdict or "", lot=lot, err=request.query_params.get("err", ""),
+                    subject=subject or "", sort=sort, subjects=subjects, search=search, msg=msg, verdict=verdict or "", lot=lot, err=request.query_params.get("err", ""),
                     number=number, pages=pages, first=(number - 1) * PAGE_SIZE + 1 if rows else 0,
                     last=(number - 1) * PAGE_SIZE + len(shown),
                     prev_link=link(number - 1) if number > 1 else None,
@@ -172,7 +177,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
                     prev_id=ids[here - 1] if here > 0 else None, next_id=ids[here + 1] if here + 1 < len(ids) else None,
                     msg=request.query_params.get("msg", ""), err=request.query_params.get("err", ""),
                     editing=request.query_params.get("edit") == "1",
-                    jobs=[(k, j) for k, j in studio.jobs.items() if j.draft == request.path_params["draft_id"]])
+                    jobs=studio.jobs_to_show(request.path_params["draft_id"]))
 
     # -- actions (POST, CSRF) -------------------------------------------------------------------
     async def approve(request: Request) -> Response:
@@ -209,7 +214,16 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         lot = first(values, "lot")  # approved from a lot's audit queue: back to it, to see where the audit stands
         home = "/?" + urllib.parse.urlencode({"lot": lot}) if lot else "/"
         message = f"approved {len(result.placed)} draft(s){sha}"
+        following = await run_in_threadpool(next_draft, first(values, "next"))
+        if following and not lot:
+            return back(following, message=message)
         return RedirectResponse(home + ("&" if lot else "?") + urllib.parse.urlencode({"msg": message}), status_code=303)
+
+    def next_draft(draft_id: str) -> str | None:
+        """The page of the draft a reviewer goes on to (named by the form: the next in the queue), if it still waits."""
+        if not (len(draft_id) == 16 and all(c in "0123456789abcdef" for c in draft_id)):
+            return None
+        return f"/draft/{draft_id}" if draft_id in studio.drafts() else None
 
     async def reject(request: Request) -> Response:
         values = await form(request)
@@ -221,7 +235,8 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
             return back("/", error="that draft is no longer in the queue")
         except QtgenError as exc:
             return back(f"/draft/{request.path_params['draft_id']}", error=str(exc))
-        return back("/", message=f"rejected: {target.name}")
+        following = await run_in_threadpool(next_draft, first(values, "next"))
+        return back(following or "/", message=f"rejected: {target.name}")
 
     async def regenerate(request: Request) -> Response:
         values = await form(request)
@@ -234,7 +249,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
         except LookupError:
             return back("/", error="that draft is no longer in the queue")
         studio.regenerate(path, feedback)
-        return back(f"/draft/{draft_id}", message="regenerating in the background")
+        return back(f"/draft/{draft_id}")  # the page shows the job while it runs, and its end once
 
     def edited(path: Path, values: dict):
         current = read(path)

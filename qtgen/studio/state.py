@@ -25,6 +25,7 @@ class Job:
     draft: str
     state: str = "running"  # running, done, failed
     message: str = ""
+    shown: bool = False  # its end was shown on the draft's page (once: a reload shows the draft as it is)
     started: float = field(default_factory=time.time)
 
 
@@ -39,6 +40,7 @@ class Studio:
         self.csrf = hmac.new(token.encode(), b"csrf", hashlib.sha256).hexdigest()
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._key: bytes | None = None
         self._logins: set[str] = set()
         self._index = None
         self._index_lock = threading.Lock()
@@ -62,6 +64,15 @@ class Studio:
                 self._logins.discard(code)
                 return True
         return False
+
+    def jobs_to_show(self, draft_id: str) -> list[tuple[str, Job]]:
+        """The draft's regenerations running now, and those that ended since its page was last shown (marked shown)."""
+        with self._lock:
+            out = [(k, j) for k, j in self.jobs.items() if j.draft == draft_id and (j.state == "running" or not j.shown)]
+            for _, job in out:
+                if job.state != "running":
+                    job.shown = True
+        return out
 
     def regenerating(self, path: Path) -> bool:
         draft = self.draft_id(path)
@@ -138,9 +149,36 @@ class Studio:
                 self._index = None
 
     # -- drafts by opaque id -------------------------------------------------------------------
+    LINK_KEY = "studio-links.key"
+
+    def _link_key(self) -> bytes:
+        """The site's key for draft links, made once (0600) and kept in drafts/.qtgen, so a draft keeps its
+        address across restarts while no address says where the draft lies."""
+        if self._key is None:
+            path = self.config.state(self.LINK_KEY)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(32) + "\n")
+            key = b""
+            for _ in range(50):  # another studio may be writing it this moment
+                key = path.read_bytes().strip()
+                if len(key) == 64:
+                    break
+                time.sleep(0.02)
+            if len(key) != 64:
+                raise QtgenError(f"{path}: not a key qtgen wrote (remove it: draft links change once)")
+            self._key = key
+        return self._key
+
     def draft_id(self, path: Path | str) -> str:
-        """An opaque id for a draft (its name below the drafts folder, as DraftStore.drafts lists it, under HMAC)."""
-        return hmac.new(self.token.encode(), self.name_of(path).encode(), hashlib.sha256).hexdigest()[:16]
+        """An opaque id for a draft: its name below the drafts folder (as DraftStore lists it) under the site's
+        link key. The same for the draft's whole life in the queue, whichever studio process serves it."""
+        return hmac.new(self._link_key(), self.name_of(path).encode(), hashlib.sha256).hexdigest()[:16]
 
     def drafts(self) -> dict[str, Path]:
         return {self.draft_id(name): Path(name) for name in DraftStore(self.config).draft_names()}
@@ -167,9 +205,12 @@ class Studio:
 
         def work() -> None:
             try:
+                before = path.read_bytes()
                 result = review.regenerate(self.config, self.name_of(path), feedback)
                 self.index_changed()
-                job.state, job.message = "done", f"regenerated; {result.completion.usage.total} tokens"
+                same = path.read_bytes() == before
+                job.state, job.message = "done", (f"the model answered with the same text: the draft is unchanged; "
+                                                  if same else "regenerated; ") + f"{result.completion.usage.total} tokens"
             except QtgenError as exc:
                 job.state, job.message = "failed", str(exc)
             except Exception as exc:  # noqa: BLE001 - shown to the reviewer, never a traceback

@@ -476,12 +476,14 @@ def verdicts_of(config: Config, items: list) -> dict[str, Judgment]:
 
 
 def risk_order(items: list, verdicts: dict[str, Judgment]) -> list:
-    """The riskiest first: rejected, then revise, then unjudged, then passed; a lower score first."""
+    """The riskiest first: drafts with lint errors (unpublishable as they stand), then rejected, revise, unjudged
+    and passed; a lower score first."""
     def key(item):
+        errors = 0 if item.errors or item.page is None else 1
         j = verdicts.get(str(item.path))
         if j is None:
-            return (2, 0)
-        return ({REJECT: 0, REVISE: 1, PASS: 3}[j.verdict], j.score)
+            return (errors, 2, 0)
+        return (errors, {REJECT: 0, REVISE: 1, PASS: 3}[j.verdict], j.score)
     return sorted(items, key=key)
 
 

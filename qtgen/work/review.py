@@ -85,7 +85,11 @@ def diff(config: Config, name: str, against: int | None = None) -> str:
     if against is not None:
         old = history.get(against)
     else:
-        earlier = [v for v in history.versions() if v.text() != current]
+        versions = history.versions()
+        earlier = [v for v in versions if v.text() != current]
+        if not earlier and len(versions) > 1:
+            raise QtgenError(f"{path.name}: no change: its {len(versions)} versions all hold this text (a regeneration "
+                             "that answers with the same text changes nothing)")
         if not earlier:
             raise QtgenError(f"{path.name}: no previous version (made by regenerate or edit)")
         old = earlier[-1]
@@ -130,7 +134,11 @@ def revert(config: Config, name: str, to: int | None = None) -> tuple[Path, int]
     path = history.draft
     current = path.read_text(encoding="utf-8")
     if to is None:
-        earlier = [v for v in history.versions() if v.text() != current]
+        versions = history.versions()
+        earlier = [v for v in versions if v.text() != current]
+        if not earlier and len(versions) > 1:
+            raise QtgenError(f"{path.name}: no change: its {len(versions)} versions all hold this text (a regeneration "
+                             "that answers with the same text changes nothing)")
         if not earlier:
             raise QtgenError(f"{path.name}: no earlier version to revert to")
         version = earlier[-1]

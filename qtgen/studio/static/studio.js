@@ -99,9 +99,12 @@
     JSON.parse(issuesData.textContent).forEach(function (issue, n) { mark(answer, issue.quote, issue.problem, n + 1); });
   }
 
-  function folded(text, out, node, offset) {  // lower-cased, spaces collapsed, each character mapped to its place
+  // lower-cased, spaces collapsed, Markdown's emphasis and code marks (* _ `) left out of the page text and the
+  // quote alike (a quote of "snake_case" or of "*very*" finds its words), each character mapped to its place
+  function folded(text, out, node, offset) {
     for (var i = 0; i < text.length; i++) {
       var c = text[i];
+      if (c === "*" || c === "_" || c === "`") continue;
       if (/\s/.test(c)) {
         if (out.text.length && out.text[out.text.length - 1] !== " ") { out.text += " "; out.map.push([node, offset + i]); }
         continue;
@@ -120,7 +123,7 @@
     var all = {text: "", map: []}, node;
     while ((node = walker.nextNode())) folded(node.data, all, node, 0);
     var wanted = {text: "", map: []};
-    folded(quote.replace(/[*_`]+/g, ""), wanted, null, 0);
+    folded(quote, wanted, null, 0);
     var q = wanted.text.trim();
     var at = q ? all.text.indexOf(q) : -1;
     if (at < 0) return false;
