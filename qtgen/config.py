@@ -367,8 +367,13 @@ def load(config_file: Path | None = None, cwd: Path | None = None, environ: dict
             raise InputError(f"{source}: unknown setting {key!r}")
         values[key] = _coerce(key, value)
     for var, key in ENV.items():
-        if environ.get(var):
+        if environ.get(var) and key != "api_key":
             values[key] = environ[var]
+    # each provider's key goes to its own endpoint only: an Azure key is never sent to another server, nor an
+    # OpenAI key to Azure
+    key_var = "AZURE_OPENAI_API_KEY" if values.get("azure_endpoint") else "OPENAI_API_KEY"
+    if environ.get(key_var):
+        values["api_key"] = environ[key_var]
     root = source.parent.resolve() if source else site_root(cwd.resolve())
     return Config(source=source, root=root, **values).checked()
 

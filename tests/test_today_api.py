@@ -328,3 +328,166 @@ def test_azure_openai_deployments_api_version_and_its_headers(site):
         r = run_qtgen("limits", cwd=site, env=e)
         assert r.returncode == 0, r.stderr
         assert "requests" in r.stdout and "remaining" in r.stdout
+
+
+# -- what the hostile review of this change found -------------------------------------------------------------------
+def reply_body(model: str = CURRENT, usage: dict | None = None, refusal: str | None = None, content: str | None = None,
+               with_usage: bool = True) -> str:
+    """A chat completion as a server sends it, with the fields a hostile or careless server gets wrong."""
+    from fake_openai import house_answer
+
+    message = {"role": "assistant", "content": None if refusal else (content or json.dumps(
+        house_answer("What is a tariff?", "Economics"))), "refusal": refusal}
+    data = {"id": "x", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": message}]}
+    if with_usage:
+        data["usage"] = usage or {"prompt_tokens": 120, "completion_tokens": 480, "total_tokens": 600}
+    return json.dumps(data)
+
+
+def every_byte(site: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in site.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("served", [KEY, "gpt-6-luna-" + KEY[3:], "gpt-6-luna-s3cr3tPa55w0rd"])
+def test_a_secret_in_the_served_model_name_is_never_kept_or_shown(site, server, served):
+    configure(site, CURRENT)
+    e = {**env(site, server), "OPENAI_BASE_URL": server.url.replace("http://", "http://alice:s3cr3tPa55w0rd@")}
+    server.raw_bodies.append(reply_body(model=served))
+    r = run_qtgen("draft", "What is a tariff?", "-s", "Economics", cwd=site, env=e)
+    assert r.returncode == 0, r.stderr
+    for secret in (KEY[3:15], "s3cr3tPa55w0rd"):
+        assert secret not in r.stdout + r.stderr and secret.encode() not in every_byte(site)
+    history = next((site / "drafts/.qtgen/history").rglob("0001.json"))
+    assert json.loads(history.read_text())["provenance"]["model"] == CURRENT  # the model asked for
+
+
+def test_each_providers_key_goes_to_its_own_endpoint_only(site, server):
+    from qtgen.config import load
+
+    configure(site, CURRENT)
+    e = env(site, server, AZURE_OPENAI_API_KEY="azure0123456789abcdef0123456789ab")
+    assert load(cwd=site, environ=e).api_key == KEY  # no Azure endpoint: the Azure key is never sent
+    r = run_qtgen("draft", "What is a tariff?", "-s", "Economics", cwd=site, env=e)
+    assert r.returncode == 0, r.stderr
+    headers = {k.lower(): v for k, v in server.requests[-1]["headers"].items()}
+    assert headers["authorization"] == f"Bearer {KEY}"
+    azure = {"AZURE_OPENAI_ENDPOINT": server.endpoint, "OPENAI_API_KEY": KEY}
+    assert load(cwd=site, environ=azure).api_key is None  # nor the OpenAI key to Azure
+    assert load(cwd=site, environ={**azure, "AZURE_OPENAI_API_KEY": "az-key"}).api_key == "az-key"
+
+
+def test_limits_against_a_server_refusing_every_form_stops_with_one_line(site, server):
+    from fake_openai import status
+
+    configure(site, CURRENT)
+    server.script(*[status(400, f"Unsupported parameter: '{name}' is not supported with this model.")
+                    for _ in range(10) for name in ("max_completion_tokens", "max_tokens")])
+    r = run_qtgen("limits", cwd=site, env=env(site, server))
+    assert r.returncode == 1 and "internal error" not in r.stderr and "Traceback" not in r.stderr
+    assert len(server.requests) <= 6 and len(r.stderr.strip().splitlines()[-1]) < 400
+
+
+def test_a_refusal_naming_a_parameter_not_sent_teaches_nothing():
+    from qtgen.llm.parameters import Fit, learn
+
+    sent = {"max_completion_tokens": 5596, "reasoning_effort": "low"}
+    message = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+    fit = Fit()
+    assert learn({"param": "max_tokens", "code": "unsupported_parameter"}, message, sent, fit) is None
+    assert learn({"message": message}, message, sent, fit) is None  # no param: "use X instead" is not a refusal of X
+    assert fit == Fit()
+    assert learn({"param": "max_tokens"}, message, {"max_tokens": 1500}, fit) == "max_tokens"
+    assert fit.tokens == "max_completion_tokens" and fit.reasoning is True
+
+
+def test_refusals_are_billed_and_count_against_max_cost(site, server):
+    configure(site, CURRENT)
+    for _ in range(8):
+        server.raw_bodies.append(reply_body(refusal="I can't help with that.",
+                                            usage={"prompt_tokens": 100_000, "completion_tokens": 30_000}))
+    (site / "q.csv").write_text("question,subject\n" + "".join(f"What is trade idea {i}?,Economics\n" for i in range(8)))
+    r = run_qtgen("batch", "q.csv", "-c", "1", "--max-cost", "0.04", cwd=site, env=env(site, server))
+    assert "--max-cost" in r.stderr and "reached" in r.stderr, r.stderr
+    assert len(server.requests) < 8
+    db = sqlite3.connect(site / "drafts/.qtgen/batch.sqlite")
+    assert db.execute("SELECT SUM(tokens_in) FROM items").fetchone()[0] >= 200_000
+
+
+def test_a_served_name_no_price_list_holds_is_priced_as_the_model_asked_for(site, server):
+    configure(site, CURRENT)
+    server.raw_bodies.append(reply_body(model="gpt-6-luna-latest"))
+    r = run_qtgen("draft", "What is a tariff?", "-s", "Economics", cwd=site, env=env(site, server))
+    assert r.returncode == 0, r.stderr
+    record = json.loads(next((site / "drafts/.qtgen/history").rglob("0001.json")).read_text())["provenance"]
+    assert record["model"] == "gpt-6-luna-latest"
+    assert record["cost"] == pytest.approx((120 * 0.10 + 480 * 0.50) / 1e6)  # gpt-6-luna's published price
+
+
+def test_a_reply_without_usage_is_counted_at_its_bound(site, server):
+    configure(site, CURRENT)
+    server.raw_bodies.append(reply_body(with_usage=False))
+    r = run_qtgen("draft", "What is a tariff?", "-s", "Economics", cwd=site, env=env(site, server))
+    assert r.returncode == 0, r.stderr
+    assert "reported no token usage" in r.stderr
+    record = json.loads(next((site / "drafts/.qtgen/history").rglob("0001.json")).read_text())["provenance"]
+    assert record["tokens_out"] == server.requests[-1]["body"]["max_completion_tokens"] and record["cost"] > 0
+
+
+def test_an_exhausted_quota_stops_judge_suggest_and_the_batch_api_at_once(site, server):
+    configure(site, CURRENT)
+    e = env(site, server)
+    for q in ("What is a tariff?", "What is a quota?", "What is an embargo?"):
+        assert run_qtgen("draft", q, "-s", "Economics", cwd=site, env=e).returncode == 0
+    server.quota_exhausted = True
+    for args in (("judge", "--all", "--concurrency", "1"), ("suggest", "-s", "Economics", "-n", "5")):
+        before = len(server.requests)
+        r = run_qtgen(*args, cwd=site, env=e)
+        assert r.returncode == 1 and "quota is exhausted" in r.stderr.splitlines()[-1], r.stderr
+        assert len(server.requests) - before == 1, args
+    (site / "b.csv").write_text("question,subject\n" + "".join(f"What is money idea {i}?,Economics\n" for i in range(3)))
+    r = run_qtgen("batch", "b.csv", "--via", "batch-api", cwd=site, env=e)
+    assert r.returncode == 1 and "quota is exhausted" in r.stderr and "Traceback" not in r.stderr
+    assert "retrying" not in r.stderr  # no retry brings credit back
+    server.quota_exhausted = False
+    r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=e)
+    assert r.returncode == 0, r.stderr
+    assert len(list((site / "drafts/economics").glob("what-is-money-idea-*.md"))) == 3
+
+
+def test_a_huge_retry_after_waits_no_longer_than_retry_wait_max(site, server):
+    from fake_openai import status
+
+    configure(site, CURRENT, retry_wait_max=0.2)
+    server.script(status(429, "slow down", retry_after="inf"), status(429, "slow down", retry_after="1000000"))
+    (site / "q.csv").write_text("question,subject\nWhat is trade idea 1?,Economics\nWhat is trade idea 2?,Economics\n")
+    r = run_qtgen("batch", "q.csv", "-c", "1", cwd=site, env=env(site, server), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(list((site / "drafts/economics").glob("*.md"))) == 2
+
+
+def test_a_body_nested_past_any_parser_is_a_clear_error(site, server):
+    configure(site, CURRENT, retry_wait_max=0.05)
+    for _ in range(6):
+        server.raw_bodies.append("[" * 100_000 + "]" * 100_000)
+    r = run_qtgen("draft", "What is a tariff?", "-s", "Economics", cwd=site, env=env(site, server))
+    assert r.returncode == 1 and "nested too deeply" in r.stderr and "internal error" not in r.stderr
+
+
+def test_a_batch_result_file_is_kept_with_escaped_secrets_masked(site, server):
+    from fake_openai import house_answer
+
+    configure(site, CURRENT)
+
+    def echoing(question, subject, body):  # the key in the answer, JSON-escaped inside the reply's JSON
+        data = house_answer(question, subject)
+        data["answer"] = data["answer"].replace("In summary,", "The key is KEYHERE.\\n\\nIn summary,")
+        return json.dumps(data).replace("KEYHERE", "\\u0073" + KEY[1:])
+
+    server.reply = echoing
+    (site / "b.csv").write_text("question,subject\nWhat is money idea 1?,Economics\n")
+    r = run_qtgen("batch", "b.csv", "--via", "batch-api", "--wait", cwd=site, env=env(site, server))
+    assert r.returncode == 0, r.stderr
+    kept = b"".join(p.read_bytes() for p in (site / "drafts/.qtgen").rglob("*.jsonl"))
+    assert b"u0073" + KEY[1:].encode() not in kept and KEY[3:].encode() not in every_byte(site)
+    assert b"The key is ***" in kept or b"The key is ***" in every_byte(site)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..errors import LLMError
-from .client import ChatClient, shorten
+from .client import ChatClient, QuotaExhausted, shorten
 
 ENDPOINT = "/v1/chat/completions"
 WINDOW = "24h"
@@ -172,6 +172,10 @@ class BatchApi:
             return make()
         except openai.APIStatusError as exc:
             detail = self.chat._detail(exc)
+            if exc.status_code == 429 and self.chat._quota(exc):  # no retry brings credit back: stop at once
+                raise QuotaExhausted(f"{self.chat.public_url}: the account's quota is exhausted (429 "
+                                     f"insufficient_quota): {detail}; add credit or raise the limit, then run "
+                                     "again") from None
             if exc.status_code == 429 or exc.status_code >= 500:
                 raise _Transient(f"server error ({exc.status_code}): {detail}") from None
             if upload and _about_size(exc.status_code, detail):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -61,6 +62,9 @@ def bounded_schema() -> dict:
     props["page_keywords"]["items"].update(minLength=2, maxLength=40)
     order = ["page_description", "page_keywords", "answer"]
     return {**ANSWER_SCHEMA, "properties": {k: props[k] for k in order}, "required": order}
+
+
+_MODEL_NAME = re.compile(r"[\w.:/@+-]{1,100}")  # what a served model's name may be
 
 
 @dataclass
@@ -163,6 +167,9 @@ class ChatClient:
         self.server = f"{self.public_url.rstrip('/')}#{settings.model}"  # the memories' key: no secret
         self.azure = bool(settings.azure_endpoint)
         self._sdk = None
+        import threading
+
+        self._sent = threading.local()  # this thread's last request: (prompt characters, its token bound)
         from .models import shutdown_warning
 
         self.say_once(shutdown_warning(self.model_name))
@@ -225,6 +232,8 @@ class ChatClient:
             kwargs["response_format"] = request.response_format
         if self.settings.extra_body:
             kwargs["extra_body"] = self.settings.extra_body
+        bound = kwargs.get("max_completion_tokens", kwargs.get("max_tokens"))
+        self._sent.bound = (len(json.dumps(request.messages, ensure_ascii=False)), bound if isinstance(bound, int) else 0)
         return kwargs
 
     def batch_mode(self) -> str | None:
@@ -281,6 +290,8 @@ class ChatClient:
                 response = raw.parse()
             except ValueError as exc:  # a 200 whose JSON body does not parse
                 raise Retryable(f"the server answered 200 with a body that is not JSON ({shorten(str(exc), 80)})") from None
+            except RecursionError:  # nested past what a parser can follow: no reply a model sends
+                raise Retryable("the server answered 200 with a body nested too deeply to be a chat completion") from None
             ok = True
             return response
         except openai.APIStatusError as exc:
@@ -343,6 +354,8 @@ class ChatClient:
 
             wait = retry_after(exc.response.headers)
             wait = wait if wait is not None else retry_wait(exc.response.headers)
+            if wait is not None:  # a server asking for hours (or inf) waits at most retry_wait_max, like a retry
+                wait = min(float(wait), self.settings.retry_wait_max) if wait == wait else None
             if self.limiter is not None:  # every request not yet sent waits, on the last attempt too
                 self.limiter.rate_limited(wait, exc.response.headers)
             return Retryable(f"rate limited (429): {detail}", wait, 429)
@@ -390,6 +403,11 @@ class ChatClient:
             shown = shorten(self.mask(response), 80) if isinstance(response, str) else type(response).__name__
             raise Retryable(f"the server answered 200 without a JSON completion: {shown!r}")
         usage = read_usage(getattr(response, "usage", None))
+        if getattr(response, "usage", None) is None and getattr(self._sent, "bound", None):
+            chars, bound = self._sent.bound  # a server that counts nothing is counted at what it may have billed
+            usage = Usage(chars // 3 + 1, bound)
+            self.say_once(f"{self.public_url} reported no token usage: each reply is counted at its bound ({bound} "
+                          "tokens out) for costs and --max-cost")
         if self.limiter is not None:
             self.limiter.succeeded()
         try:
@@ -404,9 +422,9 @@ class ChatClient:
             raise Unparseable("reply is not a chat completion (no message text)", usage=usage)
         refusal = getattr(message, "refusal", None)
         if refusal:
-            raise ModelRefused(f"the model refused: {shorten(self.mask.known(str(refusal)))}")
+            raise ModelRefused(f"the model refused: {shorten(self.mask.clean(str(refusal)))}", usage=usage)
         if choice.finish_reason == "content_filter":
-            raise ModelRefused("the model refused: the answer was stopped by the server's content filter")
+            raise ModelRefused("the model refused: the answer was stopped by the server's content filter", usage=usage)
         if choice.finish_reason == "length" and not (message.content or "").strip():
             raise ModelRefused(self._spent_budget(usage), usage=usage)
         return message, choice.finish_reason, usage
@@ -465,7 +483,7 @@ class ChatClient:
             notes.append(f"answer: removed {removed}")
         if not answer:
             raise Unparseable("the reply holds no usable answer", usage=usage)
-        return Completion(answer, None, None, response.model or self.settings.model, "plain", usage, notes=notes)
+        return Completion(answer, None, None, self._served(response), "plain", usage, notes=notes)
 
     def _read(self, response, mode: str) -> Completion:
         message, finish, usage = self._choice(response)
@@ -482,18 +500,22 @@ class ChatClient:
         except Unparseable as exc:
             raise Unparseable(str(exc), usage=usage) from None
         answer, desc, kws = self._masked(answer), self._masked(desc), self._masked(kws)
-        return Completion(answer, desc, kws, response.model or self.settings.model, mode, usage)
+        return Completion(answer, desc, kws, self._served(response), mode, usage)
+
+    def _served(self, response) -> str:
+        """The model the server says answered, if it reads as a model name holding no secret (a gateway may echo
+        the key or the URL's password there); else the model asked for."""
+        reported = getattr(response, "model", None)
+        if (isinstance(reported, str) and _MODEL_NAME.fullmatch(reported) and self.mask.clean(reported) == reported
+                and not any(secret[i:i + 12] in reported for secret in self.mask.secrets
+                            for i in range(max(0, len(secret) - 11)))):  # nor a long piece of one
+            return reported
+        return self.settings.model
 
     def _masked(self, value: Any) -> Any:
         """A value decoded from a reply with every known secret masked (JSON escapes such as \\u0073k- are decoded
         before this, so an escaped key is caught too)."""
-        if isinstance(value, str):
-            return self.mask.known(value)
-        if isinstance(value, list):
-            return [self._masked(v) for v in value]
-        if isinstance(value, dict):
-            return {self._masked(k): self._masked(v) for k, v in value.items()}
-        return value
+        return self.mask.value(value)
 
     def _salvage(self, content: str | None, response, mode: str, usage: Usage) -> Completion:
         """A reply cut off inside the answer (which comes last): keep its whole sentences."""
@@ -504,7 +526,7 @@ class ChatClient:
         answer, desc, kws = self._masked(answer), self._masked(desc), self._masked(kws)
         cut = max(answer.rfind(". "), answer.rfind(".\n"), answer.rfind("\n\n"))
         answer = answer[: cut + 1] if cut > len(answer) // 2 else answer
-        completion = Completion(answer.strip(), desc, kws, response.model or self.settings.model, mode, usage)
+        completion = Completion(answer.strip(), desc, kws, self._served(response), mode, usage)
         completion.notes.append(f"answer: cut off at max_tokens={self.settings.max_tokens}; kept whole sentences")
         return completion
 
@@ -634,27 +656,32 @@ class ChatClient:
 
     # -- the server's limits ---------------------------------------------------------------------
     def limits(self):
-        """Ask the server once (the smallest request) and return what its rate-limit headers say."""
+        """Ask the server once (the smallest request, adapted as often as the server's 400s teach, each change once)
+        and return what its rate-limit headers say."""
         import openai
 
         from .ratelimit import read_limits
 
         request = _Request([{"role": "user", "content": "ping"}], None, None, 16, None)
-        try:
-            kwargs = self._kwargs(request)
-            raw = self._client.chat.completions.with_raw_response.create(**kwargs)
-            return read_limits(raw.headers)
-        except openai.APIStatusError as exc:
-            if exc.status_code in (400, 422) and self._adapt(exc, self._merged(dict(kwargs)), set()):
-                return self.limits()
-            mapped = self._mapped(exc, None)
-            if isinstance(mapped, Retryable) and exc.status_code == 429:
-                return read_limits(exc.response.headers)
-            if isinstance(mapped, LLMError):
-                raise mapped from None
-            raise LLMError(str(mapped)) from None
-        except openai.APIConnectionError as exc:
-            raise LLMError(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
+        adapted: set = set()
+        for _ in range(6):  # as many as there are things to learn, and no more
+            try:
+                kwargs = self._kwargs(request)
+                raw = self._client.chat.completions.with_raw_response.create(**kwargs)
+                return read_limits(raw.headers)
+            except openai.APIStatusError as exc:
+                if exc.status_code in (400, 422) and self._adapt(exc, self._merged(dict(kwargs)), adapted):
+                    continue
+                mapped = self._mapped(exc, None)
+                if isinstance(mapped, Retryable) and exc.status_code == 429:
+                    return read_limits(exc.response.headers)
+                if isinstance(mapped, LLMError):
+                    raise mapped from None
+                raise LLMError(str(mapped)) from None
+            except openai.APIConnectionError as exc:
+                raise LLMError(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
+        raise LLMError(f"{self.public_url}: the server refused every form of the request qtgen knows "
+                       "(max_tokens, max_completion_tokens, temperature, reasoning_effort)")
 
 
 class _Rejected(Exception):

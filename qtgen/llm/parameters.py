@@ -120,9 +120,13 @@ def learn(error: dict | None, message: str, sent: dict, fit: Fit) -> str | None:
     param = err.get("param") if isinstance(err.get("param"), str) else None
     code = str(err.get("code") or "")
     text = message or ""
-    if param not in _NAMES or param not in sent:
-        param = next((n for n in _NAMES if n in sent and re.search(rf"['\"(\s]{n}['\")\s,]", f" {text} ")
-                      and _REFUSING.search(text)), None)
+    if isinstance(err.get("param"), str) and err["param"].strip():
+        if param not in _NAMES or param not in sent:
+            return None  # the server names what it refuses, and it is nothing qtgen sent: not guessed from the text
+    else:  # no param named: a parameter sent that the text refuses (not the one it says to "use ... instead")
+        offered = {n for n in _NAMES if re.search(rf"\buse\s+['\"]?{n}['\"]?", text, re.I)}
+        param = next((n for n in _NAMES if n in sent and n not in offered
+                      and re.search(rf"['\"(\s]{n}['\")\s,]", f" {text} ") and _REFUSING.search(text)), None)
     if param is None:
         return None
     value_refused = code == "unsupported_value" or "unsupported value" in text.lower() or "does not support" in text.lower()

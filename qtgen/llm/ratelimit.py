@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator
 from ..errors import QtgenError
 from ..locks import open_lock_file
 
+MAX_PAUSE = 600.0  # the longest a 429 pauses everyone, whatever the server asks
 DEFAULT_429_PAUSE = 1.0  # seconds, when a 429 says nothing of when to come back
 ROLL_SLACK = 0.02  # seconds past a window's reset before its budget is taken as renewed
 MAX_RESET = 3600.0  # a reset further away than this is not a pacing window
@@ -461,6 +462,7 @@ class RateLimiter:
         if wait is None:
             resets = [r for r in (limits.reset_requests, limits.reset_tokens) if r]
             wait = min(resets) if resets else DEFAULT_429_PAUSE
+        wait = min(wait, MAX_PAUSE) if wait == wait else DEFAULT_429_PAUSE  # never inf, never NaN
         now = self._clock()
         with self._cond:
             self.throttled += 1

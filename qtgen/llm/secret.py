@@ -44,6 +44,9 @@ def url_secrets(url: str | None) -> list[str]:
     if "@" in parts.netloc:
         userinfo = parts.netloc.rsplit("@", 1)[0]
         found += [userinfo, unquote(userinfo)]
+        import base64  # the Authorization: Basic value an HTTP client makes of them, echoed bare by some servers
+
+        found.append(base64.b64encode(unquote(userinfo).encode()).decode().rstrip("="))
         for piece in userinfo.split(":", 1):
             if len(piece) >= 3:
                 found += [piece, unquote(piece)]
@@ -62,7 +65,9 @@ class SecretMask:
         self.secrets = sorted({v for v in values if v and len(v) >= 3}, key=len, reverse=True)
 
     def clean(self, text: object) -> str:
-        out = str(text)
+        """Server text with every secret masked, read as a person would read it: JSON and percent escapes
+        (`\\u0073k-...`, `sk%2D...`) decoded first, so an encoded secret is masked too."""
+        out = decoded(str(text))
         for secret in self.secrets:
             out = out.replace(secret, MASK)
         out = _URL_USERINFO.sub(r"\1" + MASK + "@", out)
@@ -76,5 +81,46 @@ class SecretMask:
             text = text.replace(secret, MASK)
         return text
 
+    def value(self, value):
+        """A value decoded from JSON with the known secrets masked in every string (keys included)."""
+        if isinstance(value, str):
+            value = self.known(value)
+            plain = decoded(value)  # a string that is itself JSON (a reply's content) may escape a secret again
+            return self.known(plain) if plain != value and self.known(plain) != plain else value
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {self.value(k): self.value(v) for k, v in value.items()}
+        return value
+
+    def jsonl(self, text: str) -> str:
+        """JSON Lines (a Batch API result file) with the known secrets masked in each line's decoded values, so
+        an escaped key is caught; a line that is not JSON is masked as text."""
+        import json
+
+        out = []
+        for line in self.known(text).split("\n"):
+            try:
+                data = json.loads(line)
+            except (ValueError, RecursionError):
+                out.append(self.known(decoded(line)) if self.known(decoded(line)) != decoded(line) else line)
+                continue
+            masked = self.value(data)
+            out.append(line if masked == data else json.dumps(masked, ensure_ascii=False))
+        return "\n".join(out)
+
     def __call__(self, text: object) -> str:
         return self.clean(text)
+
+
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\/")
+
+
+def decoded(text: str) -> str:
+    """Text with JSON/Python escapes (\\uXXXX, \\xXX, \\/) and percent escapes decoded, as a reader sees it."""
+    if "\\" in text:
+        text = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)) if (m.group(1) or m.group(2))
+                                   else "/", text)
+    if "%" in text:
+        text = unquote(text)
+    return text

@@ -59,10 +59,20 @@ def pricing(config: Config) -> Pricing:
     return Pricing(config.prices, config.batch_prices)
 
 
+def price(config: Config, model: str, usage: Usage, lane: str = ONLINE) -> float | None:
+    """Dollars for one answer's usage at its lane's prices: of the model the server says answered, else (a name
+    no price list holds, such as `...-latest`) of the model asked for, whose price the cost cap was checked
+    against; None where neither has a price."""
+    table = pricing(config)
+    found = table.cost(model, usage, lane) if model else None
+    if found is None and model != config.model:
+        found = table.cost(config.deployments.get(config.model, config.model), usage, lane)
+    return found
+
+
 def cost(config: Config, model: str, usage: Usage, lane: str = ONLINE) -> float:
-    """Dollars for one answer's usage at its lane's prices (0.0 where no price is known: a cost cap on such a model
-    is refused before any request)."""
-    return pricing(config).cost(model, usage, lane) or 0.0
+    """`price`, 0.0 where no price is known (a cost cap on such a model is refused before any request)."""
+    return price(config, model, usage, lane) or 0.0
 
 
 def cap_of(config: Config, max_cost: float | None, lane: str = ONLINE, model: str | None = None) -> None:
@@ -484,6 +494,7 @@ class Runner:
                                model=self.client.model_name)
             self._count(failed=1, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens,
                         cost=cost(self.config, self.client.model_name, u))
+            self._cap_reached()  # a failure that was billed counts against the cap as an answer does
             return FAILED
         except Exception as exc:  # a bug must not stop the other questions
             self.ledger.record(run_id, item.key, self.holder, state=FAILED,
@@ -501,10 +512,13 @@ class Runner:
                            latency=round(completion.latency, 3), model=completion.model, lane=ONLINE)
         spent = cost(self.config, completion.model, u)
         self._count(done=1, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens, cost=spent)
+        self._cap_reached()
+        return DONE
+
+    def _cap_reached(self) -> None:
         if self.options.max_cost is not None and self.progress.cost >= self.options.max_cost:
             self.progress.stopped = f"--max-cost {self.options.max_cost:g} reached (${self.progress.cost:.4f} spent)"
             self.stop.set()
-        return DONE
 
     def _draft(self, run_id: str, item: BatchItem):
         if self._adopt(run_id, item):

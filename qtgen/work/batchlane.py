@@ -432,7 +432,7 @@ class BatchLane:
                 notes.append(f"the {kind} file could not be downloaded: {exc}")
                 continue
             write_atomic(folder(self.config) / f"{c['chunk']}.{kind}.jsonl",
-                         self.client.mask.known(data.decode("utf-8", "replace")), overwrite=True)
+                         self.client.mask.jsonl(data.decode("utf-8", "replace")), overwrite=True)
             found, bad = parse_results(data)
             for key, value in found.items():
                 results.setdefault(key, value)

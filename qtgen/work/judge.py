@@ -359,13 +359,21 @@ class Judge:
         if max_cost is not None:
             pricing(self.config).require(self.model, "--max-cost")
         meter = Meter(pricing(self.config), max_cost)
+        from ..llm.client import QuotaExhausted
+
+        exhausted: list[QuotaExhausted] = []
 
         def one(draft: tuple[str, bytes, Page]) -> Judgment | None:
             name, data, page = draft
+            if exhausted:  # the account has no credit: nothing more is sent
+                return None
             try:
                 return self.judge(name, data, page, client, meter)
             except CostCapReached as exc:
                 on_error(name, f"not judged: {exc}")
+                return None
+            except QuotaExhausted as exc:
+                exhausted.append(exc)
                 return None
             except QtgenError as exc:
                 with self._lock:
@@ -377,6 +385,8 @@ class Judge:
             for judgment in pool.map(one, todo):
                 if judgment is not None:
                     yield judgment
+        if exhausted:  # the grades already in are kept; the rest waits for the next run
+            raise exhausted[0]
 
     def client(self):
         """A client of the configured server asking the judge model (the CLI opens its own, which can also be

@@ -82,7 +82,7 @@ def of_prompts(config: Config, built: list) -> dict:
 def of_completion(config: Config, settings, completion, prompt: dict | None, lane: str) -> dict:
     """A version's whole record, from the client's settings, what came back and the prompt's record."""
     from ..llm.parameters import reasoning_model
-    from .batch import cost
+    from .batch import price
 
     u = completion.usage
     served = safe_model(completion.model, settings.model)
@@ -90,8 +90,10 @@ def of_completion(config: Config, settings, completion, prompt: dict | None, lan
               "server": host_of(getattr(settings, "azure_endpoint", None) or settings.base_url),
               **(prompt or {}), "temperature": settings.temperature, "max_tokens": settings.max_tokens,
               "strategy": completion.mode, "tokens_in": u.prompt_tokens, "tokens_out": u.completion_tokens,
-              "cost": round(cost(config, served, u, "export" if lane == "import" else lane), 8),
+              "cost": None,  # no price known: never $0
               "lane": lane, "time": dt.datetime.now().isoformat(timespec="seconds")}
+    spent = price(config, served, u, "export" if lane == "import" else lane)
+    record["cost"] = round(spent, 8) if spent is not None else None
     if u.reasoning_tokens or reasoning_model(served):
         record.update(reasoning_effort=getattr(settings, "reasoning_effort", None) or "default",
                       tokens_reasoning=u.reasoning_tokens)
@@ -134,7 +136,9 @@ def describe(record: dict | None) -> str:
         parts.append(f"prompt {record['prompt']} ({', '.join(record.get('templates') or [])})")
     parts.append(f"temperature {record.get('temperature')}, max_tokens {record.get('max_tokens')}, "
                  f"{record.get('strategy')}")
-    parts.append(f"{record.get('tokens_in', 0)} + {record.get('tokens_out', 0)} tokens, ${record.get('cost') or 0:.5f}")
+    spent = record.get("cost")
+    parts.append(f"{record.get('tokens_in', 0)} + {record.get('tokens_out', 0)} tokens, "
+                 + (f"${spent:.5f}" if isinstance(spent, (int, float)) else "price unknown"))
     if record.get("judge"):
         j = record["judge"]
         parts.append(f"judged {j['verdict']} {j['score']} by {j['model']}")

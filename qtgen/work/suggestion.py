@@ -30,6 +30,7 @@ from typing import Callable
 
 from ..config import Config
 from ..errors import InputError, QtgenError
+from ..llm.client import QuotaExhausted
 from ..format.plaintext import cell, formula_like, one_line, printable
 
 SCHEMA = {"type": "object", "additionalProperties": False, "required": ["questions"],
@@ -255,6 +256,9 @@ class Suggester:
                 out.rounds -= 1
                 out.notes.append(f"--max-cost ${max_cost:g} reached: no more rounds")
                 break
+            except QuotaExhausted:  # no round can succeed until the account has credit again
+                self._spent(out, meter, priced)
+                raise
             except QtgenError as exc:
                 failed += 1
                 out.notes.append(f"round {out.rounds}: {exc}")
