@@ -160,6 +160,10 @@ class Config:
                 raise InputError(f"{key} ({names}): not a valid URL") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise InputError(f"{key} ({names}): give an http:// or https:// URL")
+        if self.azure_endpoint:  # the resource's endpoint, as the portal shows it; a pasted .../openai/v1 is cut back
+            import re
+
+            self.azure_endpoint = re.sub(r"/openai(?:/v1)?/?$", "", self.azure_endpoint.rstrip("/")) or self.azure_endpoint
         if self.api_key and not all(33 <= ord(c) < 127 for c in self.api_key.strip()):
             raise InputError("OPENAI_API_KEY: holds characters an HTTP header cannot carry (spaces, non-ASCII)")
         if self.api_key:

@@ -375,6 +375,8 @@ def test_each_providers_key_goes_to_its_own_endpoint_only(site, server):
     azure = {"AZURE_OPENAI_ENDPOINT": server.endpoint, "OPENAI_API_KEY": KEY}
     assert load(cwd=site, environ=azure).api_key is None  # nor the OpenAI key to Azure
     assert load(cwd=site, environ={**azure, "AZURE_OPENAI_API_KEY": "az-key"}).api_key == "az-key"
+    pasted = load(cwd=site, environ={**azure, "AZURE_OPENAI_ENDPOINT": server.endpoint + "/openai/v1/"})
+    assert pasted.azure_endpoint == server.endpoint  # the path the SDK adds itself is not doubled
 
 
 def test_limits_against_a_server_refusing_every_form_stops_with_one_line(site, server):
