@@ -144,6 +144,50 @@ def test_a_defect_in_the_sample_fails_the_lot(site, server):
     assert len(list((site / "content" / "learn").rglob("*.md"))) == 7
 
 
+def test_one_defect_fails_the_lot_at_once_and_the_rest_of_the_sample_is_not_asked_for(site, server):
+    init_repo(site)
+    e = env(site, server)
+    (site / "q.csv").write_text("question,subject\n" + "".join(f"What is {t}?,Physics\n" for t in TOPICS[:10]))
+    assert run_qtgen("batch", "q.csv", cwd=site, env=e, timeout=300).returncode == 0
+    assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    r = run_qtgen("audit", "w14", "--subject", "Physics", "--confidence", "0.8", "--max-defect", "0.2", "--seed", "1",
+                  "--json", cwd=site, env=e)
+    sampled = [s["path"] for s in json.loads(r.stdout)["sampled"]]
+    assert run_qtgen("reject", sampled[0], "--reason", "wrong", cwd=site, env=e).returncode == 0
+    r = run_qtgen("audit", "w14", cwd=site, env=e)  # 7 sampled drafts undecided: the lot has failed all the same
+    assert "failed: 1 defect(s) in the sample" in r.stdout and "need no decision for the audit" in r.stdout
+    assert "waiting" not in r.stdout.replace("still waiting need no decision", "")
+    lot = json.loads(run_qtgen("audit", "w14", "--json", cwd=site, env=e).stdout)
+    assert lot["passed"] is False and lot["decided"] == 1
+
+
+def test_decisions_of_an_approval_killed_before_its_commit_are_recorded_by_recovery(site, server):
+    """The sampled drafts approved by a process killed at `git commit`: the next command commits them and records
+    their decisions (they are in the approval's journal), so the lot settles; then a kill during approve --lot."""
+    from test_approve import wrapped
+
+    init_repo(site)
+    e = env(site, server)
+    (site / "q.csv").write_text("question,subject\n" + "".join(f"What is {t}?,Physics\n" for t in TOPICS))
+    assert run_qtgen("batch", "q.csv", cwd=site, env=e, timeout=300).returncode == 0
+    assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    r = run_qtgen("audit", "w15", "--subject", "Physics", "--confidence", "0.8", "--max-defect", "0.2", "--seed", "3",
+                  "--json", cwd=site, env=e)
+    sampled = [s["path"] for s in json.loads(r.stdout)["sampled"]]
+    r = run_qtgen("approve", *sampled, cwd=site, env=wrapped(site, server, KILL_AT="commit", KILL_WHEN="before"))
+    assert r.returncode == -9
+    lot = json.loads(run_qtgen("audit", "w15", "--json", cwd=site, env=e).stdout)  # any next command recovers
+    assert (lot["decided"], lot["defects"], lot["passed"]) == (8, 0, True), lot
+    r = run_qtgen("approve", "--lot", "w15", cwd=site, env=wrapped(site, server, KILL_AT="commit", KILL_WHEN="after"))
+    assert r.returncode == -9
+    r = run_qtgen("approve", "--lot", "w15", cwd=site, env=e)  # the same command again: what recovery finished
+    assert r.returncode == 0 and "finished" in r.stderr, r.stderr
+    lot = json.loads(run_qtgen("audit", "w15", "--json", cwd=site, env=e).stdout)
+    assert lot["state"] == "published" and lot["commit"]
+    assert len(list((site / "content" / "learn").rglob("*.md"))) == 12
+    assert "Qtgen-Lot: w15" in git(site, "log", "-1", "--format=%(trailers:only,unfold)")
+
+
 def test_bad_lots_are_one_line_errors(site, server):
     e = env(site, server)
     r = run_qtgen("audit", "nope", cwd=site, env=e)

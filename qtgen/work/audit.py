@@ -338,6 +338,14 @@ def approve_lot(config: Config, name: str, *, index=None, commit: bool = True, n
     from .approval import approve
 
     lot = status(config, name)
+    if lot.state == PUBLISHED:  # rerun after a crash: this process's recovery has just published it
+        from .approval import Approval
+        from .recovery import finished
+
+        members = {m.draft for m in lot.members}
+        done = [config.content / target for draft, target in finished.items() if str(config.drafts / draft) in members]
+        if done:
+            return Approval(done, lot.commit, ""), []
     paths, held = publishable(config, lot)
     if not paths:
         raise QtgenError(f"lot {name}: nothing left to publish unread" + (f" ({held[0]})" if held else
