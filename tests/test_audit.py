@@ -227,3 +227,27 @@ def test_a_defect_stays_a_defect_and_a_lot_publishes_only_the_bytes_it_drew(site
     with pytest.raises(QtgenError, match="changed since its lot was drawn"):
         approve(load(cwd=site), [rest], expect={str(rest): "0" * 64})
     assert rest.is_file()
+
+
+def test_calibration_counts_only_what_the_gate_would_let_through(site):
+    """A revise or reject verdict is refused by the gate whatever its score: such drafts, rejected by reviewers at
+    high scores, do not push min_score up (nor count as let through)."""
+    import time
+
+    from qtgen.config import load
+    from qtgen.work.calibration import calibrate
+    from qtgen.work.judgments import JudgmentStore
+
+    config = load(cwd=site, environ={})
+    store = JudgmentStore(config)
+    rows = [("pass", 90, "approve")] * 10 + [("revise", 96, "reject")] * 5 + [("reject", 97, "reject")] * 2
+    with store.db:
+        for n, (verdict, score, decision) in enumerate(rows):
+            store.db.execute("INSERT INTO decisions (draft, data_sha, subject, question, decision, verdict, score, "
+                             "model, grade, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (f"d{n}.md", f"{n:064x}", "Physics", f"Q{n}?", decision, verdict, score, "m", f"g{n}",
+                              time.time()))
+    store.close()
+    cal = calibrate(config, target=0.05)
+    assert (cal.min_score, cal.let_through, cal.rejected_share) == (90, 10, 0.0)
+    assert cal.matrix["revise"]["reject"] == 5 and cal.matrix["reject"]["reject"] == 2
