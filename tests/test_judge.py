@@ -409,3 +409,17 @@ def test_feedback_from_the_judge_is_of_the_draft_as_it_stands(site, server):
     assert r.returncode == 0, r.stderr
     sent = json.dumps(server.requests[-1]["body"]["messages"])
     assert "Add an example" in sent and "A reviewer's check found" not in sent
+
+
+def test_an_issue_many_drafts_share_is_printed_once_and_lines_fit_80_columns(site, server):
+    questions = [f"How does the sun move across the sky in month {m}?" for m in ("one", "two", "three", "four")]
+    drafted(site, server, *questions)
+    r = run_qtgen("judge", "--all", cwd=site, env={**env(site, server), "COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert sum("major: \"The Sun orbits the Earth" in line for line in lines) == 1  # said once, for the first
+    assert sum("1 issue(s) printed above for another draft" in line for line in lines) == 3
+    assert len([line for line in lines if line.startswith("revise")]) == 4
+    assert max(len(line) for line in lines) <= 80
+    data = [json.loads(x) for x in run_qtgen("judge", "--all", "--json", cwd=site, env=env(site, server)).stdout.splitlines()]
+    assert all(len(j["issues"]) == 1 for j in data)  # --json keeps every issue of every draft

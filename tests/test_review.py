@@ -264,3 +264,59 @@ def test_a_failed_commit_leaves_the_draft_and_the_content_tree_as_they_were(repo
     assert not (repo / "content/learn/economics/what-is-a-tariff.md").exists()
     assert "what-is-a-tariff" not in git(repo, "status", "--porcelain")
     assert git(repo, "rev-list", "--count", "HEAD").strip() == "1"
+
+
+def _on_a_terminal(args: list[str], cwd: Path, env: dict) -> str:
+    """Run qtgen with a pseudo-terminal for stdin and stdout (as a reviewer's shell gives it); what it printed."""
+    import os
+    import pty
+    import subprocess
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "qtgen", *args], cwd=cwd, env=env, stdin=follower,
+                            stdout=follower, stderr=subprocess.PIPE)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(60)
+    os.close(leader)
+    return out.decode("utf-8", "replace")
+
+
+def test_a_queue_longer_than_the_terminal_goes_through_the_pager_and_fits_80_columns(repo, server):
+    (repo / "q.csv").write_text("question,subject\n" + "".join(
+        f"How does the sun move across the sky in season {i} of the long astronomical year?,Physics\n" for i in range(30)))
+    r = run_qtgen("batch", "q.csv", "--new-subject", cwd=repo, env=env(repo, server))
+    assert r.returncode == 0, r.stderr
+    paged = repo.parent / "paged.txt"
+    terminal = {**env(repo, server), "COLUMNS": "80", "LINES": "24", "PAGER": f"cat > {paged}", "TERM": "xterm"}
+    shown = _on_a_terminal(["review"], repo, terminal)
+    assert paged.is_file(), shown  # the table went to the pager, not past the top of the screen
+    table = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", paged.read_text())
+    assert "30 draft(s) waiting" in table and table.count("Physics") == 30
+    assert max(len(line) for line in table.splitlines()) <= 80 and "judge" in table
+    paged.unlink()
+    short = {**terminal, "LINES": "200"}  # a queue that fits the screen is printed as it is
+    shown = _on_a_terminal(["review"], repo, short)
+    assert not paged.exists() and "30 draft(s) waiting" in shown
+
+
+def test_runs_and_history_fit_80_columns(repo, server):
+    listing = repo / "a-question-list-with-a-rather-long-name-for-this-week.csv"
+    listing.write_text("question,subject\nWhat is a tariff?,Economics\nWhat is a quota?,Economics\n")
+    r = run_qtgen("batch", listing.name, cwd=repo, env=env(repo, server))
+    assert r.returncode == 0, r.stderr
+    narrow = {**env(repo, server), "COLUMNS": "80"}
+    r = run_qtgen("runs", cwd=repo, env=narrow)
+    assert r.returncode == 0 and listing.name in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
+    r = run_qtgen("history", "what-is-a-tariff", cwd=repo, env=narrow)
+    assert r.returncode == 0 and "made with:" in r.stdout and "test-model" in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout

@@ -20,19 +20,21 @@ def run_with_progress(obj: Ctx, job, prepared, total: int, skipped: int):
             said[0] = why
 
         return job.run(prepared, tick=say, notify=obj.info, on_wait=obj.retrying)
-    columns = [TextColumn("drafting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-               TimeRemainingColumn()]
+    columns = [TextColumn("drafting"), BarColumn(bar_width=None if console.width >= 110 else 12), MofNCompleteColumn(),
+               TextColumn("{task.description}"), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("", total=total)
 
         def tick(runner):
             p = runner.progress
             rate = (p.done + p.failed) / max(p.elapsed, 1e-6) * 60
-            bar.update(task, completed=p.done + p.failed,
-                       description=f"done {p.done} failed {p.failed} skipped {skipped} · {rate:.0f}/min · "
-                                   f"{p.tokens_in + p.tokens_out:,} tok · ${p.cost:.4f}"
-                                   + (f" · {runner.limiter.throttled}x429" if runner.limiter.throttled else "")
-                                   + (f" · {runner.limiter.waiting}" if runner.limiter.waiting else ""))
+            parts = [f"done {p.done}", f"failed {p.failed}" if p.failed else "",
+                     f"skipped {skipped}" if skipped else "", f"{rate:.0f}/min", f"${p.cost:.4f}",
+                     f"{runner.limiter.throttled}x429" if runner.limiter.throttled else "",
+                     runner.limiter.waiting or ""]
+            if console.width >= 110:  # the tokens too, where there is room: at 80 columns the line stays one line
+                parts.insert(4, f"{p.tokens_in + p.tokens_out:,} tok")
+            bar.update(task, completed=p.done + p.failed, description=" · ".join(x for x in parts if x))
 
         return job.run(prepared, tick=tick, notify=obj.info, on_wait=obj.retrying)
 

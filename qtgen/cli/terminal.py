@@ -25,3 +25,23 @@ def joined(*parts):
     for part in parts:
         out.append(part if isinstance(part, Text) else Text.from_markup(part))
     return out
+
+
+def width() -> int:
+    """The terminal's width (COLUMNS when set; 100 when not a terminal)."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((100, 24)).columns)
+
+
+def wrapped(line: str, indent: int = 0) -> str:
+    """A line wrapped to the terminal's width at spaces (its own indent kept, continuation lines indented as
+    `indent` spaces); a word longer than the width, such as a path, is left whole."""
+    import textwrap
+
+    if len(line) <= width():
+        return line
+    body = line.lstrip(" ")
+    lead = line[:len(line) - len(body)]
+    return "\n".join(textwrap.wrap(body, width(), initial_indent=lead, subsequent_indent=" " * indent,
+                                   break_on_hyphens=False, break_long_words=False)) or line

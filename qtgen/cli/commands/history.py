@@ -16,7 +16,9 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def history(obj: Ctx, draft_name, as_json):
         """List the versions of a draft (made by draft, regenerate and edit)."""
+        from ...format.plaintext import one_line
         from ...work.provenance import describe, of_versions
+        from ..terminal import wrapped
         from ...work.review import history_of
 
         versions = history_of(obj.config, draft_name).versions()
@@ -29,5 +31,6 @@ def register(cli: click.Group) -> None:
         if not rows:
             obj.info("no earlier version: the draft is as it was first written")
         for r in rows:
-            click.echo(f"{r['version']:>3}  {r['saved']}  {r['made_by']}" + (f": {r['feedback']}" if r["feedback"] else ""))
-            click.echo(f"     made with: {describe(r['provenance'])}")
+            click.echo(wrapped(f"{r['version']:>3}  {r['saved']}  {r['made_by']}"
+                               + (f": {one_line(r['feedback'])}" if r["feedback"] else ""), 5))
+            click.echo(wrapped(f"     made with: {describe(r['provenance'])}", 16))

@@ -70,13 +70,14 @@ def register(cli: click.Group) -> None:
             obj.info("nothing to judge")
             return
         failed: list[str] = []
+        seen: dict[str, str] = {}  # an issue printed once is counted for the drafts after
         with open_client(judge_.settings_config(), notify=obj.info, on_wait=obj.retrying) as client:
             for j in judge_.judge_many(items, client=client, concurrency=concurrency, max_cost=max_cost,
                                        on_error=lambda name, why: failed.append(f"{name}: {why}")):
                 if as_json:
                     click.echo(json.dumps(j.as_json(), ensure_ascii=False))
                 else:
-                    click.echo(_line(config, j))
+                    click.echo(_line(config, j, seen))
         judge_.close()
         for line in failed:
             obj.info(line)
@@ -107,9 +108,10 @@ def _batch_api(obj: Ctx, judge_, drafts: list[str], every: bool, as_json: bool, 
         sent, kept, batch_id = lane.send(items, max_cost)
         obj.info(f"sent {sent} draft(s) to be judged in batch {batch_id}; {kept} graded already" if batch_id else
                  f"nothing to send: {kept} draft(s) graded already, the rest waiting in open batches")
+    seen: dict[str, str] = {}  # an issue printed once is counted for the drafts after
     while True:
         for j in lane.collect():
-            click.echo(json.dumps(j.as_json(), ensure_ascii=False) if as_json else _line(config, j))
+            click.echo(json.dumps(j.as_json(), ensure_ascii=False) if as_json else _line(config, j, seen))
         left = lane.open_batches()
         if not left or not wait:
             break
@@ -149,15 +151,30 @@ def _calibration(obj: Ctx, as_json: bool, target: float) -> None:
         obj.info(f"note: {note}")
 
 
-def _line(config, j) -> str:
+def _line(config, j, seen: dict | None = None) -> str:
+    """A grade: verdict, score and draft, then each issue (wrapped to the terminal). With `seen` (problem ->
+    the first draft it was printed for), an issue printed before for another draft is counted, not repeated."""
     from pathlib import Path
+
+    from ...format.plaintext import one_line
+    from ..terminal import wrapped
 
     path = Path(j.path)
     name = str(path.relative_to(config.drafts)) if path.is_relative_to(config.drafts) else j.path
     kept = " (kept)" if j.cached else ""
-    lines = [f"{j.verdict:6s} {j.score:3d}  {name}{kept}"]
+    lines = [f"{j.verdict:6s} {j.score:3d}  {one_line(name)}{kept}"]
+    repeated = 0
     for issue in j.issues:
-        lines.append(f"       {issue.severity}: \"{issue.quote[:80]}\": {issue.problem} ({issue.correction})")
+        key = f"{issue.severity}: {issue.problem} ({issue.correction})"
+        if seen is not None and key in seen and seen[key] != name:
+            repeated += 1
+            continue
+        if seen is not None:
+            seen.setdefault(key, name)
+        lines.append(wrapped("       " + one_line(f"{issue.severity}: \"{issue.quote[:80]}\": {issue.problem} "
+                                                f"({issue.correction})"), 9))
+    if repeated:  # the same problem in many drafts (a batch on one topic): said once, counted after
+        lines.append(f"       {'and ' if len(lines) > 1 else ''}{repeated} issue(s) printed above for another draft")
     if j.dropped_quotes:
         lines.append(f"       {j.dropped_quotes} issue(s) dropped: their quote is not in the answer")
     return "\n".join(lines)

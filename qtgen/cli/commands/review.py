@@ -82,7 +82,14 @@ def register(cli: click.Group) -> None:
                 row += [str(i.words), text(i.path.relative_to(config.drafts) if i.path.is_relative_to(config.drafts)
                                            else i.path)]
             table.add_row(*row)
-        console.print(table)
+        if console.is_terminal and len(items) + 8 > console.height:  # a long queue: one screen at a time
+            import os
+
+            os.environ.setdefault("LESS", "-FRX")  # colours kept, the screen left as it was, short output as is
+            with console.pager(styles=True):
+                console.print(table)
+        else:
+            console.print(table)
         if items and not wide:
             obj.info("qtgen show DRAFT for a draft's findings; --wide adds paths, --json everything")
 

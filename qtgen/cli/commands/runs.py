@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import click
 
@@ -42,20 +43,35 @@ def register(cli: click.Group) -> None:
         if as_json:
             click.echo(json.dumps(rows, indent=1))
             raise SystemExit(1 if problems else 0)
+        from ...format.plaintext import one_line
+        from ..terminal import width, wrapped
+
         if not rows:
             obj.info("no batch runs yet")
             return
+        def shown(path) -> str:  # a list inside the site as the path from here
+            try:
+                return one_line(Path(path).resolve().relative_to(Path.cwd().resolve()))
+            except (ValueError, OSError):
+                return one_line(path)
+
         for r in rows:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
             counts = ", ".join(f"{r.get(s, 0)} {s}" for s in ("done", "failed", "skipped", "invalid", "pending")
                                if r.get(s, 0) or s in ("done", "failed"))
             if r.get("submitted"):
                 counts += f", {r['submitted']} submitted"
-            click.echo(f"{r['run']}  {started}  {r['status']:<9}  {r['via']:<9}  {counts}  ${r['cost']:.4f}  {r['input']}")
+            line = f"{r['run']}  {started}  {r['status']:<9}  {r['via']:<9}  {counts}  ${r['cost']:.4f}"
+            if len(line) + 2 + len(shown(r["input"])) <= width():
+                click.echo(f"{line}  {shown(r['input'])}")
+            else:  # at 80 columns: single spaces, no start (the run's name holds it), the list on a line of its own
+                click.echo(wrapped(" ".join(str(x) for x in (r["run"], r["status"], r["via"], counts,
+                                                             f"${r['cost']:.4f}")), 4))
+                click.echo(wrapped(f"    from {shown(r['input'])}", 9))
             for b in r["batches"]:
                 name = b["batch_id"] or ("export" if b["kind"] == "export" else "not started")
-                click.echo(f"    {name:<24} qtgen: {b['state']:<10} provider: {b['status'] or '-':<11} "
-                           f"{b['requests']} request(s), {b['completed']} completed, {b['failed']} failed"
-                           + (f"  ({b['error']})" if b["error"] else ""))
+                click.echo(wrapped(f"    {name:<24} qtgen: {b['state']:<10} provider: {b['status'] or '-':<11} "
+                                   f"{b['requests']} request(s), {b['completed']} completed, {b['failed']} failed"
+                                   + (f"  ({one_line(b['error'])})" if b["error"] else ""), 8))
         if problems:
             raise SystemExit(1)
