@@ -117,3 +117,14 @@ def test_a_cut_description_never_falls_under_the_minimum():
             "in the sequence of nodes that follow.")
     out = seo.cut(text, 117, 70)
     assert 70 <= len(out) <= 117 and out.endswith("…")
+
+
+def test_a_description_with_no_sentence_that_fits_ends_its_main_clause_with_a_full_stop():
+    answer = ("UNESCO played a pivotal role in managing cultural heritage during the relocation of the Nubian Temples, "
+              "particularly in response to the threat posed by the construction of the Aswan High Dam, which flooded "
+              "the region.\n\n### Key Aspects\n\n1. **Campaign**: it raised funds.")
+    question = "What role did UNESCO play in managing cultural heritage during the relocation of Nubian Temples?"
+    notes: list[str] = []
+    out = seo.description(None, answer, B, notes, question)
+    assert out == "UNESCO played a pivotal role in managing cultural heritage during the relocation of the Nubian Temples."
+    assert 70 <= len(out) <= 117 and any("end of a clause" in n for n in notes)

@@ -189,13 +189,19 @@ def description(raw: str | None, answer_markdown: str, bounds: Bounds, notes: li
             notes.append(f"description: under {bounds.desc_min} characters; extended from the answer")
     if len(desc) > bounds.desc_max:
         before = len(desc)
-        desc = cut(desc, bounds.desc_max, bounds.desc_min)
+        desc, where = cut_where(desc, bounds.desc_max, bounds.desc_min)
         if desc.endswith("…"):  # no sentence of it fits: a snippet cut mid-phrase is worse than another sentence
             whole = whole_sentences(answer_markdown, bounds, question)
             if whole:
                 notes.append(f"description: {before} characters, and no sentence of it fits {bounds.desc_min}.."
                              f"{bounds.desc_max}; written from the answer's own sentences instead")
                 return whole
+            head = desc[:-1]
+            if where == "clause" and not any(x in head for x in (", ", "; ", " and ", " or ")):
+                # one main clause, not a list cut short: it reads as a sentence, and is ended as one
+                desc = desc[:-1] + "."
+                notes.append(f"description: cut from {before} to {len(desc)} characters, at the end of a clause")
+                return desc
         notes.append(f"description: cut from {before} to {len(desc)} characters")
     return desc
 
