@@ -37,6 +37,16 @@ def env(site, server) -> dict:
     return clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test")
 
 
+def drafted_and_judged(site, server, topics: list[str]) -> dict:
+    """A git site with a judged Physics draft of each topic; the environment to run qtgen in."""
+    init_repo(site)
+    e = env(site, server)
+    (site / "q.csv").write_text("question,subject\n" + "".join(f"What is {t}?,Physics\n" for t in topics))
+    assert run_qtgen("batch", "q.csv", cwd=site, env=e, timeout=300).returncode == 0
+    assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    return e
+
+
 def binomial_cdf(k: int, n: int, p: float) -> float:
     return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k + 1))
 
@@ -123,11 +133,7 @@ def test_a_lot_is_audited_by_its_sample_and_the_rest_published_in_one_commit(sit
 
 
 def test_a_defect_in_the_sample_fails_the_lot(site, server):
-    init_repo(site)
-    e = env(site, server)
-    (site / "q.csv").write_text("question,subject\n" + "".join(f"What is {t}?,Physics\n" for t in TOPICS[:10]))
-    assert run_qtgen("batch", "q.csv", cwd=site, env=e, timeout=300).returncode == 0
-    assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    e = drafted_and_judged(site, server, TOPICS[:10])
     names = [p.stem for p in sorted((site / "drafts" / "physics").glob("*.md"))]
     listing = site / "lot.txt"
     listing.write_text("# this week's\n" + "\n".join(names) + "\n")
@@ -145,11 +151,7 @@ def test_a_defect_in_the_sample_fails_the_lot(site, server):
 
 
 def test_one_defect_fails_the_lot_at_once_and_the_rest_of_the_sample_is_not_asked_for(site, server):
-    init_repo(site)
-    e = env(site, server)
-    (site / "q.csv").write_text("question,subject\n" + "".join(f"What is {t}?,Physics\n" for t in TOPICS[:10]))
-    assert run_qtgen("batch", "q.csv", cwd=site, env=e, timeout=300).returncode == 0
-    assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    e = drafted_and_judged(site, server, TOPICS[:10])
     r = run_qtgen("audit", "w14", "--subject", "Physics", "--confidence", "0.8", "--max-defect", "0.2", "--seed", "1",
                   "--json", cwd=site, env=e)
     sampled = [s["path"] for s in json.loads(r.stdout)["sampled"]]
@@ -166,11 +168,7 @@ def test_decisions_of_an_approval_killed_before_its_commit_are_recorded_by_recov
     their decisions (they are in the approval's journal), so the lot settles; then a kill during approve --lot."""
     from test_approve import wrapped
 
-    init_repo(site)
-    e = env(site, server)
-    (site / "q.csv").write_text("question,subject\n" + "".join(f"What is {t}?,Physics\n" for t in TOPICS))
-    assert run_qtgen("batch", "q.csv", cwd=site, env=e, timeout=300).returncode == 0
-    assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    e = drafted_and_judged(site, server, TOPICS)
     r = run_qtgen("audit", "w15", "--subject", "Physics", "--confidence", "0.8", "--max-defect", "0.2", "--seed", "3",
                   "--json", cwd=site, env=e)
     sampled = [s["path"] for s in json.loads(r.stdout)["sampled"]]
