@@ -486,3 +486,41 @@ def test_git_says_why_it_refused(repo, server):
     r = run_qtgen("approve", "what-is-entropy", "--allow-warnings", cwd=repo, env=env(repo, server))
     assert r.returncode == 1 and "git add failed" in r.stderr and "hint:" not in r.stderr
     assert "ignored" in r.stderr
+
+
+@pytest.mark.parametrize("commit", [False, True])
+def test_a_planted_journal_never_takes_back_or_rewrites_a_committed_page(repo, server, commit):
+    draft(repo, server, "What is heat?")
+    assert run_qtgen("approve", "what-is-heat", "--allow-warnings", cwd=repo, env=env(repo, server)).returncode == 0
+    page = repo / "content/learn/physics/what-is-heat.md"
+    before = page.read_bytes()
+    folder = repo / "drafts/.qtgen/approvals"
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = __import__("hashlib").sha256(before).hexdigest()
+    for original, kept in ((f"{PLANTED_ID}.1.orig", b"EVIL INJECTED\n"), (None, None), ("..", None)):
+        if kept is not None:
+            (folder / original).write_bytes(kept)
+        entry = {"draft": "physics/nonexistent.md", "draft_sha": digest, "target": "physics/what-is-heat.md",
+                 "original_sha": "00" if original else None, "original": original}
+        (folder / f"{PLANTED_ID}.json").write_text(json.dumps(planted_journal(commit=commit, entries=[entry])))
+        head = git(repo, "rev-parse", "HEAD")
+        r = run_qtgen("review", cwd=repo, env=env(repo, server))
+        assert r.returncode == 0 and "internal error" not in r.stderr, r.stderr
+        assert page.read_bytes() == before and git(repo, "status", "--porcelain", "--", "content") == ""
+        assert git(repo, "rev-parse", "HEAD") == head
+        (folder / f"{PLANTED_ID}.json").unlink(missing_ok=True)
+
+
+def test_a_planted_journal_naming_a_real_approvals_id_finishes_nothing_it_did_not_publish(repo, server):
+    draft(repo, server, "What is heat?")
+    entropy = draft(repo, server)
+    assert run_qtgen("approve", "what-is-heat", "--allow-warnings", cwd=repo, env=env(repo, server)).returncode == 0
+    real = git(repo, "log", "-1", "--format=%(trailers:key=Qtgen-Approval,valueonly)").strip()
+    folder = repo / "drafts/.qtgen/approvals"
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = {"draft": "physics/what-is-entropy.md", "draft_sha": __import__("hashlib").sha256(entropy.read_bytes()).hexdigest(),
+             "target": "physics/whatever.md", "original_sha": None, "original": None}
+    (folder / f"{real}.json").write_text(json.dumps(planted_journal(id=real, entries=[entry], lot="forged-lot")))
+    r = run_qtgen("review", cwd=repo, env=env(repo, server))
+    assert r.returncode == 0 and "not acted on" in r.stderr, r.stderr
+    assert entropy.is_file()  # still in the queue

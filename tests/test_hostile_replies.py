@@ -86,7 +86,7 @@ def test_a_key_spelled_with_json_escapes_reaches_no_draft_grade_or_suggestion(si
 
 
 # -- 2, 3. scores out of range are not a grade; every issue is read ----------------------------------------
-@pytest.mark.parametrize("score", [40, 30, 100, 0, 6, 1e308, -1])
+@pytest.mark.parametrize("score", [40, 30, 100, 0, 6, 1e308, -1, 4.5, 2.25])
 def test_a_score_outside_one_to_five_is_not_a_grade(score):
     with pytest.raises(QtgenError, match="not a grade|outside"):
         grade_of({"correctness": score}, [])

@@ -100,6 +100,8 @@ class Journal:
             for e in self.entries:
                 if not (_plain(e.draft) and _plain(e.target)) or (e.original and "/" in e.original):
                     return "it names a path outside the drafts folder or the content tree"
+                if e.original is not None and not re.fullmatch(re.escape(data["id"]) + r"\.\d+\.orig", str(e.original)):
+                    return "it names a kept page that is not its own (begin() names them <id>.<n>.orig)"
                 self.draft_path(e)
                 self.target_path(e)
         except (QtgenError, TypeError, KeyError) as exc:

@@ -156,6 +156,8 @@ def _graded(data: dict, answer: str) -> tuple[dict, list[Issue], int, int, str]:
             raise QtgenError(f"the judge's reply grades no {name!r} from 1 to 5")
         if not 1 <= score <= 5:  # "40/100" read as 5 would pass a draft the judge failed: not a grade at all
             raise QtgenError(f"the judge's reply grades {name!r} {score:g}, outside 1 to 5: not a grade")
+        if score != int(score):  # the rubric's scale is whole points: 4.5 is no score of it
+            raise QtgenError(f"the judge's reply grades {name!r} {score:g}, not a whole point from 1 to 5: not a grade")
         criteria[name] = {"score": int(round(score)), "reason": _text(entry.get("reason"), 300)}
     found = data.get("issues", [])
     if not isinstance(found, list):

@@ -123,6 +123,22 @@ def recover_held(config: Config, repo: Path | None, commit: bool | None = None,
     return messages
 
 
+def _committed(repo: Path, journal: Journal, entry: Entry) -> bool:
+    """Whether HEAD holds the entry's target with the bytes the journal says were placed there."""
+    try:
+        data = journal.target_path(entry).read_bytes()
+    except OSError:
+        return False
+    return _sha(data) == entry.draft_sha and gitrepo.committed_as(repo, journal.target_path(entry), data)
+
+
+def _repository(config: Config) -> Path | None:
+    try:
+        return gitrepo.toplevel(config.content)
+    except QtgenError:
+        return None
+
+
 def _state(journal: Journal, entry: Entry) -> str:
     """What an interrupted approval left at a target: "placed", "before" (not yet placed) or "changed"."""
     try:
@@ -140,6 +156,9 @@ def _recover_one(config: Config, store: DraftStore, journal: Journal, repo: Path
     names = ", ".join(Path(e.draft).name for e in entries)
     if repo is not None:
         sha = gitrepo.commit_with(repo, f"{TRAILER}: {journal.id}")
+        if sha and not all(_committed(repo, journal, e) for e in entries):
+            return (f"{journal.path}: not acted on: the commit {sha[:12]} of approval {journal.id} does not hold the "
+                    "pages it names (remove it if it is not qtgen's)")
         if sha:
             after_published(config, journal, sha)
             _remember(config, journal)
@@ -187,7 +206,9 @@ def _recover_one(config: Config, store: DraftStore, journal: Journal, repo: Path
                     "left the queue" + (f"; {'; '.join(notes)}" if notes else ""))
     journal.mark_undo()
     targets = [journal.target_path(e) for e in entries]
-    left = undo(config, journal, repo, targets)
+    # the site's git repository guards an undo even where the approval was not to commit: a page HEAD holds
+    # with these bytes is published, and no journal takes it back
+    left = undo(config, journal, repo if repo is not None else _repository(config), targets)
     if left:
         return f"could not wholly undo an interrupted approval of {names} ({why}): {'; '.join(left)}; tried again next time"
     journal.close()
