@@ -353,14 +353,18 @@ def test_a_lock_file_linked_to_a_page_is_refused_not_written_through(repo, serve
     assert page.read_bytes() == before and git(repo, "status", "--porcelain", "--", "content") == ""
 
 
-def test_a_planted_journal_is_never_acted_on(repo, server):
+def published_heat(repo: Path, server) -> tuple[Path, bytes, Path, str]:
+    """"What is heat?" approved and committed: (its page, the page's bytes, the journals' folder, their sha256)."""
     draft(repo, server, "What is heat?")
     assert run_qtgen("approve", "what-is-heat", "--allow-warnings", cwd=repo, env=env(repo, server)).returncode == 0
     page = repo / "content/learn/physics/what-is-heat.md"
-    before = page.read_bytes()
     folder = repo / "drafts/.qtgen/approvals"
     folder.mkdir(parents=True, exist_ok=True)
-    digest = __import__("hashlib").sha256(before).hexdigest()
+    return page, page.read_bytes(), folder, __import__("hashlib").sha256(page.read_bytes()).hexdigest()
+
+
+def test_a_planted_journal_is_never_acted_on(repo, server):
+    page, before, folder, digest = published_heat(repo, server)
     for draft_name, target in (("../content/learn/physics/what-is-heat.md", "physics/what-is-heat.md"),
                                ("physics/x.md", "../../../etc/passwd"), ("/etc/passwd", "physics/what-is-heat.md")):
         planted = folder / f"{PLANTED_ID}.json"
@@ -490,13 +494,7 @@ def test_git_says_why_it_refused(repo, server):
 
 @pytest.mark.parametrize("commit", [False, True])
 def test_a_planted_journal_never_takes_back_or_rewrites_a_committed_page(repo, server, commit):
-    draft(repo, server, "What is heat?")
-    assert run_qtgen("approve", "what-is-heat", "--allow-warnings", cwd=repo, env=env(repo, server)).returncode == 0
-    page = repo / "content/learn/physics/what-is-heat.md"
-    before = page.read_bytes()
-    folder = repo / "drafts/.qtgen/approvals"
-    folder.mkdir(parents=True, exist_ok=True)
-    digest = __import__("hashlib").sha256(before).hexdigest()
+    page, before, folder, digest = published_heat(repo, server)
     for original, kept in ((f"{PLANTED_ID}.1.orig", b"EVIL INJECTED\n"), (None, None), ("..", None)):
         if kept is not None:
             (folder / original).write_bytes(kept)
