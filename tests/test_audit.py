@@ -249,3 +249,34 @@ def test_calibration_counts_only_what_the_gate_would_let_through(site):
     cal = calibrate(config, target=0.05)
     assert (cal.min_score, cal.let_through, cal.rejected_share) == (90, 10, 0.0)
     assert cal.matrix["revise"]["reject"] == 5 and cal.matrix["reject"]["reject"] == 2
+
+
+def test_an_unchanged_revision_in_a_lot_is_held_back_and_never_blocks_the_rest(site, server):
+    e = drafted_and_judged(site, server, TOPICS[:10])
+    first = site / "drafts" / "physics" / "what-is-inertia.md"
+    assert run_qtgen("approve", str(first), cwd=site, env=e).returncode == 0
+    page = next((site / "content" / "learn").rglob("what-is-inertia.md"))
+    r = run_qtgen("revise", str(page.relative_to(site)), cwd=site, env=e)  # a revision, still its published bytes
+    assert r.returncode == 0, r.stderr
+    revision = next(p for p in (site / "drafts").rglob("what-is-inertia*.md") if p.is_file())
+    assert revision.read_bytes() == page.read_bytes()
+    assert run_qtgen("judge", "--all", cwd=site, env=e).returncode == 0
+    for seed in range(40):  # a draw whose sample leaves the revision among the drafts published unread
+        r = run_qtgen("audit", f"lot-{seed}", "--subject", "Physics", "--confidence", "0.8", "--max-defect", "0.2",
+                      "--seed", str(seed), "--json", cwd=site, env=e)
+        assert r.returncode == 0, r.stderr
+        lot = json.loads(r.stdout)
+        sampled = [s["path"] for s in lot["sampled"]]
+        if str(revision) not in sampled:
+            break
+        assert run_qtgen("audit", f"lot-{seed}", "--drop", cwd=site, env=e).returncode == 0
+    else:
+        pytest.fail("every seed sampled the revision")
+    assert lot["drafts"] == 10  # nine new drafts and the revision
+    assert run_qtgen("approve", *sampled, cwd=site, env=e).returncode == 0
+    r = run_qtgen("approve", "--lot", f"lot-{seed}", cwd=site, env=e)
+    assert r.returncode == 0, r.stderr
+    assert "what-is-inertia.md: a revision still byte for byte its published page: nothing to publish" in r.stderr
+    assert len(git(site, "show", "--name-only", "--format=", "HEAD").split()) == 10 - len(sampled) - 1
+    assert page.read_bytes() == revision.read_bytes()  # the page is untouched and the revision still waits
+    assert "Qtgen-Lot: lot-" in git(site, "log", "-1", "--format=%(trailers:only,unfold)")
