@@ -388,3 +388,8 @@ def site_root(start: Path) -> Path:
         if (folder / "content" / "learn").is_dir():
             return folder
     return start
+
+
+def uses_local(config: Config) -> bool:
+    """Whether this config drafts with the built-in offline model: no key, no server named."""
+    return not config.api_key and not config.base_url and not config.azure_endpoint

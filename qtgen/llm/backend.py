@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from ..config import OPENAI_URL, Config
+from ..config import OPENAI_URL, Config, uses_local  # noqa: F401 - uses_local: part of this module's API
 from ..errors import QtgenError
 from .client import ChatClient, ClientSettings
 
@@ -39,10 +39,6 @@ def remote_settings(config: Config) -> ClientSettings:
         api_version=config.api_version if config.azure_endpoint else None,
         model_of=dict(config.deployments),
     )
-
-
-def uses_local(config: Config) -> bool:
-    return not config.api_key and not config.base_url and not config.azure_endpoint
 
 
 @contextlib.contextmanager

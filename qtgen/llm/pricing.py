@@ -21,6 +21,7 @@ import re
 import threading
 from dataclasses import dataclass
 
+from ..config import Config, uses_local
 from ..errors import InputError, LLMError
 from .usage import Usage
 
@@ -151,3 +152,34 @@ class Meter:
             else:
                 self.spent += cost
         return cost
+
+
+# -- prices as a config sets them --------------------------------------------------------------------------------
+def of_config(config: Config) -> Pricing:
+    """Prices as this config sets them: [prices] and [batch_prices] over genai-prices' data."""
+    return Pricing(config.prices, config.batch_prices)
+
+
+def price(config: Config, model: str, usage: Usage, lane: str = ONLINE) -> float | None:
+    """Dollars for one answer's usage at its lane's prices: of the model the server says answered, else (a name
+    no price list holds, such as `...-latest`) of the model asked for, whose price the cost cap was checked
+    against; None where neither has a price."""
+    table = of_config(config)
+    found = table.cost(model, usage, lane) if model else None
+    if found is None and model != config.model:
+        found = table.cost(config.deployments.get(config.model, config.model), usage, lane)
+    return found
+
+
+def cost(config: Config, model: str, usage: Usage, lane: str = ONLINE) -> float:
+    """`price`, 0.0 where no price is known (a cost cap on such a model is refused before any request)."""
+    return price(config, model, usage, lane) or 0.0
+
+
+def cap_of(config: Config, max_cost: float | None, lane: str = ONLINE, model: str | None = None) -> None:
+    """Before any request: InputError when a cost cap is asked for a model with no known price (it could not hold).
+    The offline model costs nothing."""
+    if max_cost is None or uses_local(config):
+        return
+    name = model or config.model
+    of_config(config).require(config.deployments.get(name, name), "--max-cost", lane)

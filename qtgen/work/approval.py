@@ -32,7 +32,7 @@ from ..site import gitrepo
 from ..site.index import SiteIndex
 from . import provenance
 from .draft import published_path
-from .drafts import DraftStore
+from .drafts import DraftStore, unchanged  # noqa: F401 - unchanged: part of approve's API
 from .journal import Journal
 from .journal import sha as _sha
 from .judge_gate import judge_gate, override_line, refused_by_judge  # noqa: F401 - part of approve's API
@@ -63,15 +63,6 @@ def site_lock(config: Config, repo: Path | None, notify: Notify | None = None) -
 # -- approve ----------------------------------------------------------------------------------------
 UNCHANGED = ("is the published page byte for byte: nothing to publish (edit or regenerate it, or reject it to "
              "take it out of the queue)")
-
-
-def unchanged(store: DraftStore, path: Path) -> bool:
-    """Whether a revision is still its published page, byte for byte."""
-    revision = store.revision_of(path)
-    try:
-        return revision is not None and path.read_bytes() == revision.published.read_bytes()
-    except OSError:
-        return False
 
 
 def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIndex | None,

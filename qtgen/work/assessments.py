@@ -40,19 +40,23 @@ _SECRET = {"api_key", "base_url", "source", "root"}  # never hashed: secrets, an
 
 
 # the modules whose code decides what a page's checks find: their source is part of every key
-_RULE_MODULES = ("format/validate.py", "format/page.py", "format/reader.py", "work/lint.py", "work/gate.py",
-                 "work/queue.py", "site/sitemath.py", "site/render.py", "site/sanitise.py", "format/seo.py")
+_RULE_MODULES = ("qtgen.format.validate", "qtgen.format.page", "qtgen.format.reader", "qtgen.work.lint",
+                 "qtgen.work.gate", "qtgen.work.queue", "qtgen.site.sitemath", "qtgen.site.render",
+                 "qtgen.site.sanitise", "qtgen.format.seo")
 
 
 @functools.lru_cache(maxsize=1)
 def _rules_source() -> str:
-    package = Path(__file__).resolve().parent.parent
+    """A hash of the rule modules' source, found by module name (never by a path that a move would leave stale:
+    a module that cannot be found is an error, not a silently constant key)."""
+    import importlib.util
+
     h = hashlib.sha256()
     for name in _RULE_MODULES:
-        try:
-            h.update((package / name).read_bytes())
-        except OSError:
-            h.update(name.encode())
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            raise QtgenError(f"qtgen is incomplete: the rule module {name} is missing")
+        h.update(Path(spec.origin).read_bytes())
     return h.hexdigest()
 
 

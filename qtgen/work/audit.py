@@ -294,8 +294,7 @@ def publishable(config: Config, lot: LotStatus) -> tuple[list[Path], list[str]]:
     if lot.pending:
         raise QtgenError(f"lot {lot.name}: {len(lot.pending)} of {len(lot.sample)} sampled draft(s) still wait for a "
                          f"decision (first: {Path(lot.pending[0].draft).name}); qtgen audit {lot.name} lists them")
-    from .approval import unchanged
-    from .drafts import DraftStore
+    from .drafts import DraftStore, unchanged
 
     store = DraftStore(config, migrate=False)
     paths, held = [], []
@@ -333,28 +332,6 @@ def _set_state(config: Config, name: str, state: str, commit: str | None = None)
         store.close()
 
 
-def approve_lot(config: Config, name: str, *, index=None, commit: bool = True, notify=None):
-    """Publish the rest of a lot that passed its audit, in one commit recording the lot; (Approval, held lines)."""
-    from .approval import approve
-
-    lot = status(config, name)
-    if lot.state == PUBLISHED:  # rerun after a crash: this process's recovery has just published it
-        from .approval import Approval
-        from .recovery import finished
-
-        members = {m.draft for m in lot.members}
-        done = [config.content / target for draft, target in finished.items() if str(config.drafts / draft) in members]
-        if done:
-            return Approval(done, lot.commit, ""), []
-    paths, held = publishable(config, lot)
-    if not paths:
-        raise QtgenError(f"lot {name}: nothing left to publish unread" + (f" ({held[0]})" if held else
-                         " (every draft of it was in the sample)"))
-    expect = {m.draft: m.data_sha for m in lot.members}  # re-checked under the approval's lock
-    result = approve(config, paths, index=index, commit=commit, notify=notify, expect=expect, lot=name)
-    return result, held
-
-
 def lot_drafts(config: Config, names: list[str], subject: str | None, run: str | None,
                listing: Path | None) -> tuple[list[Path], str]:
     """The drafts a new lot is drawn from, and what they are ("run X", "subject S", "a list of N")."""
@@ -369,7 +346,7 @@ def lot_drafts(config: Config, names: list[str], subject: str | None, run: str |
         folder = slug(subject, config.slug_style)
         return [p for p in store.drafts() if p.parent.name == folder], f"subject {subject}"
     if run is not None:
-        from .batch import ledger_path
+        from .ledger import ledger_path
         from .ledger import DONE, Ledger
 
         if not ledger_path(config).is_file():

@@ -32,58 +32,22 @@ from ..format.files import write_atomic
 from ..format.reader import read
 from ..format.slug import names_something, slug
 from ..llm.client import ChatClient, QuotaExhausted
-from ..llm.pricing import Pricing
+from ..llm.pricing import cap_of, cost
 from ..llm.usage import Usage
 from ..llm.ratelimit import Cancelled, RateLimiter, shared_store
 from ..site.index import SiteIndex, open_index
 from . import draft as drafting
 from .drafts import DraftStore
 from .ledger import (BATCH_API, DONE, FAILED, HEARTBEAT_SECONDS, INVALID, LEFT, ONLINE, OPEN, PENDING, REVISE,
-                     SKIPPED, BatchItem, Ledger, Run, new_holder)
+                     SKIPPED, BatchItem, Ledger, Run, ledger_path, new_holder)
 from .questions import BadLine, read_questions
 
 HELD = "held"  # another process holds the question
 
 
-def ledger_path(config: Config) -> Path:
-    return config.state("batch.sqlite")
-
-
 def _judged(score: float, config: Config) -> str:
     """Said of a near-duplicate scoring under the threshold: the model's check found it."""
     return " (the model: the same question)" if score + 1e-9 < config.similar_threshold else ""
-
-
-def pricing(config: Config) -> Pricing:
-    """Prices as this config sets them: [prices] and [batch_prices] over genai-prices' data."""
-    return Pricing(config.prices, config.batch_prices)
-
-
-def price(config: Config, model: str, usage: Usage, lane: str = ONLINE) -> float | None:
-    """Dollars for one answer's usage at its lane's prices: of the model the server says answered, else (a name
-    no price list holds, such as `...-latest`) of the model asked for, whose price the cost cap was checked
-    against; None where neither has a price."""
-    table = pricing(config)
-    found = table.cost(model, usage, lane) if model else None
-    if found is None and model != config.model:
-        found = table.cost(config.deployments.get(config.model, config.model), usage, lane)
-    return found
-
-
-def cost(config: Config, model: str, usage: Usage, lane: str = ONLINE) -> float:
-    """`price`, 0.0 where no price is known (a cost cap on such a model is refused before any request)."""
-    return price(config, model, usage, lane) or 0.0
-
-
-def cap_of(config: Config, max_cost: float | None, lane: str = ONLINE, model: str | None = None) -> None:
-    """Before any request: InputError when a cost cap is asked for a model with no known price (it could not hold).
-    The offline model costs nothing."""
-    from ..llm.backend import uses_local
-
-    if max_cost is None or uses_local(config):
-        return
-    name = model or config.model
-    pricing(config).require(config.deployments.get(name, name), "--max-cost", lane)
 
 
 @dataclass
@@ -553,10 +517,10 @@ class Runner:
         findings = lint.lint_page(page, self.config, str(published), self.index)
         prompt = revise.revise_prompt(self.config, page, findings, self.options.feedback, drafting.strategy(self.client))
         completion = self.client.complete(prompt.messages())
-        from . import provenance
+        from .records import of_completion, of_prompts
 
-        completion.provenance = provenance.of_completion(self.config, self.client.settings, completion,
-                                                         provenance.of_prompts(self.config, [prompt]), ONLINE)
+        completion.provenance = of_completion(self.config, self.client.settings, completion,
+                                              of_prompts(self.config, [prompt]), ONLINE)
         new, _ = revise.revised(self.config, page, completion)
         text = render(new)
         chosen = [f for f in findings if f.rule in self.options.rules or f.name in self.options.rules]

@@ -282,7 +282,7 @@ class BatchLane:
     def most_cost(self, line: Line) -> float:
         """The most a request can cost at batch prices: its prompt and every token it may generate (the answer and,
         for a reasoning model, its room to reason)."""
-        from .batch import pricing
+        from ..llm.pricing import of_config as pricing
 
         most = pricing(self.config).most(self.client.model_name, line.tokens, self.client.completion_budget(), BATCH_API)
         return most or 0.0
@@ -496,15 +496,15 @@ class BatchLane:
                 self.progress.done += 1
                 return None
             p = drafting.plan(self.config, item.question or "", item.subject or "")
-            from . import provenance
+            from . import records
 
             prompt = drafting.build_prompt(self.config, p, self.prompts, **drafting.strategy(self.client))
-            record = provenance.of_completion(self.config, self.client.settings, completion,
-                                              provenance.of_prompts(self.config, [prompt]),
+            record = records.of_completion(self.config, self.client.settings, completion,
+                                              records.of_prompts(self.config, [prompt]),
                                               "import" if lane == EXPORT else lane)
             sent = self._sent_body(item)
             if sent is not None:  # what was sent, not what the templates say now (they may have changed since)
-                record.update(provenance.of_sent(sent, record))
+                record.update(records.of_sent(sent, record))
             completion.provenance = record
             date = dt.date.fromisoformat(item.date) if item.date else None
             result = drafting.write_draft(self.config, p, completion, self.job.index, date=date, page_id=item.page_id,

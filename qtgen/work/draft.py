@@ -160,13 +160,13 @@ def ask(config: Config, client: ChatClient, p: Plan, prompts: Prompts | None = N
     """The model's answer for a planned question: one request, or, for a small model, three short ones
     (a paragraph, three key points, a summary) joined in the house style. Every attempt counts on `meter`
     (a qtgen.llm.pricing.Meter, which refuses an attempt that could pass its cap)."""
-    from . import provenance
+    from . import records
 
     if not client.settings.parts:
         prompt = build_prompt(config, p, prompts, **strategy(client))
         completion = client.complete(prompt.messages(), meter=meter)
-        completion.provenance = provenance.of_completion(config, client.settings, completion,
-                                                         provenance.of_prompts(config, [prompt]), "online")
+        completion.provenance = records.of_completion(config, client.settings, completion,
+                                                         records.of_prompts(config, [prompt]), "online")
         return completion
     prompts = prompts or Prompts(config.prompts)
     built = [build_prompt(config, p, prompts, user_template=name, structured=False, parts=True) for name in PARTS]
@@ -177,8 +177,8 @@ def ask(config: Config, client: ChatClient, p: Plan, prompts: Prompts | None = N
     answer = "\n\n".join(c.answer.strip() for c in pieces if c.answer.strip())
     completion = Completion(answer, None, None, first.model, "parts", usage, attempts=sum(c.attempts for c in pieces),
                             latency=sum(c.latency for c in pieces), notes=notes)
-    completion.provenance = provenance.of_completion(config, client.settings, completion,
-                                                     provenance.of_prompts(config, built), "online")
+    completion.provenance = records.of_completion(config, client.settings, completion,
+                                                     records.of_prompts(config, built), "online")
     return completion
 
 

@@ -443,3 +443,12 @@ def draft_paths_in(store: DraftStore, names: list[str]) -> list[Path]:
             raise QtgenError(f"{name}: named twice")
         paths.append(path)
     return paths
+
+
+def unchanged(store: DraftStore, path: Path) -> bool:
+    """Whether a revision is still its published page, byte for byte."""
+    revision = store.revision_of(path)
+    try:
+        return revision is not None and path.read_bytes() == revision.published.read_bytes()
+    except OSError:
+        return False

@@ -173,7 +173,7 @@ def key_of(config: Config, question: str, subject: str) -> str:
     """What an answer is kept under: the request as a server would get it (the rendered messages, which hold the
     templates and every setting they use), the model, the server, temperature, max_tokens and the reply format."""
     from .draft import build_prompt, plan
-    from .provenance import host_of
+    from .records import host_of
 
     structured = config.structured is not False
     messages = build_prompt(config, plan(config, question, subject, force=True), structured=structured,
@@ -204,7 +204,7 @@ def outcome_of(config: Config, variant: str, q: Sampled, completion, cached: boo
     """The page a completion makes, validated and linted as a draft (no id reserved, nothing written)."""
     from ..format.writer import render
     from . import lint
-    from .batch import cost
+    from ..llm.pricing import cost
     from .draft import check, compose, plan
 
     p = plan(config, q.question, q.subject, force=True)
@@ -234,7 +234,7 @@ def evaluate(config: Config, questions: list[Sampled], variants: list[Variant], 
     dollars of drafting (what the next request may cost is reserved before it is sent; kept answers cost nothing)."""
     from ..llm.backend import open_client
     from ..llm.pricing import CostCapReached, Meter
-    from .batch import cap_of, pricing
+    from ..llm.pricing import cap_of, of_config as pricing
     from .draft import ask, plan
 
     for variant in variants:

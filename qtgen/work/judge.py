@@ -243,7 +243,7 @@ class Judge:
     def server(self) -> str:
         """The server that grades (its host, never a credential): a grade from another server is another grade."""
         from ..llm.backend import uses_local
-        from .provenance import host_of
+        from .records import host_of
 
         if uses_local(self.config):
             return "local"
@@ -356,7 +356,7 @@ class Judge:
             client.limiter = RateLimiter(tokens_per_request=3000, concurrency=concurrency,
                                          store=shared_store(client.server, client.settings.api_key))
         from ..llm.pricing import CostCapReached, Meter
-        from .batch import pricing
+        from ..llm.pricing import of_config as pricing
 
         if max_cost is not None:
             pricing(self.config).require(self.model, "--max-cost")
@@ -406,12 +406,12 @@ class Judge:
 
     def price(self, usage) -> float | None:
         """Dollars for a grade's usage at the judge model's online price (None: no price known)."""
-        from .batch import pricing
+        from ..llm.pricing import of_config as pricing
 
         return pricing(self.config).cost(self.model, usage)
 
     def summary(self) -> str:
-        from .batch import pricing
+        from ..llm.pricing import of_config as pricing
 
         money = f", ${self.spent:.4f}" if pricing(self.config).known(self.model) else ""
         failed = f"; {len(self.failed)} failed (first: {self.failed[0]})" if self.failed else ""

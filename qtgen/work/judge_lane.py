@@ -42,7 +42,7 @@ class JudgeLane:
 
     def price(self, usage, model: str | None = None) -> float | None:
         from ..llm.pricing import BATCH_API
-        from .batch import pricing
+        from ..llm.pricing import of_config as pricing
 
         return pricing(self.judge.config).cost(model or self.judge.model, usage, BATCH_API)
 

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from ..config import Config
 from ..database import Database, Migrations
 
 PENDING, RUNNING, DONE, FAILED, SKIPPED, INVALID = "pending", "running", "done", "failed", "skipped", "invalid"
@@ -27,6 +28,11 @@ LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
 
 migrations = Migrations()
+
+
+def ledger_path(config: Config) -> Path:
+    """The site's one ledger."""
+    return config.state("batch.sqlite")
 
 
 @migrations

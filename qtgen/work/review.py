@@ -197,10 +197,10 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
         prompt = build_prompt(config, p, user_template="regenerate.j2", feedback=feedback,
                               previous_answer=page.decoded_answer(), **strategy(client))
         completion = client.complete(prompt.messages())
-        from . import provenance
+        from . import records
 
-        completion.provenance = provenance.of_completion(config, client.settings, completion,
-                                                         provenance.of_prompts(config, [prompt]), "online")
+        completion.provenance = records.of_completion(config, client.settings, completion,
+                                                         records.of_prompts(config, [prompt]), "online")
     new, notes = regenerated(config, page, completion)
     findings = save_checked(config, path, new, "regenerate", feedback, expect=before, keep_errors=True,
                             provenance=completion.provenance)

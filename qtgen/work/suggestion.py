@@ -236,7 +236,7 @@ class Suggester:
             notify: Callable[[str], None] = lambda m: None) -> Suggestions:
         from ..format.text import normalise_question
         from ..llm.pricing import CostCapReached, Meter
-        from .batch import cap_of, pricing
+        from ..llm.pricing import cap_of, of_config as pricing
 
         out = Suggestions(self.subject)
         model = client.model_name

@@ -61,7 +61,7 @@ def register(cli: click.Group) -> None:
 
 def _approve_lot(obj: Ctx, lot: str, commit: bool) -> None:
     from ...site.index import open_index
-    from ...work.audit import approve_lot
+    from ...work.lot_approval import approve_lot
 
     obj.config.require_site("approve publishes into a site, but there is")
     with open_index(obj.config) as index:

@@ -58,7 +58,7 @@ def register(cli: click.Group) -> None:
         judge_ = Judge.open(config, model, allow_weak=allow_weak_judge)
         judge_.force = force
         if max_cost is not None:
-            from ...work.batch import cap_of
+            from ...llm.pricing import cap_of
 
             cap_of(config, max_cost, "batch-api" if via == "batch-api" else "online", judge_.model)
         if via == "batch-api" or poll:
