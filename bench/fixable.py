@@ -21,8 +21,8 @@ from corpus import unpack  # noqa: E402
 
 from qtgen.config import Config  # noqa: E402
 from qtgen.format.reader import read  # noqa: E402
-from qtgen.work.lint import lint_page  # noqa: E402
-from qtgen.work.revise import repaired  # noqa: E402
+from qtgen.checks.lint import lint_page  # noqa: E402
+from qtgen.drafting.revision import repaired  # noqa: E402
 
 
 def main() -> int:

@@ -24,7 +24,7 @@ from corpus import REPO, unpack  # noqa: E402
 
 from qtgen.config import Config  # noqa: E402
 from qtgen.format.reader import read  # noqa: E402
-from qtgen.work.lint import RULES  # noqa: E402
+from qtgen.checks.lint import RULES  # noqa: E402
 
 
 def hits(config: Config, files: list[Path], sample: int, seed: int = 7) -> dict:

@@ -1,8 +1,10 @@
 """qtgen: questions in, site-exact QuickTakes Q&A pages out.
 
-The library under the `qtgen` command, in one-way layers: `qtgen.format` (the page and its file),
-`qtgen.llm` (the model), `qtgen.site` (index, ids, git), `qtgen.work` (drafting, batch, review, lint),
-then `qtgen.cli` on top. The workflows are importable by name:
+The library under the `qtgen` command, in one-way layers, each importing only from those before it:
+`qtgen.format` (the page and its file), `qtgen.llm` (the model, its prices), `qtgen.site` (index, ids, git), then
+the workflows: `checks` (lint and the gate), `drafts` (the folder and its queue), `drafting`, `batch`, `judging`,
+`insight` (coverage, eval, suggest) and `publishing` (approve, lots, provenance); `qtgen.studio` and `qtgen.cli`
+on top. The workflows are importable by name:
 
     from qtgen import draft, batch, review, load_config
     result = draft.draft_question(load_config(), "What is entropy?", "Physics")
@@ -15,12 +17,12 @@ import importlib
 __version__ = "0.2.0"
 
 _LAZY = {
-    "draft": "qtgen.work.draft",
-    "batch": "qtgen.work.batch",
-    "batchlane": "qtgen.work.batchlane",
-    "review": "qtgen.work.review",
-    "lint": "qtgen.work.lint",
-    "drafts": "qtgen.work.drafts",
+    "draft": "qtgen.drafting.drafter",
+    "batch": "qtgen.batch.run",
+    "batchlane": "qtgen.batch.batch_api",
+    "review": "qtgen.publishing.review",
+    "lint": "qtgen.checks.lint",
+    "drafts": "qtgen.drafts.folder",
 }
 
 

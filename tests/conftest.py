@@ -170,6 +170,6 @@ def page(answer: str, question: str = "What is a tariff?", subject: str = "Econo
 def rules(p) -> dict[str, str]:
     """The lint's findings on a page, rule -> message."""
     from qtgen.config import Config
-    from qtgen.work.lint import lint_page
+    from qtgen.checks.lint import lint_page
 
     return {f.rule: f.message for f in lint_page(p, Config(lint_words=(20, 650)))}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qtgen.work.audit import sample_size, upper_bound
+from qtgen.publishing.lots import sample_size, upper_bound
 
 from conftest import clean_env, git, init_repo, run_qtgen
 from fake_openai import FakeOpenAI, house_answer
@@ -203,7 +203,7 @@ def test_bad_lots_are_one_line_errors(site, server):
 def test_a_defect_stays_a_defect_and_a_lot_publishes_only_the_bytes_it_drew(site, server):
     from qtgen.config import load
     from qtgen.errors import QtgenError
-    from qtgen.work.approval import approve
+    from qtgen.publishing.approval import approve
 
     init_repo(site)
     e = env(site, server)
@@ -233,8 +233,8 @@ def test_calibration_counts_only_what_the_gate_would_let_through(site):
     import time
 
     from qtgen.config import load
-    from qtgen.work.calibration import calibrate
-    from qtgen.work.judgments import JudgmentStore
+    from qtgen.judging.calibration import calibrate
+    from qtgen.judging.store import JudgmentStore
 
     config = load(cwd=site, environ={})
     store = JudgmentStore(config)

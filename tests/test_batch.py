@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from qtgen.work.questions import read_questions
+from qtgen.batch.question_list import read_questions
 from qtgen.config import load
 from qtgen.errors import InputError
 from qtgen.format.reader import read

@@ -262,7 +262,7 @@ def test_validate_json_output_and_exit_code(site, tmp_path):
 
 def test_latex_starting_with_backslash_n_is_replaced_in_the_draft(site):
     from fake_openai import house_answer
-    from qtgen.work.lint import lint_page
+    from qtgen.checks.lint import lint_page
 
     def reply(question, subject, body):
         data = house_answer(question, subject)

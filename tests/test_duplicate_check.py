@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from qtgen.config import Config, load
-from qtgen.work.duplicate_check import DuplicateCheck
+from qtgen.drafting.near_duplicates import DuplicateCheck
 
 from conftest import clean_env, publish, run_qtgen, write_config
 from fake_openai import FakeOpenAI, house_answer

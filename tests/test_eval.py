@@ -135,7 +135,7 @@ def test_eval_bad_input_is_one_line(variants, server):
 
 def test_provenance_of_every_version_in_commits_and_read_back_and_revise_by_it(variants, server):
     from qtgen.config import load
-    from qtgen.work.provenance import PAGE
+    from qtgen.publishing.provenance import PAGE
 
     site = variants
     init_repo(site, "qtgen.toml", "content")

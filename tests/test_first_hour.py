@@ -17,7 +17,7 @@ from qtgen.config import Config
 from qtgen.format import seo
 from qtgen.format.reader import read
 from qtgen.format.writer import render
-from qtgen.work.lint import lint_page
+from qtgen.checks.lint import lint_page
 
 from conftest import page, rules, clean_env, git, init_repo, run_qtgen
 from fake_openai import FakeOpenAI, house_answer
@@ -328,7 +328,7 @@ def test_currency_split_across_a_list_items_or_a_quotes_lines_is_escaped(text):
 
 
 def test_an_edit_keeps_the_users_own_whitespace_changes():
-    from qtgen.work.review import from_editable, to_editable
+    from qtgen.publishing.review import from_editable, to_editable
 
     p = page("Intro line.\n\nSecond line.\n\nIn summary, done.")
     typed = to_editable(p).replace("Second line.", "Second line.  ")  # a hard line break

@@ -18,9 +18,9 @@ import pytest
 
 from qtgen.errors import QtgenError
 from qtgen.format.plaintext import cell, one_line
-from qtgen.work.audit import valid_lot_name
-from qtgen.work.judge import CRITERIA, REJECT, fence_for, graded
-from qtgen.work.provenance import blocks_of
+from qtgen.publishing.lots import valid_lot_name
+from qtgen.judging.judge import CRITERIA, REJECT, fence_for, graded
+from qtgen.publishing.provenance import blocks_of
 
 from conftest import page, rules, clean_env, git, init_repo, publish, run_qtgen, write_config
 from fake_openai import INVALID_JSON, JUDGE_MARK, SUGGEST_MARK, FakeOpenAI, house_answer

@@ -12,7 +12,7 @@ import pytest
 from qtgen.format.reader import read
 from qtgen.format.writer import render
 
-from qtgen.work.judge import PASS, REJECT, REVISE, graded, quoted_in
+from qtgen.judging.judge import PASS, REJECT, REVISE, graded, quoted_in
 
 from conftest import clean_env, git, init_repo, run_qtgen, write_config
 from fake_openai import INVENTED_QUOTE, JUDGE_MARK, FakeOpenAI, house_answer
@@ -264,7 +264,7 @@ def test_approve_refuses_an_unjudged_or_failing_draft_unless_overridden_with_a_r
 
 
 def test_cohens_kappa_of_a_textbook_table():
-    from qtgen.work.calibration import kappa
+    from qtgen.judging.calibration import kappa
 
     pairs = [("yes", "yes")] * 20 + [("yes", "no")] * 5 + [("no", "yes")] * 10 + [("no", "no")] * 15
     assert kappa(pairs) == pytest.approx(0.4)

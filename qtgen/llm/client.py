@@ -80,7 +80,7 @@ class Completion:
     attempts: int = 1
     latency: float = 0.0
     notes: list[str] = field(default_factory=list)
-    provenance: dict | None = None  # what made it (qtgen.work.provenance), set by whoever asked
+    provenance: dict | None = None  # what made it (qtgen.publishing.provenance), set by whoever asked
 
 
 class QuotaExhausted(LLMError):

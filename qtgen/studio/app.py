@@ -8,7 +8,7 @@ POST carrying the CSRF token. Drafts are
 addressed by an opaque id from the queue, never by a path from the request. A draft is shown exactly
 as the site renders it (raw HTML as text, math by the real KaTeX), under a Content-Security-Policy
 that lets no script but the studio's own run, so a draft's content can never execute anything.
-The studio only parses requests, calls the library (`qtgen.work.review`) and presents.
+The studio only parses requests, calls the library (`qtgen.publishing.review`) and presents.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from ..format.reader import read
 from ..site.katex import VENDOR
 from ..site.pagehtml import meta_description, page_title, search_preview
 from ..site.render import render_answer
-from ..work import audit as audits
-from ..work import review
-from ..work.drafts import DraftStore
-from ..work.judge import risk_order, verdicts_of
-from ..work.provenance import describe as made_with, of_versions
+from ..publishing import lots as audits
+from ..publishing import review
+from ..drafts.folder import DraftStore
+from ..judging.judge import risk_order, verdicts_of
+from ..publishing.provenance import describe as made_with, of_versions
 from .state import Job, Studio  # noqa: F401 - the studio's state, part of this module's API
 
 HERE = Path(__file__).resolve().parent
@@ -77,7 +77,7 @@ def create_app(config: Config, token: str, *, hosts: set[str] | None = LOOPBACK_
     # -- the queue ------------------------------------------------------------------------------
     # pages are plain functions: Starlette runs them in its thread pool, so a slow one never stalls the others
     def queue_page(request: Request) -> Response:
-        from ..work.recovery import recover
+        from ..publishing.recovery import recover
 
         recovered = recover(config)
 

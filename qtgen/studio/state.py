@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import QtgenError
-from ..work import review
-from ..work.drafts import DraftStore
+from ..publishing import review
+from ..drafts.folder import DraftStore
 
 
 @dataclass

@@ -20,7 +20,7 @@ def register(cli: click.Group) -> None:
     def approve(obj: Ctx, drafts, all_clean, allow_warnings, no_commit, lot, override):
         """Publish drafts: validate, lint, move into the content tree and commit them, all in one commit."""
         from ...site.index import open_index
-        from ...work.review import approve_names
+        from ...publishing.review import approve_names
 
         if lot is not None:
             if drafts or all_clean or override is not None or allow_warnings:
@@ -61,7 +61,7 @@ def register(cli: click.Group) -> None:
 
 def _approve_lot(obj: Ctx, lot: str, commit: bool) -> None:
     from ...site.index import open_index
-    from ...work.lot_approval import approve_lot
+    from ...publishing.lot_approval import approve_lot
 
     obj.config.require_site("approve publishes into a site, but there is")
     with open_index(obj.config) as index:

@@ -32,7 +32,7 @@ def register(cli: click.Group) -> None:
         stands. Review the sampled drafts as usual: approved unchanged, a page is sound; edited, regenerated or
         rejected, a defect. Once each has a decision, the audit states the upper bound on the lot's defect rate;
         if it is under --max-defect, qtgen approve --lot LOT publishes the rest in one commit."""
-        from ...work import audit as audits
+        from ...publishing import lots as audits
 
         config = obj.config
         if subject is not None and not subject.strip():

@@ -52,7 +52,7 @@ def register(cli: click.Group) -> None:
         the provider's Batch API: rerun with --resume (or `qtgen runs --poll`) to collect the pages,
         or add --wait.
         """
-        from ...work.batch import Batch, Options
+        from ...batch.run import Batch, Options
 
         obj: Ctx = ctx.obj
         if sum(x is not None and x != () for x in (cancel_run, export_jsonl, import_results)) > 1:
@@ -140,7 +140,7 @@ def _awaited_hint(obj: Ctx, job, run_id: str, status: str) -> None:
 
 
 def _batch_api(obj: Ctx, job, prepared, wait: bool, report) -> None:
-    from ...work.batchlane import open_lane
+    from ...batch.batch_api import open_lane
     from ..progress import follow_batches
 
     from ..main import exit_code_of_interrupt
@@ -166,11 +166,11 @@ def _batch_api(obj: Ctx, job, prepared, wait: bool, report) -> None:
 
 
 def _cancel(obj: Ctx, run_id: str, report) -> None:
-    from ...work.batch import Batch, Options
-    from ...work.batchlane import open_lane
+    from ...batch.run import Batch, Options
+    from ...batch.batch_api import open_lane
 
     from ...errors import InputError
-    from ...work.batchlane import BatchLane, offline_client
+    from ...batch.batch_api import BatchLane, offline_client
 
     with Batch(obj.config) as job:
         run = job.ledger.find_run(run_id)
@@ -193,8 +193,8 @@ def _cancel(obj: Ctx, run_id: str, report) -> None:
 
 
 def _export(obj: Ctx, questions, options, given, resume, out: Path) -> None:
-    from ...work.batch import Batch
-    from ...work.batchlane import BatchLane, offline_client
+    from ...batch.run import Batch
+    from ...batch.batch_api import BatchLane, offline_client
 
     with Batch(obj.config) as job:
         prepared = job.prepare(questions, options, given=given, resume=resume)
@@ -212,8 +212,8 @@ def _export(obj: Ctx, questions, options, given, resume, out: Path) -> None:
 
 
 def _import(obj: Ctx, run_id: str, results: Path, report) -> None:
-    from ...work.batch import Batch, Options
-    from ...work.batchlane import BatchLane, offline_client
+    from ...batch.run import Batch, Options
+    from ...batch.batch_api import BatchLane, offline_client
 
     with Batch(obj.config) as job:
         run = job.ledger.find_run(run_id)

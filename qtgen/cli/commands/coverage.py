@@ -23,7 +23,7 @@ def register(cli: click.Group) -> None:
         """Where the site is thin: pages per subject (published, drafted, rejected) and, with --topics, the pages that
         cover each topic (by the site's own similarity) and the topics no page covers."""
         from ...site.index import open_index
-        from ...work import coverage as cov
+        from ...insight import coverage as cov
 
         config = obj.config
         config.require_site("coverage counts a site's pages, but there is")
@@ -32,7 +32,7 @@ def register(cli: click.Group) -> None:
             report = cov.coverage(config, index, subject, wanted)
         if html_out is not None:
             from ...format.files import inside, write_atomic
-            from ...work.coverage_report import report_html
+            from ...insight.coverage_report import report_html
 
             target = html_out.resolve()
             if html_out.suffix.lower() not in (".html", ".htm"):

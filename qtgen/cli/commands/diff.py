@@ -14,7 +14,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def diff(obj: Ctx, draft_name, against):
         """Show what changed since the previous version of a draft (or version N)."""
-        from ...work.review import diff as diff_draft
+        from ...publishing.review import diff as diff_draft
 
         out = diff_draft(obj.config, draft_name, against)
         click.echo(out if out else "no change")

@@ -26,7 +26,7 @@ def register(cli: click.Group) -> None:
     def draft(obj: Ctx, question, subject, date, page_id, temperature, max_tokens, force, dry_run, related,
               allow_similar, new_subject):
         """Draft one QUESTION into drafts/<subject-slug>/<file_name>."""
-        from ...work.draft import draft_question
+        from ...drafting.drafter import draft_question
 
         config = obj.config.with_overrides(temperature=temperature, max_tokens=max_tokens)
         result = draft_question(config, question, subject, date=date.date() if date else None, page_id=page_id,

@@ -32,11 +32,11 @@ def register(cli: click.Group) -> None:
         ever deleted.
         """
         from ...site.index import open_index
-        from ...work import duplicates as dup
+        from ...drafting import site_duplicates as dup
 
         config = obj.config
         config.require_site("duplicates reads the published pages, but there is")
-        from ...work.duplicate_check import DuplicateCheck
+        from ...drafting.near_duplicates import DuplicateCheck
 
         check = DuplicateCheck.open(config)
         try:

@@ -13,7 +13,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def edit(obj: Ctx, draft_name):
         """Open $EDITOR on the decoded answer and SEO fields; saved back in the exact format if valid."""
-        from ...work.review import edit as edit_draft
+        from ...publishing.review import edit as edit_draft
 
         result = edit_draft(obj.config, draft_name)
         if result.outcome == "saved":

@@ -34,7 +34,7 @@ def register(cli: click.Group) -> None:
         and warnings, quality-gate hits, the judge's score and verdicts, words, description fit, tokens, cost and
         latency per page. Answers are kept: running again costs nothing, and a new variant costs only itself."""
         from ...site.index import open_index
-        from ...work import evaluation as ev
+        from ...insight import evaluation as ev
 
         config = obj.config
         chosen = [ev.Variant.parse(v) for v in variants]
@@ -51,7 +51,7 @@ def register(cli: click.Group) -> None:
         rows = ev.table(outcomes, chosen)
         if html_out is not None:
             from ...format.files import write_atomic
-            from ...work.eval_report import report_html
+            from ...insight.eval_report import report_html
 
             write_atomic(html_out, report_html(outcomes, chosen, sampled, rows), overwrite=True)
             obj.info(f"report: {html_out}")

@@ -22,7 +22,7 @@ def register(cli: click.Group) -> None:
         characters at a sentence end, else a clause, else a word (QT009), repeated keywords removed. Each
         repaired page becomes a revision in the review queue (approve it to publish); --dry-run prints the
         diffs instead."""
-        from ...work import revise
+        from ...drafting import revision as revise
 
         skipped: list[str] = []
         fixes = revise.fix(obj.config, list(paths), rules=list(rules), limit=limit, dry_run=dry_run, skipped=skipped)

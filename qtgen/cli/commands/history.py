@@ -17,9 +17,9 @@ def register(cli: click.Group) -> None:
     def history(obj: Ctx, draft_name, as_json):
         """List the versions of a draft (made by draft, regenerate and edit)."""
         from ...format.plaintext import one_line
-        from ...work.provenance import describe, of_versions
+        from ...publishing.provenance import describe, of_versions
         from ..terminal import wrapped
-        from ...work.review import history_of
+        from ...publishing.review import history_of
 
         versions = history_of(obj.config, draft_name).versions()
         records = of_versions(obj.config, versions)

@@ -16,7 +16,7 @@ def register(cli: click.Group) -> None:
     def index_cmd(obj: Ctx, as_json):
         """Build or refresh the index of the content tree and drafts (re-reads only changed files)."""
         from ...site.index import open_index
-        from ...work.drafts import DraftStore
+        from ...drafts.folder import DraftStore
 
         DraftStore(obj.config)
         with open_index(obj.config, refresh=False) as index:

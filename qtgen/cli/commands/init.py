@@ -17,7 +17,7 @@ def register(cli: click.Group) -> None:
         """Write a commented qtgen.toml at the site's root (FOLDER, or the git top level holding content/learn,
         or here) and add drafts/ to the site's .gitignore."""
         from ...config import site_root
-        from ...work.scaffold import init_site
+        from ...drafts.scaffold import init_site
 
         root = (folder or site_root(Path.cwd())).resolve()
         for line in init_site(root):

@@ -37,7 +37,7 @@ def register(cli: click.Group) -> None:
         a correction), whether it answers the question, completeness, clarity and safety; a verdict (pass, revise or
         reject) and a score (0-100) follow from them. An unchanged draft is never judged twice."""
         from ...llm.backend import open_client
-        from ...work.judge import Judge, drafts_to_judge
+        from ...judging.judge import Judge, drafts_to_judge
 
         import math
 
@@ -92,8 +92,8 @@ def _batch_api(obj: Ctx, judge_, drafts: list[str], every: bool, as_json: bool, 
 
     from ...llm.backend import uses_local
     from ...llm.client import ChatClient
-    from ...work.judge import drafts_to_judge
-    from ...work.judge_lane import JudgeLane
+    from ...judging.judge import drafts_to_judge
+    from ...judging.batch_api import JudgeLane
 
     config = obj.config
     if uses_local(config):
@@ -127,8 +127,8 @@ def _batch_api(obj: Ctx, judge_, drafts: list[str], every: bool, as_json: bool, 
 
 
 def _calibration(obj: Ctx, as_json: bool, target: float) -> None:
-    from ...work.calibration import DECISIONS, calibrate
-    from ...work.judge import VERDICTS
+    from ...judging.calibration import DECISIONS, calibrate
+    from ...judging.judge import VERDICTS
 
     cal = calibrate(obj.config, target)
     if as_json:

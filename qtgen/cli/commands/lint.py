@@ -25,8 +25,8 @@ def register(cli: click.Group) -> None:
         Exit 1 if any finding is an error.
         """
         from ...site.index import open_index
-        from ...work.assessments import Assessments
-        from ...work.lint import ERROR, lint_paths
+        from ...checks.findings import Assessments
+        from ...checks.lint import ERROR, lint_paths
 
         config = obj.config
         # findings are kept by each file's bytes where there is a drafts folder (a read-only command creates none)

@@ -17,7 +17,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def prompt(obj: Ctx, question, subject, as_json):
         """Print the rendered prompt for QUESTION without calling any model."""
-        from ...work.draft import build_prompt, plan
+        from ...drafting.drafter import build_prompt, plan
 
         config = obj.config
         rendered = build_prompt(config, plan(config, question, subject, force=True),

@@ -23,7 +23,7 @@ def register(cli: click.Group) -> None:
         (hash and templates) and the judge's grade, from the trailers of the commit that approved it; "unknown"
         for pages qtgen did not make."""
         from ...format.files import expand, inside
-        from ...work.provenance import read_made
+        from ...publishing.provenance import read_made
 
         config = obj.config
         config.require_site("provenance reads a site's history, but there is")

@@ -16,7 +16,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def regenerate(obj: Ctx, draft_name, feedback, from_judge):
         """Ask the model again with the previous answer and FEEDBACK; keeps id, slug, date and related."""
-        from ...work.review import regenerate as regenerate_draft
+        from ...publishing.review import regenerate as regenerate_draft
 
         if not feedback and not from_judge:
             raise click.UsageError("say what should change with --feedback, or send the judge's issues with --from-judge")

@@ -14,6 +14,6 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def reject(obj: Ctx, draft_name, reason):
         """Move a draft to drafts/rejected/<subject-slug>/ with the reason; drafting it again needs --force."""
-        from ...work.review import reject as reject_draft
+        from ...publishing.review import reject as reject_draft
 
         click.echo(str(reject_draft(obj.config, draft_name, reason)))

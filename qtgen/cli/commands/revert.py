@@ -14,7 +14,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def revert(obj: Ctx, draft_name, to):
         """Restore an earlier version (default: the one before the current) as a new version; nothing is lost."""
-        from ...work.review import revert as revert_draft
+        from ...publishing.review import revert as revert_draft
 
         path, number = revert_draft(obj.config, draft_name, to)
         click.echo(str(path))

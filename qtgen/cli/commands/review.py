@@ -24,7 +24,7 @@ def register(cli: click.Group) -> None:
     def review(obj: Ctx, subject, status, as_json, wide, verdict, lot, order):
         """List the drafts waiting for review, with validation status and lint findings."""
         from ...site.index import open_index
-        from ...work.review import queue
+        from ...publishing.review import queue
 
         config = obj.config
         if not config.drafts.is_dir():  # a read-only command creates nothing
@@ -33,13 +33,13 @@ def register(cli: click.Group) -> None:
             if as_json:
                 click.echo("[]")
             return
-        from ...work.judge import risk_order, verdicts_of
+        from ...judging.judge import risk_order, verdicts_of
 
         with open_index(config, create=False) as index:
             items = queue(config, index, subject=subject, status=status)
         judged = verdicts_of(config, items)
         if lot is not None:
-            from ...work.audit import status as lot_status
+            from ...publishing.lots import status as lot_status
 
             standing = lot_status(config, lot)
             if standing.defects:  # failed for good: nothing of it waits for a review for the audit's sake

@@ -43,7 +43,7 @@ def register(cli: click.Group) -> None:
         writes a new answer (through the batch machinery: pacing, ledger, resume by rerunning, report).
         `qtgen approve` then replaces the published file in place, in one commit.
         """
-        from ...work import revise as revising
+        from ...drafting import revision as revising
 
         if feedback and not regenerate:
             raise click.UsageError("--feedback goes with --regenerate")
@@ -58,7 +58,7 @@ def register(cli: click.Group) -> None:
         config = obj.config
         config.require_site("revise works on published pages, but there is")  # before anything is opened
         if made_with:
-            from ...work.provenance import made_with_paths, parse_made_with
+            from ...publishing.provenance import made_with_paths, parse_made_with
 
             wanted = parse_made_with(list(made_with))
             paths = made_with_paths(config, list(paths) or [config.content], wanted)
@@ -68,9 +68,9 @@ def register(cli: click.Group) -> None:
                 return
         if cluster is not None:
             from ...site.index import open_index
-            from ...work import duplicates as dup
+            from ...drafting import site_duplicates as dup
 
-            from ...work.duplicate_check import DuplicateCheck
+            from ...drafting.near_duplicates import DuplicateCheck
 
             check = DuplicateCheck.open(config)  # the same word on uncertain pages as qtgen duplicates had
             try:
@@ -102,7 +102,7 @@ def register(cli: click.Group) -> None:
                 click.echo(str(path))
             obj.info(f"{len(made)} revision(s) waiting for review" if made else "no page to revise")
             return
-        from ...work.batch import Batch, Options
+        from ...batch.run import Batch, Options
 
         options = Options(concurrency=concurrency, rpm=rpm, tpm=tpm, feedback=feedback, rules=tuple(rules))
         with Batch(config) as job:

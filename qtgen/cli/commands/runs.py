@@ -19,9 +19,9 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def runs(obj: Ctx, as_json, poll):
         """List past batch runs with their counts and cost (and batches, for the Batch API)."""
-        from ...work.batch import Batch
-        from ...work.ledger import ledger_path
-        from ...work.batchlane import poll_all
+        from ...batch.run import Batch
+        from ...batch.ledger import ledger_path
+        from ...batch.batch_api import poll_all
 
         path = ledger_path(obj.config)
         problems = 0

@@ -22,8 +22,8 @@ def register(cli: click.Group) -> None:
         from ...format.plaintext import printable
         from ...site.index import open_index
         from ..terminal import joined, text
-        from ...work.drafts import DraftStore
-        from ...work.review import assess
+        from ...drafts.folder import DraftStore
+        from ...publishing.review import assess
 
         path = DraftStore(obj.config).resolve(draft_name)
         with open_index(obj.config, create=False) as index:
@@ -46,8 +46,8 @@ def register(cli: click.Group) -> None:
                           "the files' no_index for that to happen: see qtgen duplicates)")
         for n, art in enumerate(p.related, 1):
             console.print(joined(f"[bold]related {n}[/]: ", text(f"{art.title} ({art.subject}) {art.url}")))
-        from ...work.drafts import DraftStore as _Store
-        from ...work.provenance import describe, of_versions
+        from ...drafts.folder import DraftStore as _Store
+        from ...publishing.provenance import describe, of_versions
 
         versions = _Store(obj.config, migrate=False).history(path).versions()
         current = [v for v in versions if v.path.is_file() and v.path.read_bytes() == item.data][-1:]
@@ -57,7 +57,7 @@ def register(cli: click.Group) -> None:
             console.print(joined("  - ", text(line)))
         for line in item.kept:
             console.print(joined("  - kept: ", text(line)))
-        from ...work.judge import verdicts_of
+        from ...judging.judge import verdicts_of
 
         j = verdicts_of(obj.config, [item]).get(str(item.path))
         if j is None:

@@ -32,14 +32,14 @@ def register(cli: click.Group) -> None:
 
         from ...llm.backend import open_client, uses_local
         from ...site.index import open_index
-        from ...work import coverage as cov
-        from ...work.suggestion import Suggester, write_csv
+        from ...insight import coverage as cov
+        from ...insight.suggestion import Suggester, write_csv
 
         if max_cost is not None and not math.isfinite(max_cost):
             raise click.BadParameter("a number of dollars", param_hint="--max-cost")
         config = obj.config
         config.require_site("suggest reads what a site covers, but there is")
-        from ...work.suggestion import check_out
+        from ...insight.suggestion import check_out
 
         if out is not None:
             check_out(out, config)  # before any request is paid for

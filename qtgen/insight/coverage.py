@@ -135,7 +135,7 @@ def share_of(model, topic_terms: list[str], question_terms: set[str]) -> float:
 def coverage(config: Config, index, subject: str | None = None, topics: list[str] | None = None) -> Coverage:
     from ..format.slug import slug
     from ..site.similarity import terms
-    from .drafts import DraftStore
+    from ..drafts.folder import DraftStore
 
     entries, model = index.snapshot()
     names: dict[str, Counter] = defaultdict(Counter)

@@ -63,7 +63,7 @@ SCHEMA = {
     },
 }
 
-from .judgments import JudgmentStore, migrations  # noqa: F401 - the store of grades, part of this module's API
+from .store import JudgmentStore, migrations  # noqa: F401 - the store of grades, part of this module's API
 
 
 @dataclass
@@ -243,7 +243,7 @@ class Judge:
     def server(self) -> str:
         """The server that grades (its host, never a credential): a grade from another server is another grade."""
         from ..llm.backend import uses_local
-        from .records import host_of
+        from ..drafting.records import host_of
 
         if uses_local(self.config):
             return "local"
@@ -455,7 +455,7 @@ def drafts_to_judge(config: Config, names: list[str], every: bool) -> tuple[list
     page (it is not judged: its bytes say nothing a judge can grade)."""
     from ..errors import ParseError
     from ..format.reader import parse
-    from .drafts import DraftStore, draft_paths_in
+    from ..drafts.folder import DraftStore, draft_paths_in
 
     store = DraftStore(config)
     paths = draft_paths_in(store, names)

@@ -1,6 +1,6 @@
 """The site's duplicate clusters: published pages that ask the same thing, and what to do with them.
 
-    from qtgen.work import duplicates
+    from qtgen.drafting import site_duplicates as duplicates
     report = duplicates.find(config, index)
     for cluster in report.rewordings:
         print(cluster.id, cluster.keeper.path, [m.path for m in cluster.extras])
@@ -339,8 +339,8 @@ def mark(config: Config, cluster: Cluster, uncertain: bool = False) -> Marked:
     from ..errors import ParseError, QtgenError
     from ..format.reader import read
     from ..format.writer import render
-    from .drafts import DraftStore
-    from .revise import Candidate, start
+    from ..drafts.folder import DraftStore
+    from .revision import Candidate, start
 
     DraftStore(config)
     out = Marked()
@@ -351,7 +351,7 @@ def mark(config: Config, cluster: Cluster, uncertain: bool = False) -> Marked:
                            "them too, or similar_check = true lets the model judge)")
     if not chosen:
         out.skipped.append(f"{cluster.id}: nothing to mark ({cluster.why})")
-    from .revise import published_pages
+    from .revision import published_pages
 
     for member in chosen:
         path = Path(member.path)
@@ -374,7 +374,7 @@ def mark(config: Config, cluster: Cluster, uncertain: bool = False) -> Marked:
             out.skipped.append(f"skipped {path}: {exc}")
             continue
         out.made.append(draft)
-    from .queue import remember
+    from ..drafts.queue import remember
 
     remember(config, out.made)  # the queue's first listing reads what was found
     return out

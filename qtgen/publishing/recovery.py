@@ -20,11 +20,11 @@ from ..format.slug import slug
 from ..locks import try_lock
 from ..site import gitrepo
 from ..site.index import SiteIndex, open_index
-from .draft import published_path
-from .drafts import DraftStore
+from ..drafting.drafter import published_path
+from ..drafts.folder import DraftStore
 from .journal import Entry, Journal
 from .journal import sha as _sha
-from .readiness import content_problems, id_problems
+from ..drafts.readiness import content_problems, id_problems
 from .placement import TRAILER, after_published, finish_drafts, lock_path, message_for, undo, with_trailer
 
 Notify = Callable[[str], None]
@@ -42,8 +42,8 @@ def _recheck(config: Config, store: DraftStore, journal: Journal, index: SiteInd
     The checks are a plain `qtgen approve`'s: lint warnings refuse and the judge gate holds, whatever the journal
     says about --allow-warnings or an override (a journal is a file anyone with the drafts folder can write). An
     approval that needed either is undone, and its reviewer approves again with the flag."""
-    from .judge_gate import judge_gate
-    from .queue import assess
+    from ..judging.gate import judge_gate
+    from ..drafts.queue import assess
 
     entries = journal.entries
     items = [assess(config, journal.draft_path(e), index, data=journal.draft_path(e).read_bytes()) for e in entries]

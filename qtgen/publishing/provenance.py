@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import QtgenError
-from .records import HEX as _HEX, describe, safe_model  # noqa: F401 - describe: shown beside what git says
+from ..drafting.records import HEX as _HEX, describe, safe_model  # noqa: F401 - describe: shown beside what git says
 
 PAGE, MODEL, PROMPT, JUDGE = "Qtgen-Page", "Qtgen-Model", "Qtgen-Prompt", "Qtgen-Judge"
 BYTES = "Qtgen-Bytes"  # the sha256 of the bytes approved: a page edited by hand since no longer has them
@@ -29,7 +29,7 @@ _TRAILER = re.compile(r"^(Qtgen-[A-Za-z]+): (.*)$")
 
 def of_versions(config: Config, versions: list) -> list[dict | None]:
     """Each version's record, with the judge's grade of that exact version where there is one."""
-    from .judge import JudgmentStore
+    from ..judging.judge import JudgmentStore
 
     shas = [hashlib.sha256(v.path.read_bytes()).hexdigest() if v.path.is_file() else "" for v in versions]
     grades: dict[str, dict] = {}
@@ -262,7 +262,7 @@ def made_with_paths(config: Config, paths: list[Path], wanted: dict[str, str]) -
 # -- at approve ------------------------------------------------------------------------------------------
 def made_records(config: Config, store, items: list) -> list[dict]:
     """What made each draft as it stands (its version's provenance) and the judge's grade of those bytes."""
-    from .judge import Judge
+    from ..judging.judge import Judge
 
     out = []
     for item in items:
@@ -285,8 +285,8 @@ def keep_published(config: Config, pages: list[str], made: list[dict], sha: str 
     import json
     import sqlite3
 
-    from .ledger import ledger_path
-    from .ledger import Ledger
+    from ..batch.ledger import ledger_path
+    from ..batch.ledger import Ledger
 
     rows = []
     for page, record in zip(pages, made):

@@ -34,7 +34,7 @@ from ..locks import open_lock_file
 from ..llm.batchapi import ENDPOINT, TERMINAL, ApiBatchError, BatchApi, BatchState, FileTooLarge
 from ..llm.client import ChatClient, Retryable, shorten
 from ..llm.prompts import Prompts
-from . import draft as drafting
+from ..drafting import drafter as drafting
 from .ledger import BATCH_API, DONE, DRAFT, FAILED, ONLINE, PENDING, SKIPPED, SUBMITTED, BatchItem, Ledger
 
 EXPORT = "export"
@@ -496,7 +496,7 @@ class BatchLane:
                 self.progress.done += 1
                 return None
             p = drafting.plan(self.config, item.question or "", item.subject or "")
-            from . import records
+            from ..drafting import records
 
             prompt = drafting.build_prompt(self.config, p, self.prompts, **drafting.strategy(self.client))
             record = records.of_completion(self.config, self.client.settings, completion,
@@ -593,7 +593,7 @@ class BatchLane:
         if not keys:
             return
         from ..llm.ratelimit import RateLimiter, shared_store
-        from .batch import Runner
+        from .run import Runner
 
         self.client.limiter = RateLimiter(None, None, tokens_per_request=self.client.completion_budget() + 600,
                                           concurrency=self.options.concurrency,
@@ -787,7 +787,7 @@ def poll_all(job, *, notify: Callable[[str], None] = lambda m: None,
              on_wait: Callable[[float, Exception], None] | None = None) -> list[tuple[str, LaneProgress, str]]:
     """`qtgen runs --poll`: every unfinished Batch API run followed once (results collected, what is
     left sent, unless the run was cancelled); (run id, progress, status) of each."""
-    from .batch import Options
+    from .run import Options
 
     out: list = []
     for run in job.ledger.unfinished():

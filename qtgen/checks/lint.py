@@ -19,8 +19,8 @@ from ..config import Config
 from ..format.page import Page
 from ..format.validate import ERROR, WARNING
 from .caseless import Caseless
-from .gate import LIST as _LIST, MATH as _MATH, words_of
-from .gate import (_addresses_grader, _cut_off, _debris, _description_shape, _keyword_junk, _markup, _off_topic,
+from .rules import LIST as _LIST, MATH as _MATH, words_of
+from .rules import (_addresses_grader, _cut_off, _debris, _description_shape, _keyword_junk, _markup, _off_topic,
                    _prompt_leak, _repetition)
 
 
@@ -325,7 +325,7 @@ def lint_paths(paths: list[Path], cfg: Config, index=None, store=None) -> tuple[
     unchanged tree again reads and hashes it, and re-checks nothing; files to check afresh are shared among
     the machine's cores."""
     from ..format.files import expand, inside
-    from .assessments import fingerprint, key_of
+    from .findings import fingerprint, key_of
 
     files = expand(paths)
     names = [str(p) for p in files]

@@ -38,7 +38,7 @@ class Version:
     saved: str
     made_by: str
     feedback: str | None = None
-    provenance: dict | None = None  # what made this version (qtgen.work.provenance)
+    provenance: dict | None = None  # what made this version (qtgen.publishing.provenance)
 
     def text(self) -> str:
         return self.path.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ import sqlite3
 
 from ..config import Config
 from ..errors import QtgenError
-from .queue import QueueItem
+from ..drafts.queue import QueueItem
 
 
 def judge_gate(config: Config, items: list[QueueItem]) -> list[str]:

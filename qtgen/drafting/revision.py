@@ -1,7 +1,7 @@
 """Revising published pages through the same review as new ones: a model (or an exact repair) proposes,
 a person reviews, git records.
 
-    from qtgen.work import revise
+    from qtgen.drafting import revision as revise
     revise.copy(config, [Path("content/learn")], rules=["QT004"])   # revisions to edit, chosen by lint
 
 A revision is a draft at `drafts/<subject-slug>/<file_name>` marked as revising a published file, with
@@ -31,9 +31,9 @@ from ..format.writer import render
 from ..llm.client import Completion
 from ..llm.prompts import Prompt, Prompts
 from ..site.sitemath import escape_currency
-from . import lint
-from .draft import page_content, prompt_settings
-from .drafts import DraftStore, Revision
+from ..checks import lint
+from .drafter import page_content, prompt_settings
+from ..drafts.folder import DraftStore, Revision
 
 FIXABLE = {"QT006": "latex-backslash-n", "QT012": "currency-as-math", "QT009": "description-bounds",
            "keywords": "duplicate keywords"}
@@ -157,7 +157,7 @@ def copy(config: Config, paths: list[Path], rules: list[str] | None = None, limi
          index=None, skipped: list[str] | None = None) -> list[Path]:
     """Revisions that start as the published text, byte for byte, to be edited (pages already waiting,
     or unreadable, are skipped and said in `skipped`)."""
-    from .queue import remember
+    from ..drafts.queue import remember
 
     DraftStore(config)
     made = [start(config, c, c.path.read_text(encoding="utf-8"), made_by="revise (published text)")
@@ -261,7 +261,7 @@ def fix(config: Config, paths: list[Path], *, rules: list[str] | None = None, li
         if limit is not None and len(out) >= limit:
             break
     if not dry_run:
-        from .queue import remember
+        from ..drafts.queue import remember
 
         remember(config, [f.draft for f in out if f.draft is not None])  # the queue's first listing reads them
     return out

@@ -126,7 +126,7 @@ def sample(config: Config, index, n: int, subject: str | None = None, seed: int 
 
 
 def from_list(path: Path, subject: str | None, n: int | None) -> list[Sampled]:
-    from .questions import read_questions
+    from ..batch.question_list import read_questions
 
     rows, bad = read_questions(path, subject)
     if bad:
@@ -172,8 +172,8 @@ class Outcome:
 def key_of(config: Config, question: str, subject: str) -> str:
     """What an answer is kept under: the request as a server would get it (the rendered messages, which hold the
     templates and every setting they use), the model, the server, temperature, max_tokens and the reply format."""
-    from .draft import build_prompt, plan
-    from .records import host_of
+    from ..drafting.drafter import build_prompt, plan
+    from ..drafting.records import host_of
 
     structured = config.structured is not False
     messages = build_prompt(config, plan(config, question, subject, force=True), structured=structured,
@@ -203,9 +203,9 @@ def _completion_from(d: dict):
 def outcome_of(config: Config, variant: str, q: Sampled, completion, cached: bool) -> Outcome:
     """The page a completion makes, validated and linted as a draft (no id reserved, nothing written)."""
     from ..format.writer import render
-    from . import lint
+    from ..checks import lint
     from ..llm.pricing import cost
-    from .draft import check, compose, plan
+    from ..drafting.drafter import check, compose, plan
 
     p = plan(config, q.question, q.subject, force=True)
     page, _ = compose(config, p, completion, page_id=1, date=EVAL_DATE)  # fixed: the same page judged once
@@ -235,7 +235,7 @@ def evaluate(config: Config, questions: list[Sampled], variants: list[Variant], 
     from ..llm.backend import open_client
     from ..llm.pricing import CostCapReached, Meter
     from ..llm.pricing import cap_of, of_config as pricing
-    from .draft import ask, plan
+    from ..drafting.drafter import ask, plan
 
     for variant in variants:
         cap_of(variant.config(config), max_cost)
@@ -251,7 +251,7 @@ def evaluate(config: Config, questions: list[Sampled], variants: list[Variant], 
     judge_ = None
     try:
         if judge:
-            from .judge import Judge
+            from ..judging.judge import Judge
 
             judge_ = Judge.open(config)
         for variant in variants:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..config import Config
 from ..errors import QtgenError
 from .approval import Approval, approve
-from .audit import PUBLISHED, publishable, status
+from .lots import PUBLISHED, publishable, status
 from .recovery import finished
 
 

@@ -16,10 +16,10 @@ from ..format.page import Page
 from ..format.plaintext import one_line
 from ..site import gitrepo
 from . import provenance
-from .drafts import DraftStore
+from ..drafts.folder import DraftStore
 from .journal import Journal
 from .journal import sha as _sha
-from .judge_gate import override_line
+from ..judging.gate import override_line
 
 TRAILER = "Qtgen-Approval"
 
@@ -55,14 +55,14 @@ def message_for(config: Config, store: DraftStore, items: list, targets: list[Pa
                 override: str | None, lot: str | None, unread: int = 0) -> tuple[str, list[dict]]:
     """The commit message of an approval, built from the drafts themselves (never taken from a file), and what made
     each page; the same function builds it when an interrupted approval is finished."""
-    from .judge_gate import judge_gate
+    from ..judging.gate import judge_gate
 
     message = commit_message([i.page for i in items], [None if r is None else (r.reason or "") for r in revisions])
     overridden = judge_gate(config, items) if override is not None else []
     if overridden:
         message += "\n" + override_line(override) + "\n" + "".join(f"- {one_line(p)}\n" for p in overridden)
     if lot is not None:
-        from .audit import status
+        from .lots import status
 
         message += "\n" + one_line(status(config, lot).summary() + f"; published unread: {unread or len(items)}") + "\n"
     made = provenance.made_records(config, store, items)
@@ -153,7 +153,7 @@ def after_published(config: Config, journal: Journal, sha: str | None) -> None:
     """What an approval records once its pages are published, exactly once, from its journal: each reviewer's
     decision (kept for `judge --calibrate` and a lot's audit) and a lot's state. Recovery calls it too, so a
     process killed between the commit and these records leaves none of them out."""
-    from .calibration import APPROVE, record
+    from ..judging.calibration import APPROVE, record
 
     for decided in journal.data.get("decisions") or []:
         try:
@@ -164,6 +164,6 @@ def after_published(config: Config, journal: Journal, sha: str | None) -> None:
             continue
     lot = journal.data.get("lot")
     if isinstance(lot, str) and lot:
-        from .audit import mark_published
+        from .lots import mark_published
 
         mark_published(config, lot, sha)

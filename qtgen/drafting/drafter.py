@@ -25,7 +25,7 @@ from ..llm.prompts import Prompt, Prompts
 from ..site.index import SiteIndex
 from ..site.related import related_articles
 from ..site.sitemath import escape_currency
-from .drafts import DraftStore
+from ..drafts.folder import DraftStore
 
 MAX_FILE_NAME = 255  # bytes: what Linux, macOS and Windows filesystems allow for one name
 _REFUSALS = ("i'm sorry", "i am sorry", "i cannot", "i can't", "as an ai", "i'm unable", "i am unable")
@@ -333,7 +333,7 @@ def draft_question(config: Config, question: str, subject: str, *, date: dt.date
         subject, alerts = site_subject(index, subject, new_subject)
         p = plan(config, question, subject, force=force)
         if not allow_similar:
-            from .duplicate_check import DuplicateCheck
+            from .near_duplicates import DuplicateCheck
 
             check = DuplicateCheck.open(config)
             try:

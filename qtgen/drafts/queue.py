@@ -1,6 +1,6 @@
 """The review queue: every draft waiting for a decision, validated and linted.
 
-    from qtgen.work import queue
+    from qtgen.drafts import queue
     for item in queue.queue(config):
         print(item.path, item.status)
 """
@@ -18,8 +18,8 @@ from ..errors import ParseError
 from ..format.reader import parse
 from ..format.validate import KEPT, Checker, Violation
 from ..site.index import SiteIndex
-from . import lint
-from .drafts import DraftStore
+from ..checks import lint
+from .folder import DraftStore
 
 OK, WARNINGS, ERRORS = "ok", "warnings", "errors"
 
@@ -158,7 +158,7 @@ def queue(config: Config, index: SiteIndex | None = None, subject: str | None = 
 
     Each draft is assessed once per content: a stored assessment is used while its bytes, its published page,
     the settings and the rules are the same (`assessments`). QT011 is then checked for all of them at once."""
-    from . import pool
+    from ..checks import pool
 
     store = DraftStore(config)
     paths = store.drafts()
@@ -199,7 +199,7 @@ def remember(config: Config, drafts: list[Path]) -> int:
 def _assessed(config: Config, store: DraftStore, paths: list[Path]) -> list[QueueItem]:
     """Each draft as the queue shows it (all but QT011): stored assessments where their key is known, the others
     assessed afresh on every core, and kept."""
-    from .assessments import Assessments, fingerprint, key_of
+    from ..checks.findings import Assessments, fingerprint, key_of
 
     stamp = fingerprint(config)
     wanted: list[tuple[Path, bytes | None, Path | None, str | None, bytes | None]] = []
@@ -248,7 +248,7 @@ def _assess_stored(config: Config, missing: list[tuple[str, bytes | None, bytes 
 def _assess_fresh(config: Config, missing: list[tuple[str, bytes | None, bytes | None]],
                   workers: int | None = None) -> list[dict]:
     """What `assess` finds in each of these drafts (as stored), shared among processes when there are many."""
-    from . import pool
+    from ..checks import pool
 
     return pool.map_items(_assess_stored, config, missing, least=PARALLEL_FROM, smallest=25, processes=workers)
 

@@ -1,6 +1,6 @@
 """Approve: drafts into the site's content tree and its git history, as one transaction.
 
-    from qtgen.work import approval
+    from qtgen.publishing import approval
     result = approval.approve(config, [Path("drafts/physics/what-is-entropy.md")])
 
 - **What is checked is what is published.** Each draft is read once; those bytes are validated, linted and
@@ -31,15 +31,15 @@ from ..locks import Lock
 from ..site import gitrepo
 from ..site.index import SiteIndex
 from . import provenance
-from .draft import published_path
-from .drafts import DraftStore, unchanged  # noqa: F401 - unchanged: part of approve's API
+from ..drafting.drafter import published_path
+from ..drafts.folder import DraftStore, unchanged  # noqa: F401 - unchanged: part of approve's API
 from .journal import Journal
 from .journal import sha as _sha
-from .judge_gate import judge_gate, override_line, refused_by_judge  # noqa: F401 - part of approve's API
+from ..judging.gate import judge_gate, override_line, refused_by_judge  # noqa: F401 - part of approve's API
 from .placement import (TRAILER, after_published, commit_message, commit_pages, finish_drafts,  # noqa: F401
                         lock_path, message_for, undo, with_trailer)
-from .queue import OK, QueueItem, assess, queue
-from .readiness import content_problems, id_problems
+from ..drafts.queue import OK, QueueItem, assess, queue
+from ..drafts.readiness import content_problems, id_problems
 
 Notify = Callable[[str], None]
 
@@ -68,8 +68,8 @@ UNCHANGED = ("is the published page byte for byte: nothing to publish (edit or r
 def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIndex | None,
              allow_warnings: bool, override: str | None = None) -> tuple[list[QueueItem], list[Path], list]:
     """Each draft read once and judged on those bytes; (items, targets, revisions) or QtgenError."""
-    from .duplicates import DUPLICATES, marks_only_no_index
-    from .revise import identity_changes, sha256_of
+    from ..drafting.site_duplicates import DUPLICATES, marks_only_no_index
+    from ..drafting.revision import identity_changes, sha256_of
 
     for path in paths:
         if not path.is_file():
@@ -201,7 +201,7 @@ def approve_names(config: Config, names: list[str], *, all_clean: bool = False, 
                   allow_warnings: bool = False, commit: bool = True, notify: Notify | None = None,
                   override: str | None = None) -> Approval | None:
     """`qtgen approve`: the named drafts and, with all_clean, every draft without a finding."""
-    from .drafts import draft_paths_in
+    from ..drafts.folder import draft_paths_in
 
     from .recovery import finished
 
@@ -216,7 +216,7 @@ def approve_names(config: Config, names: list[str], *, all_clean: bool = False, 
     left_why: dict[str, str] = {}
     unread: set[Path] = set()
     if all_clean:
-        from .audit import open_lot_members
+        from .lots import open_lot_members
 
         waiting = queue(config, index)
         clean = [i for i in waiting if i.status == OK and i.path not in paths]

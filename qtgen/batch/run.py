@@ -36,11 +36,11 @@ from ..llm.pricing import cap_of, cost
 from ..llm.usage import Usage
 from ..llm.ratelimit import Cancelled, RateLimiter, shared_store
 from ..site.index import SiteIndex, open_index
-from . import draft as drafting
-from .drafts import DraftStore
+from ..drafting import drafter as drafting
+from ..drafts.folder import DraftStore
 from .ledger import (BATCH_API, DONE, FAILED, HEARTBEAT_SECONDS, INVALID, LEFT, ONLINE, OPEN, PENDING, REVISE,
                      SKIPPED, BatchItem, Ledger, Run, ledger_path, new_holder)
-from .questions import BadLine, read_questions
+from .question_list import BadLine, read_questions
 
 HELD = "held"  # another process holds the question
 
@@ -166,7 +166,7 @@ class Batch:
             self.ledger.close()
             raise
         self.holder = new_holder()
-        from .duplicate_check import DuplicateCheck
+        from ..drafting.near_duplicates import DuplicateCheck
 
         self.duplicate_check = DuplicateCheck.open(config)  # the model's word on uncertain near-duplicates, if on
 
@@ -295,7 +295,7 @@ class Batch:
     def _site_subjects(self, path: Path, rows: list, bad: list, options: Options, notes: list[str]) -> list:
         """Rows with subjects as the site spells them; a row whose subject the site lacks is a bad line (unless
         --new-subject), reported like any other and refused with --strict."""
-        from .questions import BadLine
+        from .question_list import BadLine
 
         spelled: dict[str, str] = {}
         refused: dict[str, str] = {}
@@ -498,8 +498,8 @@ class Runner:
         """A revision of a published page, written by the model with the page's answer and findings."""
         from ..format.reader import parse
         from ..format.writer import render
-        from . import lint
-        from . import revise
+        from ..checks import lint
+        from ..drafting import revision as revise
 
         draft = self.config.drafts / item.key
         published = Path(item.source or "")
@@ -517,7 +517,7 @@ class Runner:
         findings = lint.lint_page(page, self.config, str(published), self.index)
         prompt = revise.revise_prompt(self.config, page, findings, self.options.feedback, drafting.strategy(self.client))
         completion = self.client.complete(prompt.messages())
-        from .records import of_completion, of_prompts
+        from ..drafting.records import of_completion, of_prompts
 
         completion.provenance = of_completion(self.config, self.client.settings, completion,
                                               of_prompts(self.config, [prompt]), ONLINE)

@@ -30,15 +30,15 @@ from ..format.text import clean_line, printable
 from ..format.validate import Checker
 from ..format.writer import render
 from ..llm.client import Completion
-from .draft import build_prompt, page_content, plan, strategy
+from ..drafting.drafter import build_prompt, page_content, plan, strategy
 from .approval import Approval, approve, approve_names, commit_message  # noqa: F401 - review's API
-from .drafts import DraftStore, History
-from .queue import ERRORS, OK, WARNINGS, QueueItem, assess, queue  # noqa: F401 - review's API
+from ..drafts.folder import DraftStore, History
+from ..drafts.queue import ERRORS, OK, WARNINGS, QueueItem, assess, queue  # noqa: F401 - review's API
 
 # -- reject -------------------------------------------------------------------------------------
 def reject(config: Config, name: str, reason: str) -> Path:
     """Move a draft to drafts/rejected/<subject-slug>/ and keep the reason beside it."""
-    from .calibration import REJECTED, record
+    from ..judging.calibration import REJECTED, record
 
     store = DraftStore(config)
     path = store.resolve(name)
@@ -79,7 +79,7 @@ def diff(config: Config, name: str, against: int | None = None) -> str:
     current = path.read_text(encoding="utf-8")
     revision = DraftStore(config, migrate=False).revision_of(path)
     if against is None and revision is not None:
-        from .revise import published_diff
+        from ..drafting.revision import published_diff
 
         return published_diff(config, path, revision)
     if against is not None:
@@ -177,7 +177,7 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
     before = path.read_bytes()
     page = read(path)
     if from_judge:
-        from .judge import NothingToChange, judge_feedback
+        from ..judging.judge import NothingToChange, judge_feedback
 
         try:
             judged = judge_feedback(config, path)
@@ -189,7 +189,7 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
     feedback = clean_line(feedback or "")
     if not feedback:
         raise InputError("--feedback: say what should change")
-    from .calibration import REGENERATE, record
+    from ..judging.calibration import REGENERATE, record
 
     record(config, path, before, page.subject, page.question, REGENERATE)
     p = plan(config, page.question, page.subject, force=True)
@@ -197,7 +197,7 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
         prompt = build_prompt(config, p, user_template="regenerate.j2", feedback=feedback,
                               previous_answer=page.decoded_answer(), **strategy(client))
         completion = client.complete(prompt.messages())
-        from . import records
+        from ..drafting import records
 
         completion.provenance = records.of_completion(config, client.settings, completion,
                                                          records.of_prompts(config, [prompt]), "online")

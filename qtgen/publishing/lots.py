@@ -26,8 +26,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import InputError, QtgenError
-from .calibration import APPROVE, EDITED
-from .judge import PASS, Judge, JudgmentStore
+from ..judging.calibration import APPROVE, EDITED
+from ..judging.judge import PASS, Judge, JudgmentStore
 
 
 OPEN, PUBLISHED, DROPPED = "open", "published", "dropped"
@@ -214,7 +214,7 @@ def valid_lot_name(name: str) -> bool:
 
 def _not_clean(config: Config, path: Path, data: bytes) -> str | None:
     """Why a draft cannot be published unread (an error or a warning), or None."""
-    from .queue import assess
+    from ..drafts.queue import assess
 
     item = assess(config, path, None, data=data)
     if item.errors:
@@ -294,7 +294,7 @@ def publishable(config: Config, lot: LotStatus) -> tuple[list[Path], list[str]]:
     if lot.pending:
         raise QtgenError(f"lot {lot.name}: {len(lot.pending)} of {len(lot.sample)} sampled draft(s) still wait for a "
                          f"decision (first: {Path(lot.pending[0].draft).name}); qtgen audit {lot.name} lists them")
-    from .drafts import DraftStore, unchanged
+    from ..drafts.folder import DraftStore, unchanged
 
     store = DraftStore(config, migrate=False)
     paths, held = [], []
@@ -336,7 +336,7 @@ def lot_drafts(config: Config, names: list[str], subject: str | None, run: str |
                listing: Path | None) -> tuple[list[Path], str]:
     """The drafts a new lot is drawn from, and what they are ("run X", "subject S", "a list of N")."""
     from ..format.slug import slug
-    from .drafts import DraftStore, draft_paths_in
+    from ..drafts.folder import DraftStore, draft_paths_in
 
     chosen = sum(x is not None and x != [] for x in (names or None, subject, run, listing))
     if chosen != 1:
@@ -346,8 +346,8 @@ def lot_drafts(config: Config, names: list[str], subject: str | None, run: str |
         folder = slug(subject, config.slug_style)
         return [p for p in store.drafts() if p.parent.name == folder], f"subject {subject}"
     if run is not None:
-        from .ledger import ledger_path
-        from .ledger import DONE, Ledger
+        from ..batch.ledger import ledger_path
+        from ..batch.ledger import DONE, Ledger
 
         if not ledger_path(config).is_file():
             raise InputError(f"run {run!r}: no such run (qtgen runs lists them)")

@@ -158,7 +158,7 @@ class Suggester:
     def _rejected_questions(self) -> list[str]:
         from ..errors import ParseError
         from ..format.reader import read
-        from .drafts import DraftStore
+        from ..drafts.folder import DraftStore
 
         folder = DraftStore(self.config, migrate=False).rejected_root / self.slug
         out = []

@@ -40,8 +40,8 @@ _SECRET = {"api_key", "base_url", "source", "root"}  # never hashed: secrets, an
 
 
 # the modules whose code decides what a page's checks find: their source is part of every key
-_RULE_MODULES = ("qtgen.format.validate", "qtgen.format.page", "qtgen.format.reader", "qtgen.work.lint",
-                 "qtgen.work.gate", "qtgen.work.queue", "qtgen.site.sitemath", "qtgen.site.render",
+_RULE_MODULES = ("qtgen.format.validate", "qtgen.format.page", "qtgen.format.reader", "qtgen.checks.lint",
+                 "qtgen.checks.rules", "qtgen.drafts.queue", "qtgen.site.sitemath", "qtgen.site.render",
                  "qtgen.site.sanitise", "qtgen.format.seo")
 
 

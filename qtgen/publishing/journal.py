@@ -21,7 +21,7 @@ from ..config import Config
 from ..errors import QtgenError
 from ..format.files import inside, write_atomic
 from ..paths import confined
-from .drafts import now
+from ..drafts.folder import now
 
 JOURNALS = "approvals"
 _ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")  # begin()'s: the start, then 4 random bytes

@@ -1,0 +1,130 @@
+"""The shape of the package, read from its own source: one-way layers, no import cycle anywhere (imports inside
+functions and under TYPE_CHECKING included), modules and folders of a size a newcomer can read, and the rule
+modules whose source keys stored findings found by name."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import parse_python
+
+PACKAGE = Path(__file__).resolve().parent.parent / "qtgen"
+LAYERS = ["errors", "paths", "locks", "config", "database", "format", "llm", "site", "checks", "drafts", "drafting",
+          "batch", "judging", "insight", "publishing", "studio", "cli"]
+
+
+def module_of(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports() -> dict[str, set[str]]:
+    """Every module of qtgen and the modules of qtgen it imports, wherever the import statement stands."""
+    modules = {module_of(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        found = set()
+        for node in ast.walk(parse_python(path)):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = ".".join(package[: len(package) - (node.level - 1)] + ([node.module] if node.module else []))
+                else:
+                    base = node.module or ""
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            found.update(t for t in targets if t in modules and t != name)
+        graph[name] = found
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                part = []
+                while True:
+                    top = stack.pop()
+                    on.discard(top)
+                    part.append(top)
+                    if top == node:
+                        break
+                if len(part) > 1:
+                    out.append(sorted(part))
+    return out
+
+
+def test_the_cycle_finder_finds_a_cycle_through_three_modules():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle_anywhere_in_qtgen():
+    graph = imports()
+    assert sum(len(v) for v in graph.values()) > 400  # function-level imports are read too
+    assert "qtgen.llm.pricing" in graph["qtgen.judging.judge"]  # an import inside a method
+    assert cycles(graph) == []
+
+
+def test_imports_only_go_down_the_layers():
+    upward = []
+    graph = imports()
+    for name, targets in graph.items():
+        layer = name.split(".")[1] if "." in name else ""
+        if layer not in LAYERS:
+            continue
+        for target in targets:
+            other = target.split(".")[1] if "." in target else ""
+            if other in LAYERS and LAYERS.index(other) > LAYERS.index(layer):
+                upward.append(f"{name} imports {target}")
+    assert upward == []
+    tops = {p.name.removesuffix(".py") for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
+    assert tops - {"__init__", "__main__"} == set(LAYERS)  # every part of the package has its place
+
+
+def test_modules_and_folders_a_newcomer_can_read():
+    long = {module_of(p): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 500}
+    assert long == {}
+    crowded = {str(d.relative_to(PACKAGE)): n for d in [PACKAGE, *PACKAGE.rglob("*")] if d.is_dir()
+               and (n := len([p for p in d.glob("*.py") if p.name != "__init__.py"])) > 12}
+    assert crowded == {"cli/commands": crowded.get("cli/commands")}  # one module per command, as pre-commit has
+
+
+def test_the_rule_modules_that_key_stored_findings_are_found_by_name():
+    import importlib.util
+
+    from qtgen.checks import findings
+
+    found = [importlib.util.find_spec(name) for name in findings._RULE_MODULES]
+    assert all(spec is not None and Path(spec.origin).is_file() for spec in found)
+    assert "qtgen.checks.rules" in findings._RULE_MODULES and "qtgen.checks.lint" in findings._RULE_MODULES
