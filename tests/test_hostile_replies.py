@@ -19,7 +19,7 @@ import pytest
 from qtgen.errors import QtgenError
 from qtgen.format.plaintext import cell, one_line
 from qtgen.publishing.lots import valid_lot_name
-from qtgen.judging.judge import CRITERIA, REJECT, fence_for, graded
+from qtgen.judging.rubric import CRITERIA, REJECT, fence_for, graded
 from qtgen.publishing.provenance import blocks_of
 
 from conftest import page, rules, clean_env, git, init_repo, publish, run_qtgen, write_config

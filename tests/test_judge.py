@@ -12,7 +12,7 @@ import pytest
 from qtgen.format.reader import read
 from qtgen.format.writer import render
 
-from qtgen.judging.judge import PASS, REJECT, REVISE, graded, quoted_in
+from qtgen.judging.rubric import PASS, REJECT, REVISE, graded, quoted_in
 
 from conftest import clean_env, git, init_repo, run_qtgen, write_config
 from fake_openai import INVENTED_QUOTE, JUDGE_MARK, FakeOpenAI, house_answer

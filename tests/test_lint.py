@@ -350,7 +350,7 @@ def test_superscripts_and_math_marks_still_say_the_same_term():
 def test_a_prompt_run_inside_a_long_sentence_is_found():
     """QT024 looks only at stretches of the text made of the prompt's own words: a run of the prompt inside
     other words is still one."""
-    from qtgen.checks.rules import _prompt_grams, _prompt_folders
+    from qtgen.checks.prompt_text import _prompt_grams, _prompt_folders
 
     three, six, vocabulary = _prompt_grams(_prompt_folders(str(CFG.prompts)))
     run = " ".join(sorted(six)[0])

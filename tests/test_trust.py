@@ -21,7 +21,7 @@ from qtgen.format.reader import read
 from qtgen.format.validate import validate_paths
 from qtgen.format.writer import render
 
-from conftest import clean_env, files_in, git, init_repo, parse_python, run_qtgen
+from conftest import clean_env, files_in, git, init_repo, run_qtgen
 from fake_openai import HTML, FakeOpenAI, status
 
 KEY = "sk-live-SECRETKEY0123456789abcdef"

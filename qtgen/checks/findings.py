@@ -40,9 +40,9 @@ _SECRET = {"api_key", "base_url", "source", "root"}  # never hashed: secrets, an
 
 
 # the modules whose code decides what a page's checks find: their source is part of every key
-_RULE_MODULES = ("qtgen.format.validate", "qtgen.format.page", "qtgen.format.reader", "qtgen.checks.lint",
-                 "qtgen.checks.rules", "qtgen.drafts.queue", "qtgen.site.sitemath", "qtgen.site.render",
-                 "qtgen.site.sanitise", "qtgen.format.seo")
+_RULE_MODULES = ("qtgen.format.validate", "qtgen.format.page", "qtgen.format.reader", "qtgen.format.seo",
+                 "qtgen.checks.lint", "qtgen.checks.rules", "qtgen.checks.prompt_text", "qtgen.drafts.queue",
+                 "qtgen.site.sitemath", "qtgen.site.render", "qtgen.site.sanitise")
 
 
 @functools.lru_cache(maxsize=1)

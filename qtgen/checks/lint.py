@@ -20,8 +20,8 @@ from ..format.page import Page
 from ..format.validate import ERROR, WARNING
 from .caseless import Caseless
 from .rules import LIST as _LIST, MATH as _MATH, words_of
-from .rules import (_addresses_grader, _cut_off, _debris, _description_shape, _keyword_junk, _markup, _off_topic,
-                   _prompt_leak, _repetition)
+from .prompt_text import _addresses_grader, _prompt_leak
+from .rules import _cut_off, _debris, _description_shape, _keyword_junk, _markup, _off_topic, _repetition
 
 
 

@@ -24,7 +24,8 @@ from ..errors import QtgenError
 from ..format.page import Page
 from ..llm.batchapi import ENDPOINT, ApiBatchError, BatchApi
 from ..llm.client import ChatClient, Retryable, shorten
-from .judge import MAX_TOKENS, SCHEMA, Judge, Judgment, graded
+from .judge import Judge
+from .rubric import MAX_TOKENS, SCHEMA, Judgment, graded
 
 SENT, COLLECTED, DONE, FAILED = "sent", "collected", "done", "failed"
 

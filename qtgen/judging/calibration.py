@@ -24,7 +24,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import QtgenError
-from .judge import PASS, REJECT, REVISE, VERDICTS, JudgmentStore
+from .judge import JudgmentStore
+from .rubric import PASS, REJECT, REVISE, VERDICTS
 
 APPROVE, EDITED, REGENERATE, REJECTED = "approve", "edit+approve", "regenerate", "reject"
 DECISIONS = (APPROVE, EDITED, REGENERATE, REJECTED)

@@ -23,7 +23,8 @@ def refused_by_judge(config: Config, items: list[QueueItem]) -> list[tuple[Queue
     gate = config.judge
     if not gate.get("required") and "min_score" not in gate:
         return []
-    from .judge import PASS, Judge
+    from .judge import Judge
+    from .rubric import PASS
 
     judge = Judge.open(config, for_reading=True)
     try:

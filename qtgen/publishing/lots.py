@@ -27,7 +27,8 @@ from pathlib import Path
 from ..config import Config
 from ..errors import InputError, QtgenError
 from ..judging.calibration import APPROVE, EDITED
-from ..judging.judge import PASS, Judge, JudgmentStore
+from ..judging.judge import Judge, JudgmentStore
+from ..judging.rubric import PASS
 
 
 OPEN, PUBLISHED, DROPPED = "open", "published", "dropped"

@@ -177,7 +177,7 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
     before = path.read_bytes()
     page = read(path)
     if from_judge:
-        from ..judging.judge import NothingToChange, judge_feedback
+        from ..judging.verdicts import NothingToChange, judge_feedback
 
         try:
             judged = judge_feedback(config, path)

@@ -37,7 +37,7 @@ from ..site.render import render_answer
 from ..publishing import lots as audits
 from ..publishing import review
 from ..drafts.folder import DraftStore
-from ..judging.judge import risk_order, verdicts_of
+from ..judging.verdicts import risk_order, verdicts_of
 from ..publishing.provenance import describe as made_with, of_versions
 from .state import Job, Studio  # noqa: F401 - the studio's state, part of this module's API
 

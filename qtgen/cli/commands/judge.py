@@ -128,7 +128,7 @@ def _batch_api(obj: Ctx, judge_, drafts: list[str], every: bool, as_json: bool, 
 
 def _calibration(obj: Ctx, as_json: bool, target: float) -> None:
     from ...judging.calibration import DECISIONS, calibrate
-    from ...judging.judge import VERDICTS
+    from ...judging.rubric import VERDICTS
 
     cal = calibrate(obj.config, target)
     if as_json:

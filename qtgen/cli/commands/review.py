@@ -33,7 +33,7 @@ def register(cli: click.Group) -> None:
             if as_json:
                 click.echo("[]")
             return
-        from ...judging.judge import risk_order, verdicts_of
+        from ...judging.verdicts import risk_order, verdicts_of
 
         with open_index(config, create=False) as index:
             items = queue(config, index, subject=subject, status=status)

@@ -57,7 +57,7 @@ def register(cli: click.Group) -> None:
             console.print(joined("  - ", text(line)))
         for line in item.kept:
             console.print(joined("  - kept: ", text(line)))
-        from ...judging.judge import verdicts_of
+        from ...judging.verdicts import verdicts_of
 
         j = verdicts_of(obj.config, [item]).get(str(item.path))
         if j is None:
