@@ -20,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from qtgen.config import load  # noqa: E402
-from qtgen.batch.run import Batch, Options  # noqa: E402
+from qtgen.batch.run import Batch
+from qtgen.batch.options import Options  # noqa: E402
 from qtgen.batch.question_list import read_questions  # noqa: E402
 
 WORDS = ("market price supply demand cell energy wave force law court trade tax vote gene atom acid rock "

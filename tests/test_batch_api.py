@@ -512,7 +512,8 @@ def test_ctrl_c_while_waiting_leaves_the_batches_running_and_resume_collects_the
 
 
 def test_lines_are_split_under_every_limit_in_order():
-    from qtgen.batch.batch_api import BatchLane, Line
+    from qtgen.batch.batch_api import BatchLane
+    from qtgen.batch.chunk import Line
 
     lines = [Line(None, b"x" * size, tokens) for size, tokens in [(40, 10), (40, 10), (90, 10), (10, 50), (10, 5)]]
     groups = BatchLane.split(lines, max_requests=3, max_bytes=100, max_tokens=60)

@@ -415,7 +415,8 @@ def test_a_second_ctrl_c_returns_at_once(site):
 
 # -- 12. prepare is one transaction ------------------------------------------------------------------
 def test_prepare_records_a_whole_list_in_one_transaction(site):
-    from qtgen.batch.run import Batch, Options
+    from qtgen.batch.run import Batch
+    from qtgen.batch.options import Options
 
     n = 400
     (site / "q.csv").write_text("question,subject\n" + "".join(f"What is idea number {i}?,Economics\n" for i in range(n)))

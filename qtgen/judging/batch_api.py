@@ -125,7 +125,7 @@ class JudgeLane:
 
     def collect(self) -> list[Judgment]:
         """The grades of every batch that has ended since the last look (each kept as it is read)."""
-        from ..batch.batch_api import parse_results  # the provider's result lines, read as the drafting lane reads them
+        from ..batch.results import parse_results  # the provider's result lines, read as the drafting lane reads them
 
         out: list[Judgment] = []
         for batch_id, model in self._open().items():

@@ -52,7 +52,8 @@ def register(cli: click.Group) -> None:
         the provider's Batch API: rerun with --resume (or `qtgen runs --poll`) to collect the pages,
         or add --wait.
         """
-        from ...batch.run import Batch, Options
+        from ...batch.run import Batch
+        from ...batch.options import Options
 
         obj: Ctx = ctx.obj
         if sum(x is not None and x != () for x in (cancel_run, export_jsonl, import_results)) > 1:
@@ -166,7 +167,8 @@ def _batch_api(obj: Ctx, job, prepared, wait: bool, report) -> None:
 
 
 def _cancel(obj: Ctx, run_id: str, report) -> None:
-    from ...batch.run import Batch, Options
+    from ...batch.run import Batch
+    from ...batch.options import Options
     from ...batch.batch_api import open_lane
 
     from ...errors import InputError
@@ -212,7 +214,8 @@ def _export(obj: Ctx, questions, options, given, resume, out: Path) -> None:
 
 
 def _import(obj: Ctx, run_id: str, results: Path, report) -> None:
-    from ...batch.run import Batch, Options
+    from ...batch.run import Batch
+    from ...batch.options import Options
     from ...batch.batch_api import BatchLane, offline_client
 
     with Batch(obj.config) as job:

@@ -102,7 +102,8 @@ def register(cli: click.Group) -> None:
                 click.echo(str(path))
             obj.info(f"{len(made)} revision(s) waiting for review" if made else "no page to revise")
             return
-        from ...batch.run import Batch, Options
+        from ...batch.run import Batch
+        from ...batch.options import Options
 
         options = Options(concurrency=concurrency, rpm=rpm, tpm=tpm, feedback=feedback, rules=tuple(rules))
         with Batch(config) as job:
