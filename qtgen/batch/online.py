@@ -14,7 +14,8 @@ from ..config import Config
 from ..errors import ParseError, QtgenError
 from ..format.reader import read
 from ..format.slug import slug
-from ..llm.client import ChatClient, QuotaExhausted
+from ..llm.client import ChatClient
+from ..llm.failures import QuotaExhausted
 from ..llm.pricing import cost
 from ..llm.usage import Usage
 from ..llm.ratelimit import Cancelled, RateLimiter

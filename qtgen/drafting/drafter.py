@@ -20,7 +20,9 @@ from ..format.reader import read
 from ..format.text import encode_answer, fix_latex_n, normalise_question, normalise_subject
 from ..format.validate import Checker, Violation
 from ..format.writer import render
-from ..llm.client import ChatClient, Completion, Usage
+from ..llm.client import ChatClient
+from ..llm.reply_reader import Completion
+from ..llm.usage import Usage
 from ..llm.prompts import Prompt, Prompts
 from ..site.index import SiteIndex
 from ..site.related import related_articles

@@ -192,7 +192,7 @@ def _completion_to_json(c) -> str:
 
 
 def _completion_from(d: dict):
-    from ..llm.client import Completion
+    from ..llm.reply_reader import Completion
     from ..llm.usage import Usage
 
     return Completion(d["answer"], d["page_description"], d["page_keywords"], d["model"], d["mode"],

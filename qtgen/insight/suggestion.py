@@ -30,7 +30,7 @@ from typing import Callable
 
 from ..config import Config
 from ..errors import InputError, QtgenError
-from ..llm.client import QuotaExhausted
+from ..llm.failures import QuotaExhausted
 from ..format.plaintext import cell, formula_like, one_line, printable
 
 SCHEMA = {"type": "object", "additionalProperties": False, "required": ["questions"],

@@ -23,7 +23,8 @@ from typing import Callable
 from ..errors import QtgenError
 from ..format.page import Page
 from ..llm.batchapi import ENDPOINT, ApiBatchError, BatchApi
-from ..llm.client import ChatClient, Retryable, shorten
+from ..llm.client import ChatClient
+from ..llm.replies import Retryable, shorten
 from .judge import Judge
 from .rubric import MAX_TOKENS, SCHEMA, Judgment, graded
 

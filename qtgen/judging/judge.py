@@ -206,7 +206,7 @@ class Judge:
         if max_cost is not None:
             pricing(self.config).require(self.model, "--max-cost")
         meter = Meter(pricing(self.config), max_cost)
-        from ..llm.client import QuotaExhausted
+        from ..llm.failures import QuotaExhausted
 
         exhausted: list[QuotaExhausted] = []
 

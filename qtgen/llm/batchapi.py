@@ -2,18 +2,19 @@
 it, follow it, cancel it, download its output and error files.
 
 Every message from the server is masked (the key, URL credentials) where it enters, as the chat
-client's are; network failures and 5xx answers are retried (tenacity), anything else is an
-`ApiBatchError` whose text is safe to store and print.
+client's are; what is worth another attempt is retried by the same mapping and loop as a chat request
+(`failures`), anything else is an `ApiBatchError` whose text is safe to store and print.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..errors import LLMError
-from .client import ChatClient, QuotaExhausted, shorten
+from .client import ChatClient
+from .failures import QuotaExhausted, detail_of, retried, transient
+from .replies import shorten
 
 ENDPOINT = "/v1/chat/completions"
 WINDOW = "24h"
@@ -30,10 +31,6 @@ class ApiBatchError(LLMError):
 
 class FileTooLarge(ApiBatchError):
     """The server refused an upload for its size."""
-
-
-class _Transient(Exception):
-    pass
 
 
 def _about_size(status: int, detail: str) -> bool:
@@ -149,46 +146,32 @@ class BatchApi:
         return self._call(attempt, what, upload=upload)
 
     def _call(self, make: Callable[[], Any], what: str, upload: bool = False) -> Any:
-        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
-
-        settings = self.chat.settings
-        retrying = Retrying(retry=retry_if_exception_type(_Transient), stop=stop_after_attempt(settings.retries + 1),
-                            wait=lambda state: min(settings.retry_wait_max,
-                                                   settings.retry_wait * 2 ** (state.attempt_number - 1))
-                            * (0.5 + random.random() / 2),
-                            before_sleep=self._before_sleep, reraise=False)
+        """`make()` through the one retry loop (`failures.retried`), as a chat request is retried."""
         try:
-            for attempt in retrying:
-                with attempt:
-                    return self._once(make, what, upload)
-        except RetryError as exc:
-            raise ApiBatchError(f"{what}: failed after {settings.retries + 1} attempts: "
-                                f"{exc.last_attempt.exception()}") from None
+            result, _, _ = retried(lambda: self._once(make, what, upload), self.chat.settings, self.chat.on_wait)
+        except (ApiBatchError, QuotaExhausted):
+            raise
+        except LLMError as exc:
+            raise ApiBatchError(f"{what}: {exc}") from None
+        return result
 
     def _once(self, make: Callable[[], Any], what: str, upload: bool) -> Any:
         import openai
 
         try:
             return make()
-        except openai.APIStatusError as exc:
-            detail = self.chat._detail(exc)
-            if exc.status_code == 429 and self.chat._quota(exc):  # no retry brings credit back: stop at once
-                raise QuotaExhausted(f"{self.chat.public_url}: the account's quota is exhausted (429 "
-                                     f"insufficient_quota): {detail}; add credit or raise the limit, then run "
-                                     "again") from None
-            if exc.status_code == 429 or exc.status_code >= 500:
-                raise _Transient(f"server error ({exc.status_code}): {detail}") from None
+        except openai.OpenAIError as exc:
+            settings = self.chat.settings
+            found = transient(exc, where=self.chat.public_url, mask=self.mask, timeout=settings.timeout,
+                              wait_max=settings.retry_wait_max)  # the one mapping of what to retry, what stops
+            if found is not None:
+                raise found from None
+            if not isinstance(exc, openai.APIStatusError):
+                raise ApiBatchError(shorten(self.mask(f"{what}: the server's answer could not be read: {exc}"))) from None
+            detail = detail_of(exc, self.mask)
             if upload and _about_size(exc.status_code, detail):
                 raise FileTooLarge(f"{what}: refused as too large ({exc.status_code}): {detail}", exc.status_code) from None
             if exc.status_code == 401:
                 raise ApiBatchError(f"{self.chat.public_url} rejected the API key (401): check OPENAI_API_KEY",
                                     401) from None
             raise ApiBatchError(f"{what}: refused ({exc.status_code}): {detail}", exc.status_code) from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise _Transient(self.mask(f"connection failed: {exc.__cause__ or exc}")) from None
-        except openai.OpenAIError as exc:
-            raise ApiBatchError(shorten(self.mask(f"{what}: the server's answer could not be read: {exc}"))) from None
-
-    def _before_sleep(self, state) -> None:
-        if self.chat.on_wait is not None:
-            self.chat.on_wait(state.upcoming_sleep, state.outcome.exception())

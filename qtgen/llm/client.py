@@ -7,8 +7,9 @@ path, one error mapping, one usage reader, one retry loop.
 - Structured output differs by server: OpenAI and vLLM take `json_schema`; llama.cpp's server takes
   `{"type": "json_object", "schema": ...}`; others only follow the prompt. They are tried in that order, a refusal
   moves down, and what worked is remembered per server (`memory.FormatMemory`).
-- Retries are ours (tenacity; the SDK's are off so they don't stack): 429 honouring Retry-After, 408, 409, 5xx,
-  timeouts and dropped connections. An exhausted quota (`insufficient_quota`) is never retried.
+- What a failure means and the retry loop are `failures`' (shared with the Batch API's files and batches): 429
+  honouring Retry-After, 408, 409, 5xx, timeouts and dropped connections are retried; an exhausted quota
+  (`insufficient_quota`) never is. A reply is read by `reply_reader` (also for Batch API output lines).
 - A `pricing.Meter` passed to `complete` or `ask_json` counts every attempt's tokens, unreadable replies included,
   and reserves what the next attempt may cost before it is sent.
 """
@@ -16,8 +17,6 @@ path, one error mapping, one usage reader, one retry loop.
 from __future__ import annotations
 
 import json
-import random
-import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -25,11 +24,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import LLMError
 from . import parameters
 from .memory import INSTRUCTIONS, JSON_OBJECT, JSON_SCHEMA, MODES, FitMemory, FormatMemory
-from .replies import (Retryable, Unparseable, close_truncated_json, fields_from, parse_json_reply,  # noqa: F401
-                      shorten)
+from .failures import ModelRefused, detail_of, retried, transient
+from .replies import Retryable, Unparseable, parse_json_reply, shorten
+from .reply_reader import Completion, ReplyReader
 from .secret import SecretMask, public_url
-from .tidy import tidy_plain
-from .usage import Usage, read_usage, tokens  # noqa: F401 - tokens: part of this module's interface
+from .usage import Usage
 
 if TYPE_CHECKING:
     from .pricing import Meter
@@ -62,58 +61,6 @@ def bounded_schema() -> dict:
     props["page_keywords"]["items"].update(minLength=2, maxLength=40)
     order = ["page_description", "page_keywords", "answer"]
     return {**ANSWER_SCHEMA, "properties": {k: props[k] for k in order}, "required": order}
-
-
-_MODEL_NAME = re.compile(r"[\w.:/@+-]{1,100}")  # what a served model's name may be
-
-
-@dataclass
-class Completion:
-    """What the model returned for one question, already parsed; `usage` counts every attempt (what was billed)."""
-
-    answer: str
-    page_description: str | None
-    page_keywords: list[str] | str | None
-    model: str
-    mode: str
-    usage: Usage = field(default_factory=Usage)
-    attempts: int = 1
-    latency: float = 0.0
-    notes: list[str] = field(default_factory=list)
-    provenance: dict | None = None  # what made it (qtgen.publishing.provenance), set by whoever asked
-
-
-class QuotaExhausted(LLMError):
-    """The account's quota is used up (429 `insufficient_quota`): nothing more can be sent until it is topped up."""
-
-
-class ModelRefused(LLMError):
-    """The model declined, was stopped by a content filter, or spent its whole budget: asking again changes
-    nothing."""
-
-
-def retry_after(headers: Any) -> float | None:
-    """Seconds the server asked us to wait (`retry-after-ms` or `retry-after`), if it said."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 @dataclass
@@ -150,7 +97,7 @@ class _Request:
     temperature: float | None
 
 
-class ChatClient:
+class ChatClient(ReplyReader):
     """Asks one model; thread-safe, shared by every draft of a command."""
 
     def __init__(self, settings: ClientSettings, memory: FormatMemory | None = None,
@@ -336,33 +283,21 @@ class ChatClient:
         return True
 
     def _mapped(self, exc, mode: str | None) -> Exception:
-        """One error mapping for every request: what to retry, what to stop on, what to say."""
+        """An SDK error as qtgen's: a refusal of the structured-output format moves down the ladder (llama.cpp answers
+        500 to json_schema); what is transient retries (`failures.transient`); the rest says what was refused."""
         import openai
 
-        if isinstance(exc, openai.APITimeoutError):
-            return Retryable(f"no answer within {self.settings.timeout:g}s (timeout)")
-        if isinstance(exc, openai.APIConnectionError):
-            return Retryable(self.mask(f"connection failed: {exc.__cause__ or exc}"))
-        if not isinstance(exc, openai.APIStatusError):
+        status = getattr(exc, "status_code", None) if isinstance(exc, openai.APIStatusError) else None
+        detail = self._detail(exc) if status is not None else ""
+        if (status is not None and mode not in (None, INSTRUCTIONS) and (status in (400, 422) or status >= 500)
+                and self._about_format(detail)):
+            return _Rejected(mode, detail)
+        found = transient(exc, where=self.public_url, mask=self.mask, timeout=self.settings.timeout,
+                          wait_max=self.settings.retry_wait_max, limiter=self.limiter)
+        if found is not None:
+            return found
+        if status is None:
             return Retryable(self.mask(f"the server's answer could not be read: {exc}"))
-        status, detail = exc.status_code, self._detail(exc)
-        if status == 429 and self._quota(exc):
-            return QuotaExhausted(f"{self.public_url}: the account's quota is exhausted (429 insufficient_quota): "
-                                  f"{detail}; add credit or raise the limit, then run again")
-        if status == 429:
-            from .ratelimit import retry_wait
-
-            wait = retry_after(exc.response.headers)
-            wait = wait if wait is not None else retry_wait(exc.response.headers)
-            if wait is not None:  # a server asking for hours (or inf) waits at most retry_wait_max, like a retry
-                wait = min(float(wait), self.settings.retry_wait_max) if wait == wait else None
-            if self.limiter is not None:  # every request not yet sent waits, on the last attempt too
-                self.limiter.rate_limited(wait, exc.response.headers)
-            return Retryable(f"rate limited (429): {detail}", wait, 429)
-        if mode not in (None, INSTRUCTIONS) and (status in (400, 422) or status >= 500) and self._about_format(detail):
-            return _Rejected(mode, detail)  # llama.cpp answers 500 to json_schema; only a refusal of the format moves down
-        if status in (408, 409) or status >= 500:  # as the SDK itself retries
-            return Retryable(f"server error ({status}): {detail}", retry_after(exc.response.headers), status)
         if status == 401:
             return LLMError(f"{self.public_url} rejected the API key (401): check OPENAI_API_KEY")
         if status == 403:
@@ -371,21 +306,8 @@ class ChatClient:
             return LLMError(f"model {self.settings.model!r} not found at {self.public_url} (404): {detail}")
         return LLMError(f"{self.public_url} refused the request ({status}): {detail}")
 
-    @staticmethod
-    def _quota(exc) -> bool:
-        body = getattr(exc, "body", None)
-        err = body.get("error", body) if isinstance(body, dict) else {}
-        err = err if isinstance(err, dict) else {}
-        return "insufficient_quota" in (str(err.get("code")), str(err.get("type")), str(getattr(exc, "code", "")))
-
     def _detail(self, exc) -> str:
-        """The server's message, on one line, with every secret masked."""
-        body = getattr(exc, "body", None)
-        msg = None
-        if isinstance(body, dict):
-            err = body.get("error")
-            msg = err.get("message") if isinstance(err, dict) else body.get("message")
-        return shorten(self.mask(msg or getattr(exc, "message", None) or str(exc)))
+        return detail_of(exc, self.mask)
 
     @staticmethod
     def _about_format(text: str) -> bool:
@@ -394,141 +316,6 @@ class ChatClient:
         if any(word in text for word in ("context length", "maximum context", "too many tokens", "max_tokens")):
             return False
         return any(word in text for word in ("response_format", "json_schema", "json_object"))
-
-    # -- reading a reply -------------------------------------------------------------------------
-    def _choice(self, response) -> tuple[Any, Any, Usage]:
-        """(message, finish_reason, usage) of a chat completion; Retryable/Unparseable when it is none, ModelRefused
-        when the model declined or a content filter stopped it."""
-        if not hasattr(response, "choices"):  # a 200 that is not JSON: a proxy's login page, a gateway's error
-            shown = shorten(self.mask(response), 80) if isinstance(response, str) else type(response).__name__
-            raise Retryable(f"the server answered 200 without a JSON completion: {shown!r}")
-        usage = read_usage(getattr(response, "usage", None))
-        if getattr(response, "usage", None) is None and getattr(self._sent, "bound", None):
-            chars, bound = self._sent.bound  # a server that counts nothing is counted at what it may have billed
-            usage = Usage(chars // 3 + 1, bound)
-            self.say_once(f"{self.public_url} reported no token usage: each reply is counted at its bound ({bound} "
-                          "tokens out) for costs and --max-cost")
-        if self.limiter is not None:
-            self.limiter.succeeded()
-        try:
-            choices = list(response.choices or [])
-        except TypeError:
-            choices = []
-        if not choices:
-            raise Unparseable("reply has no choices", usage=usage)
-        choice = choices[0]
-        message = getattr(choice, "message", None)
-        if message is None or not isinstance(getattr(message, "content", None), (str, type(None))):
-            raise Unparseable("reply is not a chat completion (no message text)", usage=usage)
-        refusal = getattr(message, "refusal", None)
-        if refusal:
-            raise ModelRefused(f"the model refused: {shorten(self.mask.clean(str(refusal)))}", usage=usage)
-        if choice.finish_reason == "content_filter":
-            raise ModelRefused("the model refused: the answer was stopped by the server's content filter", usage=usage)
-        if choice.finish_reason == "length" and not (message.content or "").strip():
-            raise ModelRefused(self._spent_budget(usage), usage=usage)
-        return message, choice.finish_reason, usage
-
-    def _spent_budget(self, usage: Usage) -> str:
-        if usage.reasoning_tokens:
-            return (f"the budget went to reasoning: {usage.reasoning_tokens} of {usage.completion_tokens} tokens were "
-                    f"reasoning and no answer was left (effort {self.settings.reasoning_effort or 'default'}); lower "
-                    "reasoning_effort (--reasoning-effort) or raise max_tokens")
-        return f"the reply was cut off at max_tokens={self.settings.max_tokens} before any answer; raise max_tokens"
-
-    def read_body(self, body: Any, mode: str | None) -> Completion:
-        """A chat completion that came back some other way (a Batch API output line) read exactly as an
-        online reply is; Unparseable or LLMError if it is not a usable answer."""
-        from openai.types.chat import ChatCompletion
-
-        if not isinstance(body, dict):
-            raise Unparseable("the result is not a chat completion object")
-        try:
-            response = ChatCompletion.model_validate(body)
-        except ValueError as exc:
-            raise Unparseable(f"the result is not a chat completion ({shorten(self.mask(str(exc)), 120)})") from None
-        return self._read_plain(response) if mode is None else self._read(response, mode)
-
-    def read_json_body(self, body: Any) -> tuple[dict, Usage]:
-        """A structured reply that came back some other way (a Batch API line): (the object, masked; its usage),
-        read as `ask_json` reads one; Unparseable or ModelRefused otherwise."""
-        from openai.types.chat import ChatCompletion
-
-        if not isinstance(body, dict):
-            raise Unparseable("the batch's answer holds no chat completion")
-        try:
-            response = ChatCompletion.model_validate(body)
-        except (Unparseable, ValueError, RecursionError) as exc:  # every attempt's usage counts
-            raise Unparseable(f"the batch's answer is not a chat completion ({shorten(self.mask(str(exc)), 120)})") from None
-        message, finish, usage = self._choice(response)
-        if finish == "length":
-            raise ModelRefused("the reply was cut off (finish_reason 'length')" + (
-                f" after {usage.reasoning_tokens} tokens of reasoning" if usage.reasoning_tokens else ""), usage=usage)
-        try:
-            return self._masked(parse_json_reply(message.content or "")), usage
-        except (Unparseable, ValueError, RecursionError) as exc:  # every attempt's usage counts
-            raise Unparseable(f"the reply is not the JSON asked for ({shorten(self.mask(str(exc)), 80)})",
-                              usage=usage) from None
-
-    def _read_plain(self, response) -> Completion:
-        message, finish, usage = self._choice(response)
-        text = self.mask.known(message.content or "")
-        if not text.strip():
-            raise Unparseable("empty reply", usage=usage)
-        notes = []
-        answer, removed = tidy_plain(text, cut_last=finish == "length")
-        if finish == "length":
-            notes.append(f"answer: cut off at max_tokens={self.settings.max_tokens}; kept whole sentences")
-        if removed:
-            notes.append(f"answer: removed {removed}")
-        if not answer:
-            raise Unparseable("the reply holds no usable answer", usage=usage)
-        return Completion(answer, None, None, self._served(response), "plain", usage, notes=notes)
-
-    def _read(self, response, mode: str) -> Completion:
-        message, finish, usage = self._choice(response)
-        if finish == "length" and self.settings.bounded:
-            return self._salvage(message.content, response, mode, usage)
-        if finish == "length":
-            raise ModelRefused(
-                f"the answer was cut off at max_tokens={self.settings.max_tokens} (finish_reason 'length')"
-                + (f" after {usage.reasoning_tokens} tokens of reasoning; lower reasoning_effort or raise max_tokens"
-                   if usage.reasoning_tokens else "; raise max_tokens"), usage=usage)
-        try:
-            data = parse_json_reply(message.content or "")
-            answer, desc, kws = fields_from(data)
-        except Unparseable as exc:
-            raise Unparseable(str(exc), usage=usage) from None
-        answer, desc, kws = self._masked(answer), self._masked(desc), self._masked(kws)
-        return Completion(answer, desc, kws, self._served(response), mode, usage)
-
-    def _served(self, response) -> str:
-        """The model the server says answered, if it reads as a model name holding no secret (a gateway may echo
-        the key or the URL's password there); else the model asked for."""
-        reported = getattr(response, "model", None)
-        if (isinstance(reported, str) and _MODEL_NAME.fullmatch(reported) and self.mask.clean(reported) == reported
-                and not any(secret[i:i + 12] in reported for secret in self.mask.secrets
-                            for i in range(max(0, len(secret) - 11)))):  # nor a long piece of one
-            return reported
-        return self.settings.model
-
-    def _masked(self, value: Any) -> Any:
-        """A value decoded from a reply with every known secret masked (JSON escapes such as \\u0073k- are decoded
-        before this, so an escaped key is caught too)."""
-        return self.mask.value(value)
-
-    def _salvage(self, content: str | None, response, mode: str, usage: Usage) -> Completion:
-        """A reply cut off inside the answer (which comes last): keep its whole sentences."""
-        data = close_truncated_json(content or "")
-        if data is None:
-            raise Unparseable("reply cut off at max_tokens before the answer began", usage=usage)
-        answer, desc, kws = fields_from(data)
-        answer, desc, kws = self._masked(answer), self._masked(desc), self._masked(kws)
-        cut = max(answer.rfind(". "), answer.rfind(".\n"), answer.rfind("\n\n"))
-        answer = answer[: cut + 1] if cut > len(answer) // 2 else answer
-        completion = Completion(answer.strip(), desc, kws, self._served(response), mode, usage)
-        completion.notes.append(f"answer: cut off at max_tokens={self.settings.max_tokens}; kept whole sentences")
-        return completion
 
     # -- one attempt -----------------------------------------------------------------------------
     def _metered(self, meter: "Meter | None", request: _Request, ask: Callable[[], Any], model: str | None = None):
@@ -597,32 +384,9 @@ class ChatClient:
                 last = rej.detail
         raise LLMError(f"{self.public_url} rejected every request format: {last}")
 
-    # -- with retries: the one retry loop ------------------------------------------------------------
+    # -- with retries: the one retry loop (`failures.retried`) ----------------------------------------
     def _retrying(self, attempt: Callable[[], Any]) -> tuple[Any, int, Usage]:
-        """attempt() until it succeeds, retrying what is worth retrying; (its result, attempts, the usage of the
-        attempts that failed). LLMError once the retries are spent, carrying that usage."""
-        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
-
-        attempts, failed = 0, Usage()
-        retrying = Retrying(retry=retry_if_exception_type(Retryable), stop=stop_after_attempt(self.settings.retries + 1),
-                            wait=self._wait, before_sleep=self._before_sleep, reraise=False)
-        try:
-            for state in retrying:
-                with state:
-                    attempts += 1
-                    try:
-                        result = attempt()
-                    except (Retryable, LLMError) as exc:
-                        failed = failed + (getattr(exc, "usage", None) or Usage())
-                        raise
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            what = "the model's output was unusable" if isinstance(last, Unparseable) else "the request failed"
-            raise LLMError(f"{what} after {attempts} attempts: {last}", usage=failed) from None
-        except LLMError as exc:
-            exc.usage = failed
-            raise
-        return result, attempts, failed
+        return retried(attempt, self.settings, self.on_wait)
 
     def complete(self, messages: list[dict], meter: "Meter | None" = None) -> Completion:
         """The parsed completion, retrying what is worth retrying; LLMError otherwise."""
@@ -640,19 +404,6 @@ class ChatClient:
         masked, the usage of every attempt). A refusal, a cut-off reply or a content filter is one clear error."""
         (data, usage), _, failed = self._retrying(lambda: self._ask_once(messages, name, schema, max_tokens, meter))
         return data, usage + failed
-
-    def _wait(self, retry_state) -> float:
-        exc = retry_state.outcome.exception()
-        asked = getattr(exc, "wait", None)
-        base = self.settings.retry_wait * (2 ** (retry_state.attempt_number - 1))
-        backoff = min(self.settings.retry_wait_max, base) * (0.5 + random.random() / 2)
-        if asked is not None:
-            return min(self.settings.retry_wait_max, max(asked, 0.0))
-        return backoff
-
-    def _before_sleep(self, retry_state) -> None:
-        if self.on_wait is not None:
-            self.on_wait(retry_state.upcoming_sleep, retry_state.outcome.exception())
 
     # -- the server's limits ---------------------------------------------------------------------
     def limits(self):
