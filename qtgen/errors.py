@@ -22,7 +22,7 @@ class InputError(QtgenError):
 
 class LLMError(QtgenError):
     """The model's server refused, failed or answered with something unusable; `usage` is what the attempts that
-    came to nothing were billed (a qtgen.llm.usage.Usage, or None)."""
+    came to nothing were billed (a qtgen.llm.reply.usage.Usage, or None)."""
 
     def __init__(self, message: str, exit_code: int | None = None, usage=None):
         super().__init__(message, exit_code)

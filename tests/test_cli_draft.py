@@ -294,7 +294,7 @@ def test_a_server_configured_unstructured_writes_markdown_and_seo_is_derived(sit
 
 
 def test_tidy_plain_removes_labels_debris_repetition_and_a_cut_sentence():
-    from qtgen.llm.tidy import tidy_plain
+    from qtgen.llm.reply.tidy import tidy_plain
 
     text = ("**Answer:** Trade helps. Trade helps nations grow.\n\n[ ] {\n\n3.\n\nTrade helps nations grow. New idea here.\n\n"
             "Trade helps. Trade helps nations grow.\n\nIn summary, trade matters. And then the model stopped in the mid")
@@ -304,6 +304,6 @@ def test_tidy_plain_removes_labels_debris_repetition_and_a_cut_sentence():
 
 
 def test_a_list_item_cut_at_its_number_is_dropped():
-    from qtgen.llm.tidy import tidy_plain
+    from qtgen.llm.reply.tidy import tidy_plain
 
     assert tidy_plain("1. **A**: a.\n\n2. **B**: b.\n\n3. **C", cut_last=True)[0] == "1. **A**: a.\n\n2. **B**: b."

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from qtgen.llm.pricing import BATCH_API, Meter, Pricing
-from qtgen.llm.usage import Usage
+from qtgen.llm.reply.usage import Usage
 
 from conftest import clean_env, git, init_repo, publish, run_qtgen, write_config
 from fake_openai import AZURE, GATEWAY, JUDGE_MARK, SUGGEST_MARK, FakeOpenAI

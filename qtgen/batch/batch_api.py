@@ -31,7 +31,7 @@ from ..errors import InputError, QtgenError
 from ..format.files import write_atomic
 from ..llm.batchapi import ENDPOINT, ApiBatchError, BatchApi, BatchState
 from ..llm.client import ChatClient
-from ..llm.replies import Retryable, shorten
+from ..llm.reply.fields import Retryable, shorten
 from ..llm.prompts import Prompts
 from ..drafting import drafter as drafting
 from .chunk import COLLECTED, EXPORT, EXPORTED, NEW, OPEN_CHUNKS, SENT, TOKEN_LIMIT, UPLOADED, Line, folder, run_lock

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import InputError, QtgenError
 from ..format.files import write_atomic
-from ..llm.replies import shorten
+from ..llm.reply.fields import shorten
 from .ledger import BATCH_API, DONE, DRAFT, FAILED, PENDING, SUBMITTED
 
 from .chunk import COLLECTED, EXPORT, EXPORTED, OPEN_CHUNKS, run_lock

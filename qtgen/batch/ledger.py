@@ -132,7 +132,7 @@ class BatchItem:
 
     @property
     def usage(self):
-        from ..llm.usage import Usage
+        from ..llm.reply.usage import Usage
 
         return Usage(self.tokens_in, self.tokens_out, self.tokens_reasoning, self.tokens_cached)
 

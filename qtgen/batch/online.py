@@ -17,7 +17,7 @@ from ..format.slug import slug
 from ..llm.client import ChatClient
 from ..llm.failures import QuotaExhausted
 from ..llm.pricing import cost
-from ..llm.usage import Usage
+from ..llm.reply.usage import Usage
 from ..llm.ratelimit import Cancelled, RateLimiter
 from ..site.index import SiteIndex
 from ..drafting import drafter as drafting

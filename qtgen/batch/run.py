@@ -25,7 +25,7 @@ from ..errors import InputError, QtgenError
 from ..format.files import write_atomic
 from ..format.slug import names_something, slug
 from ..llm.pricing import cap_of, cost
-from ..llm.usage import Usage
+from ..llm.reply.usage import Usage
 from ..llm.ratelimit import RateLimiter, shared_store
 from ..site.index import open_index
 from ..drafting import drafter as drafting

@@ -21,8 +21,8 @@ from ..format.text import encode_answer, fix_latex_n, normalise_question, normal
 from ..format.validate import Checker, Violation
 from ..format.writer import render
 from ..llm.client import ChatClient
-from ..llm.reply_reader import Completion
-from ..llm.usage import Usage
+from ..llm.reply.reader import Completion
+from ..llm.reply.usage import Usage
 from ..llm.prompts import Prompt, Prompts
 from ..site.index import SiteIndex
 from ..site.related import related_articles

@@ -146,7 +146,7 @@ class DuplicateCheck:
 
     def cost(self) -> float | None:
         """What the requests sent cost, at the configured prices (None: no price known for the model)."""
-        from ..llm.usage import Usage
+        from ..llm.reply.usage import Usage
         from ..llm.pricing import of_config as pricing
 
         return pricing(self.config).cost(self.config.model, Usage(self.tokens_in, self.tokens_out))

@@ -28,7 +28,7 @@ from ..format.reader import parse, read
 from ..format.slug import slug
 from ..format.text import fix_latex_n, in_stored_math
 from ..format.writer import render
-from ..llm.reply_reader import Completion
+from ..llm.reply.reader import Completion
 from ..llm.prompts import Prompt, Prompts
 from ..site.sitemath import escape_currency
 from ..checks import lint

@@ -192,8 +192,8 @@ def _completion_to_json(c) -> str:
 
 
 def _completion_from(d: dict):
-    from ..llm.reply_reader import Completion
-    from ..llm.usage import Usage
+    from ..llm.reply.reader import Completion
+    from ..llm.reply.usage import Usage
 
     return Completion(d["answer"], d["page_description"], d["page_keywords"], d["model"], d["mode"],
                       Usage(d["tokens_in"], d["tokens_out"], d.get("tokens_reasoning", 0), d.get("tokens_cached", 0)),

@@ -24,7 +24,7 @@ from ..errors import QtgenError
 from ..format.page import Page
 from ..llm.batchapi import ENDPOINT, ApiBatchError, BatchApi
 from ..llm.client import ChatClient
-from ..llm.replies import Retryable, shorten
+from ..llm.reply.fields import Retryable, shorten
 from .judge import Judge
 from .rubric import MAX_TOKENS, SCHEMA, Judgment, graded
 
@@ -62,7 +62,7 @@ class JudgeLane:
                 continue
             body = self.body(page)
             if max_cost is not None:
-                from ..llm.usage import Usage
+                from ..llm.reply.usage import Usage
 
                 worst = self.price(Usage(self.client.prompt_estimate(body["messages"]),
                                          self.client.completion_budget(MAX_TOKENS))) or 0.0

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 from ..errors import LLMError
 from .client import ChatClient
 from .failures import QuotaExhausted, detail_of, retried, transient
-from .replies import shorten
+from .reply.fields import shorten
 
 ENDPOINT = "/v1/chat/completions"
 WINDOW = "24h"

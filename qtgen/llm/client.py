@@ -9,7 +9,7 @@ path, one error mapping, one usage reader, one retry loop.
   moves down, and what worked is remembered per server (`memory.FormatMemory`).
 - What a failure means and the retry loop are `failures`' (shared with the Batch API's files and batches): 429
   honouring Retry-After, 408, 409, 5xx, timeouts and dropped connections are retried; an exhausted quota
-  (`insufficient_quota`) never is. A reply is read by `reply_reader` (also for Batch API output lines).
+  (`insufficient_quota`) never is. A reply is read by `reply.reader` (also for Batch API output lines).
 - A `pricing.Meter` passed to `complete` or `ask_json` counts every attempt's tokens, unreadable replies included,
   and reserves what the next attempt may cost before it is sent.
 """
@@ -25,10 +25,10 @@ from ..errors import LLMError
 from . import parameters
 from .memory import INSTRUCTIONS, JSON_OBJECT, JSON_SCHEMA, MODES, FitMemory, FormatMemory
 from .failures import ModelRefused, detail_of, retried, transient
-from .replies import Retryable, Unparseable, parse_json_reply, shorten
-from .reply_reader import Completion, ReplyReader
+from .reply.fields import Retryable, Unparseable, parse_json_reply, shorten
+from .reply.reader import Completion, ReplyReader
 from .secret import SecretMask, public_url
-from .usage import Usage
+from .reply.usage import Usage
 
 if TYPE_CHECKING:
     from .pricing import Meter

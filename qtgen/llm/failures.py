@@ -14,8 +14,8 @@ import time
 from typing import Any, Callable
 
 from ..errors import LLMError
-from .replies import Retryable, Unparseable, shorten
-from .usage import Usage
+from .reply.fields import Retryable, Unparseable, shorten
+from .reply.usage import Usage
 
 
 class QuotaExhausted(LLMError):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..config import Config, uses_local
 from ..errors import InputError, LLMError
-from .usage import Usage
+from .reply.usage import Usage
 
 ONLINE = "online"
 BATCH_API = "batch-api"

@@ -29,7 +29,7 @@ from ..format.reader import parse, read
 from ..format.text import clean_line, printable
 from ..format.validate import Checker
 from ..format.writer import render
-from ..llm.reply_reader import Completion
+from ..llm.reply.reader import Completion
 from ..drafting.drafter import build_prompt, page_content, plan, strategy
 from .approval import Approval, approve, approve_names, commit_message  # noqa: F401 - review's API
 from ..drafts.folder import DraftStore, History

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .failures import ModelRefused
-from .replies import Retryable, Unparseable, close_truncated_json, fields_from, parse_json_reply, shorten
+from ..failures import ModelRefused
+from .fields import Retryable, Unparseable, close_truncated_json, fields_from, parse_json_reply, shorten
 from .tidy import tidy_plain
 from .usage import Usage, read_usage
 

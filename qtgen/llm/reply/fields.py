@@ -15,7 +15,7 @@ class Retryable(Exception):
         super().__init__(message)
         self.wait = wait
         self.status = status
-        self.usage = usage  # what the attempt was billed, if a reply came (qtgen.llm.usage.Usage)
+        self.usage = usage  # what the attempt was billed, if a reply came (qtgen.llm.reply.usage.Usage)
 
 
 class Unparseable(Retryable):
