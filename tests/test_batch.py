@@ -269,8 +269,8 @@ def test_ctrl_c_stops_gracefully_and_resume_finishes(site):
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130 and "stopped by Ctrl-C" in err and "left for `qtgen batch --resume`" in err
-        assert "resume with: qtgen batch --resume" in err
+        assert proc.returncode == 130 and "stopped by Ctrl-C" in err and "left for `qtgen batch resume`" in err
+        assert "resume with: qtgen batch resume" in err
         states = [s for _, s in ledger_rows(site)]
         assert "running" not in states  # in-flight requests finished and were recorded
         assert states.count("done") == len(drafts(site)) < n

@@ -129,7 +129,7 @@ def test_without_wait_the_run_is_submitted_and_resume_collects_it(site):
         e = env(site, server)
         r = run_qtgen("batch", "q.csv", "--via", "batch-api", cwd=site, env=e)
         assert r.returncode == 0, r.stderr
-        assert "qtgen batch --resume" in r.stderr and drafts(site) == []
+        assert "qtgen batch resume" in r.stderr and drafts(site) == []
         assert {i["state"] for i in items(site)} == {"submitted"}
         assert "submitted" in run_qtgen("runs", cwd=site).stdout
         r = run_qtgen("batch", "--resume", cwd=site, env=e)  # validating -> in_progress
@@ -502,7 +502,7 @@ def test_ctrl_c_while_waiting_leaves_the_batches_running_and_resume_collects_the
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
-        assert "qtgen batch --resume --wait" in err and "Traceback" not in err
+        assert "qtgen batch resume --wait" in err and "Traceback" not in err
         assert {i["state"] for i in items(site)} & {"submitted"}
         server.batch_api.lines_per_poll = None
         r = run_qtgen("batch", "--resume", "--wait", cwd=site, env=e)

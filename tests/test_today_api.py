@@ -279,7 +279,7 @@ def test_an_exhausted_quota_stops_at_once(site, server):
     assert r.returncode == 1 and "quota" in r.stderr and len(server.requests) == 1
     (site / "q.csv").write_text("question,subject\n" + "".join(f"What is trade idea {i}?,Economics\n" for i in range(6)))
     r = run_qtgen("batch", "q.csv", "-c", "1", cwd=site, env=e)
-    assert r.returncode != 0 and "quota" in r.stderr and "--resume" in r.stderr
+    assert r.returncode != 0 and "quota" in r.stderr and "batch resume" in r.stderr
     assert len(server.requests) == 2  # one more request, then nothing
     r = run_qtgen("limits", cwd=site, env=e)
     assert r.returncode == 1 and "quota" in r.stderr

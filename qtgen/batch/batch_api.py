@@ -321,7 +321,7 @@ class BatchLane(Sender, Exchange):
         if send and self.options.limit is not None and self._todo(run_id):
             self.progress.stopped = f"--limit {self.options.limit}: {len(self._todo(run_id))} left for later"
         if send and self.progress.stopped and self._todo(run_id):
-            self.ledger.set_run(run_id, cancelled=time.time())  # held back: `runs --poll` only collects now
+            self.ledger.set_run(run_id, cancelled=time.time())  # held back: `runs poll` only collects now
         return self.progress
 
     def retry_online(self, run_id: str) -> None:
@@ -389,7 +389,7 @@ class BatchLane(Sender, Exchange):
     # -- another engine ------------------------------------------------------------------------
 def poll_all(job, *, notify: Callable[[str], None] = lambda m: None,
              on_wait: Callable[[float, Exception], None] | None = None) -> list[tuple[str, LaneProgress, str]]:
-    """`qtgen runs --poll`: every unfinished Batch API run followed once (results collected, what is
+    """`qtgen runs poll`: every unfinished Batch API run followed once (results collected, what is
     left sent, unless the run was cancelled); (run id, progress, status) of each."""
     from .options import Options
 

@@ -17,10 +17,12 @@ class Exchange:
     """Export of a run's requests for another engine, and the import of its results (the lane's `export` side)."""
 
     def export(self, run_id: str, out: Path) -> tuple[int, int]:
-        """Write the run's requests (those not yet done or exported) to `out`; (lines, bytes)."""
+        """Write the run's requests (those not yet done or exported; at most --limit) to `out`; (lines, bytes)."""
         with run_lock(self.config, run_id):
             todo = self._todo(run_id)
             todo = self._not_twice(run_id, todo)
+            if self.options.limit is not None:  # the rest stay to export (or draft) later
+                todo = todo[: self.options.limit]
             mode = self.client.batch_mode()
             lines = [line for line in (self.line_for(i, mode) for i in todo) if line is not None]
             if not lines:

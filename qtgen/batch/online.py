@@ -73,7 +73,7 @@ class Runner:
             self.ledger.record(run_id, item.key, self.holder, state=PENDING)
             with self._lock:
                 if self.progress.stopped is None or "quota" not in self.progress.stopped:
-                    self.progress.stopped = f"{exc}; nothing more is sent (qtgen batch --resume goes on)"
+                    self.progress.stopped = f"{exc}; nothing more is sent (qtgen batch resume goes on)"
                 self.progress.quota = True
             self.stop.set()
             self.limiter.cancel()

@@ -69,11 +69,36 @@ def _effort(ctx: click.Context, param, value: str | None) -> None:
         ctx.obj.overrides["reasoning_effort"] = value
 
 
-effort_option = click.option(
-    "--reasoning-effort", type=click.Choice(["none", "minimal", "low", "medium", "high", "xhigh", "max", "default"]),
-    expose_value=False, callback=_effort, is_eager=True,
-    help="Reasoning models (gpt-5, gpt-6, o-series): how hard to think, within room added to max_tokens "
-         "(config reasoning_effort; default low; 'default': the model's own).")
+def _effort_option(hidden: bool = False):
+    return click.option(
+        "--reasoning-effort", type=click.Choice(["none", "minimal", "low", "medium", "high", "xhigh", "max", "default"]),
+        expose_value=False, callback=_effort, is_eager=True, hidden=hidden,
+        help="Reasoning models (gpt-5, gpt-6, o-series): how hard to think, within room added to max_tokens "
+             "(config reasoning_effort; default low; 'default': the model's own).")
+
+
+effort_option = _effort_option()
+hidden_effort_option = _effort_option(hidden=True)  # for a verb whose earlier form asked a model
+
+
+def verbs(group: click.Group, name: str, default: str, **kwargs):
+    """A command whose verbs are subcommands (`qtgen batch run|resume|cancel|export|import`). Anything that names no
+    verb goes to the `default` one, so the forms of earlier releases (`qtgen batch FILE --resume`) keep working."""
+    from click_default_group import DefaultGroup
+
+    return group.group(name, cls=DefaultGroup, default=default, default_if_no_args=True, **kwargs)
+
+
+def hidden(*param_decls, **attrs):
+    """An option kept from an earlier release's form (a verb that was a flag): it works, and help no longer lists it."""
+    return click.option(*param_decls, hidden=True, **attrs)
+
+
+def given(ctx: click.Context, names) -> dict:
+    """The options of `names` the user typed (not left at their defaults)."""
+    from click.core import ParameterSource
+
+    return {k: ctx.params[k] for k in names if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
 
 
 def command(group: click.Group, *args, **kwargs):

@@ -1,4 +1,4 @@
-"""A batch run's progress bar and summary table, shared by `qtgen batch` and `qtgen revise --regenerate`."""
+"""A batch run's progress bar and summary table, shared by `qtgen batch` and `qtgen revise regenerate`."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def run_with_progress(obj: Ctx, job, prepared, total: int, skipped: int):
         return job.run(prepared, tick=tick, notify=obj.info, on_wait=obj.retrying)
 
 
-def print_summary(obj: Ctx, summary, progress, resume: str = "qtgen batch --resume") -> None:
+def print_summary(obj: Ctx, summary, progress, resume: str = "qtgen batch resume") -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -110,7 +110,7 @@ def follow_batches(obj: Ctx, lane, run_id: str, wait: bool):
         return lane.run(run_id, wait=True, tick=tick)
 
 
-def exit_if_interrupted(obj: Ctx, summary, progress, resume: str = "qtgen batch --resume") -> None:
+def exit_if_interrupted(obj: Ctx, summary, progress, resume: str = "qtgen batch resume") -> None:
     """A run stopped by Ctrl-C (or SIGTERM) says so as it is and exits 130 (143), even with nothing left."""
     import sys
 

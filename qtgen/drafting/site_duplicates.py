@@ -11,7 +11,7 @@ several subjects on purpose: a cluster of one question is an intended group, and
 of several questions holds rewordings: one question is kept (the one most linked by other pages' related
 articles, else the oldest, else the lowest id; or by `keep`), and every page asking another question that scores
 at least `min_score` against it is to be marked `no_index: True` (never deleted). A page only similar through
-another one is listed, not marked. `revise --duplicates CLUSTER` turns the marks into revisions for review.
+another one is listed, not marked. `qtgen revise duplicates CLUSTER` turns the marks into revisions for review.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ studio) is recorded beside the judge's grade of the very bytes decided on, in `d
 an approval of a draft changed since it was judged is "edit+approve" against that earlier grade, and a decision on
 a form the judge never saw counts for nothing. Only the first decision on each grade counts (regenerating twice
 from one grade is one decision), and drafts published unread (`approve --all-clean`, an audited lot) are no
-reviewer's decision. `qtgen judge --calibrate` reads them
+reviewer's decision. `qtgen judge calibrate` reads them
 back: the confusion matrix (judge verdict x human decision), Cohen's kappa (the decisions read as the verdict they
 amount to: approve = pass, edit+approve and regenerate = revise, reject = reject), the share of judge-passed drafts
 approved unchanged, and the lowest `min_score` that keeps the share of human-rejected drafts among those it lets

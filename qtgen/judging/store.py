@@ -26,7 +26,7 @@ def m001_judgments(db) -> None:
 
 @migrations
 def m002_decisions(db) -> None:
-    """Every human decision on a draft, with the grade the judge had given it (for `judge --calibrate`)."""
+    """Every human decision on a draft, with the grade the judge had given it (for `judge calibrate`)."""
     db.execute("CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, draft TEXT NOT NULL, data_sha TEXT, "
                "subject TEXT, question TEXT, decision TEXT NOT NULL, verdict TEXT, score INTEGER, model TEXT, "
                "created REAL NOT NULL)")

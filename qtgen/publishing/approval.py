@@ -135,7 +135,7 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
     The drafts are removed only once the commit succeeded (or, with commit=False, the files are placed). With
     `expect` (str(path) -> sha256), only if each draft still holds exactly those bytes (an audited lot's, `lot`,
     which is marked published with the commit). Each approval is a reviewer's decision (kept for `judge
-    --calibrate` and lots' audits) but those of `unread` drafts and of a lot. The decisions and the lot's state are
+    calibrate` and lots' audits) but those of `unread` drafts and of a lot. The decisions and the lot's state are
     part of the approval's journal: recorded once the pages are published, by this process or by recovery.
     """
     from ..format.plaintext import one_line
@@ -220,7 +220,7 @@ def approve_names(config: Config, names: list[str], *, all_clean: bool = False, 
 
         waiting = queue(config, index)
         clean = [i for i in waiting if i.status == OK and i.path not in paths]
-        in_lots = open_lot_members(config)  # a draft of an open lot waits for its audit, or approve --lot
+        in_lots = open_lot_members(config)  # a draft of an open lot waits for its audit, or qtgen audit publish
         for item in clean:
             if str(item.path) in in_lots:
                 left_why[str(item.path)] = f"in lot {in_lots[str(item.path)]}, waiting for its audit"

@@ -159,8 +159,8 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
         for draft, data, _ in read:
             grade = grades.get(draft)
             if draft in in_lots:
-                notes.append(f"{Path(draft).name}: left out, it is in the open lot {in_lots[draft]} (qtgen audit "
-                             f"{in_lots[draft]} --drop gives it up)")
+                notes.append(f"{Path(draft).name}: left out, it is in the open lot {in_lots[draft]} (qtgen audit drop "
+                             f"{in_lots[draft]} gives it up)")
             elif grade is None:
                 notes.append(f"{Path(draft).name}: left out, not judged in its present form")
             elif grade.verdict != PASS:
@@ -290,7 +290,7 @@ def publishable(config: Config, lot: LotStatus) -> tuple[list[Path], list[str]]:
         raise QtgenError(f"lot {lot.name}: dropped; its drafts are reviewed one by one, or in a new lot")
     if lot.defects:
         raise QtgenError(f"lot {lot.name} failed its audit: {len(lot.defects)} defect(s) in its sample of "
-                         f"{len(lot.sample)} (one fails a lot); qtgen audit {lot.name} --drop gives it up, then review "
+                         f"{len(lot.sample)} (one fails a lot); qtgen audit drop {lot.name} gives it up, then review "
                          "its drafts one by one")
     if lot.pending:
         raise QtgenError(f"lot {lot.name}: {len(lot.pending)} of {len(lot.sample)} sampled draft(s) still wait for a "

@@ -151,7 +151,7 @@ def undo(config: Config, journal: Journal, repo: Path | None, targets: list[Path
 
 def after_published(config: Config, journal: Journal, sha: str | None) -> None:
     """What an approval records once its pages are published, exactly once, from its journal: each reviewer's
-    decision (kept for `judge --calibrate` and a lot's audit) and a lot's state. Recovery calls it too, so a
+    decision (kept for `judge calibrate` and a lot's audit) and a lot's state. Recovery calls it too, so a
     process killed between the commit and these records leaves none of them out."""
     from ..judging.calibration import APPROVE, record
 

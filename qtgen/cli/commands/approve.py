@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..context import Ctx, command
+from ..context import Ctx, command, hidden
 
 
 def register(cli: click.Group) -> None:
@@ -13,7 +13,7 @@ def register(cli: click.Group) -> None:
     @click.option("--all-clean", is_flag=True, help="Approve every draft with no error and no warning.")
     @click.option("--allow-warnings", is_flag=True, help="Approve drafts that have warnings (never errors).")
     @click.option("--no-commit", is_flag=True, help="Only place the files in the content tree.")
-    @click.option("--lot", help="Publish the rest of a lot that passed its audit (qtgen audit).")
+    @hidden("--lot")  # an earlier release's form of `qtgen audit publish LOT`
     @click.option("--override", metavar="REASON",
                   help="Publish past the judge gate ([judge] required / min_score); the commit message records why.")
     @click.pass_obj
@@ -26,9 +26,9 @@ def register(cli: click.Group) -> None:
             if drafts or all_clean or override is not None or allow_warnings:
                 raise click.UsageError("--lot publishes the lot's own clean, judge-passed drafts: it takes no drafts, "
                                        "--all-clean, --override or --allow-warnings")
-            return _approve_lot(obj, lot, not no_commit)
+            return approve_lot(obj, lot, not no_commit)
         if not drafts and not all_clean:
-            raise click.UsageError("name the drafts to approve, or use --all-clean, or --lot LOT")
+            raise click.UsageError("name the drafts to approve, or use --all-clean (qtgen audit publish LOT publishes a lot)")
         obj.config.require_site("approve publishes into a site, but there is")  # before anything is opened
         with open_index(obj.config) as index:
             result = approve_names(obj.config, list(drafts), all_clean=all_clean, index=index,
@@ -59,7 +59,8 @@ def register(cli: click.Group) -> None:
             obj.info("nothing to approve")
 
 
-def _approve_lot(obj: Ctx, lot: str, commit: bool) -> None:
+def approve_lot(obj: Ctx, lot: str, commit: bool) -> None:
+    """`qtgen audit publish LOT` (and the earlier `qtgen approve --lot LOT`)."""
     from ...site.index import open_index
     from ...publishing.lot_approval import approve_lot
 

@@ -28,7 +28,7 @@ def register(cli: click.Group) -> None:
         clusters: per cluster the page to keep and the pages to mark no_index.
 
         The same question under several subjects is the site's own design: shown as one intended group, nothing
-        to do. `qtgen revise --duplicates CLUSTER` turns a cluster's marks into revisions for review; no page is
+        to do. `qtgen revise duplicates CLUSTER` turns a cluster's marks into revisions for review; no page is
         ever deleted.
         """
         from ...site.index import open_index
@@ -70,9 +70,9 @@ def register(cli: click.Group) -> None:
                  f"subjects on purpose ({c['pages_in_same_question_groups']} pages"
                  + (")" if show_all else "; --all lists them)"))
         if report.rewordings:
-            obj.info("qtgen revise --duplicates CLUSTER puts a cluster's no_index marks in the review queue")
+            obj.info("qtgen revise duplicates CLUSTER puts a cluster's no_index marks in the review queue")
             if not check.enabled and c["uncertain"]:
                 obj.info(f"{c['uncertain']} page(s) scoring up to {config.similar_band[1]:g} are listed as uncertain, not "
-                         "marked: read them (revise --duplicates CLUSTER --uncertain marks them too), or set "
+                         "marked: read them (qtgen revise duplicates CLUSTER --uncertain marks them too), or set "
                          "similar_check = true and the model judges each one")
             obj.info("note: " + report.note)

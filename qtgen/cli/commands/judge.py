@@ -1,4 +1,4 @@
-"""`qtgen judge [DRAFT...|--all]`: a second model grades drafts; each grade is kept with the draft's bytes."""
+"""`qtgen judge run|poll|calibrate`: a second model grades drafts; each grade is kept with the draft's bytes."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ import json
 
 import click
 
-from ..context import Ctx, command, effort_option
+from ..context import Ctx, command, effort_option, hidden, verbs
 
 
 def register(cli: click.Group) -> None:
-    @command(cli)
+    @verbs(cli, "judge", default="run")
+    def judge():
+        """Grade drafts with a second model: `qtgen judge run DRAFT...|--all` (or just `qtgen judge DRAFT...`),
+        `poll` for Batch API grades, `calibrate` against the reviewers' decisions."""
+
+    @command(judge, "run", short_help="Grade drafts (the default verb).")
     @effort_option
     @click.argument("drafts", nargs=-1, metavar="DRAFT...")
     @click.option("--all", "every", is_flag=True, help="Every draft waiting for review.")
@@ -25,65 +30,90 @@ def register(cli: click.Group) -> None:
     @click.option("--via", type=click.Choice(["online", "batch-api"]), default="online", show_default=True,
                   help="batch-api: send the drafts in one Batch API batch, at its price (half the online one).")
     @click.option("--wait", is_flag=True, help="With --via batch-api: follow the batch until its grades are in.")
-    @click.option("--poll", is_flag=True, help="Collect the grades of Batch API batches that have ended.")
-    @click.option("--calibrate", is_flag=True,
-                  help="How the judge's verdicts compare with the reviewers' decisions so far (asks no model).")
-    @click.option("--target", type=click.FloatRange(0, 1), default=0.05, show_default=True,
-                  help="With --calibrate: the share of human-rejected drafts min_score should keep under.")
+    @hidden("--poll", is_flag=True)
+    @hidden("--calibrate", is_flag=True)
+    @hidden("--target", type=click.FloatRange(0, 1), default=0.05)
     @click.pass_obj
-    def judge(obj: Ctx, drafts, every, model, as_json, concurrency, max_cost, allow_weak_judge, force, via, wait,
-              poll, calibrate, target):
+    def run(obj: Ctx, **options):
         """Grade drafts against the rubric in prompts/judge.j2: correctness (each error quoted from the answer, with
         a correction), whether it answers the question, completeness, clarity and safety; a verdict (pass, revise or
         reject) and a score (0-100) follow from them. An unchanged draft is never judged twice."""
-        from ...llm.backend import open_client
-        from ...judging.judge import Judge, drafts_to_judge
+        _judge(obj, **options)
 
-        import math
+    @command(judge, "poll", short_help="Collect the grades of Batch API batches that have ended.")
+    @click.option("--model", help="The judge model the batches were sent for (default: judge_model).")
+    @click.option("--json", "as_json", is_flag=True, help="One JSON object per draft and line.")
+    @click.option("--wait", is_flag=True, help="Follow the open batches until their grades are in.")
+    @click.option("--allow-weak-judge", is_flag=True, hidden=True)
+    @click.pass_obj
+    def poll(obj: Ctx, model, as_json, wait, allow_weak_judge):
+        """Collect the grades of the judge's Batch API batches that have ended (with --wait, until all have)."""
+        _judge(obj, drafts=(), every=False, model=model, as_json=as_json, concurrency=4, max_cost=None,
+               allow_weak_judge=allow_weak_judge, force=False, via="online", wait=wait, poll=True, calibrate=False,
+               target=0.05)
 
-        if calibrate:
-            if drafts or every or poll or via != "online" or wait:
-                raise click.UsageError("--calibrate reads the decisions kept so far: it takes no drafts, --poll, "
-                                       "--via or --wait")
-            return _calibration(obj, as_json, target)
-        if not drafts and not every and not poll:
-            raise click.UsageError("name the drafts to judge, or use --all (or --poll for Batch API grades)")
-        if wait and via != "batch-api" and not poll:
-            raise click.UsageError("--wait goes with --via batch-api (or --poll)")
-        if model is not None and not model.strip():
-            raise click.BadParameter("name a model", param_hint="--model")
-        if max_cost is not None and not math.isfinite(max_cost):
-            raise click.BadParameter("a number of dollars", param_hint="--max-cost")
-        config = obj.config
-        judge_ = Judge.open(config, model, allow_weak=allow_weak_judge)
-        judge_.force = force
-        if max_cost is not None:
-            from ...llm.pricing import cap_of
+    @command(judge, "calibrate", short_help="Compare the judge's verdicts with the reviewers' decisions.")
+    @click.option("--json", "as_json", is_flag=True, help="The comparison as JSON.")
+    @click.option("--target", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+                  help="The share of human-rejected drafts min_score should keep under.")
+    @click.pass_obj
+    def calibrate(obj: Ctx, as_json, target):
+        """How the judge's verdicts compare with the reviewers' decisions so far, and the min_score they suggest
+        (asks no model)."""
+        _calibration(obj, as_json, target)
 
-            cap_of(config, max_cost, "batch-api" if via == "batch-api" else "online", judge_.model)
-        if via == "batch-api" or poll:
-            return _batch_api(obj, judge_, list(drafts), every, as_json, max_cost, wait, poll)
-        items, unreadable = drafts_to_judge(config, list(drafts), every)
-        for line in unreadable:
-            obj.info(line)
-        if not items:
-            obj.info("nothing to judge")
-            return
-        failed: list[str] = []
-        seen: dict[str, str] = {}  # an issue printed once is counted for the drafts after
-        with open_client(judge_.settings_config(), notify=obj.info, on_wait=obj.retrying) as client:
-            for j in judge_.judge_many(items, client=client, concurrency=concurrency, max_cost=max_cost,
-                                       on_error=lambda name, why: failed.append(f"{name}: {why}")):
-                if as_json:
-                    click.echo(json.dumps(j.as_json(), ensure_ascii=False))
-                else:
-                    click.echo(_line(config, j, seen))
-        judge_.close()
-        for line in failed:
-            obj.info(line)
-        obj.info(judge_.summary())
-        if failed:
-            raise SystemExit(1)
+
+def _judge(obj: Ctx, drafts, every, model, as_json, concurrency, max_cost, allow_weak_judge, force, via, wait, poll,
+           calibrate, target) -> None:
+    """Grade drafts (or collect Batch API grades), printing each grade; the forms of earlier releases included."""
+    from ...llm.backend import open_client
+    from ...judging.judge import Judge, drafts_to_judge
+
+    import math
+
+    if calibrate:
+        if drafts or every or poll or via != "online" or wait:
+            raise click.UsageError("--calibrate reads the decisions kept so far: it takes no drafts, --poll, "
+                                   "--via or --wait")
+        return _calibration(obj, as_json, target)
+    if not drafts and not every and not poll:
+        raise click.UsageError("name the drafts to judge, or use --all (qtgen judge poll collects Batch API grades)")
+    if wait and via != "batch-api" and not poll:
+        raise click.UsageError("--wait goes with --via batch-api (or --poll)")
+    if model is not None and not model.strip():
+        raise click.BadParameter("name a model", param_hint="--model")
+    if max_cost is not None and not math.isfinite(max_cost):
+        raise click.BadParameter("a number of dollars", param_hint="--max-cost")
+    config = obj.config
+    judge_ = Judge.open(config, model, allow_weak=allow_weak_judge)
+    judge_.force = force
+    if max_cost is not None:
+        from ...llm.pricing import cap_of
+
+        cap_of(config, max_cost, "batch-api" if via == "batch-api" else "online", judge_.model)
+    if via == "batch-api" or poll:
+        return _batch_api(obj, judge_, list(drafts), every, as_json, max_cost, wait, poll)
+    items, unreadable = drafts_to_judge(config, list(drafts), every)
+    for line in unreadable:
+        obj.info(line)
+    if not items:
+        obj.info("nothing to judge")
+        return
+    failed: list[str] = []
+    seen: dict[str, str] = {}  # an issue printed once is counted for the drafts after
+    with open_client(judge_.settings_config(), notify=obj.info, on_wait=obj.retrying) as client:
+        for j in judge_.judge_many(items, client=client, concurrency=concurrency, max_cost=max_cost,
+                                   on_error=lambda name, why: failed.append(f"{name}: {why}")):
+            if as_json:
+                click.echo(json.dumps(j.as_json(), ensure_ascii=False))
+            else:
+                click.echo(_line(config, j, seen))
+    judge_.close()
+    for line in failed:
+        obj.info(line)
+    obj.info(judge_.summary())
+    if failed:
+        raise SystemExit(1)
 
 
 def _batch_api(obj: Ctx, judge_, drafts: list[str], every: bool, as_json: bool, max_cost, wait: bool,
@@ -119,7 +149,7 @@ def _batch_api(obj: Ctx, judge_, drafts: list[str], every: bool, as_json: bool, 
     for line in lane.failed:
         obj.info(line)
     if left:
-        obj.info(f"{len(left)} batch(es) still running ({', '.join(left)}); qtgen judge --poll collects their grades")
+        obj.info(f"{len(left)} batch(es) still running ({', '.join(left)}); qtgen judge poll collects their grades")
     obj.info(judge_.summary())
     judge_.close()
     if lane.failed:

@@ -43,7 +43,7 @@ def register(cli: click.Group) -> None:
 
             standing = lot_status(config, lot)
             if standing.defects:  # failed for good: nothing of it waits for a review for the audit's sake
-                obj.info(f"lot {lot} failed its audit ({len(standing.defects)} defect(s)): qtgen audit {lot} --drop "
+                obj.info(f"lot {lot} failed its audit ({len(standing.defects)} defect(s)): qtgen audit drop {lot} "
                          "gives it up; its drafts are then reviewed one by one")
             waiting = set() if standing.defects else {m.draft for m in standing.pending}
             items = [i for i in items if str(i.path) in waiting]
