@@ -31,53 +31,97 @@ ENV = {
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max", "default")  # "default": the model's own
 
 
+def setting(default=None, doc: str = "", *, low=None, high=None, unit: str = "", factory=None, secret=False):
+    """A setting's definition: its default, what it does (the configuration reference is generated from these), and
+    the range it must lie in (a bound may name another setting: `desc_min` up to `desc_max`); `_check_ranges`
+    checks each value against that range."""
+    meta = {"doc": doc, "low": low, "high": high, "unit": unit}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta, repr=not secret)
+    return field(default=default, metadata=meta, repr=not secret)
+
+
 @dataclass
 class Config:
-    site_name: str = "QuickTakes"
-    author: str = "QuickTakes"
-    url_pattern: str = "/learn/{subject_slug}/questions/{slug}"
-    content_pattern: str = "{subject_slug}/{file_name}"
-    slug_style: str = "site"
-    drafts_dir: Path = Path("drafts")
-    content_dir: Path = Path("content/learn")
-    prompts_dir: Path = Path("prompts")
-    model: str = "gpt-6-luna"  # qtgen.llm.models.DEFAULT_MODEL
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    azure_endpoint: str | None = None  # Azure OpenAI: the resource's endpoint (models are then deployment names)
-    api_version: str = "2024-10-21"  # Azure OpenAI's api-version
-    deployments: dict = field(default_factory=dict)  # Azure: deployment name = the model it serves (family and price)
-    temperature: float = 0.7  # left out (and said once) for reasoning models, which take only their default
-    max_tokens: int = 1500  # the answer's length; a reasoning model's request adds room for reasoning
-    reasoning_effort: str = "low"  # reasoning models: none, minimal, low, medium, high, xhigh, max, or default
-    timeout: float = 120.0
-    retries: int = 4
-    retry_wait: float = 1.0
-    retry_wait_max: float = 60.0
-    desc_min: int = 70
-    desc_max: int = 117  # the site prints "Get the full answer from QuickTakes - " (38) first; results show ~155
-    kw_min: int = 5
-    kw_max: int = 15
-    id_start: int | None = None
-    similar_threshold: float = 80.0  # site-weighted similarity (qtgen.site.similarity) at which a question is refused
-    similar_check: bool = False  # put pairs scoring inside similar_band to the model (never with the offline model)
-    similar_band: tuple = (70.0, 90.0)  # with similar_check: below, never a duplicate; above, always; inside, the model says
-    structured: bool | None = None  # one JSON request per draft; None: yes, but plain Markdown for the offline model
-    lint_words: tuple = (150, 650)
-    lint: dict = field(default_factory=dict)  # {"disable": [...], "levels": {rule: level}}
-    judge_model: str | None = None  # the model `qtgen judge` asks (None: the drafting model)
-    judge: dict = field(default_factory=dict)  # {"required": bool, "min_score": 0-100, "model": name}: approve's gate
-    prices: dict = field(default_factory=dict)  # model = [USD per 1M input tokens, per 1M output tokens]
-    batch_prices: dict = field(default_factory=dict)  # the Batch API's prices; unset: half of `prices`
-    batch_lane: str = "online"  # how `qtgen batch` sends requests: "online" or "batch-api"
-    batch_api_max_requests: int = 50_000  # requests in one Batch API file (OpenAI's limit)
-    batch_api_max_bytes: int = 200_000_000  # bytes in one Batch API file (OpenAI's limit)
-    batch_api_token_cap: int | None = None  # prompt tokens enqueued at once (the account's batch queue limit)
-    batch_api_poll: float = 30.0  # seconds between polls of open batches (--wait)
-    local_model: str | None = None
-    local_ctx: int = 4096
-    local_threads: int | None = None
-    lock_timeout: float = 120.0  # seconds approve (and a change of a draft) waits for another one to finish
+    site_name: str = setting("QuickTakes", "The site's name: `seo.title` is \"<site_name> | <subject>\".")
+    author: str = setting("QuickTakes", "The `author` of every page.")
+    url_pattern: str = setting("/learn/{subject_slug}/questions/{slug}", "A page's `url`, from `{subject_slug}` and "
+                               "`{slug}`.")
+    content_pattern: str = setting("{subject_slug}/{file_name}", "Where a published page lives in `content_dir`.")
+    slug_style: str = setting("site", "`site`: the site's own slug rule; `slugify`: python-slugify's transliterating "
+                              "style.")
+    drafts_dir: Path = setting(Path("drafts"), "The review queue (never inside `content_dir`; keep it out of git).")
+    content_dir: Path = setting(Path("content/learn"), "The published pages: `<content_dir>/<subject-slug>/"
+                                "<file_name>`.")
+    prompts_dir: Path = setting(Path("prompts"), "Templates here override the packaged ones by name "
+                                "(`<subject-slug>/system.j2` for one subject).")
+    model: str = setting("gpt-6-luna", "The drafting model (`QTGEN_MODEL`, `--model`). A key or a base URL selects "
+                         "the server; with neither, the built-in offline model drafts.")
+    base_url: str | None = setting(None, "An OpenAI-compatible server (`OPENAI_BASE_URL`, `--base-url`).")
+    api_key: str | None = setting(None, "Read from `OPENAI_API_KEY` (or `AZURE_OPENAI_API_KEY`); held in memory only, "
+                                  "never written.", secret=True)
+    azure_endpoint: str | None = setting(None, "Azure OpenAI: the resource's endpoint (`AZURE_OPENAI_ENDPOINT`); "
+                                         "`model` is then a deployment name.")
+    api_version: str = setting("2024-10-21", "Azure OpenAI's api-version (`OPENAI_API_VERSION`).")
+    deployments: dict = setting(doc="Azure: `[deployments]` maps a deployment name to the model it serves (its "
+                                "family and price).", factory=dict)
+    temperature: float = setting(0.7, "Sampling temperature; left out (and said once) for reasoning models, which "
+                                 "take only their default.", low=0, high=2, unit="sampling temperature,")
+    max_tokens: int = setting(1500, "The answer's length; a reasoning model's request adds room to reason on top.",
+                              low=1, high=1_000_000, unit="answer tokens,")
+    reasoning_effort: str = setting("low", "Reasoning models (gpt-5, gpt-6, o-series): none, minimal, low, medium, "
+                                    "high, xhigh, max, or `default` (the model's own).")
+    timeout: float = setting(120.0, "Seconds per request.", low=1, high=3600, unit="seconds,")
+    retries: int = setting(4, "Attempts after the first (429, 408, 409, 5xx, timeouts, dropped connections).",
+                           low=0, high=20)
+    retry_wait: float = setting(1.0, "The first backoff, doubled each time, with jitter.", low=0, high=600,
+                                unit="seconds,")
+    retry_wait_max: float = setting(60.0, "The longest wait between attempts (a server's Retry-After included).",
+                                    low="retry_wait", high=3600, unit="seconds, from retry_wait:")
+    desc_min: int = setting(70, "`page_description`'s shortest length.", low=1, high="desc_max",
+                            unit="characters, up to desc_max:")
+    desc_max: int = setting(117, "`page_description`'s longest length: the site prints \"Get the full answer from "
+                            "QuickTakes - \" (38) first, and results show about 155.", low=1, high=1000,
+                            unit="characters,")
+    kw_min: int = setting(5, "The fewest `page_keywords`.", low=1, high="kw_max", unit="keywords, up to kw_max:")
+    kw_max: int = setting(15, "The most `page_keywords`.", low=1, high=100, unit="keywords,")
+    id_start: int | None = setting(None, "The lowest id for new pages (default: after the site's highest).",
+                                   low=1, high=2**63 - 1)
+    similar_threshold: float = setting(80.0, "The site-weighted similarity (0-100) at which a question is refused "
+                                       "as a near-duplicate of a published one.", low=0, high=100, unit="a score,")
+    similar_check: bool = setting(False, "Put pairs scoring inside `similar_band` to the model (never the offline "
+                                  "model).")
+    similar_band: tuple = setting((70.0, 90.0), "With `similar_check`: below, never a duplicate; above, always; "
+                                  "inside, the model says.")
+    structured: bool | None = setting(None, "One JSON request per draft; `false`: plain Markdown, SEO derived from "
+                                      "it (the default for the offline model).")
+    lint_words: tuple = setting((150, 650), "`[min, max]` words of an answer before QT001 warns.")
+    lint: dict = setting(doc="`[lint]`: `disable` (a list of rule ids) and `levels` (rule id = error, warning or "
+                         "info).", factory=dict)
+    judge_model: str | None = setting(None, "The model `qtgen judge` asks (default: `model`); a stronger one catches "
+                                      "more.")
+    judge: dict = setting(doc="`[judge]`: approve's gate: `required` (true: drafts the judge has not passed wait, "
+                          "unless `approve --override \"why\"`), `min_score` (0-100) and `model`.", factory=dict)
+    prices: dict = setting(doc="`[prices]`: model = [USD per 1M input tokens, per 1M output(, cached input)]; "
+                           "genai-prices knows OpenAI's models, a name here wins (and its dated snapshots).",
+                           factory=dict)
+    batch_prices: dict = setting(doc="`[batch_prices]`: the Batch API's prices (default: genai-prices' batch rates, "
+                                 "else half of `prices`).", factory=dict)
+    batch_lane: str = setting("online", "How `qtgen batch` sends requests: `online` or `batch-api`.")
+    batch_api_max_requests: int = setting(50_000, "Requests in one Batch API file (OpenAI's limit).", low=1,
+                                          high=50_000, unit="the Batch API's limit:")
+    batch_api_max_bytes: int = setting(200_000_000, "Bytes in one Batch API file (OpenAI's limit).", low=1,
+                                       high=200_000_000, unit="the Batch API's limit:")
+    batch_api_token_cap: int | None = setting(None, "Prompt tokens enqueued at once (the account's batch queue "
+                                              "limit; learned from token_limit_exceeded).", low=1)
+    batch_api_poll: float = setting(30.0, "Seconds between polls of open batches (`--wait`).", low=0, high=3600,
+                                    unit="seconds between polls,")
+    local_model: str | None = setting(None, "Another GGUF for the offline model's server (`QTGEN_LOCAL_MODEL`).")
+    local_ctx: int = setting(4096, "The offline model's context.", low=256, high=1_000_000, unit="tokens,")
+    local_threads: int | None = setting(None, "Threads for the offline model (default: the machine's cores).",
+                                        low=1, high=1024)
+    lock_timeout: float = setting(120.0, "Seconds approve (and a change of a draft) waits for another one to finish.",
+                                  low=0, high=86_400, unit="seconds,")
     source: Path | None = None  # the config file read, if any
     root: Path = field(default_factory=Path.cwd)
 
@@ -135,14 +179,6 @@ class Config:
         self._check_ranges()
         if self.batch_lane not in ("online", "batch-api"):
             raise InputError(f"config: batch_lane {self.batch_lane!r}: use \"online\" or \"batch-api\"")
-        within_limits = {"batch_api_max_requests": 50_000, "batch_api_max_bytes": 200_000_000}
-        for key, most in within_limits.items():
-            if not 1 <= getattr(self, key) <= most:
-                raise InputError(f"config: {key} = {getattr(self, key)} is out of range: 1 to {most} (the Batch API's limit)")
-        if self.batch_api_token_cap is not None and self.batch_api_token_cap < 1:
-            raise InputError("config: batch_api_token_cap must be at least 1 (or left out)")
-        if not 0 <= self.batch_api_poll <= 3600:
-            raise InputError("config: batch_api_poll is seconds between polls, 0 to 3600")
         if self.reasoning_effort not in EFFORTS:
             raise InputError(f"config: reasoning_effort {self.reasoning_effort!r}: use one of {', '.join(EFFORTS)}")
         if self.slug_style not in ("site", "slugify"):
@@ -189,21 +225,13 @@ class Config:
                         else f"at least {_num(low)}" if low is not None else f"at most {_num(high)}")
                 raise InputError(f"config: {key} = {_num(value)} is out of range: {what or 'use'} {span}")
 
-        within("temperature", 0, 2, "sampling temperature,")
-        within("max_tokens", 1, 1_000_000, "answer tokens,")
-        within("timeout", 1, 3600, "seconds,")
-        within("retries", 0, 20)
-        within("retry_wait", 0, 600, "seconds,")
-        within("retry_wait_max", self.retry_wait, 3600, "seconds, from retry_wait:")
-        within("desc_max", 1, 1000, "characters,")
-        within("desc_min", 1, self.desc_max, "characters, up to desc_max:")
-        within("kw_max", 1, 100, "keywords,")
-        within("kw_min", 1, self.kw_max, "keywords, up to kw_max:")
-        within("id_start", 1, 2**63 - 1)
-        within("similar_threshold", 0, 100, "a score,")
-        within("local_ctx", 256, 1_000_000, "tokens,")
-        within("local_threads", 1, 1024)
-        within("lock_timeout", 0, 86_400, "seconds,")
+        for f in dataclasses.fields(self):
+            low, high = f.metadata.get("low"), f.metadata.get("high")
+            if low is None and high is None:
+                continue
+            low = getattr(self, low) if isinstance(low, str) else low  # a bound that is another setting
+            high = getattr(self, high) if isinstance(high, str) else high
+            within(f.name, low, high, f.metadata.get("unit", ""))
         low, high = self.similar_band
         if not (0 <= low <= high <= 100):
             raise InputError(f"config: similar_band = [{_num(low)}, {_num(high)}]: two scores with 0 <= low <= high <= 100")
@@ -393,3 +421,8 @@ def site_root(start: Path) -> Path:
 def uses_local(config: Config) -> bool:
     """Whether this config drafts with the built-in offline model: no key, no server named."""
     return not config.api_key and not config.base_url and not config.azure_endpoint
+
+
+def settings() -> list[dataclasses.Field]:
+    """Every setting a config file may hold, with its definition (`setting`): what the reference is generated from."""
+    return [f for f in dataclasses.fields(Config) if f.name in _SETTABLE]

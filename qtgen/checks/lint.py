@@ -43,6 +43,7 @@ class Rule:
     name: str
     level: str
     check: Callable[[Page, Config], str | None]
+    doc: str = ""  # what it finds, for the reference (docs/reference/lint-rules.md is generated from this table)
 
 
 _CHATTER_PHRASES = ("as an ai", "as a language model", "i cannot", "i can't", "i'm sorry", "i am sorry",
@@ -180,34 +181,59 @@ def _math_rule(kind: str) -> Callable[[Page, Config], str | None]:
 
 
 RULES = [
-    Rule("QT001", "answer-length", WARNING, _length),
-    Rule("QT002", "no-list", WARNING, _no_list),
-    Rule("QT003", "no-closing", WARNING, _no_closing),
-    Rule("QT004", "chatter", ERROR, _chatter),
-    Rule("QT005", "unbalanced", ERROR, _fences),
-    Rule("QT006", "latex-backslash-n", ERROR, _latex_n),
-    Rule("QT007", "raw-html", ERROR, _html),
-    Rule("QT008", "template-text", ERROR, _template),
-    Rule("QT009", "description-bounds", WARNING, _description),
-    Rule("QT010", "keyword-count", WARNING, _keywords),
+    Rule("QT001", "answer-length", WARNING, _length,
+         "The answer has fewer or more words than `lint_words` (150 to 650)."),
+    Rule("QT002", "no-list", WARNING, _no_list,
+         "The answer has no numbered or bulleted list."),
+    Rule("QT003", "no-closing", WARNING, _no_closing,
+         "The answer ends without a closing paragraph (on a list, a heading, code, a table or math)."),
+    Rule("QT004", "chatter", ERROR, _chatter,
+         "Model chatter: \"as an AI\", \"sure, here is\", \"I hope this helps\"..."),
+    Rule("QT005", "unbalanced", ERROR, _fences,
+         "Unbalanced code fences or `$$` math blocks."),
+    Rule("QT006", "latex-backslash-n", ERROR, _latex_n,
+         "A literal `\\n` inside math: an escape the model left, which KaTeX shows as a command."),
+    Rule("QT007", "raw-html", ERROR, _html,
+         "Raw HTML in the answer."),
+    Rule("QT008", "template-text", ERROR, _template,
+         "Leftover template text (`{{ }}`, `{% %}`) in the answer or the SEO fields."),
+    Rule("QT009", "description-bounds", WARNING, _description,
+         "`page_description` outside `desc_min`..`desc_max` characters."),
+    Rule("QT010", "keyword-count", WARNING, _keywords,
+         "`page_keywords` outside `kw_min`..`kw_max` terms."),
     # how the site renders math (react-markdown + remark-math + rehype-katex): see qtgen.site.sitemath
-    Rule("QT012", "currency-as-math", ERROR, _math_rule("currency")),
-    Rule("QT013", "katex-error", ERROR, _math_rule("katex-error")),
-    Rule("QT014", "percent-in-math", ERROR, _math_rule("percent")),
-    Rule("QT015", "unclosed-math-block", ERROR, _math_rule("unclosed")),
-    Rule("QT016", "unicode-in-math", WARNING, _math_rule("unicode")),
+    Rule("QT012", "currency-as-math", ERROR, _math_rule("currency"),
+         "Dollar amounts the site's remark-math would read as math."),
+    Rule("QT013", "katex-error", ERROR, _math_rule("katex-error"),
+         "Math KaTeX cannot render: the site would show an error."),
+    Rule("QT014", "percent-in-math", ERROR, _math_rule("percent"),
+         "A `%` inside math, which starts a TeX comment and hides the rest."),
+    Rule("QT015", "unclosed-math-block", ERROR, _math_rule("unclosed"),
+         "A math block that is never closed."),
+    Rule("QT016", "unicode-in-math", WARNING, _math_rule("unicode"),
+         "Unicode symbols inside math that KaTeX warns about."),
     # the quality gate: what a weak model leaves behind
-    Rule("QT017", "debris", ERROR, _debris),
-    Rule("QT018", "repetition", ERROR, _repetition),
-    Rule("QT019", "cut-off", ERROR, _cut_off),
-    Rule("QT020", "keyword-junk", ERROR, _keyword_junk),
-    Rule("QT021", "description-shape", ERROR, _description_shape),
-    Rule("QT022", "off-topic", ERROR, _off_topic),
-    Rule("QT023", "unsafe-markup", ERROR, _markup),
-    Rule("QT024", "prompt-leak", ERROR, _prompt_leak),
-    Rule("QT025", "addresses-grader", ERROR, _addresses_grader),
+    Rule("QT017", "debris", ERROR, _debris,
+         "Debris of JSON, templates or prompts in the answer."),
+    Rule("QT018", "repetition", ERROR, _repetition,
+         "Sentences or paragraphs repeated."),
+    Rule("QT019", "cut-off", ERROR, _cut_off,
+         "The answer, a paragraph or a list item cut off (ending on an article, a conjunction or a preposition)."),
+    Rule("QT020", "keyword-junk", ERROR, _keyword_junk,
+         "Keywords that are not words."),
+    Rule("QT021", "description-shape", ERROR, _description_shape,
+         "A description cut off: ending mid-phrase or in \"…\"."),
+    Rule("QT022", "off-topic", ERROR, _off_topic,
+         "An answer that never mentions what the question asks."),
+    Rule("QT023", "unsafe-markup", ERROR, _markup,
+         "Markup the site would not show (anything its allow-list removes)."),
+    Rule("QT024", "prompt-leak", ERROR, _prompt_leak,
+         "The answer repeats its prompt's instructions."),
+    Rule("QT025", "addresses-grader", ERROR, _addresses_grader,
+         "The answer addresses a grader or a judge."),
 ]
-DUPLICATE = Rule("QT011", "duplicate-question", WARNING, lambda page, cfg: None)
+DUPLICATE = Rule("QT011", "duplicate-question", WARNING, lambda page, cfg: None,
+         "Another page or draft asks the same question (checked across the whole queue at once).")
 
 
 def check_settings(cfg: Config) -> None:

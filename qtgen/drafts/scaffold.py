@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..format.files import write_atomic
 
-CONFIG = """# qtgen settings for this site (see the qtgen README for every setting).
+CONFIG = """# qtgen settings for this site (docs/reference/configuration.md lists every setting).
 # Folders are relative to this file. Environment variables (OPENAI_API_KEY, OPENAI_BASE_URL, QTGEN_MODEL)
 # and command-line flags override what is here.
 

@@ -21,7 +21,7 @@ COMMANDS = {
     "init": "Write a commented qtgen.toml at the site's root.",
     "judge": "Grade drafts with a second model: verdict, score, quoted issues.",
     "limits": "Print the server's request and token limits.",
-    "lint": "Content lint of pages (QT001..QT024).",
+    "lint": "Content lint of pages (QT001..QT025).",
     "prompt": "Print the rendered prompt for QUESTION.",
     "provenance": "What made published pages: model, prompt, judge (from git).",
     "regenerate": "Ask the model again, with the reviewer's feedback.",
