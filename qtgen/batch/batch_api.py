@@ -20,6 +20,7 @@ related pages, an atomic write). A failed line is tried once more (in a new batc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -34,7 +35,9 @@ from ..llm.client import ChatClient
 from ..llm.reply.fields import Retryable, shorten
 from ..llm.prompts import Prompts
 from ..drafting import drafter as drafting
-from .chunk import COLLECTED, EXPORT, EXPORTED, NEW, OPEN_CHUNKS, SENT, TOKEN_LIMIT, UPLOADED, Line, folder, run_lock
+from .chunk import (COLLECTED, EXPORT, EXPORTED, NEW, OPEN_CHUNKS, TOKEN_LIMIT, UPLOADED, ChunkState, Line, folder,
+                    run_lock)
+from .ledger import Chunk
 from .exchange import Exchange
 from .results import Result, parse_results
 from .sending import Sender
@@ -120,7 +123,7 @@ class BatchLane(Sender, Exchange):
         states = (PENDING, FAILED) if self.retry_failed else (PENDING,)
         return [i for i in self.ledger.items(run_id, states)
                 if i.kind == DRAFT and i.key not in self.gave_up
-                and not (i.state == PENDING and i.lane == ONLINE and i.api_failures % 2)]
+                and not (i.state == PENDING and i.lane == ONLINE and i.retry_pending)]
 
     def _not_twice(self, run_id: str, todo: list[BatchItem]) -> list[BatchItem]:
         """Without the questions another run (the same question in another list) has sent or is drafting."""
@@ -140,19 +143,19 @@ class BatchLane(Sender, Exchange):
     # -- following -----------------------------------------------------------------------------
     def poll(self, run_id: str) -> None:
         """Ask for every open batch of the run; collect those that ended."""
-        for c in self.ledger.chunks(run_id, (SENT,)):
+        for c in self.ledger.chunks(run_id, (ChunkState.SUBMITTED,)):
             try:
-                state = self.api.retrieve(c["batch_id"])
+                state = self.api.retrieve(c.batch_id)
             except ApiBatchError as exc:
                 if exc.status != 404:
                     raise
                 self.lost(c, exc)
                 continue
-            self.ledger.update_chunk(c["chunk"], status=state.status, completed=state.completed, failed=state.failed)
+            self.ledger.update_chunk(c.chunk, status=state.status, completed=state.completed, failed=state.failed)
             if state.terminal:
                 self.collect(c, state)
 
-    def collect(self, c: dict, state: BatchState) -> None:
+    def collect(self, c: Chunk, state: BatchState) -> None:
         """A batch that ended: every result it has goes through the page path; what never ran is sent
         again (expired, cancelled: its error lines say batch_expired or batch_cancelled) and what a
         completed batch lacks counts as a failure."""
@@ -168,7 +171,7 @@ class BatchLane(Sender, Exchange):
                     raise  # no answer: the next poll tries again
                 notes.append(f"the {kind} file could not be downloaded: {exc}")
                 continue
-            write_atomic(folder(self.config) / f"{c['chunk']}.{kind}.jsonl",
+            write_atomic(folder(self.config) / f"{c.chunk}.{kind}.jsonl",
                          self.client.mask.jsonl(data.decode("utf-8", "replace")), overwrite=True)
             found, bad = parse_results(data)
             for key, value in found.items():
@@ -181,7 +184,7 @@ class BatchLane(Sender, Exchange):
         batch_error = "; ".join(f"{code}: {message}" for code, message in state.errors) or None
         if state.status == "completed" and not state.output_file_id and not state.error_file_id:
             batch_error = "completed but has no output file: not counted as done"
-        for item in self.ledger.chunk_items(c["chunk"]):
+        for item in self.ledger.chunk_items(c.chunk):
             if item.state != SUBMITTED:
                 continue
             result = results.get(item.key)
@@ -198,28 +201,28 @@ class BatchLane(Sender, Exchange):
                     self.failure(item, f"batch {state.id} has no result for this question")
                 continue
             if result.ok:
-                error = self.ingest(item, result.body, c["mode"], BATCH_API)
+                error = self.ingest(item, result.body, c.mode, BATCH_API)
                 if error:
                     self.failure(item, error)
             else:
                 self.failure(item, result.error)
         error = "; ".join(filter(None, [batch_error, *notes[:3]])) or None
-        self.ledger.update_chunk(c["chunk"], state=COLLECTED, status=state.status, output_file_id=state.output_file_id,
+        self.ledger.update_chunk(c.chunk, state=COLLECTED, status=state.status, output_file_id=state.output_file_id,
                                  error_file_id=state.error_file_id, error=self.client.mask(error) if error else None)
 
-    def _learn_token_cap(self, c: dict, state: BatchState) -> bool:
+    def _learn_token_cap(self, c: Chunk, state: BatchState) -> bool:
         """What a token_limit_exceeded refusal teaches; True if the batch was refused with nothing else
         open and only one line (the question itself is the problem: it counts as a failure)."""
-        others = self.enqueued(c["run_id"]) - c["tokens"]
-        if others <= 0 and c["requests"] == 1:
+        others = self.enqueued(c.run_id) - c.tokens
+        if others <= 0 and c.requests == 1:
             return True
         # the provider held `others` and refused `others` + this batch: `others` is a safe cap; nothing else
         # open means other work of the account fills the queue, so half this batch is tried
-        learned = others if others > 0 else max(1, c["tokens"] // 2)
-        known = self.ledger.run_limits(c["run_id"])["token_cap"]
-        if known and known < others + c["tokens"]:
+        learned = others if others > 0 else max(1, c.tokens // 2)
+        known = self.ledger.run_limits(c.run_id)["token_cap"]
+        if known and known < others + c.tokens:
             learned = max(known, learned) if others > 0 else min(known, learned)
-        self.ledger.set_run(c["run_id"], token_cap=learned)
+        self.ledger.set_run(c.run_id, token_cap=learned)
         self.notify(f"batch {state.id}: the provider's enqueued-token limit was reached; the rest waits for "
                     f"open batches (about {learned:,} prompt tokens at once from now on)")
         return False
@@ -263,7 +266,7 @@ class BatchLane(Sender, Exchange):
         if not item.chunk:
             return None
         try:
-            path = Path(self.ledger.chunk(item.chunk).get("path") or "")
+            path = Path(self.ledger.chunk(item.chunk).path or "")
             with open(path, "rb") as fh:
                 for raw in fh:
                     line = json.loads(raw)
@@ -277,7 +280,7 @@ class BatchLane(Sender, Exchange):
         """A failed line: tried once more (a new batch, or online with --retry-online), then reported."""
         why = shorten(self.client.mask(why), 300)
         failures = item.api_failures + 1
-        if failures % 2:
+        if dataclasses.replace(item, api_failures=failures).retry_pending:
             lane = ONLINE if self.options.retry_online else item.lane
             self.ledger.settle(item.run_id, item.key, state=PENDING, chunk=None, api_failures=failures, lane=lane,
                                error=f"retrying: {why}")
@@ -359,30 +362,30 @@ class BatchLane(Sender, Exchange):
             self.ledger.set_run(run_id, cancelled=time.time())
             lines = []
             for c in self.ledger.chunks(run_id, OPEN_CHUNKS + (EXPORTED,)):
-                if c["state"] == UPLOADED:  # a process killed while starting it: the batch may exist
+                if c.state == UPLOADED:  # a process killed while starting it: the batch may exist
                     found = self.api.find_batch(self.metadata(c))
                     if found is not None:
-                        self.ledger.update_chunk(c["chunk"], state=SENT, batch_id=found.id, status=found.status)
-                        c = self._chunk(c["chunk"])
-                if c["state"] == SENT:
+                        self.ledger.update_chunk(c.chunk, state=ChunkState.SUBMITTED, batch_id=found.id, status=found.status)
+                        c = self._chunk(c.chunk)
+                if c.state == ChunkState.SUBMITTED:
                     try:
-                        state = self.api.cancel(c["batch_id"])
+                        state = self.api.cancel(c.batch_id)
                     except ApiBatchError as exc:
                         if exc.status != 404:
                             raise
                         self.lost(c, exc)
-                        lines.append(f"batch {c['batch_id']}: unknown to the server; its questions are left to send")
+                        lines.append(f"batch {c.batch_id}: unknown to the server; its questions are left to send")
                         continue
-                    self.ledger.update_chunk(c["chunk"], status=state.status)
+                    self.ledger.update_chunk(c.chunk, status=state.status)
                     lines.append(f"batch {state.id}: {state.status}")
                     if state.terminal:
                         self.collect(c, state)
                 else:  # never started (a file never recorded as uploaded cannot have a batch), or an export
-                    self._dissolve(c["chunk"], "cancelled before it was sent" if c["kind"] == BATCH_API
+                    self._dissolve(c.chunk, "cancelled before it was sent" if c.kind == BATCH_API
                                    else "export cancelled: its results are no longer awaited")
-                    lines.append(f"{'export' if c['kind'] == EXPORT else 'batch'} {c['chunk']}: dropped, its "
-                                 f"{c['requests']} question(s) are left to send")
-            if any(c["state"] == SENT for c in self.ledger.chunks(run_id)):
+                    lines.append(f"{'export' if c.kind == EXPORT else 'batch'} {c.chunk}: dropped, its "
+                                 f"{c.requests} question(s) are left to send")
+            if any(c.state == ChunkState.SUBMITTED for c in self.ledger.chunks(run_id)):
                 self.poll(run_id)
             return lines
 
@@ -395,7 +398,7 @@ def poll_all(job, *, notify: Callable[[str], None] = lambda m: None,
 
     out: list = []
     for run in job.ledger.unfinished():
-        if run.options.get("via") != BATCH_API and not job.ledger.chunks(run.run_id, (NEW, UPLOADED, SENT)):
+        if run.options.get("via") != BATCH_API and not job.ledger.chunks(run.run_id, (NEW, UPLOADED, ChunkState.SUBMITTED)):
             continue
         options, _ = Options.merged(run.options, {})
         cancelled = bool(job.ledger.run_limits(run.run_id)["cancelled"])

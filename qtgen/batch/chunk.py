@@ -1,5 +1,5 @@
-"""The Batch API lane's vocabulary: a chunk's own states in the ledger (the provider's status is kept beside them), and
-one request line of a chunk."""
+"""The Batch API lane's vocabulary: a chunk's states (`ledger.ChunkState`, beside the `Chunk` row they describe), one
+request line of a chunk, and where a run's batch files live."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from typing import Iterator
 
 from ..errors import QtgenError
 from ..locks import open_lock_file
-from .ledger import BatchItem
+from ..llm.pricing import EXPORT  # noqa: F401 - the lane of a chunk written for another engine
+from .ledger import BatchItem, Chunk, ChunkState  # noqa: F401 - Chunk: a row of api_batches
 
-EXPORT = "export"
-# a batch's own states in the ledger (the provider's status is kept beside them)
-NEW, UPLOADED, SENT, COLLECTED, DISSOLVED, EXPORTED = "new", "uploaded", "submitted", "collected", "dissolved", "exported"
-OPEN_CHUNKS = (NEW, UPLOADED, SENT)
+NEW, UPLOADED, _, COLLECTED, DISSOLVED, EXPORTED = ChunkState  # (SUBMITTED is named in full: ItemState has one too)
+OPEN_CHUNKS = (NEW, UPLOADED, ChunkState.SUBMITTED)
 TOKEN_LIMIT = "token_limit_exceeded"
 LOST = "lost"  # our status of a batch the server answers 404 for
 

@@ -64,8 +64,8 @@ class Exchange:
         with run_lock(self.config, run_id):
             items = {i.key: i for i in self.ledger.items(run_id)}
             chunks = self.ledger.chunks(run_id)
-            modes = {c["chunk"]: c["mode"] for c in chunks}
-            kinds = {c["chunk"]: c["kind"] for c in chunks if c["state"] in OPEN_CHUNKS}
+            modes = {c.chunk: c.mode for c in chunks}
+            kinds = {c.chunk: c.kind for c in chunks if c.state in OPEN_CHUNKS}
             for key, result in found.items():
                 item = items.get(key)
                 if item is None or item.kind != DRAFT or item.state not in (SUBMITTED, PENDING, FAILED, DONE):
@@ -85,6 +85,6 @@ class Exchange:
                 self.ledger.settle(run_id, key, state=FAILED, chunk=None, error=shorten(self.client.mask(error), 300))
                 counts["failed"] += 1
             for c in self.ledger.chunks(run_id, (EXPORTED,)):
-                if not any(i.state == SUBMITTED for i in self.ledger.chunk_items(c["chunk"])):
-                    self.ledger.update_chunk(c["chunk"], state=COLLECTED)
+                if not any(i.state == SUBMITTED for i in self.ledger.chunk_items(c.chunk)):
+                    self.ledger.update_chunk(c.chunk, state=COLLECTED)
         return counts

@@ -15,13 +15,33 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 
 from ..config import Config
+from ..llm.pricing import BATCH_API, ONLINE, Lane
 from ..database import Database, Migrations
 
-PENDING, RUNNING, DONE, FAILED, SKIPPED, INVALID = "pending", "running", "done", "failed", "skipped", "invalid"
-SUBMITTED = "submitted"  # in a Batch API batch (or an exported file): its result is awaited, not requested again
+class ItemState(StrEnum):
+    """A question's state in a run (stored as its value)."""
+
+    PENDING = "pending"
+    RUNNING = "running"  # taken by a worker, under its lease
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INVALID = "invalid"  # a bad line of the list
+    SUBMITTED = "submitted"  # in a Batch API batch (or an exported file): its result is awaited, not requested again
+
+
+class Kind(StrEnum):
+    """What a question of a run makes."""
+
+    DRAFT = "draft"  # a new draft
+    REVISE = "revise"  # a revision of a published page
+
+
+PENDING, RUNNING, DONE, FAILED, SKIPPED, INVALID, SUBMITTED = ItemState  # the members, by their names
 LEFT = (PENDING, RUNNING, FAILED)  # what a worker may take
 OPEN = LEFT + (SUBMITTED,)  # what keeps a run from being finished
 LEASE_SECONDS = 60.0
@@ -96,8 +116,7 @@ def m006_reasoning_and_cached_tokens(db) -> None:
     db.execute("ALTER TABLE items ADD COLUMN tokens_cached INTEGER NOT NULL DEFAULT 0")
 
 
-DRAFT, REVISE = "draft", "revise"
-ONLINE, BATCH_API = "online", "batch-api"
+DRAFT, REVISE = Kind
 
 
 @dataclass
@@ -131,6 +150,12 @@ class BatchItem:
     tokens_cached: int = 0
 
     @property
+    def retry_pending(self) -> bool:
+        """Whether a failed Batch API line waits for its one more try (each failure counts; an odd count has one
+        left: in a new batch, or online with --retry-online)."""
+        return self.api_failures % 2 == 1
+
+    @property
     def usage(self):
         from ..llm.reply.usage import Usage
 
@@ -146,6 +171,53 @@ class BatchItem:
 
 
 ITEM_COLUMNS = tuple(f.name for f in fields(BatchItem))
+
+
+class ChunkState(StrEnum):
+    """A Batch API batch's (or an export's) own state in the ledger; the provider's status is kept beside it."""
+
+    NEW = "new"  # its questions taken, nothing sent yet
+    UPLOADED = "uploaded"  # its file is at the provider
+    SUBMITTED = "submitted"  # a batch was made of it
+    COLLECTED = "collected"  # its results are in
+    DISSOLVED = "dissolved"  # given up; its questions went back to the run
+    EXPORTED = "exported"  # written for another engine; its results are awaited
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One row of `api_batches`: a Batch API batch or an export, and what became of it."""
+
+    chunk: str
+    run_id: str
+    kind: str  # Lane.BATCH_API or Lane.EXPORT
+    state: ChunkState
+    created: float
+    updated: float | None
+    requests: int
+    bytes: int
+    tokens: int
+    file_id: str | None
+    batch_id: str | None
+    status: str | None  # the provider's
+    completed: int
+    failed: int
+    output_file_id: str | None
+    error_file_id: str | None
+    error: str | None
+    mode: str | None
+    path: str | None
+
+    @classmethod
+    def of(cls, row) -> "Chunk":
+        """A chunk from its row, read by column name."""
+        values = {f.name: row[f.name] for f in fields(cls)}
+        return cls(**{**values, "state": ChunkState(values["state"])})
+
+    def shown(self) -> dict:
+        """What `qtgen runs` shows of it."""
+        return {k: getattr(self, k) for k in ("chunk", "kind", "state", "status", "batch_id", "file_id", "requests",
+                                              "completed", "failed", "error")}
 
 
 @dataclass
@@ -368,7 +440,7 @@ class Ledger(Database):
         process took some of this run's first."""
         chunk = f"{run_id}-{uuid.uuid4().hex[:8]}"
         now = time.time()
-        lane = BATCH_API if kind == BATCH_API else "export"
+        lane = BATCH_API if kind == BATCH_API else Lane.EXPORT
         with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             busy = self._held_elsewhere(run_id, keys)
@@ -386,8 +458,8 @@ class Ledger(Database):
                 self.db.rollback()
                 return None, {}
             self.db.execute("INSERT INTO api_batches (chunk, run_id, kind, state, created, updated, requests, bytes, "
-                            "tokens) VALUES (?, ?, ?, 'new', ?, ?, ?, ?, ?)",
-                            (chunk, run_id, kind, now, now, len(keys), size, tokens))
+                            "tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (chunk, run_id, kind, ChunkState.NEW, now, now, len(keys), size, tokens))
         return chunk, {}
 
     def _held_elsewhere(self, run_id: str, keys: list[str]) -> dict[str, str]:
@@ -431,7 +503,7 @@ class Ledger(Database):
         with self._lock:
             self.db.execute(f"UPDATE api_batches SET {sets} WHERE chunk = ?", (*values.values(), chunk))
 
-    def chunks(self, run_id: str | None = None, states: tuple[str, ...] | None = None) -> list[dict]:
+    def chunks(self, run_id: str | None = None, states: tuple[str, ...] | None = None) -> list["Chunk"]:
         sql, args = "SELECT * FROM api_batches WHERE 1", []
         if run_id is not None:
             sql += " AND run_id = ?"
@@ -440,12 +512,12 @@ class Ledger(Database):
             sql += f" AND state IN ({', '.join('?' * len(states))})"
             args += list(states)
         with self._lock:
-            return [{k: row[k] for k in row.keys()} for row in self.db.execute(sql + " ORDER BY created", args)]
+            return [Chunk.of(row) for row in self.db.execute(sql + " ORDER BY created", args)]
 
-    def chunk(self, chunk: str) -> dict:
+    def chunk(self, chunk: str) -> "Chunk":
         with self._lock:
             row = self.db.execute("SELECT * FROM api_batches WHERE chunk = ?", (chunk,)).fetchone()
-        return {k: row[k] for k in row.keys()}
+        return Chunk.of(row)
 
     def chunk_items(self, chunk: str) -> list[BatchItem]:
         with self._lock:

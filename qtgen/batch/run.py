@@ -32,6 +32,7 @@ from ..drafting import drafter as drafting
 from ..drafts.folder import DraftStore
 from .ledger import (BATCH_API, DONE, FAILED, INVALID, ONLINE, OPEN, PENDING, REVISE, SKIPPED, BatchItem,
                      Ledger, ledger_path, new_holder)
+from .chunk import EXPORT, EXPORTED, OPEN_CHUNKS
 from .online import Runner, adoptable
 from .options import HELD, Options, Prepared, Progress, Summary  # noqa: F401 - part of batch's API
 from .question_list import read_questions
@@ -275,16 +276,15 @@ class Batch:
         out = []
         for row in self.ledger.runs():
             run = self.ledger.run(row["run"])
-            batches = [{k: c[k] for k in ("chunk", "kind", "state", "status", "batch_id", "file_id", "requests",
-                                          "completed", "failed", "error")} for c in self.ledger.chunks(run.run_id)]
+            batches = [c.shown() for c in self.ledger.chunks(run.run_id)]
             out.append({**row, "via": run.options.get("via", ONLINE), "cost": round(self.summary(run.run_id).cost, 6),
                         "batches": batches})
         return out
 
     def lane_state(self, run_id: str) -> tuple[bool, bool]:
         """(open Batch API batches, open exports) of a run."""
-        chunks = self.ledger.chunks(run_id, ("new", "uploaded", "submitted", "exported"))
-        return (any(c["kind"] == BATCH_API for c in chunks), any(c["kind"] == "export" for c in chunks))
+        chunks = self.ledger.chunks(run_id, (*OPEN_CHUNKS, EXPORTED))
+        return any(c.kind == BATCH_API for c in chunks), any(c.kind == EXPORT for c in chunks)
 
     def cost_of(self, model: str, usage: Usage, lane: str = ONLINE) -> float:
         return cost(self.config, model, usage, lane)

@@ -11,7 +11,7 @@ from ..format.files import write_atomic
 from ..llm.batchapi import TERMINAL, ApiBatchError, FileTooLarge
 from .ledger import BATCH_API, FAILED, PENDING, SUBMITTED
 
-from .chunk import DISSOLVED, LOST, NEW, OPEN_CHUNKS, SENT, UPLOADED, Line, folder
+from .chunk import DISSOLVED, LOST, NEW, OPEN_CHUNKS, UPLOADED, Chunk, ChunkState, Line, folder
 
 
 class Sender:
@@ -47,14 +47,14 @@ class Sender:
         limit is the account's)."""
         total, now = 0, time.time()
         for c in self.ledger.chunks(None, OPEN_CHUNKS):
-            if c["kind"] != BATCH_API:
+            if c.kind != BATCH_API:
                 continue
-            if c["run_id"] == run_id:
-                total += c["tokens"]
-            elif c["state"] == SENT and c["status"] not in TERMINAL + (LOST,):
-                total += c["tokens"]
-            elif c["state"] != SENT and now - (c["updated"] or 0) < 600:
-                total += c["tokens"]  # being sent by another process now (an abandoned one stops counting)
+            if c.run_id == run_id:
+                total += c.tokens
+            elif c.state == ChunkState.SUBMITTED and c.status not in TERMINAL + (LOST,):
+                total += c.tokens
+            elif c.state != ChunkState.SUBMITTED and now - (c.updated or 0) < 600:
+                total += c.tokens  # being sent by another process now (an abandoned one stops counting)
         return total
 
     def submit(self, run_id: str, limit: int | None = None) -> int:
@@ -158,49 +158,49 @@ class Sender:
 
     def refresh_others(self, run_id: str) -> None:
         """The status of other runs' open batches, asked again (they count against the same token cap)."""
-        for c in self.ledger.chunks(None, (SENT,)):
-            if c["run_id"] != run_id and c["status"] not in TERMINAL + (LOST,):
+        for c in self.ledger.chunks(None, (ChunkState.SUBMITTED,)):
+            if c.run_id != run_id and c.status not in TERMINAL + (LOST,):
                 try:
-                    self.ledger.update_chunk(c["chunk"], status=self.api.retrieve(c["batch_id"]).status)
+                    self.ledger.update_chunk(c.chunk, status=self.api.retrieve(c.batch_id).status)
                 except ApiBatchError as exc:
                     if exc.status == 404:
-                        self.ledger.update_chunk(c["chunk"], status=LOST)  # its own run settles its questions
+                        self.ledger.update_chunk(c.chunk, status=LOST)  # its own run settles its questions
                     continue
 
     def _chunk(self, chunk: str) -> dict:
         return self.ledger.chunk(chunk)
 
     @staticmethod
-    def metadata(c: dict) -> dict[str, str]:
+    def metadata(c: Chunk) -> dict[str, str]:
         """What a batch carries at the provider, so a lost answer to its creation can be found again."""
-        return {"qtgen_run": c["run_id"], "qtgen_batch": c["chunk"]}
+        return {"qtgen_run": c.run_id, "qtgen_batch": c.chunk}
 
-    def _send(self, c: dict, data: bytes | None, resumed: bool) -> None:
+    def _send(self, c: Chunk, data: bytes | None, resumed: bool) -> None:
         """Upload a batch's file and start it, recording each step; a resumed step first looks for
         what an interrupted process may already have done."""
-        name = f"qtgen-{c['chunk']}.jsonl"
-        if c["state"] == NEW:
+        name = f"qtgen-{c.chunk}.jsonl"
+        if c.state == NEW:
             file_id = self.api.find_file(name) if resumed else None
             if file_id is None:
                 if data is None:
-                    data = Path(c["path"]).read_bytes()
+                    data = Path(c.path).read_bytes()
                 file_id = self._resumed_call(resumed, c, lambda: self.api.upload(name, data))
                 if file_id is None:
                     return
-            self.ledger.update_chunk(c["chunk"], state=UPLOADED, file_id=file_id)
-            c = self._chunk(c["chunk"])
-        if c["state"] == UPLOADED:
+            self.ledger.update_chunk(c.chunk, state=UPLOADED, file_id=file_id)
+            c = self._chunk(c.chunk)
+        if c.state == UPLOADED:
             meta = self.metadata(c)
             state = self.api.find_batch(meta) if resumed else None
             if state is None:
-                state = self._resumed_call(resumed, c, lambda: self.api.create(c["file_id"], meta))
+                state = self._resumed_call(resumed, c, lambda: self.api.create(c.file_id, meta))
                 if state is None:
                     return
-            self.ledger.update_chunk(c["chunk"], state=SENT, batch_id=state.id, status=state.status)
+            self.ledger.update_chunk(c.chunk, state=ChunkState.SUBMITTED, batch_id=state.id, status=state.status)
             self.progress.batches_sent += 1
-            self.progress.requests_sent += c["requests"]
+            self.progress.requests_sent += c.requests
 
-    def _resumed_call(self, resumed: bool, c: dict, call):
+    def _resumed_call(self, resumed: bool, c: Chunk, call):
         """An upload or create; when resuming, a refusal (the file expired meanwhile, say) returns the
         batch's questions to be sent afresh instead of stopping the whole run (None is returned)."""
         try:
@@ -210,8 +210,8 @@ class Sender:
         except ApiBatchError as exc:
             if not resumed or exc.status is None or not 400 <= exc.status < 500 or exc.status in (401, 403, 429):
                 raise
-            self._dissolve(c["chunk"], f"refused when resumed: {exc}")
-            self.notify(f"{exc}: its {c['requests']} question(s) are sent again in a new batch")
+            self._dissolve(c.chunk, f"refused when resumed: {exc}")
+            self.notify(f"{exc}: its {c.requests} question(s) are sent again in a new batch")
             return None
 
     def _refused(self, chunk: str, exc: ApiBatchError) -> None:
@@ -220,12 +220,12 @@ class Sender:
         if exc.status is not None and 400 <= exc.status < 500:
             self._dissolve(chunk, str(exc))
 
-    def lost(self, c: dict, exc: ApiBatchError) -> None:
+    def lost(self, c: Chunk, exc: ApiBatchError) -> None:
         """A batch the server no longer knows (404: deleted, or another project's key): its questions are
         left to send again rather than awaited for ever."""
-        self._dissolve(c["chunk"], f"the server does not know batch {c['batch_id']} ({exc}); its questions are "
+        self._dissolve(c.chunk, f"the server does not know batch {c.batch_id} ({exc}); its questions are "
                                    "left to send again", status=LOST)
-        self.notify(f"batch {c['batch_id']}: unknown to the server (404); its {c['requests']} question(s) will be sent "
+        self.notify(f"batch {c.batch_id}: unknown to the server (404); its {c.requests} question(s) will be sent "
                     "again (if it still runs under another key, cancel it there)")
 
     def _dissolve(self, chunk: str, why: str, **extra) -> None:
@@ -239,13 +239,13 @@ class Sender:
     def resume_sends(self, run_id: str) -> None:
         """Finish what an interrupted process left between recording a batch and starting it."""
         for c in self.ledger.chunks(run_id, (NEW, UPLOADED)):
-            if c["kind"] != BATCH_API:
+            if c.kind != BATCH_API:
                 continue
             try:
-                if c["state"] == NEW and not (c["path"] and Path(c["path"]).is_file()):
-                    self._dissolve(c["chunk"], "its file was never uploaded")
+                if c.state == NEW and not (c.path and Path(c.path).is_file()):
+                    self._dissolve(c.chunk, "its file was never uploaded")
                     continue
                 self._send(c, None, resumed=True)
             except FileTooLarge as exc:
-                self.ledger.set_run(run_id, max_bytes=max(1, c["bytes"] // 2))
-                self._dissolve(c["chunk"], str(exc))
+                self.ledger.set_run(run_id, max_bytes=max(1, c.bytes // 2))
+                self._dissolve(c.chunk, str(exc))

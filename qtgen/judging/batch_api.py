@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +29,16 @@ from ..llm.reply.fields import Retryable, shorten
 from .judge import Judge
 from .rubric import MAX_TOKENS, SCHEMA, Judgment, graded
 
-SENT, COLLECTED, DONE, FAILED = "sent", "collected", "done", "failed"
+class RequestState(StrEnum):
+    """A judge request's (and its batch's) state in judgments.sqlite."""
+
+    SENT = "sent"
+    COLLECTED = "collected"
+    DONE = "done"
+    FAILED = "failed"
+
+
+SENT, COLLECTED, DONE, FAILED = RequestState
 
 
 class JudgeLane:

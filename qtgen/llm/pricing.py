@@ -20,14 +20,21 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 
 from ..config import Config, uses_local
 from ..errors import InputError, LLMError
 from .reply.usage import Usage
 
-ONLINE = "online"
-BATCH_API = "batch-api"
-EXPORT = "export"  # run by another engine on your own machines: no provider bill
+class Lane(StrEnum):
+    """How a request travels, and so what it costs: the one vocabulary of lanes (stored as their values)."""
+
+    ONLINE = "online"
+    BATCH_API = "batch-api"  # the provider's Batch API: half the price, within 24 h
+    EXPORT = "export"  # run by another engine on your own machines: no provider bill
+
+
+ONLINE, BATCH_API, EXPORT = Lane.ONLINE, Lane.BATCH_API, Lane.EXPORT
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 

@@ -22,6 +22,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from ..config import Config
@@ -31,7 +32,15 @@ from ..judging.judge import Judge, JudgmentStore
 from ..judging.rubric import PASS
 
 
-OPEN, PUBLISHED, DROPPED = "open", "published", "dropped"
+class LotState(StrEnum):
+    """A lot's state (stored as its value)."""
+
+    OPEN = "open"  # drawn; its sample is being reviewed
+    PUBLISHED = "published"  # its unread rest published, in the commit it records
+    DROPPED = "dropped"  # given up; its drafts went back to review one by one
+
+
+OPEN, PUBLISHED, DROPPED = LotState
 
 
 def sample_size(confidence: float = 0.95, max_defect: float = 0.05) -> int:

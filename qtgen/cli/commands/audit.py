@@ -120,11 +120,13 @@ def _audit(obj: Ctx, lot, drafts, subject, run, listing, confidence, max_defect,
 
 
 def _show(config, s) -> None:
+    from ...publishing.lots import OPEN
+
     def name(draft: str) -> str:
         path = Path(draft)
         return str(path.relative_to(config.drafts)) if path.is_relative_to(config.drafts) else draft
 
-    if s.state != "open":
+    if s.state != OPEN:
         click.echo(f"lot {s.name} ({s.source}) is {s.state}" + (f" (commit {s.commit[:12]})" if s.commit else ""))
     click.echo(f"lot {s.name} ({s.source}): {len(s.members)} judge-passed draft(s); a sample of {len(s.sample)} to "
                f"review (seed {s.seed}); {len(s.sample) - len(s.pending)} decided, {len(s.defects)} defect(s)"
@@ -136,14 +138,14 @@ def _show(config, s) -> None:
                    + (f"; the {len(s.pending)} sampled draft(s) still waiting need no decision for the audit"
                       if s.pending else "")
                    + (f". qtgen audit drop {s.name} gives the lot up; its drafts are then reviewed one by one "
-                      "(qtgen review)" if s.state == "open" else ""))
+                      "(qtgen review)" if s.state == OPEN else ""))
         return
     if s.bound is None:
         click.echo(f"once each sampled draft is approved, edited, regenerated or rejected, the audit states the bound "
                    f"({len(s.pending)} waiting)")
     elif s.passed:
         click.echo(f"passed: the lot's defect rate is at most {s.bound:.2%} at {s.confidence:.0%} confidence (asked: "
-                   f"{s.max_defect:.2%})" + (f"; qtgen audit publish {s.name} publishes the rest" if s.state == "open"
+                   f"{s.max_defect:.2%})" + (f"; qtgen audit publish {s.name} publishes the rest" if s.state == OPEN
                                              else ""))
     else:
         click.echo(f"failed: {len(s.defects)} defect(s) in the sample; upper bound {s.bound:.2%} at {s.confidence:.0%} "
