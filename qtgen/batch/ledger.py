@@ -295,6 +295,12 @@ class Ledger(Database):
         return Run(row["run_id"], row["input"], row["input_sha"], row["started"], row["finished"], row["status"],
                    options if isinstance(options, dict) else {})
 
+    def unfinished_options(self, input_path: str, input_sha: str) -> dict | None:
+        """The options of the latest unfinished run of this very list (its path and bytes), or None."""
+        row = self.db.execute("SELECT options FROM runs WHERE input = ? AND input_sha = ? AND status != 'finished' "
+                              "ORDER BY started DESC LIMIT 1", (input_path, input_sha)).fetchone()
+        return None if row is None else json.loads(row["options"] or "{}")
+
     def find_run(self, run_id: str) -> Run:
         """The run of this id, or InputError naming it."""
         from ..errors import InputError

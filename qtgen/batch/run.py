@@ -116,12 +116,9 @@ class Batch:
             raise InputError(f"{path}: {exc.strerror}") from None
         sha = hashlib.sha256(data).hexdigest()
         base = options or Options()
-        existing = self.ledger.db.execute(
-            "SELECT options FROM runs WHERE input = ? AND input_sha = ? AND status != 'finished' "
-            "ORDER BY started DESC LIMIT 1", (str(path.resolve()), sha)).fetchone()
+        stored = self.ledger.unfinished_options(str(path.resolve()), sha)
         notes: list[str] = []
-        if existing is not None:
-            stored = json.loads(existing["options"] or "{}")
+        if stored is not None:
             if "subject" in given and stored.get("subject") and given["subject"] != stored["subject"]:
                 raise InputError(f"--subject {given['subject']}: this run drafts its list under {stored['subject']!r}; "
                                  "its questions keep that subject (start a new run with a copy of the list)")

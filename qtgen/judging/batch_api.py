@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from enum import StrEnum
 from pathlib import Path
 from typing import Callable
 
@@ -28,15 +26,7 @@ from ..llm.client import ChatClient
 from ..llm.reply.fields import Retryable, shorten
 from .judge import Judge
 from .rubric import MAX_TOKENS, SCHEMA, Judgment, graded
-
-class RequestState(StrEnum):
-    """A judge request's (and its batch's) state in judgments.sqlite."""
-
-    SENT = "sent"
-    COLLECTED = "collected"
-    DONE = "done"
-    FAILED = "failed"
-
+from .store import RequestState
 
 SENT, COLLECTED, DONE, FAILED = RequestState
 
@@ -59,7 +49,7 @@ class JudgeLane:
         return pricing(self.judge.config).cost(model or self.judge.model, usage, BATCH_API)
 
     def waiting(self) -> set[str]:
-        return {r["key"] for r in self.store.db.execute("SELECT key FROM judge_requests WHERE state = ?", (SENT,))}
+        return self.store.waiting_requests()
 
     def send(self, drafts: list[tuple[str, bytes, Page]], max_cost: float | None = None) -> tuple[int, int, str | None]:
         """(drafts sent, drafts with a kept grade, the batch's id or None when nothing needed sending)."""
@@ -105,14 +95,7 @@ class JudgeLane:
                 write_atomic(marker, name + "\n", overwrite=True, within=self.judge.config.drafts)
                 file_id = self.api.upload(name, data)
             state = self.api.create(file_id, meta)
-        with self.store.db:
-            self.store.db.execute("BEGIN IMMEDIATE")
-            self.store.db.execute("INSERT OR IGNORE INTO judge_batches (batch_id, file_name, model, requests, state, "
-                                  "status, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                  (state.id, name, self.judge.model, len(rows), SENT, state.status, time.time()))
-            self.store.db.executemany("INSERT OR REPLACE INTO judge_requests (key, batch_id, draft, data_sha, subject, "
-                                      "answer, rubric, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                      [(k, state.id, *rest, SENT) for k, *rest in rows])
+        self.store.add_judge_batch(state.id, name, self.judge.model, state.status, rows)
         marker.unlink(missing_ok=True)
         return len(rows), len(kept), state.id
 
@@ -131,8 +114,7 @@ class JudgeLane:
 
     def _open(self) -> dict[str, str]:
         """Open batches (id -> the judge model they were sent to), oldest first."""
-        return {r["batch_id"]: r["model"] for r in self.store.db.execute(
-            "SELECT batch_id, model FROM judge_batches WHERE state = ? ORDER BY created", (SENT,))}
+        return self.store.open_judge_batches()
 
     def collect(self) -> list[Judgment]:
         """The grades of every batch that has ended since the last look (each kept as it is read)."""
@@ -155,8 +137,7 @@ class JudgeLane:
                         continue
                     for key, value in found.items():
                         results.setdefault(key, value)
-            requests = [dict(r) for r in self.store.db.execute(
-                "SELECT * FROM judge_requests WHERE batch_id = ? AND state = ?", (batch_id, SENT))]
+            requests = self.store.sent_requests(batch_id)
             for request in requests:
                 result = results.get(request["key"])
                 if result is None or not result.ok:
@@ -195,12 +176,7 @@ class JudgeLane:
         self._settle(request["key"], FAILED, why)
 
     def _settle(self, key: str, state: str, error: str | None) -> None:
-        with self.store.db:
-            self.store.db.execute("BEGIN IMMEDIATE")
-            self.store.db.execute("UPDATE judge_requests SET state = ?, error = ? WHERE key = ?", (state, error, key))
+        self.store.settle_request(key, state, error)
 
     def _update(self, batch_id: str, **values) -> None:
-        sets = ", ".join(f"{k} = ?" for k in values)
-        with self.store.db:
-            self.store.db.execute("BEGIN IMMEDIATE")
-            self.store.db.execute(f"UPDATE judge_batches SET {sets} WHERE batch_id = ?", (*values.values(), batch_id))
+        self.store.update_judge_batch(batch_id, **values)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,9 +43,7 @@ def record(config: Config, path: Path, data: bytes | None, subject: str | None, 
         try:
             verdict = score = model = key = None
             sha = hashlib.sha256(data).hexdigest() if data is not None else sha
-            if once_since is not None and store.db.execute(
-                    "SELECT 1 FROM decisions WHERE draft = ? AND data_sha IS ? AND created >= ? AND decision IN (?, ?)",
-                    (str(path), sha, once_since, decision, EDITED)).fetchone():
+            if once_since is not None and store.decided_since(str(path), sha, once_since, (decision, EDITED)):
                 return
             found = store.graded_bytes(sha) if sha else None  # the grade of what the reviewer decided on
             if found is None and decision == APPROVE:
@@ -56,11 +53,7 @@ def record(config: Config, path: Path, data: bytes | None, subject: str | None, 
             if found is not None:
                 key, grade = found
                 verdict, score, model = grade["verdict"], int(grade["score"]), grade["model"]
-            with store.db:
-                store.db.execute("BEGIN IMMEDIATE")
-                store.db.execute("INSERT INTO decisions (draft, data_sha, subject, question, decision, verdict, score, "
-                                 "model, grade, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 (str(path), sha, subject, question, decision, verdict, score, model, key, time.time()))
+            store.add_decision(str(path), sha, subject, question, decision, verdict, score, model, key)
         finally:
             store.close()
     except (sqlite3.Error, OSError, QtgenError, KeyError, ValueError):
@@ -101,10 +94,10 @@ def kappa(pairs: list[tuple[str, str]]) -> float | None:
 
 def calibrate(config: Config, target: float = 0.05) -> Calibration:
     rows = []
-    if config.state("judgments.sqlite").is_file():
+    if JudgmentStore.exists(config):
         store = JudgmentStore(config)
         try:
-            rows = [dict(r) for r in store.db.execute("SELECT decision, verdict, score, grade FROM decisions ORDER BY id")]
+            rows = store.decisions()
         finally:
             store.close()
     judged, answered = [], set()

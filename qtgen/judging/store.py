@@ -1,18 +1,37 @@
 """qtgen's record of judging (`drafts/.qtgen/judgments.sqlite`): every grade, by the draft's bytes, the judge model and
 the rubric; every reviewer's decision beside the grade it answered; audited lots and their members; Batch API
-batches of judging requests. Numbered migrations, rows read by column name.
+batches of judging requests. Numbered migrations, rows read by column name. `JudgmentStore` owns the file: every
+statement on it is one of its methods.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from enum import StrEnum
 from pathlib import Path
 
 from ..config import Config
 from ..database import Database, Migrations
 
 migrations = Migrations()
+
+
+class LotState(StrEnum):
+    """A lot's state (stored as its value)."""
+
+    OPEN = "open"  # drawn; its sample is being reviewed
+    PUBLISHED = "published"  # its unread rest published, in the commit it records
+    DROPPED = "dropped"  # given up; its drafts went back to review one by one
+
+
+class RequestState(StrEnum):
+    """A judge request's (and its batch's) state."""
+
+    SENT = "sent"
+    COLLECTED = "collected"
+    DONE = "done"
+    FAILED = "failed"
 
 
 @migrations
@@ -64,9 +83,19 @@ def m005_grades_decided(db) -> None:
 
 class JudgmentStore(Database):
     migrations = migrations
+    FILE = "judgments.sqlite"  # the one name of this store's file, in drafts/.qtgen
 
     def __init__(self, config: Config, path: Path | None = None):
-        super().__init__(path or config.state("judgments.sqlite"))
+        super().__init__(path or self.path_of(config))
+
+    @classmethod
+    def path_of(cls, config: Config) -> Path:
+        return config.state(cls.FILE)
+
+    @classmethod
+    def exists(cls, config: Config) -> bool:
+        """Whether anything was ever judged or decided here (reading commands open no store that is not there)."""
+        return cls.path_of(config).is_file()
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         return self.json_by_key("judgments", "result", keys)
@@ -101,3 +130,117 @@ class JudgmentStore(Database):
         row = self.db.execute("SELECT data_sha, result, key FROM judgments WHERE draft = ? ORDER BY created DESC "
                               "LIMIT 1", (draft,)).fetchone()
         return None if row is None else (row["data_sha"], json.loads(row["result"]), row["key"])
+
+    # -- reviewers' decisions ----------------------------------------------------------------------------------
+    def decided_since(self, draft: str, sha: str | None, since: float, decisions: tuple[str, ...]) -> bool:
+        """Whether one of these decisions on these exact bytes of the draft was kept since then."""
+        marks = ", ".join("?" * len(decisions))
+        return self.db.execute(f"SELECT 1 FROM decisions WHERE draft = ? AND data_sha IS ? AND created >= ? AND "
+                               f"decision IN ({marks})", (draft, sha, since, *decisions)).fetchone() is not None
+
+    def add_decision(self, draft: str, sha: str | None, subject: str | None, question: str | None, decision: str,
+                     verdict: str | None, score: int | None, model: str | None, grade: str | None) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT INTO decisions (draft, data_sha, subject, question, decision, verdict, score, "
+                            "model, grade, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (draft, sha, subject, question, decision, verdict, score, model, grade, time.time()))
+
+    def decisions(self) -> list[dict]:
+        """Every decision kept, oldest first: decision, verdict, score, grade."""
+        return [dict(r) for r in self.db.execute("SELECT decision, verdict, score, grade FROM decisions ORDER BY id")]
+
+    def decisions_since(self, draft: str, since: float) -> list[dict]:
+        """The decisions on a draft since then, oldest first: decision, data_sha."""
+        return [dict(r) for r in self.db.execute("SELECT decision, data_sha FROM decisions WHERE draft = ? AND "
+                                                 "created >= ? ORDER BY id", (draft, since))]
+
+    # -- audited lots ----------------------------------------------------------------------------------------------
+    def lot(self, name: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM lots WHERE name = ?", (name,)).fetchone()
+        return None if row is None else {k: row[k] for k in row.keys()}
+
+    def lot_members(self, name: str) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT draft, data_sha, sampled FROM lot_members WHERE lot = ? "
+                                                 "ORDER BY draft", (name,))]
+
+    def _open_members(self) -> dict[str, str]:
+        return {r["draft"]: r["lot"] for r in self.db.execute(
+            "SELECT m.draft, m.lot FROM lot_members m JOIN lots l ON l.name = m.lot WHERE l.state = ?",
+            (LotState.OPEN,))}
+
+    def open_lot_members(self) -> dict[str, str]:
+        """Every draft of a lot still open (the draft -> the lot's name)."""
+        return self._open_members()
+
+    def add_lot(self, name: str, confidence: float, max_defect: float, seed: int, seed_given: bool, source: str,
+                members: list[tuple[str, str, bool]]) -> tuple[bool, dict[str, str]]:
+        """Draw a lot of (draft, sha256 of its bytes, sampled) in one transaction: (False, {}) when drawn; (True, {})
+        when a lot of this name exists; (False, {draft: lot}) when other open lots hold some of these drafts (read
+        inside the transaction: another draw may have taken them meanwhile). Nothing is written unless drawn."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if self.db.execute("SELECT 1 FROM lots WHERE name = ?", (name,)).fetchone():
+                return True, {}
+            taken = self._open_members()
+            clash = {d: taken[d] for d, _, _ in members if d in taken}
+            if clash:
+                return False, clash
+            self.db.execute("INSERT INTO lots (name, created, confidence, max_defect, seed, source, state, seed_given) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (name, time.time(), confidence, max_defect, seed, source, LotState.OPEN, int(seed_given)))
+            self.db.executemany("INSERT INTO lot_members (lot, draft, data_sha, sampled) VALUES (?, ?, ?, ?)",
+                                [(name, d, sha, int(sampled)) for d, sha, sampled in members])
+        return False, {}
+
+    def earlier_lots(self, name: str) -> list[str]:
+        """Lots given up before over some of this lot's drafts."""
+        return [r["lot"] for r in self.db.execute(
+            "SELECT DISTINCT m.lot FROM lot_members m JOIN lots l ON l.name = m.lot WHERE l.state = ? AND m.lot != ? "
+            "AND m.draft IN (SELECT draft FROM lot_members WHERE lot = ?) ORDER BY m.lot", (LotState.DROPPED, name, name))]
+
+    def set_lot_state(self, name: str, state: str, commit: str | None = None) -> None:
+        """An open lot given up, or published (with its commit)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("UPDATE lots SET state = ?, [commit] = COALESCE(?, [commit]) WHERE name = ? AND state = ?",
+                            (state, commit, name, LotState.OPEN))
+
+    # -- judging through the Batch API -----------------------------------------------------------------------------
+    def waiting_requests(self) -> set[str]:
+        """The keys of requests sent in a batch whose grade is not in yet."""
+        return {r["key"] for r in self.db.execute("SELECT key FROM judge_requests WHERE state = ?", (RequestState.SENT,))}
+
+    def add_judge_batch(self, batch_id: str, file_name: str, model: str, status: str | None, rows: list[tuple]) -> None:
+        """A batch sent, with its requests: (key, draft, data_sha, subject, answer, rubric) each."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR IGNORE INTO judge_batches (batch_id, file_name, model, requests, state, status, "
+                            "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (batch_id, file_name, model, len(rows), RequestState.SENT, status, time.time()))
+            self.db.executemany("INSERT OR REPLACE INTO judge_requests (key, batch_id, draft, data_sha, subject, "
+                                "answer, rubric, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                [(k, batch_id, *rest, RequestState.SENT) for k, *rest in rows])
+
+    def open_judge_batches(self) -> dict[str, str]:
+        """Open batches (id -> the judge model they were sent to), oldest first."""
+        return {r["batch_id"]: r["model"] for r in self.db.execute(
+            "SELECT batch_id, model FROM judge_batches WHERE state = ? ORDER BY created", (RequestState.SENT,))}
+
+    def sent_requests(self, batch_id: str) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM judge_requests WHERE batch_id = ? AND state = ?",
+                                                 (batch_id, RequestState.SENT))]
+
+    def settle_request(self, key: str, state: str, error: str | None) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("UPDATE judge_requests SET state = ?, error = ? WHERE key = ?", (state, error, key))
+
+    _BATCH_COLUMNS = frozenset({"state", "status", "error"})
+
+    def update_judge_batch(self, batch_id: str, **values) -> None:
+        assert set(values) <= self._BATCH_COLUMNS, values
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(f"UPDATE judge_batches SET {sets} WHERE batch_id = ?", (*values.values(), batch_id))

@@ -17,7 +17,7 @@ def verdicts_of(config: Config, items: list) -> dict[str, Judgment]:
     cannot be read (damaged, or made by a newer qtgen) shows no grade rather than failing a listing."""
     import sqlite3
 
-    if not config.state("judgments.sqlite").is_file():
+    if not JudgmentStore.exists(config):
         return {}
     judge = Judge.open(config, for_reading=True)
     try:
@@ -49,7 +49,7 @@ def judge_feedback(config: Config, path: Path) -> str:
     correction, and the criteria graded 3 or less. InputError when this form of the draft was never judged, or
     the judge found nothing to change."""
     unjudged = InputError(f"{path.name}: not judged in its present form (qtgen judge {path.stem} first)")
-    if not config.state("judgments.sqlite").is_file():
+    if not JudgmentStore.exists(config):
         raise unjudged
     store = JudgmentStore(config)
     try:

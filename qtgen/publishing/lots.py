@@ -20,9 +20,7 @@ import hashlib
 import math
 import random
 import secrets
-import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from ..config import Config
@@ -30,14 +28,7 @@ from ..errors import InputError, QtgenError
 from ..judging.calibration import APPROVE, EDITED
 from ..judging.judge import Judge, JudgmentStore
 from ..judging.rubric import PASS
-
-
-class LotState(StrEnum):
-    """A lot's state (stored as its value)."""
-
-    OPEN = "open"  # drawn; its sample is being reviewed
-    PUBLISHED = "published"  # its unread rest published, in the commit it records
-    DROPPED = "dropped"  # given up; its drafts went back to review one by one
+from ..judging.store import LotState
 
 
 OPEN, PUBLISHED, DROPPED = LotState
@@ -142,10 +133,10 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
         raise InputError(f"audit: {name!r} is not a lot name (up to 100 characters: no slashes, line breaks or "
                          "control characters)")
     n = sample_size(confidence, max_defect)
-    if config.state("judgments.sqlite").is_file():
+    if JudgmentStore.exists(config):
         taken = JudgmentStore(config)
         try:
-            if taken.db.execute("SELECT 1 FROM lots WHERE name = ?", (name,)).fetchone():
+            if taken.lot(name) is not None:
                 raise InputError(f"audit: lot {name!r} exists already (qtgen audit {name} shows it)")
         finally:
             taken.close()
@@ -189,25 +180,15 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
         given = seed is not None  # a chosen seed could choose the sample: the commit says so
         seed = seed if seed is not None else secrets.randbelow(2**31)
         chosen = set(random.Random(seed).sample(range(len(members)), min(n, len(members))))
-        store = judge.store()
-        with store.db:
-            store.db.execute("BEGIN IMMEDIATE")
-            if store.db.execute("SELECT 1 FROM lots WHERE name = ?", (name,)).fetchone():
-                raise InputError(f"audit: lot {name!r} exists already (qtgen audit {name} shows it)")
-            # read again inside the transaction: another draw may have taken some of these drafts meanwhile
-            taken = {r["draft"]: r["lot"] for r in store.db.execute(
-                "SELECT m.draft, m.lot FROM lot_members m JOIN lots l ON l.name = m.lot WHERE l.state = ?", (OPEN,))}
-            clash = [d for d, _ in members if d in taken]
-            if clash:
-                raise InputError(f"audit: {len(clash)} of these drafts were drawn into lot {taken[clash[0]]} while this "
-                                 f"draw was made (first: {Path(clash[0]).name}); nothing drawn: qtgen audit "
-                                 f"{taken[clash[0]]} shows that lot")
-            store.db.execute("INSERT INTO lots (name, created, confidence, max_defect, seed, source, state, seed_given) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (name, time.time(), confidence, max_defect, seed, source, OPEN, int(given)))
-            store.db.executemany("INSERT INTO lot_members (lot, draft, data_sha, sampled) VALUES (?, ?, ?, ?)",
-                                 [(name, d, hashlib.sha256(data).hexdigest(), int(i in chosen))
-                                  for i, (d, data) in enumerate(members)])
+        exists, clash = judge.store().add_lot(name, confidence, max_defect, seed, given, source,
+                                              [(d, hashlib.sha256(data).hexdigest(), i in chosen)
+                                               for i, (d, data) in enumerate(members)])
+        if exists:
+            raise InputError(f"audit: lot {name!r} exists already (qtgen audit show {name} shows it)")
+        if clash:
+            first, lot = next(iter(clash.items()))
+            raise InputError(f"audit: {len(clash)} of these drafts were drawn into lot {lot} while this draw was made "
+                             f"(first: {Path(first).name}); nothing drawn: qtgen audit show {lot} shows that lot")
     finally:
         judge.close()
     if len(members) <= n:
@@ -236,12 +217,11 @@ def _not_clean(config: Config, path: Path, data: bytes) -> str | None:
 
 def open_lot_members(config: Config) -> dict[str, str]:
     """Every draft of a lot still open (str(path) -> the lot's name)."""
-    if not config.state("judgments.sqlite").is_file():
+    if not JudgmentStore.exists(config):
         return {}
     store = JudgmentStore(config)
     try:
-        return {r["draft"]: r["lot"] for r in store.db.execute(
-            "SELECT m.draft, m.lot FROM lot_members m JOIN lots l ON l.name = m.lot WHERE l.state = ?", (OPEN,))}
+        return store.open_lot_members()
     finally:
         store.close()
 
@@ -257,19 +237,17 @@ def drop(config: Config, name: str) -> LotStatus:
 
 def status(config: Config, name: str) -> LotStatus:
     """A lot as it stands: each sampled draft's decision since the lot was drawn (approved unchanged, or a defect)."""
-    if not config.state("judgments.sqlite").is_file():
+    if not JudgmentStore.exists(config):
         raise InputError(f"audit: no lot {name!r} (qtgen audit {name} DRAFT..., --subject S, --run RUN or --list FILE draws one)")
     store = JudgmentStore(config)
     try:
-        lot = store.db.execute("SELECT * FROM lots WHERE name = ?", (name,)).fetchone()
+        lot = store.lot(name)
         if lot is None:
             raise InputError(f"audit: no lot {name!r} (qtgen audit {name} DRAFT..., --subject S, --run RUN or --list FILE draws one)")
-        members = [Member(r["draft"], r["data_sha"], bool(r["sampled"])) for r in
-                   store.db.execute("SELECT draft, data_sha, sampled FROM lot_members WHERE lot = ? ORDER BY draft", (name,))]
+        members = [Member(r["draft"], r["data_sha"], bool(r["sampled"])) for r in store.lot_members(name)]
         for m in members:
             if m.sampled:  # sound only if published as the lot drew it; any other decision since is a defect for good
-                for row in store.db.execute("SELECT decision, data_sha FROM decisions WHERE draft = ? AND created >= ? "
-                                            "ORDER BY id", (m.draft, lot["created"])):
+                for row in store.decisions_since(m.draft, lot["created"]):
                     sound = row["data_sha"] == m.data_sha and row["decision"] in (APPROVE, EDITED)
                     if not sound:
                         m.decision = EDITED if row["decision"] == APPROVE else row["decision"]
@@ -278,9 +256,7 @@ def status(config: Config, name: str) -> LotStatus:
         out = LotStatus(name, lot["confidence"], lot["max_defect"], lot["source"], lot["state"], members, lot["created"],
                         lot["commit"], lot["seed"], bool(lot["seed_given"]))
         # lots given up before, over some of the same drafts: a new draw after a failed one is on record
-        out.earlier = [r["lot"] for r in store.db.execute(
-            "SELECT DISTINCT m.lot FROM lot_members m JOIN lots l ON l.name = m.lot WHERE l.state = ? AND m.lot != ? "
-            "AND m.draft IN (SELECT draft FROM lot_members WHERE lot = ?) ORDER BY m.lot", (DROPPED, name, name))]
+        out.earlier = store.earlier_lots(name)
     finally:
         store.close()
     for m in out.pending:
@@ -334,10 +310,7 @@ def _set_state(config: Config, name: str, state: str, commit: str | None = None)
     """An open lot given up (dropped) or published (with its commit)."""
     store = JudgmentStore(config)
     try:
-        with store.db:
-            store.db.execute("BEGIN IMMEDIATE")
-            store.db.execute("UPDATE lots SET state = ?, [commit] = COALESCE(?, [commit]) WHERE name = ? AND state = ?",
-                             (state, commit, name, OPEN))
+        store.set_lot_state(name, state, commit)
     finally:
         store.close()
 

@@ -33,7 +33,7 @@ def of_versions(config: Config, versions: list) -> list[dict | None]:
 
     shas = [hashlib.sha256(v.path.read_bytes()).hexdigest() if v.path.is_file() else "" for v in versions]
     grades: dict[str, dict] = {}
-    if config.state("judgments.sqlite").is_file():
+    if JudgmentStore.exists(config):
         store = JudgmentStore(config)
         try:
             grades = store.by_bytes([s for s in shas if s])
