@@ -655,3 +655,28 @@ def test_links_search_phone_widths_and_regeneration_banners(studio, browser, mod
         tab.reload()
         assert tab.locator("#job-end").count() == 0 and tab.locator("#job").count() == 0
         assert "regenerat" not in tab.locator(".flash").all_inner_texts().__str__().lower()
+
+
+def test_every_answer_carries_the_same_security_headers_whichever_guard_sent_it(site_with_drafts):
+    from starlette.testclient import TestClient
+
+    from qtgen.config import load
+    from qtgen.studio.app import create_app
+    from qtgen.studio.middleware import HEADERS
+
+    wanted = {name.decode(): value.decode() for name, value in HEADERS}
+    client = TestClient(create_app(load(cwd=site_with_drafts, environ={}), "tok"), base_url="http://127.0.0.1:9")
+    answers = {"no login": client.get("/")}  # the login guard
+    answers["another host"] = client.get("/", headers={"Host": "attacker.example:9"})  # the host guard
+    client.cookies.set("qtgen_studio_9", "tok")
+    answers["queue"] = client.get("/")
+    answers["no csrf"] = client.post("/approve", content=b"id=x")  # the CSRF guard
+    answers["too large"] = client.post("/approve", content=b"x" * 2_100_000)
+    answers["gone"] = client.get("/draft/0123456789abcdef")  # a route's own refusal
+    answers["static"] = client.get("/static/studio.css")
+    assert [(k, r.status_code) for k, r in answers.items()] == [
+        ("no login", 401), ("another host", 421), ("queue", 200), ("no csrf", 403), ("too large", 413),
+        ("gone", 404), ("static", 200)]
+    for what, r in answers.items():
+        assert {k: r.headers.get(k) for k in wanted} == wanted, what
+        assert len(r.headers.get_list("content-security-policy")) == 1, what  # set once, never twice
