@@ -37,11 +37,13 @@ from ..llm.prompts import Prompts
 from ..drafting import drafter as drafting
 from .chunk import (COLLECTED, EXPORT, EXPORTED, NEW, OPEN_CHUNKS, TOKEN_LIMIT, UPLOADED, ChunkState, Line, folder,
                     run_lock)
-from .ledger import Chunk
+from .entries import Chunk
 from .exchange import Exchange
 from .results import Result, parse_results
 from .sending import Sender
-from .ledger import BATCH_API, DONE, DRAFT, FAILED, ONLINE, PENDING, SKIPPED, SUBMITTED, BatchItem, Ledger
+from .ledger import Ledger
+from ..llm.pricing import BATCH_API, ONLINE
+from .entries import DONE, DRAFT, FAILED, PENDING, SKIPPED, SUBMITTED, BatchItem
 
 @dataclass
 class LaneProgress:

@@ -1,4 +1,4 @@
-"""The Batch API lane's vocabulary: a chunk's states (`ledger.ChunkState`, beside the `Chunk` row they describe), one
+"""The Batch API lane's vocabulary: a chunk's states (`entries.ChunkState`, beside the `Chunk` row they describe), one
 request line of a chunk, and where a run's batch files live."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Iterator
 from ..errors import QtgenError
 from ..locks import open_lock_file
 from ..llm.pricing import EXPORT  # noqa: F401 - the lane of a chunk written for another engine
-from .ledger import BatchItem, Chunk, ChunkState  # noqa: F401 - Chunk: a row of api_batches
+from .entries import BatchItem, Chunk, ChunkState  # noqa: F401 - Chunk: a row of api_batches
 
 NEW, UPLOADED, _, COLLECTED, DISSOLVED, EXPORTED = ChunkState  # (SUBMITTED is named in full: ItemState has one too)
 OPEN_CHUNKS = (NEW, UPLOADED, ChunkState.SUBMITTED)

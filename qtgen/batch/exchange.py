@@ -7,7 +7,8 @@ from pathlib import Path
 from ..errors import InputError, QtgenError
 from ..format.files import write_atomic
 from ..llm.reply.fields import shorten
-from .ledger import BATCH_API, DONE, DRAFT, FAILED, PENDING, SUBMITTED
+from ..llm.pricing import BATCH_API
+from .entries import DONE, DRAFT, FAILED, PENDING, SUBMITTED
 
 from .chunk import COLLECTED, EXPORT, EXPORTED, OPEN_CHUNKS, run_lock
 from .results import parse_results

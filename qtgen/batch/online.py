@@ -22,7 +22,9 @@ from ..llm.ratelimit import Cancelled, RateLimiter
 from ..site.index import SiteIndex
 from ..drafting import drafter as drafting
 from ..drafts.folder import DraftStore
-from .ledger import (DONE, FAILED, HEARTBEAT_SECONDS, LEFT, ONLINE, PENDING, REVISE, BatchItem, Ledger)
+from .ledger import HEARTBEAT_SECONDS, Ledger
+from ..llm.pricing import ONLINE
+from .entries import DONE, FAILED, LEFT, PENDING, REVISE, BatchItem
 from .options import HELD, Options, Progress
 
 def adoptable(config: Config, item: BatchItem):

@@ -7,7 +7,8 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
-from .ledger import (ONLINE, BatchItem, Run)
+from ..llm.pricing import ONLINE
+from .entries import BatchItem, Run
 from .question_list import BadLine
 
 HELD = "held"  # another process holds the question

@@ -30,8 +30,9 @@ from ..llm.ratelimit import RateLimiter, shared_store
 from ..site.index import open_index
 from ..drafting import drafter as drafting
 from ..drafts.folder import DraftStore
-from .ledger import (BATCH_API, DONE, FAILED, INVALID, ONLINE, OPEN, PENDING, REVISE, SKIPPED, BatchItem,
-                     Ledger, ledger_path, new_holder)
+from .ledger import Ledger, ledger_path, new_holder
+from ..llm.pricing import BATCH_API, ONLINE
+from .entries import DONE, FAILED, INVALID, OPEN, PENDING, REVISE, SKIPPED, BatchItem
 from .chunk import EXPORT, EXPORTED, OPEN_CHUNKS
 from .online import Runner, adoptable
 from .options import HELD, Options, Prepared, Progress, Summary  # noqa: F401 - part of batch's API

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..format.files import write_atomic
 from ..llm.batchapi import TERMINAL, ApiBatchError, FileTooLarge
-from .ledger import BATCH_API, FAILED, PENDING, SUBMITTED
+from ..llm.pricing import BATCH_API
+from .entries import FAILED, PENDING, SUBMITTED
 
 from .chunk import DISSOLVED, LOST, NEW, OPEN_CHUNKS, UPLOADED, Chunk, ChunkState, Line, folder
 

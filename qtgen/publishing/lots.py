@@ -330,7 +330,8 @@ def lot_drafts(config: Config, names: list[str], subject: str | None, run: str |
         return [p for p in store.drafts() if p.parent.name == folder], f"subject {subject}"
     if run is not None:
         from ..batch.ledger import ledger_path
-        from ..batch.ledger import DONE, Ledger
+        from ..batch.ledger import Ledger
+        from ..batch.entries import DONE
 
         if not ledger_path(config).is_file():
             raise InputError(f"run {run!r}: no such run (qtgen runs lists them)")
