@@ -159,3 +159,22 @@ def test_every_import_of_qtgen_names_something_that_exists():
                 broken += [f"{name}: import {a.name}" for a in node.names
                            if a.name.startswith("qtgen") and a.name not in modules]
     assert seen > 500 and broken == []
+
+
+def test_each_table_is_written_and_read_by_the_one_store_that_owns_its_file():
+    """Every SQL statement naming a table stands in one module: the store of that table's file."""
+    import re
+
+    statement = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE(?: IF NOT EXISTS)?|ON)\s+\[?([a-z_]+)\]?", re.I)
+    sql = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|REPLACE)\b", re.I)
+    owners: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(parse_python(path)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and sql.match(node.value):
+                for table in statement.findall(node.value):
+                    if table.lower() not in {"select", "values", "where", "set", "sqlite_master"}:
+                        owners.setdefault(table, set()).add(module_of(path))
+    assert {"judgments", "decisions", "lots", "lot_members", "judge_batches", "items", "runs", "api_batches"} <= set(owners)
+    shared = {table: sorted(modules) for table, modules in owners.items() if len(modules) > 1}
+    assert shared == {}
+    assert owners["lots"] == {"qtgen.judging.store"} and owners["items"] == {"qtgen.batch.ledger"}
