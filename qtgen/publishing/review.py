@@ -85,14 +85,7 @@ def diff(config: Config, name: str, against: int | None = None) -> str:
     if against is not None:
         old = history.get(against)
     else:
-        versions = history.versions()
-        earlier = [v for v in versions if v.text() != current]
-        if not earlier and len(versions) > 1:
-            raise QtgenError(f"{path.name}: no change: its {len(versions)} versions all hold this text (a regeneration "
-                             "that answers with the same text changes nothing)")
-        if not earlier:
-            raise QtgenError(f"{path.name}: no previous version (made by regenerate or edit)")
-        old = earlier[-1]
+        old = _last_unlike(history, current, "no previous version (made by regenerate or edit)")
     lines = difflib.unified_diff(readable(parse(old.text())), readable(parse(current)),
                                  f"{path.name} (version {old.number}, {old.made_by})", f"{path.name} (now)", lineterm="")
     return "\n".join(lines)
@@ -134,14 +127,7 @@ def revert(config: Config, name: str, to: int | None = None) -> tuple[Path, int]
     path = history.draft
     current = path.read_text(encoding="utf-8")
     if to is None:
-        versions = history.versions()
-        earlier = [v for v in versions if v.text() != current]
-        if not earlier and len(versions) > 1:
-            raise QtgenError(f"{path.name}: no change: its {len(versions)} versions all hold this text (a regeneration "
-                             "that answers with the same text changes nothing)")
-        if not earlier:
-            raise QtgenError(f"{path.name}: no earlier version to revert to")
-        version = earlier[-1]
+        version = _last_unlike(history, current, "no earlier version to revert to")
     else:
         version = history.get(to)
     with DraftStore(config, migrate=False).lock():
@@ -320,3 +306,15 @@ def edit(config: Config, name: str, editor: list[str] | None = None) -> Edit:
                          exc.exit_code) from None
     kept.unlink(missing_ok=True)
     return Edit(path, "saved")
+
+
+def _last_unlike(history, current: str, none: str):
+    """The latest version whose text is not `current`; QtgenError saying `none` (or that nothing changed) otherwise."""
+    versions = history.versions()
+    earlier = [v for v in versions if v.text() != current]
+    if not earlier and len(versions) > 1:
+        raise QtgenError(f"{history.draft.name}: no change: its {len(versions)} versions all hold this text (a "
+                         "regeneration that answers with the same text changes nothing)")
+    if not earlier:
+        raise QtgenError(f"{history.draft.name}: {none}")
+    return earlier[-1]
