@@ -508,6 +508,8 @@ class FakeBatchApi:
         self._n = 0
         self.listing = True  # False: GET /files answers 404, as a gateway without file listing does
         self.listings = 0  # GET /files requests seen
+        self.cancel_conflict = False  # True: POST /batches/{id}/cancel answers 409, as for a batch that cannot be cancelled
+        self.cancels = 0  # cancel requests seen
 
     def gate(self, route: str) -> Gate:
         gate = Gate()
@@ -539,6 +541,9 @@ class FakeBatchApi:
         if route.endswith("/cancel"):
             batch_id = route.split("/")[-2]
             with self.lock:
+                self.cancels += 1
+                if self.cancel_conflict:
+                    return _err(409, f"Cannot cancel batch {batch_id}: it is being finalized.")
                 b = self.batches.get(batch_id)
                 if b is None:
                     return _err(404, f"No batch found with id '{batch_id}'.")

@@ -855,3 +855,18 @@ def test_max_cost_counts_only_what_was_sent_while_the_token_cap_holds_the_rest(s
         assert r.returncode == 0, r.stderr
         assert len(server.batch_api.creates) == 3 and sum(sent_ids(server).values()) == 3
     assert len(drafts(site)) == 3
+
+
+def test_a_conflict_on_a_batch_call_is_said_once_never_retried(site):
+    configure(site)
+    (site / "q.csv").write_text(questions(3))
+    with FakeOpenAI() as server:
+        server.batch_api.lines_per_poll = 1
+        e = env(site, server)
+        assert run_qtgen("batch", "run", "q.csv", "--via", "batch-api", cwd=site, env=e).returncode == 0
+        run_id = items(site)[0]["run_id"]
+        assert run_qtgen("runs", "poll", cwd=site, env=e).returncode == 0  # in progress
+        server.batch_api.cancel_conflict = True
+        r = run_qtgen("batch", "cancel", run_id, cwd=site, env=e)
+        assert r.returncode == 1 and "refused (409)" in r.stderr and "it is being finalized" in r.stderr, r.stderr
+        assert server.batch_api.cancels == 1 and "retrying" not in r.stderr  # 409 says the batch's state: asked once

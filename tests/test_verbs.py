@@ -82,6 +82,7 @@ def test_a_whole_loop_with_the_verbs(site):
         assert run_qtgen("runs", "report", run_id, "report.jsonl", cwd=site, env=e).returncode == 0
         report = [json.loads(line) for line in (site / "report.jsonl").read_text().splitlines()]
         assert len(report) == 9 and {line["status"] for line in report} == {"done"}
+        assert run_qtgen("runs", "report", run_id, "-", cwd=site, env=e).returncode == 2 and not (site / "-").exists()
         r = run_qtgen("runs", "report", "no-such-run", "x.jsonl", cwd=site, env=e)
         assert r.returncode == 2 and "no such run" in r.stderr and not (site / "x.jsonl").exists()
 

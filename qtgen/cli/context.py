@@ -89,6 +89,24 @@ def verbs(group: click.Group, name: str, default: str, **kwargs):
     return group.group(name, cls=DefaultGroup, default=default, default_if_no_args=True, **kwargs)
 
 
+class _AsItsGroup(click.Context):
+    """A hidden default verb's context: usage and error hints name the group (`qtgen audit`), not the verb."""
+
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else super().command_path
+
+
+class EarlierForm(click.Command):
+    """A hidden verb that keeps a command's form of the release before (`qtgen audit LOT --drop`)."""
+
+    context_class = _AsItsGroup
+
+    def __init__(self, *args, **kwargs):
+        kwargs["hidden"] = True
+        super().__init__(*args, **kwargs)
+
+
 def hidden(*param_decls, **attrs):
     """An option kept from an earlier release's form (a verb that was a flag): it works, and help no longer lists it."""
     return click.option(*param_decls, hidden=True, **attrs)

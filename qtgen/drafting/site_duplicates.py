@@ -310,7 +310,7 @@ def chosen(report: Report, wanted: str) -> Cluster:
     for c in report.clusters:
         if c.id.casefold() == wanted.strip().casefold():
             return c
-    raise InputError(f"--duplicates {wanted}: no such duplicate cluster now (run qtgen duplicates to list them; an "
+    raise InputError(f"cluster {wanted}: no such duplicate cluster now (run qtgen duplicates to list them; an "
                      "id changes when its pages change)")
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 def __getattr__(name: str):  # `drafts.DraftStore` and the rest of `folder`'s names, imported when first used
     if name.startswith("__"):
         raise AttributeError(name)
-    from . import folder
+    import importlib
 
+    module = importlib.import_module(f"{__name__}.folder")  # not `from . import`: that asks this hook again
     try:
-        return getattr(folder, name)
+        return getattr(module, name)
     except AttributeError:
         raise AttributeError(f"module 'qtgen.drafts' has no attribute {name!r}") from None

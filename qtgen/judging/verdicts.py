@@ -48,7 +48,7 @@ def judge_feedback(config: Config, path: Path) -> str:
     """The judge's grade of a draft as it stands, as feedback for the model: each issue with its quote and
     correction, and the criteria graded 3 or less. InputError when this form of the draft was never judged, or
     the judge found nothing to change."""
-    unjudged = InputError(f"{path.name}: not judged in its present form (qtgen judge {path.stem} first)")
+    unjudged = InputError(f"{path.name}: not judged in its present form (qtgen judge run {path.stem} first)")
     if not JudgmentStore.exists(config):
         raise unjudged
     store = JudgmentStore(config)

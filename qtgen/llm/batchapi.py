@@ -163,7 +163,7 @@ class BatchApi:
         except openai.OpenAIError as exc:
             settings = self.chat.settings
             found = transient(exc, where=self.chat.public_url, mask=self.mask, timeout=settings.timeout,
-                              wait_max=settings.retry_wait_max)  # the one mapping of what to retry, what stops
+                              wait_max=settings.retry_wait_max, conflicts=False)  # the one mapping of what to retry
             if found is not None:
                 raise found from None
             if not isinstance(exc, openai.APIStatusError):

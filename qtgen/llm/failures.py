@@ -69,9 +69,12 @@ def is_quota(exc) -> bool:
     return "insufficient_quota" in (str(err.get("code")), str(err.get("type")), str(getattr(exc, "code", "")))
 
 
-def transient(exc, *, where: str, mask, timeout: float, wait_max: float, limiter=None) -> Exception | None:
+def transient(exc, *, where: str, mask, timeout: float, wait_max: float, limiter=None,
+              conflicts: bool = True) -> Exception | None:
     """The one mapping of an SDK error to what qtgen does next: Retryable (worth another attempt, with the wait the
-    server asked for), QuotaExhausted (stop at once), or None (the caller says what was refused)."""
+    server asked for), QuotaExhausted (stop at once), or None (the caller says what was refused). A 409 is retried
+    for a chat request (as the SDK does: a lock contention) but not with `conflicts=False` (a file or batch call,
+    where 409 says the batch is in a state that refuses the call, which no retry changes)."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -94,7 +97,7 @@ def transient(exc, *, where: str, mask, timeout: float, wait_max: float, limiter
         if limiter is not None:  # every request not yet sent waits, on the last attempt too
             limiter.rate_limited(wait, exc.response.headers)
         return Retryable(f"rate limited (429): {detail}", wait, 429)
-    if status in (408, 409) or status >= 500:  # as the SDK itself retries
+    if status == 408 or (status == 409 and conflicts) or status >= 500:  # as the SDK itself retries
         return Retryable(f"server error ({status}): {detail}", retry_after(exc.response.headers), status)
     return None
 

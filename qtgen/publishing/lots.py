@@ -137,7 +137,7 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
         taken = JudgmentStore(config)
         try:
             if taken.lot(name) is not None:
-                raise InputError(f"audit: lot {name!r} exists already (qtgen audit {name} shows it)")
+                raise InputError(f"audit: lot {name!r} exists already (qtgen audit show {name} shows it)")
         finally:
             taken.close()
     judge = Judge.open(config, for_reading=True)
@@ -238,12 +238,12 @@ def drop(config: Config, name: str) -> LotStatus:
 def status(config: Config, name: str) -> LotStatus:
     """A lot as it stands: each sampled draft's decision since the lot was drawn (approved unchanged, or a defect)."""
     if not JudgmentStore.exists(config):
-        raise InputError(f"audit: no lot {name!r} (qtgen audit {name} DRAFT..., --subject S, --run RUN or --list FILE draws one)")
+        raise InputError(f"audit: no lot {name!r} (qtgen audit draw {name} DRAFT..., --subject S, --run RUN or --list FILE draws one)")
     store = JudgmentStore(config)
     try:
         lot = store.lot(name)
         if lot is None:
-            raise InputError(f"audit: no lot {name!r} (qtgen audit {name} DRAFT..., --subject S, --run RUN or --list FILE draws one)")
+            raise InputError(f"audit: no lot {name!r} (qtgen audit draw {name} DRAFT..., --subject S, --run RUN or --list FILE draws one)")
         members = [Member(r["draft"], r["data_sha"], bool(r["sampled"])) for r in store.lot_members(name)]
         for m in members:
             if m.sampled:  # sound only if published as the lot drew it; any other decision since is a defect for good
@@ -279,7 +279,7 @@ def publishable(config: Config, lot: LotStatus) -> tuple[list[Path], list[str]]:
                          "its drafts one by one")
     if lot.pending:
         raise QtgenError(f"lot {lot.name}: {len(lot.pending)} of {len(lot.sample)} sampled draft(s) still wait for a "
-                         f"decision (first: {Path(lot.pending[0].draft).name}); qtgen audit {lot.name} lists them")
+                         f"decision (first: {Path(lot.pending[0].draft).name}); qtgen audit show {lot.name} lists them")
     from ..drafts.folder import DraftStore, unchanged
 
     store = DraftStore(config, migrate=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..context import Ctx, command, hidden, verbs
+from ..context import Ctx, EarlierForm, command, hidden, verbs
 
 
 def source_options(fn):
@@ -38,7 +38,7 @@ def register(cli: click.Group) -> None:
         lot of judge-passed drafts and a random sample of it to review; `show LOT` says what the reviewed sample
         proves; `publish LOT` publishes the rest in one commit once it passed; `drop LOT` gives it up."""
 
-    @command(audit, "lot", hidden=True)  # the form of earlier releases: `qtgen audit LOT [source] [--drop]`
+    @command(audit, "lot", cls=EarlierForm)  # the form of earlier releases: `qtgen audit LOT [source] [--drop]`
     @click.argument("lot")
     @source_options
     @json_option

@@ -79,7 +79,7 @@ def _judge(obj: Ctx, drafts, every, model, as_json, concurrency, max_cost, allow
     if not drafts and not every and not poll:
         raise click.UsageError("name the drafts to judge, or use --all (qtgen judge poll collects Batch API grades)")
     if wait and via != "batch-api" and not poll:
-        raise click.UsageError("--wait goes with --via batch-api (or --poll)")
+        raise click.UsageError("--wait goes with --via batch-api (qtgen judge poll --wait follows batches already sent)")
     if model is not None and not model.strip():
         raise click.BadParameter("name a model", param_hint="--model")
     if max_cost is not None and not math.isfinite(max_cost):

@@ -41,6 +41,8 @@ def register(cli: click.Group) -> None:
         from ...batch.run import Batch
         from ...errors import InputError
 
+        if str(out) in ("-", ""):
+            raise click.UsageError("OUT is a file name (the report is written to a file)")
         if not ledger_path(obj.config).exists():
             raise InputError(f"run {run_id!r}: no such run (no batch runs yet)")
         with Batch(obj.config) as job:

@@ -61,7 +61,7 @@ def register(cli: click.Group) -> None:
 
         j = verdicts_of(obj.config, [item]).get(str(item.path))
         if j is None:
-            console.print("[bold]judge[/]: not judged in this form (qtgen judge NAME)")
+            console.print("[bold]judge[/]: not judged in this form (qtgen judge run NAME)")
             return
         console.print(joined("[bold]judge[/] (", text(j.model), f"): {j.verdict}, {j.score}/100"))
         for name, c in j.criteria.items():
