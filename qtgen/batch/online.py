@@ -155,7 +155,7 @@ class Runner:
         text = render(new)
         chosen = [f for f in findings if f.rule in self.options.rules or f.name in self.options.rules]
         candidate = revise.Candidate(published, page, findings, chosen)
-        path = revise.start(self.config, candidate, text, made_by="revise --regenerate",
+        path = revise.start(self.config, candidate, text, made_by="revise regenerate",
                             source_sha=hashlib.sha256(data).hexdigest(), provenance=completion.provenance)
         return path, page.id, completion
 
