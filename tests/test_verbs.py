@@ -48,6 +48,7 @@ def test_no_command_takes_more_than_fourteen_options():
     ("audit", ["draw", "show", "publish", "drop"], []),
     ("runs", ["list", "poll", "report"], []),
     ("revise", ["copy", "regenerate", "duplicates"], []),
+    ("related", ["refresh"], ["--refresh"]),
 ])
 def test_help_lists_the_verbs_and_not_the_flags_they_replace(site, group, verbs, gone):
     r = run_qtgen(group, "--help", cwd=site)
@@ -110,6 +111,8 @@ def test_a_whole_loop_with_the_verbs(site):
         page = next((site / "content" / "learn").rglob("what-is-torque.md"))
         r = run_qtgen("revise", "copy", str(page.relative_to(site)), cwd=site, env=e)
         assert r.returncode == 0 and "1 revision(s) waiting for review" in r.stderr
+        r = run_qtgen("related", "refresh", str(page.relative_to(site)), cwd=site, env=e)
+        assert r.returncode == 0 and "related article(s)" in r.stdout, r.stderr
         other = next((site / "content" / "learn").rglob("what-is-voltage.md"))
         r = run_qtgen("revise", "regenerate", str(other.relative_to(site)), "--feedback", "shorter", cwd=site, env=e,
                       timeout=300)

@@ -26,7 +26,7 @@ COMMANDS = {
     "provenance": "What made published pages: model, prompt, judge (from git).",
     "regenerate": "Ask the model again, with the reviewer's feedback.",
     "reject": "Move a draft to drafts/rejected with the reason.",
-    "related": "Recompute the related articles of existing pages.",
+    "related": "Recompute the related articles of published pages.",
     "render": "Render pages as the site does.",
     "revert": "Restore an earlier version of a draft.",
     "review": "List the drafts waiting for review.",
