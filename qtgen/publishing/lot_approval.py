@@ -1,4 +1,5 @@
-"""`qtgen audit publish` (once `qtgen approve --lot`): the rest of a lot that passed its audit, published unread in one commit recording the lot."""
+"""`qtgen audit publish` (once `qtgen approve --lot`): the rest of a lot that passed its audit, published unread,
+in one commit recording the lot."""
 
 from __future__ import annotations
 
