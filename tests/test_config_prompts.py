@@ -124,7 +124,7 @@ def test_schema_command_prints_every_key():
 def test_the_documented_config_block_is_a_config_qtgen_loads(tmp_path):
     import re
 
-    readme = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs" / "reference" / "configuration.md").read_text(encoding="utf-8")
     block = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
     (tmp_path / "qtgen.toml").write_text(block, encoding="utf-8")
     config = load(cwd=tmp_path, environ={})

@@ -18,7 +18,7 @@ GENERATED = ["docs/reference/cli.md", "docs/reference/configuration.md", "docs/r
 
 def cog(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cogapp", *args], cwd=cwd, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "37"}, timeout=300)
+                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "37", "PYTHONPATH": str(REPO)}, timeout=300)
 
 
 def test_the_generated_reference_is_current():
