@@ -26,6 +26,20 @@ _LAZY = {
 }
 
 
+def names_of(package: str, module: str):
+    """A package's `__getattr__` (PEP 562) that reaches `module`'s names, the module imported when first used."""
+    def __getattr__(name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        found = importlib.import_module(f"{package}.{module}")  # not `from . import`: that asks this hook again
+        try:
+            return getattr(found, name)
+        except AttributeError:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+
+    return __getattr__
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         return importlib.import_module(_LAZY[name])

@@ -9,16 +9,6 @@ lane (`batch_api`: `chunk`, `sending`, `results`, and `exchange` for another eng
 `Batch`, `Options` and the rest of `run`'s names are reached from here as well, imported when first used.
 """
 
-from __future__ import annotations
+from .. import names_of
 
-
-def __getattr__(name: str):
-    if name.startswith("__"):
-        raise AttributeError(name)
-    import importlib
-
-    module = importlib.import_module(f"{__name__}.run")  # not `from . import`: that asks this hook again
-    try:
-        return getattr(module, name)
-    except AttributeError:
-        raise AttributeError(f"module 'qtgen.batch' has no attribute {name!r}") from None
+__getattr__ = names_of(__name__, "run")  # `batch.X` for the names of `run`, imported when first used
