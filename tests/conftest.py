@@ -173,3 +173,18 @@ def rules(p) -> dict[str, str]:
     from qtgen.checks.lint import lint_page
 
     return {f.rule: f.message for f in lint_page(p, Config(lint_words=(20, 650)))}
+
+
+def studio_client(site: Path, environ: dict | None = None, **studio_args):
+    """A Starlette test client of the studio over `site`, logged in as whoever started it (by the one-time login
+    URL the studio prints), and the studio's state."""
+    from starlette.testclient import TestClient
+
+    from qtgen.config import load
+    from qtgen.studio.app import Studio, create_app
+
+    config = load(cwd=site, environ=environ or {})
+    studio = Studio(config, **studio_args)
+    client = TestClient(create_app(config, studio=studio), base_url="http://127.0.0.1:9")
+    assert client.get("/?login=" + studio.new_login(), follow_redirects=False).status_code == 303
+    return client, studio

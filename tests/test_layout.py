@@ -11,7 +11,7 @@ from conftest import parse_python
 
 PACKAGE = Path(__file__).resolve().parent.parent / "qtgen"
 LAYERS = ["errors", "paths", "locks", "config", "database", "format", "llm", "site", "checks", "drafts", "drafting",
-          "batch", "judging", "insight", "publishing", "studio", "cli"]
+          "batch", "judging", "insight", "team", "publishing", "studio", "cli"]
 
 
 def module_of(path: Path) -> str:

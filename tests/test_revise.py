@@ -192,13 +192,10 @@ def test_many_revisions_run_through_the_batch_machinery_and_resume(site_repo):
 
 
 def test_the_studio_marks_revisions(site_repo):
-    from starlette.testclient import TestClient
-
-    from qtgen.studio.app import create_app
+    from conftest import studio_client
 
     assert run_qtgen("revise", SKY, cwd=site_repo).returncode == 0
-    client = TestClient(create_app(load(cwd=site_repo, environ={}), "tok"), base_url="http://127.0.0.1:9")
-    client.cookies.set("qtgen_studio_9", "tok")
+    client, _ = studio_client(site_repo)
     queue = client.get("/").text
     assert "revision</span>" in queue
     import re

@@ -249,15 +249,13 @@ def test_ctrl_c_stops_the_studio(studio):
 
 
 def test_bad_tokens_big_bodies_and_injected_lines_are_refused_cleanly(site_with_drafts):
-    from starlette.testclient import TestClient
+    from conftest import studio_client
 
-    from qtgen.config import load
-    from qtgen.studio.app import create_app
-
-    config = load(cwd=site_with_drafts, environ={})
-    client = TestClient(create_app(config, "tok"), base_url="http://127.0.0.1:9")
+    client, _ = studio_client(site_with_drafts)
+    assert client.get("/?login=%C3%A9", follow_redirects=False).status_code == 303  # logged in: the page, no login
+    client.cookies.clear()
     assert client.get("/?login=%C3%A9").status_code == 401
-    client.cookies.set("qtgen_studio_9", "tok")
+    client, _ = studio_client(site_with_drafts)
     csrf = client.get("/").text.split('name="csrf-token" content="')[1].split('"')[0]
     assert client.post("/approve", headers={"X-CSRF-Token": b"\xc3\xa9"}, content=b"id=x").status_code == 403
     assert client.post("/approve", headers={"X-CSRF-Token": csrf, "Content-Length": "9000000"},
@@ -341,9 +339,11 @@ def test_a_chunked_body_is_cut_off_at_the_limit(site_with_drafts):
     import asyncio
 
     from qtgen.config import load
-    from qtgen.studio.app import MAX_BODY, create_app
+    from qtgen.studio.app import MAX_BODY, Studio, create_app
 
-    app = create_app(load(cwd=site_with_drafts, environ={}), "tok")
+    studio = Studio(load(cwd=site_with_drafts, environ={}))
+    app = create_app(studio.config, studio=studio)
+    session = studio.owner_session()
     sent = {"chunks": 0}
 
     async def receive():
@@ -356,7 +356,7 @@ def test_a_chunked_body_is_cut_off_at_the_limit(site_with_drafts):
         answers.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/approve", "raw_path": b"/approve", "query_string": b"",
-             "headers": [(b"host", b"127.0.0.1:9"), (b"cookie", b"qtgen_studio_9=tok"),
+             "headers": [(b"host", b"127.0.0.1:9"), (b"cookie", f"qtgen_studio_9={session}".encode()),
                          (b"transfer-encoding", b"chunked")],
              "scheme": "http", "server": ("127.0.0.1", 9), "client": ("127.0.0.1", 5), "http_version": "1.1",
              "root_path": "", "asgi": {"version": "3.0"}}
@@ -487,7 +487,7 @@ def test_the_studio_keeps_one_index_and_its_own_actions_refresh_it(site_with_dra
     from qtgen.config import load
     from qtgen.studio.app import Studio
 
-    studio = Studio(load(cwd=site_with_drafts), "token")
+    studio = Studio(load(cwd=site_with_drafts))
     try:
         index = studio.index()
         before = len(index.entries())
@@ -596,7 +596,7 @@ def test_links_search_phone_widths_and_regeneration_banners(studio, browser, mod
     assert re.fullmatch(r"/draft/[0-9a-f]{16}", tariff_link) and "tariff" not in tariff_link
     # another studio process (another token) gives the draft the same address: links can be shared and kept
     config = load(cwd=site, environ={})
-    other = Studio(config, "another-token")
+    other = Studio(config)
     assert f"/draft/{other.draft_id(site / 'drafts/economics/what-is-a-tariff.md')}" == tariff_link
     key = config.state(Studio.LINK_KEY)
     assert key.stat().st_mode & 0o077 == 0  # the key is the reviewer's alone
@@ -658,17 +658,17 @@ def test_links_search_phone_widths_and_regeneration_banners(studio, browser, mod
 
 
 def test_every_answer_carries_the_same_security_headers_whichever_guard_sent_it(site_with_drafts):
-    from starlette.testclient import TestClient
+    from conftest import studio_client
 
-    from qtgen.config import load
-    from qtgen.studio.app import create_app
     from qtgen.studio.middleware import HEADERS
 
     wanted = {name.decode(): value.decode() for name, value in HEADERS}
-    client = TestClient(create_app(load(cwd=site_with_drafts, environ={}), "tok"), base_url="http://127.0.0.1:9")
+    client, _ = studio_client(site_with_drafts)
+    kept = dict(client.cookies)
+    client.cookies.clear()
     answers = {"no login": client.get("/")}  # the login guard
     answers["another host"] = client.get("/", headers={"Host": "attacker.example:9"})  # the host guard
-    client.cookies.set("qtgen_studio_9", "tok")
+    client.cookies.update(kept)
     answers["queue"] = client.get("/")
     answers["no csrf"] = client.post("/approve", content=b"id=x")  # the CSRF guard
     answers["too large"] = client.post("/approve", content=b"x" * 2_100_000)

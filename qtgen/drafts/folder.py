@@ -39,6 +39,7 @@ class Version:
     made_by: str
     feedback: str | None = None
     provenance: dict | None = None  # what made this version (qtgen.publishing.provenance)
+    by: str | None = None  # who made it ("Name <email>"): the reviewer who edited, regenerated or reverted
 
     def text(self) -> str:
         return self.path.read_text(encoding="utf-8")
@@ -77,7 +78,8 @@ class History:
             if number:
                 out.append(Version(number, page, str(meta.get("saved", "")), str(meta.get("made_by", "unknown")),
                                    meta.get("feedback"), meta.get("provenance") if isinstance(meta.get("provenance"),
-                                                                                         dict) else None))
+                                                                                         dict) else None,
+                                   str(meta["by"]) if meta.get("by") else None))
         return sorted(out, key=lambda v: v.number)
 
     def get(self, number: int) -> Version:
@@ -88,7 +90,7 @@ class History:
         raise InputError(f"{self.draft.name}: no version {number} (versions: {known})")
 
     def record(self, text: str, made_by: str, feedback: str | None = None, saved: str | None = None,
-               provenance: dict | None = None) -> Version:
+               provenance: dict | None = None, by: str | None = None) -> Version:
         versions = self.versions()
         number = versions[-1].number + 1 if versions else 1
         page = self.folder / f"{number:04d}.md"
@@ -97,10 +99,12 @@ class History:
             meta["feedback"] = feedback
         if provenance:
             meta["provenance"] = provenance
+        if by:
+            meta["by"] = by
         write_atomic(page.with_suffix(".json"), json.dumps(meta, indent=1, ensure_ascii=False) + "\n", overwrite=True,
                      within=self.root)
         write_atomic(page, text, within=self.root)  # never replaces a version: two writers cannot take one number
-        return Version(number, page, meta["saved"], made_by, feedback, provenance)
+        return Version(number, page, meta["saved"], made_by, feedback, provenance, by)
 
     def ensure_current(self) -> None:
         """Record the draft as it stands, if the history does not end with it."""
@@ -112,10 +116,11 @@ class History:
         elif versions[-1].text() != current:
             self.record(current, "changed outside qtgen")
 
-    def save(self, text: str, made_by: str, feedback: str | None = None, provenance: dict | None = None) -> Version:
-        """Replace the draft with `text`, keeping every earlier version."""
+    def save(self, text: str, made_by: str, feedback: str | None = None, provenance: dict | None = None,
+             by: str | None = None) -> Version:
+        """Replace the draft with `text`, keeping every earlier version (`by`: who made this one)."""
         self.ensure_current()
-        version = self.record(text, made_by, feedback, provenance=provenance)
+        version = self.record(text, made_by, feedback, provenance=provenance, by=by)
         write_atomic(self.draft, text, overwrite=True, within=self.root)
         return version
 
@@ -293,8 +298,9 @@ class DraftStore:
         return len(rel) <= 2 and not (rel[0] == REJECTED or rel[0].startswith("."))
 
     # -- rejections ------------------------------------------------------------------------------
-    def reject(self, path: Path, reason: str) -> Path:
-        """Move a draft to rejected/<subject-slug>/ and keep the reason beside it (never in the page)."""
+    def reject(self, path: Path, reason: str, by: str | None = None) -> Path:
+        """Move a draft to rejected/<subject-slug>/ and keep the reason (and who rejected it) beside it, never in
+        the page."""
         reason = clean_line(reason or "")
         if not reason:
             raise InputError("--reason: give the reason for rejecting")
@@ -306,7 +312,7 @@ class DraftStore:
             about, subject_slug = {}, path.parent.name if path.parent != self.root else "unreadable"
         folder = self.rejected_root / subject_slug
         target = confined(folder / path.name, self.root)
-        note = {"reason": reason, "rejected": now(), **about}
+        note = {"reason": reason, "rejected": now(), **({"by": by} if by else {}), **about}
         with self.lock():
             data = path.read_bytes()
             write_atomic(folder / f"{path.name}.reason.json", json.dumps(note, indent=1, ensure_ascii=False) + "\n",
@@ -323,7 +329,8 @@ class DraftStore:
             data = json.loads(note.read_text("utf-8"))
         except (OSError, ValueError):
             return None
-        return str(data.get("reason") or "no reason given")
+        reason = str(data.get("reason") or "no reason given")
+        return f"{reason} (rejected by {data['by']})" if isinstance(data, dict) and data.get("by") else reason
 
     # -- the flat layout of older versions -------------------------------------------------------
     def migrate(self) -> list[str]:

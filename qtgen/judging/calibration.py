@@ -32,7 +32,7 @@ AMOUNTS_TO = {APPROVE: PASS, EDITED: REVISE, REGENERATE: REVISE, REJECTED: REJEC
 
 
 def record(config: Config, path: Path, data: bytes | None, subject: str | None, question: str | None,
-           decision: str, *, sha: str | None = None, once_since: float | None = None) -> None:
+           decision: str, *, sha: str | None = None, once_since: float | None = None, by: str | None = None) -> None:
     """Keep one human decision on a draft with the judge's last grade of it (none if it was never judged). With
     `once_since`, not when the same decision on the same bytes was kept since then (an approval's journal may be
     acted on twice: by the approval and, killed after recording, by recovery)."""
@@ -53,7 +53,7 @@ def record(config: Config, path: Path, data: bytes | None, subject: str | None, 
             if found is not None:
                 key, grade = found
                 verdict, score, model = grade["verdict"], int(grade["score"]), grade["model"]
-            store.add_decision(str(path), sha, subject, question, decision, verdict, score, model, key)
+            store.add_decision(str(path), sha, subject, question, decision, verdict, score, model, key, by)
         finally:
             store.close()
     except (sqlite3.Error, OSError, QtgenError, KeyError, ValueError):

@@ -81,6 +81,14 @@ def m005_grades_decided(db) -> None:
     db.execute("ALTER TABLE lots ADD COLUMN seed_given INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations
+def m006_who_decided(db) -> None:
+    """Who made each decision, who drew each lot and who published or dropped it ("Name <email>")."""
+    db.execute("ALTER TABLE decisions ADD COLUMN decided_by TEXT")
+    db.execute("ALTER TABLE lots ADD COLUMN drawn_by TEXT")
+    db.execute("ALTER TABLE lots ADD COLUMN ended_by TEXT")
+
+
 class JudgmentStore(Database):
     migrations = migrations
     FILE = "judgments.sqlite"  # the one name of this store's file, in drafts/.qtgen
@@ -139,20 +147,22 @@ class JudgmentStore(Database):
                                f"decision IN ({marks})", (draft, sha, since, *decisions)).fetchone() is not None
 
     def add_decision(self, draft: str, sha: str | None, subject: str | None, question: str | None, decision: str,
-                     verdict: str | None, score: int | None, model: str | None, grade: str | None) -> None:
+                     verdict: str | None, score: int | None, model: str | None, grade: str | None,
+                     by: str | None = None) -> None:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT INTO decisions (draft, data_sha, subject, question, decision, verdict, score, "
-                            "model, grade, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (draft, sha, subject, question, decision, verdict, score, model, grade, time.time()))
+                            "model, grade, created, decided_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (draft, sha, subject, question, decision, verdict, score, model, grade, time.time(), by))
 
     def decisions(self) -> list[dict]:
         """Every decision kept, oldest first: decision, verdict, score, grade."""
         return [dict(r) for r in self.db.execute("SELECT decision, verdict, score, grade FROM decisions ORDER BY id")]
 
     def decisions_since(self, draft: str, since: float) -> list[dict]:
-        """The decisions on a draft since then, oldest first: decision, data_sha."""
-        return [dict(r) for r in self.db.execute("SELECT decision, data_sha FROM decisions WHERE draft = ? AND "
+        """The decisions on a draft since then, oldest first: decision, data_sha, decided_by, created."""
+        return [dict(r) for r in self.db.execute("SELECT decision, data_sha, decided_by, created FROM decisions WHERE "
+                                                 "draft = ? AND "
                                                  "created >= ? ORDER BY id", (draft, since))]
 
     # -- audited lots ----------------------------------------------------------------------------------------------
@@ -174,7 +184,7 @@ class JudgmentStore(Database):
         return self._open_members()
 
     def add_lot(self, name: str, confidence: float, max_defect: float, seed: int, seed_given: bool, source: str,
-                members: list[tuple[str, str, bool]]) -> tuple[bool, dict[str, str]]:
+                members: list[tuple[str, str, bool]], drawn_by: str | None = None) -> tuple[bool, dict[str, str]]:
         """Draw a lot of (draft, sha256 of its bytes, sampled) in one transaction: (False, {}) when drawn; (True, {})
         when a lot of this name exists; (False, {draft: lot}) when other open lots hold some of these drafts (read
         inside the transaction: another draw may have taken them meanwhile). Nothing is written unless drawn."""
@@ -186,9 +196,10 @@ class JudgmentStore(Database):
             clash = {d: taken[d] for d, _, _ in members if d in taken}
             if clash:
                 return False, clash
-            self.db.execute("INSERT INTO lots (name, created, confidence, max_defect, seed, source, state, seed_given) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (name, time.time(), confidence, max_defect, seed, source, LotState.OPEN, int(seed_given)))
+            self.db.execute("INSERT INTO lots (name, created, confidence, max_defect, seed, source, state, seed_given, "
+                            "drawn_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (name, time.time(), confidence, max_defect, seed, source, LotState.OPEN, int(seed_given),
+                             drawn_by))
             self.db.executemany("INSERT INTO lot_members (lot, draft, data_sha, sampled) VALUES (?, ?, ?, ?)",
                                 [(name, d, sha, int(sampled)) for d, sha, sampled in members])
         return False, {}
@@ -199,12 +210,12 @@ class JudgmentStore(Database):
             "SELECT DISTINCT m.lot FROM lot_members m JOIN lots l ON l.name = m.lot WHERE l.state = ? AND m.lot != ? "
             "AND m.draft IN (SELECT draft FROM lot_members WHERE lot = ?) ORDER BY m.lot", (LotState.DROPPED, name, name))]
 
-    def set_lot_state(self, name: str, state: str, commit: str | None = None) -> None:
-        """An open lot given up, or published (with its commit)."""
+    def set_lot_state(self, name: str, state: str, commit: str | None = None, by: str | None = None) -> None:
+        """An open lot given up, or published (with its commit), by whom."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("UPDATE lots SET state = ?, [commit] = COALESCE(?, [commit]) WHERE name = ? AND state = ?",
-                            (state, commit, name, LotState.OPEN))
+            self.db.execute("UPDATE lots SET state = ?, [commit] = COALESCE(?, [commit]), ended_by = ? WHERE name = ? "
+                            "AND state = ?", (state, commit, by, name, LotState.OPEN))
 
     # -- judging through the Batch API -----------------------------------------------------------------------------
     def waiting_requests(self) -> set[str]:

@@ -40,6 +40,7 @@ from .placement import (TRAILER, after_published, commit_message, commit_pages, 
                         lock_path, message_for, undo, with_trailer)
 from ..drafts.queue import OK, QueueItem, assess, queue
 from ..drafts.readiness import content_problems, id_problems
+from ..team.person import Person, line_of
 
 Notify = Callable[[str], None]
 
@@ -129,14 +130,16 @@ def _checked(config: Config, store: DraftStore, paths: list[Path], index: SiteIn
 def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None, allow_warnings: bool = False,
             commit: bool = True, notify: Notify | None = None, override: str | None = None,
             expect: dict[str, str] | None = None, lot: str | None = None,
-            unread: set[Path] | frozenset = frozenset()) -> Approval:
+            unread: set[Path] | frozenset = frozenset(), reviewer: Person | None = None) -> Approval:
     """Validate, lint, place in the content tree and commit exactly these files, all or nothing.
 
     The drafts are removed only once the commit succeeded (or, with commit=False, the files are placed). With
     `expect` (str(path) -> sha256), only if each draft still holds exactly those bytes (an audited lot's, `lot`,
     which is marked published with the commit). Each approval is a reviewer's decision (kept for `judge
     calibrate` and lots' audits) but those of `unread` drafts and of a lot. The decisions and the lot's state are
-    part of the approval's journal: recorded once the pages are published, by this process or by recovery.
+    part of the approval's journal: recorded once the pages are published, by this process or by recovery. The
+    commit says who approved (`reviewer`, else whoever runs qtgen here) in a `Reviewed-by:` trailer, qtgen's
+    committer beside it; each decision records it too.
     """
     from ..format.plaintext import one_line
     from .recovery import recover_held
@@ -156,16 +159,17 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
                 if want is not None and _sha(item.data) != want:
                     raise QtgenError(f"not approved: {item.path.name} changed since its lot was drawn; nothing published "
                                      "(it waits for its own review)")
-            message, made = message_for(config, store, items, targets, revisions, override, lot)
+            who = line_of(config, reviewer)
+            message, made = message_for(config, store, items, targets, revisions, override, lot, reviewer=who)
             for folder in sorted({t.parent for t in targets}):
                 sweep_temps(folder, recursive=False)  # left by an approve killed mid-write
             originals = [t.read_bytes() if r is not None else None for t, r in zip(targets, revisions)]
             decisions = [] if lot is not None else [  # a lot's drafts are published unread: no reviewer decided them
                 {"draft": str(i.path.relative_to(config.drafts)), "data_sha": _sha(i.data), "subject": i.subject,
-                 "question": i.question} for i in items if i.path not in unread]
+                 "question": i.question, "by": who} for i in items if i.path not in unread]
             journal = Journal.begin(config, commit, message,
                                     [(i.path, i.data, t, o) for i, t, o in zip(items, targets, originals)],
-                                    decisions=decisions, lot=lot, override=override)
+                                    decisions=decisions, lot=lot, override=override, reviewer=who)
             message = with_trailer(message, f"{TRAILER}: {journal.id}")
             placed: list[Path] = []
 
@@ -199,7 +203,7 @@ def approve(config: Config, paths: list[Path], *, index: SiteIndex | None = None
 
 def approve_names(config: Config, names: list[str], *, all_clean: bool = False, index: SiteIndex | None = None,
                   allow_warnings: bool = False, commit: bool = True, notify: Notify | None = None,
-                  override: str | None = None) -> Approval | None:
+                  override: str | None = None, reviewer: Person | None = None) -> Approval | None:
     """`qtgen approve`: the named drafts and, with all_clean, every draft without a finding."""
     from ..drafts.folder import draft_paths_in
 
@@ -238,7 +242,7 @@ def approve_names(config: Config, names: list[str], *, all_clean: bool = False, 
     if override is not None:
         override_line(override)  # refused before anything is done
     result = approve(config, paths, index=index, allow_warnings=allow_warnings, commit=commit, notify=notify,
-                     override=override, unread=unread)
+                     override=override, unread=unread, reviewer=reviewer)
     result.left_why = left_why
     result.left = left
     return result

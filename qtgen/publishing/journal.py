@@ -116,7 +116,7 @@ class Journal:
     @classmethod
     def begin(cls, config: Config, commit: bool, message: str,
               pages: list[tuple[Path, bytes, Path, bytes | None]], *, decisions: list[dict] | None = None,
-              lot: str | None = None, override: str | None = None) -> "Journal":
+              lot: str | None = None, override: str | None = None, reviewer: str | None = None) -> "Journal":
         """Record an approval before it acts: (draft, bytes, target, bytes it replaces or None) per page; the
         reviewers' decisions and the lot it publishes, recorded once the pages are (`placement.after_published`);
         the override reason, which a recovery puts in the message it builds again."""
@@ -134,7 +134,7 @@ class Journal:
 
         data = {"id": txid, "started": now(), "started_at": time.time(), "pid": os.getpid(), "commit": commit,
                 "message": message, "entries": [asdict(e) for e in entries], "decisions": decisions or [],
-                "lot": lot, "override": override}
+                "lot": lot, "override": override, "reviewer": reviewer}
         path = write_atomic(folder / f"{txid}.json", json.dumps(data, indent=1, ensure_ascii=False) + "\n",
                             within=config.drafts)
         return cls(config, path, data)

@@ -29,6 +29,7 @@ from ..judging.calibration import APPROVE, EDITED
 from ..judging.judge import Judge, JudgmentStore
 from ..judging.rubric import PASS
 from ..judging.store import LotState
+from ..team.person import Person, line_of
 
 
 OPEN, PUBLISHED, DROPPED = LotState
@@ -58,6 +59,7 @@ class Member:
     data_sha: str
     sampled: bool
     decision: str | None = None  # sampled: the reviewer's decision since the lot was drawn
+    decided_by: str | None = None  # and who made it
 
 
 @dataclass
@@ -74,6 +76,8 @@ class LotStatus:
     seed_given: bool = False
     earlier: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    drawn_by: str | None = None
+    ended_by: str | None = None  # who published or dropped it
 
     @property
     def sample(self) -> list[Member]:
@@ -110,8 +114,8 @@ class LotStatus:
                 "sample": len(self.sample), "decided": len(self.sample) - len(self.pending), "defects": len(self.defects),
                 "confidence": self.confidence, "max_defect": self.max_defect, "bound": self.bound,
                 "passed": self.passed, "commit": self.commit, "seed": self.seed, "seed_given": self.seed_given,
-                "earlier_dropped": self.earlier,
-                "sampled": [{"path": m.draft, "decision": m.decision} for m in self.sample]}
+                "earlier_dropped": self.earlier, "drawn_by": self.drawn_by, "ended_by": self.ended_by,
+                "sampled": [{"path": m.draft, "decision": m.decision, "by": m.decided_by} for m in self.sample]}
 
     def summary(self) -> str:
         """The lines a commit message records of the lot."""
@@ -125,7 +129,7 @@ class LotStatus:
 
 
 def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confidence: float = 0.95,
-             max_defect: float = 0.05, seed: int | None = None) -> tuple[LotStatus, list[str]]:
+             max_defect: float = 0.05, seed: int | None = None, by: Person | None = None) -> tuple[LotStatus, list[str]]:
     """Draw a lot from these drafts (those the judge passed in their present form) and its sample; a line per
     draft left out. InputError for a lot name taken, or no draft to audit."""
     name = name.strip()
@@ -182,7 +186,7 @@ def open_lot(config: Config, name: str, paths: list[Path], source: str, *, confi
         chosen = set(random.Random(seed).sample(range(len(members)), min(n, len(members))))
         exists, clash = judge.store().add_lot(name, confidence, max_defect, seed, given, source,
                                               [(d, hashlib.sha256(data).hexdigest(), i in chosen)
-                                               for i, (d, data) in enumerate(members)])
+                                               for i, (d, data) in enumerate(members)], line_of(config, by))
         if exists:
             raise InputError(f"audit: lot {name!r} exists already (qtgen audit show {name} shows it)")
         if clash:
@@ -226,12 +230,12 @@ def open_lot_members(config: Config) -> dict[str, str]:
         store.close()
 
 
-def drop(config: Config, name: str) -> LotStatus:
+def drop(config: Config, name: str, *, by: Person | None = None) -> LotStatus:
     """Give a lot up (its drafts go back to review one by one, or to a new lot); it stays on record as dropped."""
     lot = status(config, name)
     if lot.state != OPEN:
         raise InputError(f"audit: lot {name} is {lot.state}, not open")
-    _set_state(config, name, DROPPED)
+    _set_state(config, name, DROPPED, by=line_of(config, by))
     return status(config, name)
 
 
@@ -249,12 +253,14 @@ def status(config: Config, name: str) -> LotStatus:
             if m.sampled:  # sound only if published as the lot drew it; any other decision since is a defect for good
                 for row in store.decisions_since(m.draft, lot["created"]):
                     sound = row["data_sha"] == m.data_sha and row["decision"] in (APPROVE, EDITED)
+                    m.decided_by = row["decided_by"]
                     if not sound:
                         m.decision = EDITED if row["decision"] == APPROVE else row["decision"]
                         break
                     m.decision = APPROVE
         out = LotStatus(name, lot["confidence"], lot["max_defect"], lot["source"], lot["state"], members, lot["created"],
-                        lot["commit"], lot["seed"], bool(lot["seed_given"]))
+                        lot["commit"], lot["seed"], bool(lot["seed_given"]), drawn_by=lot["drawn_by"],
+                        ended_by=lot["ended_by"])
         # lots given up before, over some of the same drafts: a new draw after a failed one is on record
         out.earlier = store.earlier_lots(name)
     finally:
@@ -302,15 +308,15 @@ def publishable(config: Config, lot: LotStatus) -> tuple[list[Path], list[str]]:
     return paths, held
 
 
-def mark_published(config: Config, name: str, commit: str | None) -> None:
-    _set_state(config, name, PUBLISHED, commit)
+def mark_published(config: Config, name: str, commit: str | None, by: str | None = None) -> None:
+    _set_state(config, name, PUBLISHED, commit, by)
 
 
-def _set_state(config: Config, name: str, state: str, commit: str | None = None) -> None:
-    """An open lot given up (dropped) or published (with its commit)."""
+def _set_state(config: Config, name: str, state: str, commit: str | None = None, by: str | None = None) -> None:
+    """An open lot given up (dropped) or published (with its commit), by whom."""
     store = JudgmentStore(config)
     try:
-        store.set_lot_state(name, state, commit)
+        store.set_lot_state(name, state, commit, by)
     finally:
         store.close()
 

@@ -22,6 +22,7 @@ from .journal import sha as _sha
 from ..judging.gate import override_line
 
 TRAILER = "Qtgen-Approval"
+REVIEWED_BY = "Reviewed-by"  # who approved: the publisher, beside qtgen's committer
 
 
 def lock_path(config: Config, repo: Path | None) -> Path:
@@ -52,7 +53,7 @@ def commit_message(pages: list[Page], reasons: list[str | None] | None = None) -
 
 
 def message_for(config: Config, store: DraftStore, items: list, targets: list[Path], revisions: list,
-                override: str | None, lot: str | None, unread: int = 0) -> tuple[str, list[dict]]:
+                override: str | None, lot: str | None, unread: int = 0, reviewer: str | None = None) -> tuple[str, list[dict]]:
     """The commit message of an approval, built from the drafts themselves (never taken from a file), and what made
     each page; the same function builds it when an interrupted approval is finished."""
     from ..judging.gate import judge_gate
@@ -71,6 +72,8 @@ def message_for(config: Config, store: DraftStore, items: list, targets: list[Pa
                                                               record, record.get("judgment"), item.data))
     if lot is not None:
         message += f"Qtgen-Lot: {one_line(lot)}\n"
+    if reviewer:
+        message += f"{REVIEWED_BY}: {one_line(reviewer, 200)}\n"
     return message, made
 
 
@@ -159,11 +162,13 @@ def after_published(config: Config, journal: Journal, sha: str | None) -> None:
         try:
             path = journal.config.drafts / decided["draft"]
             record(config, path, None, decided.get("subject"), decided.get("question"), APPROVE,
-                   sha=decided["data_sha"], once_since=journal.data.get("started_at"))
+                   sha=decided["data_sha"], once_since=journal.data.get("started_at"),
+                   by=one_line(decided["by"], 200) if isinstance(decided.get("by"), str) else None)
         except (KeyError, TypeError):
             continue
     lot = journal.data.get("lot")
     if isinstance(lot, str) and lot:
         from .lots import mark_published
 
-        mark_published(config, lot, sha)
+        reviewer = journal.data.get("reviewer")
+        mark_published(config, lot, sha, one_line(reviewer, 200) if isinstance(reviewer, str) else None)

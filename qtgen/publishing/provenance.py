@@ -89,6 +89,7 @@ class Made:
     judge: str | None = None
     bytes_sha: str | None = None  # of the bytes approved (commits before Qtgen-Bytes: found from git's tree)
     edited: bool | None = None  # the page's bytes are no longer those approved (None: not checked)
+    reviewed_by: str | None = None  # who approved it (the commit's Reviewed-by: trailer)
 
     @property
     def known(self) -> bool:
@@ -97,13 +98,21 @@ class Made:
     def as_json(self) -> dict:
         return {"page": self.page, "known": self.known, "commit": self.commit, "date": self.date, "model": self.model,
                 "server": self.server, "lane": self.lane, "prompt": self.prompt, "templates": self.templates,
-                "judge": self.judge, "edited_since": self.edited}
+                "judge": self.judge, "edited_since": self.edited, "reviewed_by": self.reviewed_by}
 
 
 _MODEL = re.compile(r"^([\w.:/@+-]{1,100}) \(([^,()]{1,200}), ([^()]{1,200})\)$")
 _PROMPT = re.compile(r"^([0-9a-f]{4,64})(?: \(([^()]{0,200})\))?$")
 _JUDGE_VALUE = re.compile(r"^(pass|revise|reject) \d{1,3} \([^()]{1,200}\)$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+_REVIEWED = re.compile(r"^Reviewed-by: ([^<>\n]{1,100}(?: <[^<>\s]{1,120}>)?)$", re.M)
+
+
+def reviewer_of(message: str) -> str | None:
+    """Who approved, from a commit's `Reviewed-by:` trailer in its last paragraph (qtgen's own, one line)."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    found = _REVIEWED.findall(paragraphs[-1]) if paragraphs else []
+    return found[-1] if found and found[-1] == _clean(found[-1]) else None
 
 
 def blocks_of(message: str) -> dict[str, dict[str, str]]:
@@ -157,6 +166,7 @@ def read_made(config: Config, pages: list[Path] | None = None, check_edits: bool
                 made.prompt, made.templates = prompt.groups()
             made.judge = values.get(JUDGE) if _JUDGE_VALUE.match(values.get(JUDGE, "")) else None
             made.bytes_sha = values.get(BYTES) if _SHA.match(values.get(BYTES, "")) else None
+            made.reviewed_by = reviewer_of(message)
             found[page] = made
     if check_edits:
         _mark_edited(config, repo, found)

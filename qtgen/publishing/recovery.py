@@ -68,7 +68,9 @@ def _recheck(config: Config, store: DraftStore, journal: Journal, index: SiteInd
         return (f"the judge gate refuses {refused[0]} (approve it again, with --override \"reason\" if it should "
                 "go)"), ""
     lot = journal.data.get("lot") if isinstance(journal.data.get("lot"), str) else None
-    message, _ = message_for(config, store, items, [journal.target_path(e) for e in entries], revisions, None, lot)
+    reviewer = journal.data.get("reviewer") if isinstance(journal.data.get("reviewer"), str) else None
+    message, _ = message_for(config, store, items, [journal.target_path(e) for e in entries], revisions, None, lot,
+                             reviewer=reviewer)
     return "", message
 
 

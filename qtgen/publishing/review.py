@@ -34,18 +34,20 @@ from ..drafting.drafter import build_prompt, page_content, plan, strategy
 from .approval import Approval, approve, approve_names, commit_message  # noqa: F401 - review's API
 from ..drafts.folder import DraftStore, History
 from ..drafts.queue import ERRORS, OK, WARNINGS, QueueItem, assess, queue  # noqa: F401 - review's API
+from ..team.person import Person, line_of
 
 # -- reject -------------------------------------------------------------------------------------
-def reject(config: Config, name: str, reason: str) -> Path:
-    """Move a draft to drafts/rejected/<subject-slug>/ and keep the reason beside it."""
+def reject(config: Config, name: str, reason: str, *, by: Person | None = None) -> Path:
+    """Move a draft to drafts/rejected/<subject-slug>/ and keep the reason, and who rejected it, beside it."""
     from ..judging.calibration import REJECTED, record
 
     store = DraftStore(config)
     path = store.resolve(name)
     data = path.read_bytes()
-    target = store.reject(path, reason)
+    who = line_of(config, by)
+    target = store.reject(path, reason, by=who)
     page = _page_or_none(data)
-    record(config, path, data, page.subject if page else None, page.question if page else None, REJECTED)
+    record(config, path, data, page.subject if page else None, page.question if page else None, REJECTED, by=who)
     return target
 
 
@@ -92,7 +94,8 @@ def diff(config: Config, name: str, against: int | None = None) -> str:
 
 
 def save_checked(config: Config, path: Path, page: Page, made_by: str, feedback: str | None = None,
-                 *, expect: bytes | None = None, keep_errors: bool = False, provenance: dict | None = None) -> list:
+                 *, expect: bytes | None = None, keep_errors: bool = False, provenance: dict | None = None,
+                 by: Person | None = None) -> list:
     """Write a changed draft only if it validates (with keep_errors: a paid answer is saved all the same, its
     errors shown in the queue); every earlier version is kept.
 
@@ -110,18 +113,20 @@ def save_checked(config: Config, path: Path, page: Page, made_by: str, feedback:
     errors = [f for f in checker.report.findings if f.level == "error"]
     if errors and not keep_errors:
         raise QtgenError(f"not saved: {errors[0].field}: {errors[0].message}")
+    who = line_of(config, by)
     with store.lock():
         if expect is not None and (not path.is_file() or path.read_bytes() != expect):
             history = store.history(path)
-            history.record(text, f"{made_by} (not applied: the draft changed meanwhile)", feedback, provenance=provenance)
+            history.record(text, f"{made_by} (not applied: the draft changed meanwhile)", feedback, provenance=provenance,
+                           by=who)
             raise QtgenError(f"{path.name}: the draft was approved, rejected or changed meanwhile; nothing "
                              f"overwritten (this {made_by.split(' ')[0]} is kept as a version: qtgen history "
                              f"{store.key_of(path)})")
-        store.history(path).save(text, made_by, feedback, provenance=provenance)
+        store.history(path).save(text, made_by, feedback, provenance=provenance, by=who)
     return checker.report.findings
 
 
-def revert(config: Config, name: str, to: int | None = None) -> tuple[Path, int]:
+def revert(config: Config, name: str, to: int | None = None, *, by: Person | None = None) -> tuple[Path, int]:
     """Restore an earlier version (default: the latest unlike the draft) as a new version; (path, version)."""
     history = history_of(config, name)
     path = history.draft
@@ -133,7 +138,8 @@ def revert(config: Config, name: str, to: int | None = None) -> tuple[Path, int]
     with DraftStore(config, migrate=False).lock():
         if path.read_text(encoding="utf-8") != current:
             raise QtgenError(f"{path.name}: changed meanwhile; nothing reverted (run it again)")
-        history.save(version.text(), f"revert to {version.number}", provenance=version.provenance)
+        history.save(version.text(), f"revert to {version.number}", provenance=version.provenance,
+                     by=line_of(config, by))
     return path, version.number
 
 
@@ -153,7 +159,8 @@ def regenerated(config: Config, page: Page, completion: Completion) -> tuple[Pag
 
 
 def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[str], None] = lambda m: None,
-               on_wait: Callable[[float, Exception], None] | None = None, from_judge: bool = False) -> Regeneration:
+               on_wait: Callable[[float, Exception], None] | None = None, from_judge: bool = False,
+               by: Person | None = None) -> Regeneration:
     """Ask the model again with the previous answer and the reviewer's feedback (`from_judge`: the issues the
     judge found in the draft, after the reviewer's own words if any)."""
     from ..llm.backend import open_client
@@ -177,7 +184,7 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
         raise InputError("--feedback: say what should change")
     from ..judging.calibration import REGENERATE, record
 
-    record(config, path, before, page.subject, page.question, REGENERATE)
+    record(config, path, before, page.subject, page.question, REGENERATE, by=line_of(config, by))
     p = plan(config, page.question, page.subject, force=True)
     with open_client(config, notify=notify, on_wait=on_wait) as client:
         prompt = build_prompt(config, p, user_template="regenerate.j2", feedback=feedback,
@@ -189,7 +196,7 @@ def regenerate(config: Config, name: str, feedback: str, *, notify: Callable[[st
                                                          records.of_prompts(config, [prompt]), "online")
     new, notes = regenerated(config, page, completion)
     findings = save_checked(config, path, new, "regenerate", feedback, expect=before, keep_errors=True,
-                            provenance=completion.provenance)
+                            provenance=completion.provenance, by=by)
     notes += [f"saved with an error, for review (qtgen edit fixes it, qtgen revert restores the previous version): "
               f"{f.field}: {f.message}" for f in findings if f.level == "error"]
     return Regeneration(path, new, completion, notes)

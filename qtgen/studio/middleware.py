@@ -3,8 +3,10 @@
 - `SecurityHeaders`: the same headers on every answer, refusals and errors included (CSP, nosniff, no framing,
   no caching, same-origin referrers);
 - `TrustedHost`: only the bound host names are served (no DNS rebinding);
-- `Login`: the access token, which lives only in an HttpOnly, SameSite=Strict cookie set by a one-time login URL;
-- `Csrf`: every POST within the body limit however it is sent, carrying the CSRF token, from our own origin.
+- `Login`: a session (an account's, made by a login) on every route but the login and invitation pages, in an
+  HttpOnly, SameSite=Strict cookie (Secure over HTTPS);
+- `Csrf`: every POST within the body limit however it is sent, carrying its own session's CSRF token, from our own
+  origin.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hmac
 import urllib.parse
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
 COOKIE = "qtgen_studio"
 MAX_BODY = 2_000_000  # bytes: an edited answer is a few kilobytes
@@ -44,11 +46,13 @@ class SecurityHeaders:
 
 
 class TrustedHost:
-    """Only the host names the studio is bound to (None: any, for --allow-remote); 421 otherwise."""
+    """Only the host names the studio is bound to, on its port (None: any, for --allow-remote), and the public
+    names it is served under by a proxy (`names`, on any port: the proxy's); 421 otherwise."""
 
-    def __init__(self, app, hosts: set[str] | frozenset | None = LOOPBACK_NAMES):
+    def __init__(self, app, hosts: set[str] | frozenset | None = LOOPBACK_NAMES, names: frozenset = frozenset()):
         self.app = app
         self.hosts = hosts
+        self.names = frozenset(n.casefold() for n in names)
 
     def allowed(self, scope, host_header: str | None) -> bool:
         if self.hosts is None:
@@ -60,6 +64,8 @@ class TrustedHost:
             port = parts.port
         except ValueError:
             return False
+        if parts.hostname and parts.hostname.casefold() in self.names:
+            return True
         server_port = (scope.get("server") or (None, None))[1]
         return parts.hostname in self.hosts and (port is None or server_port is None or port == server_port)
 
@@ -70,44 +76,74 @@ class TrustedHost:
         return await self.app(scope, receive, send)
 
 
+PUBLIC = ("/login", "/invite/")  # served without a session: logging in, and an invitation's page
+SESSION_USER, SESSION_TOKEN = "qtgen.user", "qtgen.session"  # where the guards leave who is logged in
+
+
+def cookie_name(scope, kind: str = "") -> str:
+    """One studio per port: its own cookies (`kind` "pre": the token of a page before any login)."""
+    return f"{COOKIE}{'_' + kind if kind else ''}_{(scope.get('server') or ('', 0))[1]}"
+
+
+def set_cookie(response, scope, name: str, value: str, max_age: int | None = None) -> None:
+    """HttpOnly, SameSite=Strict, and Secure when the request came over HTTPS (as a trusted proxy says)."""
+    response.set_cookie(name, value, httponly=True, samesite="strict", path="/", max_age=max_age,
+                        secure=scope.get("scheme") == "https")
+
+
+def public(path: str) -> bool:
+    return path == "/login" or (path.startswith("/invite/") and path.count("/") == 2)
+
+
 class Login:
-    """The access token on every route: a cookie set once by a one-time login URL (the link is then worthless)."""
+    """A session on every route but the login and invitation pages: a cookie holding a session token that a login
+    made (a password, an invitation, or the one-time URL the studio prints for whoever started it). The account
+    it belongs to goes to the routes, which check its role."""
 
     def __init__(self, app, studio):
         self.app = app
         self.studio = studio
 
-    def _good(self, cookie: str | None) -> bool:
-        return cookie is not None and hmac.compare_digest(cookie.encode(), self.studio.token.encode())
-
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        from starlette.concurrency import run_in_threadpool
+
         request = Request(scope)
-        name = f"{COOKIE}_{(scope.get('server') or ('', 0))[1]}"  # one studio per port: its own cookie
-        cookie = request.cookies.get(name)
+        name = cookie_name(scope)
+        token = request.cookies.get(name)
+        account = await run_in_threadpool(self.studio.session, token) if token else None
         login = request.query_params.get("login")
         if login is not None and request.method == "GET":
             if not self.studio.use_login(login):
-                if self._good(cookie):  # a used link opened again in the browser that used it
+                if account is not None:  # a used link opened again in the browser that used it
                     return await RedirectResponse(request.url.path, status_code=303)(scope, receive, send)
                 return await PlainTextResponse(
-                    "401: this login link was already used (each works once); restart qtgen studio for a new one",
-                    status_code=401)(scope, receive, send)
-            # the lasting secret goes into a cookie only this site can send; the link is now worthless
+                    "401: this login link was already used (each works once); restart qtgen studio for a new one, "
+                    "or log in at /login", status_code=401)(scope, receive, send)
+            fresh = await run_in_threadpool(self.studio.owner_session)  # a new session: never a token sent to us
             query = urllib.parse.urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "login"])
             response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
-            response.set_cookie(name, self.studio.token, httponly=True, samesite="strict", path="/")
+            set_cookie(response, scope, name, fresh)
             return await response(scope, receive, send)
-        if not self._good(cookie):
-            return await PlainTextResponse("401: open the studio with the login URL it printed",
+        if account is None:
+            if public(request.url.path):
+                scope[SESSION_USER], scope[SESSION_TOKEN] = None, None
+                return await self.app(scope, receive, send)
+            if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+                target = "/login?" + urllib.parse.urlencode({"next": request.url.path})
+                return await HTMLResponse(f'<!DOCTYPE html><title>qtgen studio</title><p>401: <a href="{target}">log '
+                                          'in</a> first (or open the studio with the login URL it printed).',
+                                          status_code=401)(scope, receive, send)
+            return await PlainTextResponse("401: log in at /login, or open the studio with the login URL it printed",
                                            status_code=401)(scope, receive, send)
+        scope[SESSION_USER], scope[SESSION_TOKEN] = account, token
         return await self.app(scope, receive, send)
 
 
 class Csrf:
-    """Every POST: its body read within MAX_BODY (chunked or not, never more), the CSRF token (a header or a form
-    field), and no other origin."""
+    """Every POST: its body read within MAX_BODY (chunked or not, never more), the CSRF token of its own session (a
+    header or a form field; before a login, that of the page's own cookie), and no other origin."""
 
     def __init__(self, app, studio):
         self.app = app
@@ -134,16 +170,19 @@ class Csrf:
         sent = request.headers.get("x-csrf-token")
         if sent is None:
             sent = (urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("csrf") or [None])[0]
-        if sent is None or not hmac.compare_digest(sent.encode(), self.studio.csrf.encode()):
+        session = scope.get(SESSION_TOKEN)
+        basis = session if session else (request.cookies.get(cookie_name(scope, "pre")) or "")
+        expected = self.studio.csrf_of(basis, before_login=not session) if basis else None
+        if sent is None or expected is None or not hmac.compare_digest(sent.encode(), expected.encode()):
             return await PlainTextResponse("403: missing or wrong CSRF token", status_code=403)(scope, replay, send)
         if request.headers.get("origin") not in (None, f"{scope['scheme']}://{request.headers.get('host')}"):
             return await PlainTextResponse("403: cross-origin request", status_code=403)(scope, replay, send)
         return await self.app(scope, replay, send)
 
 
-def guarded(app, studio, hosts: set[str] | frozenset | None = LOOPBACK_NAMES):
+def guarded(app, studio, hosts: set[str] | frozenset | None = LOOPBACK_NAMES, names: frozenset = frozenset()):
     """The app inside its guards, outermost first: headers, host, login, CSRF."""
-    return SecurityHeaders(TrustedHost(Login(Csrf(app, studio), studio), hosts))
+    return SecurityHeaders(TrustedHost(Login(Csrf(app, studio), studio), hosts, names))
 
 
 async def _body_within(receive, limit: int) -> bytes | None:

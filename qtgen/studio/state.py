@@ -1,5 +1,7 @@
-"""The state of one studio process: its config, token, one-time logins, draft ids, the site index it keeps,
-and the regenerations running in the background. The app (`app.py`) only parses requests and presents."""
+"""The state of one studio process: its config, its owner's one-time logins, the team's accounts and sessions
+(`qtgen.team.accounts`), claims (`qtgen.team.board`) and uploaded lists (`qtgen.team.uploads`), draft ids, the site
+index it keeps, and the regenerations running in the background. The app (`app.py`) only parses requests and
+presents."""
 
 from __future__ import annotations
 
@@ -12,10 +14,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import Callable
+
 from ..config import Config
+from ..drafts.folder import DraftStore
 from ..errors import QtgenError
 from ..publishing import review
-from ..drafts.folder import DraftStore
+from ..team.accounts import Account, AccountStore
+from ..team.board import Board
+from ..team.person import Person, local
+from ..team.uploads import Uploads
 
 
 @dataclass
@@ -30,18 +38,20 @@ class Job:
 
 
 class Studio:
-    """The state of one studio process: its config, token, draft ids and background jobs."""
+    """The state of one studio process: its config, owner, accounts, draft ids and background jobs."""
 
     INDEX_AGE = 5.0  # seconds a refresh of the site index serves the pages that read it
 
-    def __init__(self, config: Config, token: str):
+    def __init__(self, config: Config, owner: Person | None = None, clock: Callable[[], float] = time.time):
         self.config = config
-        self.token = token
-        self.csrf = hmac.new(token.encode(), b"csrf", hashlib.sha256).hexdigest()
+        self.owner = owner or local(config)  # whoever started the studio: a publisher, logged in by the printed URL
+        self.clock = clock
+        self.uploads = Uploads(config)
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._key: bytes | None = None
         self._logins: set[str] = set()
+        self._seen: dict[str, str] = {}  # draft ids this studio has listed -> draft names
         self._index = None
         self._index_lock = threading.Lock()
         self._index_at = float("-inf")
@@ -64,6 +74,31 @@ class Studio:
                 self._logins.discard(code)
                 return True
         return False
+
+    # -- accounts and sessions (each call opens the store: one connection per thread) ------------------------------
+    def accounts(self) -> AccountStore:
+        return AccountStore(self.config, clock=self.clock)
+
+    def board(self) -> Board:
+        return Board(self.config, clock=self.clock)
+
+    def owner_session(self) -> str:
+        """A new session for the studio's owner (the printed login URL was used)."""
+        with self.accounts() as store:
+            account = store.owner(self.owner)
+            return store.new_session(account.key)
+
+    def session(self, token: str | None) -> Account | None:
+        if not token:
+            return None
+        with self.accounts() as store:
+            return store.session(token)
+
+    def csrf_of(self, basis: str, before_login: bool = False) -> str:
+        """The CSRF token of a session (or, before a login, of the page's own cookie): one per session, so a form
+        of one account's session is worthless in another's."""
+        kind = b"pre:" if before_login else b"session:"
+        return hmac.new(self._link_key(), kind + basis.encode(), hashlib.sha256).hexdigest()
 
     def jobs_to_show(self, draft_id: str) -> list[tuple[str, Job]]:
         """The draft's regenerations running now, and those that ended since its page was last shown (marked shown)."""
@@ -108,6 +143,10 @@ class Studio:
                 self._warming.start()
 
     def _warm(self) -> None:
+        try:
+            self.uploads.resume()  # the lists a studio was drafting when it stopped go on
+        except Exception:  # noqa: BLE001 - each run's page says what is wrong
+            pass
         try:
             review.queue(self.config, self.index())
         except Exception:  # noqa: BLE001 - the first page does it again and says what is wrong
@@ -181,7 +220,28 @@ class Studio:
         return hmac.new(self._link_key(), self.name_of(path).encode(), hashlib.sha256).hexdigest()[:16]
 
     def drafts(self) -> dict[str, Path]:
-        return {self.draft_id(name): Path(name) for name in DraftStore(self.config).draft_names()}
+        found = {self.draft_id(name): Path(name) for name in DraftStore(self.config).draft_names()}
+        with self._lock:
+            self._seen.update((k, self.name_of(v)) for k, v in found.items() if k not in self._seen)
+        return found
+
+    def name_by_id(self, draft_id: str | None) -> str | None:
+        """The name of a draft this id stood for, though it may have left the queue (for saying what became of it)."""
+        if not draft_id:
+            return None
+        with self._lock:
+            if draft_id in self._seen:
+                return self._seen[draft_id]
+        with self.board() as board:
+            return next((n for n in board.ended_names() if self.draft_id(n) == draft_id), None)
+
+    def last_change(self, path: Path) -> str:
+        """The draft's latest version in words: what made it, who, when."""
+        versions = DraftStore(self.config, migrate=False).history(path).versions()
+        if not versions:
+            return "changed outside qtgen"
+        v = versions[-1]
+        return f"version {v.number}: {v.made_by}" + (f" by {v.by}" if v.by else "") + f", {v.saved}"
 
     def path_of(self, draft_id: str) -> Path:
         path = self.drafts().get(draft_id)
@@ -197,7 +257,7 @@ class Studio:
         return str(Path(path).resolve().relative_to(self.config.drafts.resolve()))
 
     # -- background regeneration ---------------------------------------------------------------
-    def regenerate(self, path: Path, feedback: str) -> str:
+    def regenerate(self, path: Path, feedback: str, by: Person | None = None) -> str:
         job_id = secrets.token_hex(8)
         job = Job(self.draft_id(path))
         with self._lock:
@@ -206,7 +266,7 @@ class Studio:
         def work() -> None:
             try:
                 before = path.read_bytes()
-                result = review.regenerate(self.config, self.name_of(path), feedback)
+                result = review.regenerate(self.config, self.name_of(path), feedback, by=by)
                 self.index_changed()
                 same = path.read_bytes() == before
                 job.state, job.message = "done", (f"the model answered with the same text: the draft is unchanged; "
@@ -215,6 +275,13 @@ class Studio:
                 job.state, job.message = "failed", str(exc)
             except Exception as exc:  # noqa: BLE001 - shown to the reviewer, never a traceback
                 job.state, job.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            finally:
+                if by is not None:
+                    try:
+                        with self.board() as board:
+                            board.release(self.name_of(path), by)
+                    except QtgenError:
+                        pass
 
         threading.Thread(target=work, daemon=True, name=f"qtgen-regenerate-{job_id}").start()
         return job_id

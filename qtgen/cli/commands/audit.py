@@ -120,6 +120,7 @@ def _audit(obj: Ctx, lot, drafts, subject, run, listing, confidence, max_defect,
 
 
 def _show(config, s) -> None:
+    from ...format.plaintext import one_line
     from ...publishing.lots import OPEN
 
     def name(draft: str) -> str:
@@ -127,12 +128,15 @@ def _show(config, s) -> None:
         return str(path.relative_to(config.drafts)) if path.is_relative_to(config.drafts) else draft
 
     if s.state != OPEN:
-        click.echo(f"lot {s.name} ({s.source}) is {s.state}" + (f" (commit {s.commit[:12]})" if s.commit else ""))
+        click.echo(f"lot {s.name} ({s.source}) is {s.state}" + (f" (commit {s.commit[:12]})" if s.commit else "")
+                   + (f", by {one_line(s.ended_by)}" if s.ended_by else ""))
     click.echo(f"lot {s.name} ({s.source}): {len(s.members)} judge-passed draft(s); a sample of {len(s.sample)} to "
                f"review (seed {s.seed}); {len(s.sample) - len(s.pending)} decided, {len(s.defects)} defect(s)"
-               + (f"; published in {s.commit[:12]}" if s.commit else ""))
+               + (f"; published in {s.commit[:12]}" if s.commit else "")
+               + (f"; drawn by {one_line(s.drawn_by)}" if s.drawn_by else ""))
     for m in s.sample:
-        click.echo(f"  {m.decision or ('not needed' if s.defects else 'waiting'):14s} {name(m.draft)}")
+        click.echo(f"  {m.decision or ('not needed' if s.defects else 'waiting'):14s} {name(m.draft)}"
+                   + (f" ({one_line(m.decided_by)})" if m.decision and m.decided_by else ""))
     if s.defects:
         click.echo(f"failed: {len(s.defects)} defect(s) in the sample, and one fails a lot (the zero-defect plan)"
                    + (f"; the {len(s.pending)} sampled draft(s) still waiting need no decision for the audit"

@@ -23,7 +23,7 @@ def register(cli: click.Group) -> None:
 
         versions = history_of(obj.config, draft_name).versions()
         records = of_versions(obj.config, versions)
-        rows = [{"version": v.number, "saved": v.saved, "made_by": v.made_by, "feedback": v.feedback,
+        rows = [{"version": v.number, "saved": v.saved, "made_by": v.made_by, "by": v.by, "feedback": v.feedback,
                  "path": str(v.path), "provenance": record} for v, record in zip(versions, records)]
         if as_json:
             click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
@@ -32,5 +32,6 @@ def register(cli: click.Group) -> None:
             obj.info("no earlier version: the draft is as it was first written")
         for r in rows:
             click.echo(wrapped(f"{r['version']:>3}  {r['saved']}  {r['made_by']}"
+                               + (f" by {one_line(r['by'])}" if r["by"] else "")
                                + (f": {one_line(r['feedback'])}" if r["feedback"] else ""), 5))
             click.echo(wrapped(f"     made with: {describe(r['provenance'])}", 16))

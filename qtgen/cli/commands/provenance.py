@@ -53,6 +53,7 @@ def register(cli: click.Group) -> None:
                            + (f" at {m.server} ({m.lane})" if m.model else "")
                            + (f"; prompt {m.prompt} ({m.templates})" if m.prompt else "")
                            + (f"; judge {m.judge}" if m.judge else "") + f"; commit {m.commit[:12]} {m.date[:10]}"
+                           + (f"; approved by {m.reviewed_by}" if m.reviewed_by else "")
                            + ("; EDITED since: the page's bytes are not those approved, so the model and grade above "
                               "describe an earlier text" if m.edited else ""))
                 shown += 1

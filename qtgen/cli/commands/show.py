@@ -52,6 +52,9 @@ def register(cli: click.Group) -> None:
         versions = _Store(obj.config, migrate=False).history(path).versions()
         current = [v for v in versions if v.path.is_file() and v.path.read_bytes() == item.data][-1:]
         console.print(joined("[bold]made with[/]: ", text(describe(of_versions(obj.config, current)[0] if current else None))))
+        if versions and versions[-1].by:  # who made the draft as it stands (an edit, a regeneration, a revert)
+            console.print(joined("[bold]last change[/]: ", text(f"{versions[-1].made_by} by {versions[-1].by}, "
+                                                                 f"{versions[-1].saved}")))
         console.print(f"[bold]status[/]: {item.status}, {item.words} words")
         for line in item.errors + item.warnings:
             console.print(joined("  - ", text(line)))

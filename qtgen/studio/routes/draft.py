@@ -9,6 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...team.accounts import WRITER
+from ...team.board import Claimed
+
 from ...drafts.folder import DraftStore
 from ...errors import QtgenError
 from ...judging.verdicts import verdicts_of
@@ -16,18 +19,32 @@ from ...publishing import review
 from ...publishing.provenance import of_versions
 from ...site.pagehtml import meta_description, page_title, search_preview
 from ...site.render import render_answer
-from ..pages import Pages
+from ..pages import Pages, route, user_of
+from .actions import _gone, review_sha
 
 
 def draft_page(p: Pages, request: Request) -> Response:
     drafts = p.studio.drafts()
     path = drafts.get(request.path_params["draft_id"])
     if path is None:
-        return p.page(request, "gone.html", status_code=404)
+        return p.page(request, "gone.html", status_code=404,
+                      why=_gone(p, p.studio.name_by_id(request.path_params["draft_id"])))
+    user = user_of(request)
+    name = p.studio.name_of(path)
+    editing = request.query_params.get("edit") == "1"
+    with p.studio.board() as board:
+        claim = None
+        if editing:  # opening the edit form claims the draft for a while; another's claim is shown instead
+            try:
+                board.claim(name, user.person, "editing")
+            except Claimed as exc:
+                claim, editing = exc.claim, False
+        claim = claim or board.others(name, user.person)
+    data = path.read_bytes()
     ids = list(drafts)
     here = ids.index(request.path_params["draft_id"])
     index = p.studio.index()
-    item = review.assess(p.config, path, index)
+    item = review.assess(p.config, path, index, data=data)
     similar = index.similar(item.page.question, limit=5) if item.page else []
     history = DraftStore(p.config, migrate=False).history(path).versions()
     against = request.query_params.get("against")
@@ -51,9 +68,9 @@ def draft_page(p: Pages, request: Request) -> Response:
                               for i in judgment.issues] if judgment else [],
                 prev_id=ids[here - 1] if here > 0 else None, next_id=ids[here + 1] if here + 1 < len(ids) else None,
                 msg=request.query_params.get("msg", ""), err=request.query_params.get("err", ""),
-                editing=request.query_params.get("edit") == "1",
+                editing=editing, claim=claim, base=review_sha(data),
                 jobs=p.studio.jobs_to_show(request.path_params["draft_id"]))
 
 
 def routes(p: Pages) -> list[Route]:
-    return [Route("/draft/{draft_id}", partial(draft_page, p))]
+    return [route("/draft/{draft_id}", partial(draft_page, p), WRITER)]

@@ -1,4 +1,5 @@
-"""The queue page: the drafts waiting, filtered, searched, sorted and paged; a lot's audit queue."""
+"""The queue page: the drafts waiting, filtered, searched, sorted and paged, with who is working on which (and
+"mine": those I hold); a lot's audit queue, at the lot's own address."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from ...errors import QtgenError
 from ...judging.verdicts import risk_order, verdicts_of
 from ...publishing import lots as audits
 from ...publishing import review
-from ..pages import PAGE_SIZE, WARM_WAIT, Pages, back
+from ...team.accounts import WRITER
+from ..pages import PAGE_SIZE, WARM_WAIT, Pages, back, route, user_of
 
 
 def queue_page(p: Pages, request: Request) -> Response:
@@ -30,7 +32,8 @@ def queue_page(p: Pages, request: Request) -> Response:
         number = 1
     verdict = request.query_params.get("verdict") or None
     search = " ".join((request.query_params.get("q") or "").split())[:200]
-    lot_name = request.query_params.get("lot") or None
+    lot_name = request.path_params.get("lot") or request.query_params.get("lot") or None
+    mine = request.query_params.get("mine") == "1"
     p.studio.ready(timeout=WARM_WAIT)  # the warm-up, if still running, does this page's work: waited for
     if p.studio.stopping:
         return PlainTextResponse("503: the studio is stopping", status_code=503)
@@ -53,8 +56,15 @@ def queue_page(p: Pages, request: Request) -> Response:
                                          for w in words)]
     if sort == "risk":
         items = risk_order(items, judged)
+    with p.studio.board() as board:
+        claims = board.claims()
+    me = user_of(request).person.line()
     rows = [{"item": i, "name": p.studio.name_of(i.path), "revision": i.revises is not None,
              "no_index": i.no_index, "judge": judged.get(str(i.path))} for i in items]
+    for r in rows:
+        r["claim"] = claims.get(r["name"])
+    if mine:
+        rows = [r for r in rows if r["claim"] is not None and r["claim"].holder == me]
     order = {"errors": 0, "warnings": 1, "ok": 2}
     keys = {"subject": lambda r: (r["item"].subject or "", r["name"]),
             "status": lambda r: (order[r["item"].status], r["name"]),
@@ -73,11 +83,13 @@ def queue_page(p: Pages, request: Request) -> Response:
 
     def link(n: int) -> str:
         query = {k: v for k, v in (("status", status), ("subject", subject), ("sort", sort), ("verdict", verdict),
-                                   ("q", search), ("lot", lot_name)) if v}
-        return "/?" + urllib.parse.urlencode({**query, "page": n})
+                                   ("q", search), ("mine", "1" if mine else "")) if v}
+        home = f"/lots/{urllib.parse.quote(lot_name, safe='')}" if lot_name else "/"
+        return home + "?" + urllib.parse.urlencode({**query, "page": n})
 
     return p.page(request, "queue.html", rows=shown, total=len(rows), counts=counts, status=status or "",
-                subject=subject or "", sort=sort, subjects=subjects, search=search, msg=msg, verdict=verdict or "", lot=lot, err=request.query_params.get("err", ""),
+                subject=subject or "", sort=sort, subjects=subjects, search=search, msg=msg, verdict=verdict or "", lot=lot,
+                err=request.query_params.get("err", ""), mine=mine, me=me, claimed=len(claims),
                 number=number, pages=pages, first=(number - 1) * PAGE_SIZE + 1 if rows else 0,
                 last=(number - 1) * PAGE_SIZE + len(shown),
                 prev_link=link(number - 1) if number > 1 else None,
@@ -85,4 +97,4 @@ def queue_page(p: Pages, request: Request) -> Response:
 
 
 def routes(p: Pages) -> list[Route]:
-    return [Route("/", partial(queue_page, p))]
+    return [route("/", partial(queue_page, p), WRITER), route("/lots/{lot}", partial(queue_page, p), WRITER)]

@@ -31,7 +31,7 @@
       else if (e.key === "k" && draft.dataset.prev) location.href = "/draft/" + draft.dataset.prev;
       else if (e.key === "a") document.getElementById("approve-form").submit();
       else if (e.key === "r") { e.preventDefault(); document.getElementById("reason").focus(); }
-      else if (e.key === "e") { e.preventDefault(); openEdit(); }
+      else if (e.key === "e") { e.preventDefault(); if (panel && panel.dataset.claimed === "1") openEdit(); else location.search = "?edit=1"; }
       else return;
       return;
     }
@@ -63,7 +63,11 @@
     refresh();
   }
   var toggle = document.getElementById("edit-toggle");
-  if (toggle) toggle.addEventListener("click", function () { panel.hidden ? openEdit() : (panel.hidden = true); });
+  // opening the editor claims the draft (others see who is editing): the server does it, at ?edit=1
+  if (toggle) toggle.addEventListener("click", function () {
+    if (!panel.hidden) { panel.hidden = true; return; }
+    if (panel.dataset.claimed === "1") openEdit(); else location.search = "?edit=1";
+  });
   var editForm = document.querySelector("form.edit");
   var timer = null;
   function refresh() {
@@ -157,4 +161,17 @@
     });
     return true;
   }
+
+  // -- a question list chosen as a file: its text goes into the form (sent as text, with the CSRF token)
+  var listFile = document.getElementById("list-file");
+  if (listFile) listFile.addEventListener("change", function () {
+    var file = listFile.files[0];
+    if (!file) return;
+    var reader = new FileReader();
+    reader.onload = function () {
+      document.getElementById("list-text").value = reader.result;
+      document.getElementById("list-name").value = file.name;
+    };
+    reader.readAsText(file);
+  });
 })();
