@@ -19,7 +19,7 @@ import pytest
 
 from conftest import clean_env, git, run_qtgen
 from fake_openai import FakeOpenAI
-from test_studio import ARTIFACTS, CHROMIUM, site_with_drafts  # noqa: F401 - the fixture
+from test_studio import ARTIFACTS, browser, site_with_drafts  # noqa: F401 - the fixtures
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 PASSWORD = "correct horse battery"
@@ -41,19 +41,6 @@ def stop(proc) -> None:
         proc.kill()
 
 
-@pytest.fixture
-def chromium():
-    if not CHROMIUM:
-        pytest.skip("no Chromium: apt-get install -y chromium (CI installs it), or set QTGEN_CHROMIUM")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        yield browser
-        browser.close()
-
-
 def person(browser, width: int = 1280):
     """A browser of one person's own: its own cookies, nothing shared with the others."""
     context = browser.new_context(viewport={"width": width, "height": 900}, ignore_https_errors=True)
@@ -72,7 +59,7 @@ def accept(page, url: str) -> None:
     page.wait_for_selector("#who")
 
 
-def test_three_people_on_one_queue(site_with_drafts, chromium, tmp_path):
+def test_three_people_on_one_queue(site_with_drafts, browser, tmp_path):
     site = site_with_drafts
     with FakeOpenAI() as server:
         env = clean_env(site, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test")
@@ -84,7 +71,7 @@ def test_three_people_on_one_queue(site_with_drafts, chromium, tmp_path):
                           cwd=site, env=env)
             assert r.returncode == 0, r.stderr
             ana_url = r.stdout.strip()
-            owner_ctx, owner = person(chromium)
+            owner_ctx, owner = person(browser)
             owner.goto(url)
             assert owner.locator("#who").inner_text() == "Tester (publisher)"
             # ...and Bob from the team page
@@ -98,14 +85,14 @@ def test_three_people_on_one_queue(site_with_drafts, chromium, tmp_path):
             ARTIFACTS.mkdir(exist_ok=True)
             owner.screenshot(path=str(ARTIFACTS / "team-page-1280.png"), full_page=True)
 
-            ana_ctx, ana = person(chromium)
+            ana_ctx, ana = person(browser)
             accept(ana, ana_url)
             assert ana.locator("#who").inner_text() == "Ana Lima (writer)"
             assert ana.get_by_role("button", name="Approve").count() == 0  # a writer does not approve
-            bob_ctx, bob = person(chromium, width=390)  # Bob works on a phone
+            bob_ctx, bob = person(browser, width=390)  # Bob works on a phone
             accept(bob, bob_url)
             # an invitation used once is worthless in another browser
-            other_ctx, other = person(chromium)
+            other_ctx, other = person(browser)
             other.goto(bob_url)
             assert "already used or has expired" in other.locator("#invitation-gone").inner_text()
 
@@ -215,7 +202,7 @@ http {{
 """
 
 
-def test_behind_a_tls_reverse_proxy(site_with_drafts, chromium, tmp_path):
+def test_behind_a_tls_reverse_proxy(site_with_drafts, browser, tmp_path):
     if not NGINX:
         pytest.skip("no nginx: apt-get install -y nginx (CI installs it)")
     site = site_with_drafts
@@ -237,7 +224,7 @@ def test_behind_a_tls_reverse_proxy(site_with_drafts, chromium, tmp_path):
             except OSError:
                 time.sleep(0.1)
         public = f"https://localhost:{port}"
-        ctx, page = person(chromium)
+        ctx, page = person(browser)
         page.goto(public + "/?" + url.split("?")[1])
         assert page.locator("#who").inner_text() == "Tester (publisher)"
         cookie = next(c for c in ctx.cookies() if c["name"].startswith("qtgen_studio_"))

@@ -52,6 +52,7 @@ class Studio:
         self._key: bytes | None = None
         self._logins: set[str] = set()
         self._seen: dict[str, str] = {}  # draft ids this studio has listed -> draft names
+        self._threads = threading.local()  # per thread: its open account store, for the session check
         self._index = None
         self._index_lock = threading.Lock()
         self._index_at = float("-inf")
@@ -89,10 +90,14 @@ class Studio:
             return store.new_session(account.key)
 
     def session(self, token: str | None) -> Account | None:
+        """The account a session cookie is logged in as. Asked on every request: each thread keeps its own open
+        store rather than opening the file each time."""
         if not token:
             return None
-        with self.accounts() as store:
-            return store.session(token)
+        store = getattr(self._threads, "accounts", None)
+        if store is None:
+            store = self._threads.accounts = self.accounts()
+        return store.session(token)
 
     def csrf_of(self, basis: str, before_login: bool = False) -> str:
         """The CSRF token of a session (or, before a login, of the page's own cookie): one per session, so a form

@@ -19,7 +19,6 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from ..config import Config
@@ -217,7 +216,7 @@ class AccountStore(Database):
             raise LoginRefused("too many failed logins for this account; it is locked for a while",
                                by_account[-self.LOCK_AFTER] + self.WINDOW - now)
         row = self.db.execute("SELECT * FROM accounts WHERE key = ? AND revoked IS NULL", (key,)).fetchone()
-        stored = row["password"] if row is not None and row["password"] else _DUMMY.get(self.hasher)
+        stored = row["password"] if row is not None and row["password"] else _dummy(self.hasher)
         from argon2.exceptions import InvalidHashError, VerificationError
 
         try:
@@ -267,19 +266,12 @@ class AccountStore(Database):
                                "created > ?", (key_of(name), now - self.IDLE, now - self.LIFE)).fetchone()[0]
 
 
-class _Dummy:
+_DUMMY: list[str] = []
+
+
+def _dummy(hasher) -> str:
     """A hash to check a password against when the account is unknown: the answer takes as long as for a known one."""
+    if not _DUMMY:
+        _DUMMY.append(hasher.hash(secrets.token_urlsafe(16)))
+    return _DUMMY[0]
 
-    value: str | None = None
-
-    def get(self, hasher) -> str:
-        if self.value is None:
-            self.value = hasher.hash(secrets.token_urlsafe(16))
-        return self.value
-
-
-_DUMMY = _Dummy()
-
-
-def store_path(config: Config) -> Path:
-    return config.state(FILE)

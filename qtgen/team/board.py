@@ -139,9 +139,11 @@ class Board(Database):
     def upload_state(self, run_id: str, state: str, message: str = "") -> None:
         self.db.execute("UPDATE uploads SET state = ?, message = ? WHERE run_id = ?", (state, message, run_id))
 
+    _UPLOAD = ("run_id", "file", "name", "by", "at", "state", "message")
+
     def uploads(self) -> list[Upload]:
-        return [Upload(**{k: r[k] for k in ("run_id", "file", "name", "by", "at", "state", "message")})
-                for r in self.db.execute("SELECT * FROM uploads ORDER BY at DESC")]
+        return [Upload(**{k: r[k] for k in self._UPLOAD}) for r in self.db.execute("SELECT * FROM uploads ORDER BY at DESC")]
 
     def upload(self, run_id: str) -> Upload | None:
-        return next((u for u in self.uploads() if u.run_id == run_id), None)
+        row = self.db.execute("SELECT * FROM uploads WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else Upload(**{k: row[k] for k in self._UPLOAD})

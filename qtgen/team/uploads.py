@@ -105,7 +105,9 @@ class Uploads:
             if not resume or board.upload(run_id) is None:
                 board.uploaded(run_id, str(path), path.name.split("-", 1)[-1], by)
             board.upload_state(run_id, "running")
-        live = Live("running", total=job.summary(run_id).left, errors=[b.text() for b in prepared.bad])
+        shown = path.name.split("-", 1)[-1]  # the list's own name: the folder it is kept in is nobody's business
+        live = Live("running", total=job.summary(run_id).left,
+                    errors=[f"{shown}:{b.line}: {b.message}" for b in prepared.bad])
         with self._lock:
             self.live[run_id] = live
         threading.Thread(target=self._draft, args=(job, prepared, live), daemon=True,

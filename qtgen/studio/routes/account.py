@@ -90,12 +90,13 @@ async def logout(p: Pages, request: Request) -> Response:
     return response
 
 
-async def invitation_page(p: Pages, request: Request) -> Response:
-    def look():
-        with p.studio.accounts() as store:
-            return store.invitation(request.path_params["code"])
+def _invitation(p: Pages, code: str):
+    with p.studio.accounts() as store:
+        return store.invitation(code)
 
-    found = await run_in_threadpool(look)
+
+async def invitation_page(p: Pages, request: Request) -> Response:
+    found = await run_in_threadpool(_invitation, p, request.path_params["code"])
     if found is None:
         return p.page(request, "invitation_gone.html", status_code=410)
     return _form_page(p, request, "invitation.html", invitation=found, code=request.path_params["code"], error="")
@@ -118,11 +119,7 @@ async def accept(p: Pages, request: Request) -> Response:
     try:
         account, token = await run_in_threadpool(setup)
     except InputError as exc:
-        def look():
-            with p.studio.accounts() as store:
-                return store.invitation(code)
-
-        found = await run_in_threadpool(look)
+        found = await run_in_threadpool(_invitation, p, code)
         if found is None:
             return p.page(request, "invitation_gone.html", status_code=410)
         return _form_page(p, request, "invitation.html", status_code=422, invitation=found, code=code, error=str(exc))
